@@ -1,5 +1,6 @@
 package dev.jomni.tensor;
 
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -9,11 +10,16 @@ import java.util.concurrent.atomic.AtomicLong;
  * or, for tensors created outside any scope, by the garbage collector).
  */
 public abstract class Storage {
-    private static final AtomicLong LIVE_BYTES = new AtomicLong(), LIVE_COUNT = new AtomicLong();
+    private static final AtomicLong LIVE_BYTES = new AtomicLong(), LIVE_COUNT = new AtomicLong(), SEQUENCE = new AtomicLong();
+    /** Live storages by allocation number: lets a test count what one piece of code left behind. */
+    private static final ConcurrentHashMap<Long, Long> LIVE = new ConcurrentHashMap<>();
 
     public final Device device;
     public final long bytes;
     private final AtomicInteger refs = new AtomicInteger();
+
+    private final boolean counted;
+    private final long sequence = SEQUENCE.getAndIncrement();
 
     protected Storage(Device device, long bytes, boolean counted) {
         this.device = device;
@@ -22,10 +28,9 @@ public abstract class Storage {
         if (counted) {
             LIVE_BYTES.addAndGet(bytes);
             LIVE_COUNT.incrementAndGet();
+            LIVE.put(sequence, bytes);
         }
     }
-
-    private final boolean counted;
 
     /** Releases the memory; called once, when the last tensor using it is closed. */
     protected abstract void free();
@@ -38,6 +43,7 @@ public abstract class Storage {
             if (counted) {
                 LIVE_BYTES.addAndGet(-bytes);
                 LIVE_COUNT.decrementAndGet();
+                LIVE.remove(sequence);
             }
         }
     }
@@ -47,4 +53,18 @@ public abstract class Storage {
 
     /** Number of storages allocated by backends and not yet freed. */
     public static long liveCount() { return LIVE_COUNT.get(); }
+
+    /** A point in the sequence of allocations, for {@link #liveSince}. */
+    public static long mark() { return SEQUENCE.get(); }
+
+    /** Storages allocated after {@code mark} and still live: {count, bytes}. Unaffected by older garbage. */
+    public static long[] liveSince(long mark) {
+        long count = 0, total = 0;
+        for (var e : LIVE.entrySet())
+            if (e.getKey() >= mark) {
+                count++;
+                total += e.getValue();
+            }
+        return new long[] {count, total};
+    }
 }
