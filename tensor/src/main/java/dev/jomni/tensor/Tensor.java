@@ -327,6 +327,22 @@ public final class Tensor implements AutoCloseable {
         }
     }
 
+    /**
+     * In-place update: this ← src (broadcast to this shape, converted to this dtype). Not recorded;
+     * for optimisers and loaders, outside autograd (an error on a leaf that needs a gradient while
+     * recording is on).
+     */
+    public Tensor assign(Tensor src) {
+        if (requiresGrad && Autograd.enabled())
+            throw new IllegalStateException("assign: in-place update of a tensor that requires grad; use Autograd.noGrad()");
+        Check.sameDevice("assign", this, src);
+        try (var g = Autograd.noGrad()) {
+            Tensor s = src.expand(shape);
+            backend().copy(s, this);
+        }
+        return this;
+    }
+
     /** The same data, outside the graph. */
     public Tensor detach() {
         return new Tensor(storage(), dtype, shape, strides, offset);
