@@ -26,6 +26,26 @@ final class Indexing {
         }, x, index);
     }
 
+    /** x with src's slices added at index along dim (out of place index_add). */
+    static Tensor indexAdd(Tensor x, int dim, Tensor index, Tensor src) {
+        int d = Check.dim("indexAdd", dim, x.rank());
+        Check.index("indexAdd", index);
+        int[] want = x.shape();
+        if (index.rank() != 1) throw Check.fail("indexAdd", "index must be 1-D, got %s", Check.str(index.shape()));
+        want[d] = index.shape()[0];
+        if (!Arrays.equals(want, src.shape()))
+            throw Check.fail("indexAdd", "src %s should be %s for input %s and %d indices on dim %d",
+                    Check.str(src.shape()), Check.str(want), Check.str(x.shape()), want[d], d);
+        checkRange("indexAdd", index, x.shape()[d]);
+        Tensor out;
+        try (var g = Autograd.noGrad()) {
+            out = x.to(DType.promote(x.dtype(), src.dtype())).copy();
+        }
+        out.backend().indexAdd(out, d, index, src);
+        if (!out.dtype().floating) return out;
+        return Autograd.record("indexAdd", out, (dy, needs) -> new Tensor[] {dy, null, needs[2] ? dy.indexSelect(d, index) : null}, x, index, src);
+    }
+
     static Tensor embedding(Tensor weight, Tensor ids) {
         if (weight.rank() < 1) throw Check.fail("embedding", "weight must have a first (vocabulary) axis");
         Tensor rows = indexSelect(weight, 0, ids.reshape(-1));

@@ -722,6 +722,8 @@ public final class Tensor implements AutoCloseable {
     /** Rows of this [V, …] table at ids (any shape): result ids.shape + [ …]. */
     public Tensor embedding(Tensor ids) { return Indexing.embedding(this, ids); }
     public Tensor indexSelect(int dim, Tensor index) { return Indexing.indexSelect(this, dim, index); }
+    /** A copy of this tensor with src's slices added at index along dim (out of place index_add). */
+    public Tensor indexAdd(int dim, Tensor index, Tensor src) { return Indexing.indexAdd(this, dim, index, src); }
     public Tensor gather(int dim, Tensor index) { return Indexing.gather(this, dim, index); }
     /** A copy of this tensor with src added at index along dim (out of place scatter_add). */
     public Tensor scatterAdd(int dim, Tensor index, Tensor src) { return Indexing.scatterAdd(this, dim, index, src); }

@@ -67,6 +67,7 @@ class GradientTest {
                 op("indexSelect", x -> x[0].indexSelect(1, ids(new long[] {3, 3, 0}, 3)), randn(2, 4)),
                 op("gather", x -> x[0].gather(1, ids(new long[] {0, 2, 2, 1}, 2, 2)), randn(2, 3)),
                 op("scatterAdd", x -> x[0].scatterAdd(0, ids(new long[] {1, 0, 1}, 1, 3), x[1]), randn(2, 3), randn(1, 3)),
+                op("indexAdd", x -> x[0].indexAdd(0, ids(new long[] {2, 0, 2}, 3), x[1]), randn(3, 2), randn(3, 2)),
                 op("cat", x -> Tensor.cat(List.of(x[0], x[1]), 1), randn(2, 3), randn(2, 2)),
                 op("stack", x -> Tensor.stack(List.of(x[0], x[1]), 0), randn(2, 3), randn(2, 3)),
                 op("split", x -> x[0].split(2, 1).get(1).mul(x[0].chunk(2, 1).get(0)), randn(2, 4)),
