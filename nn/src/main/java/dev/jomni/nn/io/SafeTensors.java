@@ -371,6 +371,6 @@ public final class SafeTensors implements AutoCloseable {
 
     /** A checkpoint that cannot be read or written: the message names the file and, where one is at fault, the tensor. */
     public static final class SafeTensorsException extends RuntimeException {
-        SafeTensorsException(String message) { super(message); }
+        public SafeTensorsException(String message) { super(message); }
     }
 }

@@ -40,6 +40,18 @@ class LogMelTest {
         assertArrayEquals(mask.shape(), new long[] {2, batch.frames()});
         assertArrayEquals(mask.toLongs(), batch.attentionMask());
         assertArrayEquals(new int[] {130, 260}, batch.validFrames());
+        assertArrayEquals(new int[] {17, 34}, batch.audioTokenCounts(), "reference.json audio_tokens");
+    }
+
+    @Test
+    void audioTokenCountMatchesTransformersNestedFloorFormula() {
+        for (int n = 0; n <= 1000; n++) {
+            // _get_feat_extract_output_lengths, written as transformers does with floor division
+            int leave = n % 100;
+            int feat = Math.floorDiv(leave - 1, 2) + 1;
+            int out = Math.floorDiv(Math.floorDiv(feat - 1, 2) + 1 - 1, 2) + 1 + (n / 100) * 13;
+            assertEquals(out, LogMel.audioTokenCount(n), n + " frames");
+        }
     }
 
     @Test
