@@ -41,6 +41,15 @@ public final class Scope implements AutoCloseable {
         return t;
     }
 
+    /**
+     * Takes {@code t} out of whichever scope owns it, for state that outlives the scopes it is made in
+     * (a KV cache, optimiser state); it is freed by {@link Tensor#close()} or the garbage collector.
+     */
+    public static Tensor unscoped(Tensor t) {
+        adopt(t, null);
+        return t;
+    }
+
     /** Number of tensors this scope will close. */
     public int size() { return owned.size(); }
 

@@ -47,6 +47,34 @@ public enum StoredDType {
 
     public boolean isFloatingPoint() { return this == BF16 || this == F16 || this == F32 || this == F64; }
 
+    /** The tensor dtype of the same name; I16 and I8 have none. */
+    public dev.jomni.tensor.DType tensorType() {
+        return switch (this) {
+            case BF16 -> dev.jomni.tensor.DType.BF16;
+            case F16 -> dev.jomni.tensor.DType.F16;
+            case F32 -> dev.jomni.tensor.DType.F32;
+            case F64 -> dev.jomni.tensor.DType.F64;
+            case I64 -> dev.jomni.tensor.DType.I64;
+            case I32 -> dev.jomni.tensor.DType.I32;
+            case U8 -> dev.jomni.tensor.DType.U8;
+            case BOOL -> dev.jomni.tensor.DType.BOOL;
+            case I16, I8 -> throw new IllegalArgumentException(this + " tensors are not supported by the tensor library (no " + this + " dtype)");
+        };
+    }
+
+    public static StoredDType of(dev.jomni.tensor.DType t) {
+        return switch (t) {
+            case BF16 -> BF16;
+            case F16 -> F16;
+            case F32 -> F32;
+            case F64 -> F64;
+            case I64 -> I64;
+            case I32 -> I32;
+            case U8 -> U8;
+            case BOOL -> BOOL;
+        };
+    }
+
     /** The type a safetensors header names, or null if it is not one of these. */
     public static StoredDType fromSafetensorsName(String name) {
         for (var t : values()) if (t.safetensorsName.equals(name)) return t;

@@ -31,6 +31,20 @@ public record TensorData(StoredDType dtype, long[] shape, MemorySegment bytes) {
 
     public long numel() { return numel(shape); }
 
+    /** A CPU tensor over these bytes, without copying (valid while the bytes are). */
+    public dev.jomni.tensor.Tensor toTensor() {
+        int[] dims = new int[shape.length];
+        for (int i = 0; i < dims.length; i++) dims[i] = Math.toIntExact(shape[i]);
+        return dev.jomni.tensor.Tensor.wrap(bytes, dtype.tensorType(), dims);
+    }
+
+    /** The elements of {@code t} (any device, any strides) copied into heap memory. */
+    public static TensorData of(dev.jomni.tensor.Tensor t) {
+        long[] dims = new long[t.rank()];
+        for (int i = 0; i < dims.length; i++) dims[i] = t.size(i);
+        return new TensorData(StoredDType.of(t.dtype()), dims, t.toHost(java.lang.foreign.Arena.ofAuto()));
+    }
+
     /** Every element converted to float (rounding F64 and large integers). */
     public float[] toFloats() {
         int n = arrayLength();

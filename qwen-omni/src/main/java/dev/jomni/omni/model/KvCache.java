@@ -1,5 +1,6 @@
 package dev.jomni.omni.model;
 
+import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
 import java.util.List;
 
@@ -20,8 +21,12 @@ public final class KvCache implements AutoCloseable {
 
     /** Appends this step's k and v for a layer; returns everything cached for it. */
     Tensor[] append(int layer, Tensor k, Tensor v) {
-        Tensor nk = keys[layer] == null ? k : Tensor.cat(List.of(keys[layer], k), 2);
-        Tensor nv = values[layer] == null ? v : Tensor.cat(List.of(values[layer], v), 2);
+        Tensor nk = Scope.unscoped(keys[layer] == null ? k.copy() : Tensor.cat(List.of(keys[layer], k), 2));
+        Tensor nv = Scope.unscoped(values[layer] == null ? v.copy() : Tensor.cat(List.of(values[layer], v), 2));
+        if (keys[layer] != null) {
+            keys[layer].close();
+            values[layer].close();
+        }
         keys[layer] = nk;
         values[layer] = nv;
         return new Tensor[] {nk, nv};

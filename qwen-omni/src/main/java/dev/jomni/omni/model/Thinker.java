@@ -34,6 +34,28 @@ public final class Thinker extends Module {
 
     public AudioEncoder audioTower() { return audioTower; }
 
+    /** Parts of a Qwen3-Omni checkpoint the audio+text thinker does not use. */
+    private static final List<String> SKIPPED = List.of("thinker.visual.", "talker.", "code2wav.");
+
+    /**
+     * Loads config.json and the (sharded) safetensors checkpoint of {@code dir}; weights are converted
+     * to {@code dtype} on {@code device}. Every missing, unexpected or mis-shaped tensor is reported at once.
+     */
+    public static Thinker load(java.nio.file.Path dir, DType dtype, Device device) {
+        var thinker = new Thinker(ThinkerConfig.load(dir));
+        try (var file = dev.jomni.nn.io.SafeTensors.open(dir)) {
+            thinker.load(new dev.jomni.nn.io.SafeTensorWeights(file), "thinker.",
+                    name -> SKIPPED.stream().anyMatch(name::startsWith),
+                    stored -> {
+                        try (var g = dev.jomni.tensor.Autograd.noGrad()) {
+                            Tensor t = stored.to(dtype).to(device);
+                            return t == stored ? stored.copy() : t;       // never keep a view of the mapped file
+                        }
+                    });
+        }
+        return thinker;
+    }
+
     /** What one forward pass produced. hiddenStates: the merged embeddings, each layer's output, the last replaced by the final norm's. */
     public record Output(Tensor logits, List<Tensor> hiddenStates, Tensor audioEmbeds, long[][][] positions) {}
 
