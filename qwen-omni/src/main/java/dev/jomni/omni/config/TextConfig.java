@@ -88,7 +88,7 @@ public record TextConfig(int hiddenSize, int numHiddenLayers, int numAttentionHe
         ConfigNode rope = c.childOrNull("rope_parameters");
         if (rope != null) {
             ropeType(rope);
-            theta = rope.number("rope_theta");
+            theta = rope.has("rope_theta") ? rope.number("rope_theta") : c.number("rope_theta");
             section = rope.integers("mrope_section", DEFAULT_MROPE_SECTION);
         } else {
             ConfigNode scaling = c.childOrNull("rope_scaling");

@@ -18,7 +18,7 @@ class ThinkerCheckpointTest {
     void expectedShapesAreTheFixturesThinkerTensorsExactly() throws Exception {
         var config = ThinkerConfig.load(ThinkerConfigTest.fixture("config.json"));
         var listed = new LinkedHashMap<String, long[]>();
-        for (var k : new ObjectMapper().readTree(ThinkerConfigTest.fixture("../checkpoint_keys.json").toFile())) {
+        for (var k : new ObjectMapper().readTree(ThinkerConfigTest.tiny("checkpoint_keys.json").toFile())) {
             if (k.get(0).asText().startsWith("thinker.visual.")) continue;
             var shape = new long[k.get(1).size()];
             for (int i = 0; i < shape.length; i++) shape[i] = k.get(1).get(i).asLong();
