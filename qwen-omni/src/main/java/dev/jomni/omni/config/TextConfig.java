@@ -110,11 +110,15 @@ public record TextConfig(int hiddenSize, int numHiddenLayers, int numAttentionHe
         }
     }
 
-    /** Only plain (unscaled) rotary frequencies are implemented: yarn, linear, dynamic… change them. */
+    /**
+     * Only plain (unscaled) rotary frequencies are implemented: yarn, linear, dynamic… change them.
+     * Legacy files may say {@code "type": "mrope"}, which transformers reads as default.
+     */
     private static void ropeType(ConfigNode rope) {
-        String key = rope.has("rope_type") ? "rope_type" : "type";
-        String type = rope.string(key, "default");
-        if (!type.equals("default"))
-            throw rope.error(key, "= \"" + type + "\" is not supported (only \"default\" rotary embeddings)");
+        for (String key : new String[] {"rope_type", "type"}) {
+            String type = rope.string(key, "default");
+            if (!type.equals("default") && !type.equals("mrope"))
+                throw rope.error(key, "= \"" + type + "\" is not supported (only \"default\" rotary embeddings)");
+        }
     }
 }
