@@ -93,7 +93,7 @@ public final class SafeTensors implements AutoCloseable {
         JsonNode weightMap = root.get("weight_map");
         if (weightMap == null || !weightMap.isObject())
             throw new SafeTensorsException(index + ": no \"weight_map\" object");
-        Path dir = index.toAbsolutePath().getParent();
+        Path dir = index.toAbsolutePath().normalize().getParent();
         var byShard = new LinkedHashMap<Path, List<String>>();
         var shardOf = new LinkedHashMap<String, Path>();
         for (var e : weightMap.properties()) {

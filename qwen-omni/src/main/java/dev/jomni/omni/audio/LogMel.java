@@ -1,6 +1,8 @@
 package dev.jomni.omni.audio;
 
 import dev.jomni.omni.config.PreprocessorConfig;
+import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
@@ -114,6 +116,17 @@ public final class LogMel {
             Arrays.fill(mask, i * t, i * t + valid[i], 1L);
         }
         return new Batch(values, mask, valid, b, melBins, t);
+    }
+
+    /**
+     * Features of WAV files as {@code omni forward} takes them (audio0.wav, audio1.wav, …): each read
+     * and mixed to mono by {@link Wav}, resampled to 16 kHz by {@link Resampler} where it is not, then
+     * batched as {@link #batch}.
+     */
+    public Batch batchOfWavs(List<Path> files) {
+        var clips = new ArrayList<float[]>();
+        for (Path f : files) clips.add(Resampler.to16k(Wav.read(f)));
+        return batch(clips);
     }
 
     /** Features [mel, ⌊L/160⌋] of a single clip processed alone. */

@@ -88,7 +88,7 @@ public record TextConfig(int hiddenSize, int numHiddenLayers, int numAttentionHe
         ConfigNode rope = c.childOrNull("rope_parameters");
         if (rope != null) {
             ropeType(rope);
-            theta = rope.number("rope_theta");
+            theta = rope.has("rope_theta") ? rope.number("rope_theta") : c.number("rope_theta");
             section = rope.integers("mrope_section", DEFAULT_MROPE_SECTION);
         } else {
             ConfigNode scaling = c.childOrNull("rope_scaling");
@@ -110,11 +110,15 @@ public record TextConfig(int hiddenSize, int numHiddenLayers, int numAttentionHe
         }
     }
 
-    /** Only plain (unscaled) rotary frequencies are implemented: yarn, linear, dynamic… change them. */
+    /**
+     * Only plain (unscaled) rotary frequencies are implemented: yarn, linear, dynamic… change them.
+     * Legacy files may say {@code "type": "mrope"}, which transformers reads as default.
+     */
     private static void ropeType(ConfigNode rope) {
-        String key = rope.has("rope_type") ? "rope_type" : "type";
-        String type = rope.string(key, "default");
-        if (!type.equals("default"))
-            throw rope.error(key, "= \"" + type + "\" is not supported (only \"default\" rotary embeddings)");
+        for (String key : new String[] {"rope_type", "type"}) {
+            String type = rope.string(key, "default");
+            if (!type.equals("default") && !type.equals("mrope"))
+                throw rope.error(key, "= \"" + type + "\" is not supported (only \"default\" rotary embeddings)");
+        }
     }
 }

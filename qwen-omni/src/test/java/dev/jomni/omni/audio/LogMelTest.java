@@ -41,6 +41,9 @@ class LogMelTest {
         assertArrayEquals(mask.toLongs(), batch.attentionMask());
         assertArrayEquals(new int[] {130, 260}, batch.validFrames());
         assertArrayEquals(new int[] {17, 34}, batch.audioTokenCounts(), "reference.json audio_tokens");
+        var fromFiles = mel.batchOfWavs(List.of(Fixtures.tiny("audio0.wav"), Fixtures.tiny("audio1.wav")));
+        assertArrayEquals(batch.values(), fromFiles.values());
+        assertArrayEquals(batch.attentionMask(), fromFiles.attentionMask());
     }
 
     @Test

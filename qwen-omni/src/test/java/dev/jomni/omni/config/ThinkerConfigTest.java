@@ -17,8 +17,12 @@ class ThinkerConfigTest {
     @TempDir Path dir;
 
     static Path fixture(String name) {
+        return tiny("model/" + name);
+    }
+
+    static Path tiny(String name) {
         try {
-            return Path.of(ThinkerConfigTest.class.getResource("/tiny/model/" + name).toURI());
+            return Path.of(ThinkerConfigTest.class.getResource("/tiny/" + name).toURI());
         } catch (URISyntaxException e) {
             throw new IllegalStateException(e);
         }
@@ -106,6 +110,12 @@ class ThinkerConfigTest {
             text(r).putNull("rope_scaling");
         }));
         assertEquals(TextConfig.DEFAULT_MROPE_SECTION, noScaling.text().mropeSection());
+        var thetaOutside = ThinkerConfig.load(mutated(r -> {
+            ((ObjectNode) text(r).get("rope_parameters")).remove("rope_theta");
+            text(r).put("rope_theta", 2e6);
+        }));
+        assertEquals(2e6, thetaOutside.text().ropeTheta());
+        assertEquals(List.of(2, 3, 3), thetaOutside.text().mropeSection());
     }
 
     @Test
