@@ -57,7 +57,7 @@ public final class Thinker extends Module {
     }
 
     /** What one forward pass produced. hiddenStates: the merged embeddings, each layer's output, the last replaced by the final norm's. */
-    public record Output(Tensor logits, List<Tensor> hiddenStates, Tensor audioEmbeds, long[][][] positions) {}
+    public record Output(Tensor logits, List<Tensor> hiddenStates, Tensor audioEmbeds, long[][][] positions, List<Tensor> routerLogits) {}
 
     /** Audio input of a forward pass: log-mel [B_audio, mel, T] and each clip's valid frames. */
     public record Audio(Tensor features, int[] frames) {
@@ -106,14 +106,15 @@ public final class Thinker extends Module {
         Rope rope = Rope.of(config.text(), positions, h.dtype(), h.device());
         Tensor mask = causalMask(attentionMask.toLongArray(), b, t, past, h.dtype()).to(h.device());
         List<Tensor> hidden = new ArrayList<>();
+        List<Tensor> routerLogits = config.text().outputRouterLogits() ? new ArrayList<>() : null;
         hidden.add(h);
         for (DecoderLayer layer : model.layers.items()) {
-            h = layer.forward(h, rope, mask, cache, null);
+            h = layer.forward(h, rope, mask, cache, routerLogits);
             hidden.add(h);
         }
         h = model.norm.forward(h);
         hidden.set(hidden.size() - 1, h);
-        return new Output(lmHead.forward(h), hidden, audioEmbeds, positions);
+        return new Output(lmHead.forward(h), hidden, audioEmbeds, positions, routerLogits == null ? List.of() : routerLogits);
     }
 
     /** E with the rows at {@code slots} (flat B·T positions, row-major) replaced by audio's rows in order. */
@@ -164,6 +165,36 @@ public final class Thinker extends Module {
         int b = labels.size(0), t = labels.size(1);
         Tensor shifted = Tensor.cat(List.of(labels.narrow(1, 1, t - 1), Tensor.full(labels.device(), DType.I64, -100, b, 1)), 1);
         return logits.to(DType.F32).crossEntropy(shifted.to(DType.I64), -100);
+    }
+
+    /**
+     * The training loss of a forward pass: {@link #loss(Tensor, Tensor)}, plus router_aux_loss_coef ·
+     * the Switch load-balancing loss when the config asks for router logits (output_router_logits).
+     */
+    public Tensor loss(Output out, Tensor labels, Tensor attentionMask) {
+        Tensor loss = loss(out.logits(), labels);
+        if (out.routerLogits().isEmpty()) return loss;
+        return loss.add(auxLoss(out.routerLogits(), attentionMask, config.text().numExperts(), config.text().numExpertsPerTok())
+                .mul(config.text().routerAuxLossCoef()));
+    }
+
+    /**
+     * Switch-style load balancing over all MoE layers: with p = softmax(router logits) and the top-K
+     * choices, cnt_e = Σ m_t·#{k : e_k = e}, P_e = Σ m_t·p_{t,e}, N = layers·Σ m_t:
+     * aux = E · Σ_e (cnt_e/N)(P_e/N). Gradients flow through P.
+     */
+    static Tensor auxLoss(List<Tensor> routerLogits, Tensor attentionMask, int experts, int topK) {
+        Tensor m = attentionMask.reshape(-1, 1).to(routerLogits.get(0).dtype());          // [N, 1]
+        Tensor counts = null, probs = null;
+        for (Tensor r : routerLogits) {                                                     // r: [N, E]
+            Tensor p = r.softmax(-1);
+            Tensor chosen = p.topk(topK, -1, true).indices().oneHot(experts).sum(1, false).to(p.dtype());   // [N, E]
+            Tensor c = chosen.mul(m).sum(0, false), pe = p.mul(m).sum(0, false);
+            counts = counts == null ? c : counts.add(c);
+            probs = probs == null ? pe : probs.add(pe);
+        }
+        Tensor n = m.sum().mul(routerLogits.size());
+        return counts.div(n).mul(probs.div(n)).sum().mul(experts);
     }
 
     /** thinker.model */
