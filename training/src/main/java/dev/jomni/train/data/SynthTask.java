@@ -15,7 +15,7 @@ import java.util.SplittableRandom;
 
 /**
  * A synthetic audio reasoning task with known answers, small enough for a tiny model to learn on a CPU:
- * 1–2 s clips of clean tones, five skills as 4-way multiple choice, one {@code category} per skill.
+ * 2 s clips of clean tones (the sounds take 0.6–1.9 s of it), five skills as 4-way multiple choice, one {@code category} per skill.
  *
  * <ul>
  * <li>{@code Counting}: how many beeps (1–6);
@@ -38,6 +38,8 @@ import java.util.SplittableRandom;
 public final class SynthTask {
     public static final int SAMPLE_RATE = 16_000;
     public static final String DATA_FILE = "data.json";
+    /** Every clip's length: equal lengths batch without padding. */
+    public static final double CLIP_SECONDS = 2.0;
     private static final String[] ORDINALS = {"first", "second", "third", "fourth"};
     private static final String[] SOUND_NAMES = {"A low hum", "A high beep", "A burst of noise", "A rising whistle"};
 
@@ -117,14 +119,14 @@ public final class SynthTask {
                 double top = 0;
                 for (int t = 0; t < 4; t++) if (t != position) { f[t] = 250 + 250 * rng.nextDouble(); top = Math.max(top, f[t]); }
                 f[position] = top * (1.6 + 0.4 * rng.nextDouble());
-                for (int t = 0; t < 4; t++) clip.tone(f[t], 0.25, 0.3).gap(0.12 + 0.06 * rng.nextDouble());
+                for (int t = 0; t < 4; t++) clip.tone(f[t], 0.25, 0.3).gap(0.10 + 0.05 * rng.nextDouble());
                 yield new Item(id, skill, "Four tones play one after another. Which tone is the highest in pitch?",
                         ordinalChoices("tone"), position, "I compare the four tones. The " + ORDINALS[position]
                         + " tone is clearly higher in pitch than the other three.", clip.finish());
             }
             case DURATION -> {
                 double freq = 400 + 400 * rng.nextDouble();
-                for (int t = 0; t < 4; t++) clip.tone(freq, t == position ? 0.5 : 0.15, 0.3).gap(0.12 + 0.06 * rng.nextDouble());
+                for (int t = 0; t < 4; t++) clip.tone(freq, t == position ? 0.5 : 0.15, 0.3).gap(0.10 + 0.05 * rng.nextDouble());
                 yield new Item(id, skill, "Four sounds play one after another. Which sound lasts the longest?",
                         ordinalChoices("sound"), position, "I compare how long each sound lasts. The " + ORDINALS[position]
                         + " sound lasts much longer than the other three.", clip.finish());
@@ -132,14 +134,14 @@ public final class SynthTask {
             case LOUDNESS -> {
                 double freq = 400 + 400 * rng.nextDouble();
                 for (int t = 0; t < 4; t++)
-                    clip.tone(freq, 0.25, t == position ? 0.5 : 0.07 + 0.02 * rng.nextDouble()).gap(0.12 + 0.06 * rng.nextDouble());
+                    clip.tone(freq, 0.25, t == position ? 0.5 : 0.07 + 0.02 * rng.nextDouble()).gap(0.10 + 0.05 * rng.nextDouble());
                 yield new Item(id, skill, "Four tones play one after another. Which tone is the loudest?",
                         ordinalChoices("tone"), position, "I compare the loudness of the four tones. The " + ORDINALS[position]
                         + " tone is much louder than the other three.", clip.finish());
             }
             case ORDER -> {
                 int[] played = permutation(rng);              // played[k]: the sound kind heard k-th
-                for (int k = 0; k < 4; k++) clip.sound(played[k]).gap(0.12 + 0.06 * rng.nextDouble());
+                for (int k = 0; k < 4; k++) clip.sound(played[k]).gap(0.10 + 0.05 * rng.nextDouble());
                 // choices: the kinds in a random order, with the first-played kind at the balanced position
                 var others = new ArrayList<Integer>();
                 for (int k : permutation(rng)) if (k != played[0]) others.add(k);
@@ -244,10 +246,14 @@ public final class SynthTask {
             };
         }
 
+        /** The clip padded with silence to {@link #CLIP_SECONDS}; the noise floor covers it all. */
         float[] finish() {
-            gap(0.1);
             int total = 0;
             for (float[] p : parts) total += p.length;
+            int length = (int) Math.round(CLIP_SECONDS * SAMPLE_RATE);
+            if (total > length - SAMPLE_RATE / 20)
+                throw new IllegalStateException("synth clip of " + total + " samples leaves under 50 ms of tail in " + length);
+            total = length;
             float[] out = new float[total];
             int at = 0;
             for (float[] p : parts) {
