@@ -94,7 +94,7 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
         var items = new ArrayList<AudioQa>();
         var firstSeen = new HashMap<String, Integer>();
         int skipped = 0;
-        List<Raw> raws = readRecords(file, options);
+        List<Raw> raws = readRecords(file);
         for (Raw raw : raws) {
             try {
                 if (raw.node() == null) throw new DataException(raw.error());
@@ -120,7 +120,7 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
      */
     public static List<String> readIds(Path file) {
         var ids = new ArrayList<String>();
-        for (Raw raw : readRecords(file, LoadOptions.defaults())) {
+        for (Raw raw : readRecords(file)) {
             if (raw.node() == null) throw new DataException(raw.error());
             ids.add(requireId(file, raw));
         }
@@ -139,7 +139,7 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
     /** One record of a file: its position, its line (JSONL, else 0), the object, or why it is not one. */
     private record Raw(int index, int line, JsonNode node, String error) {}
 
-    private static List<Raw> readRecords(Path file, LoadOptions options) {
+    private static List<Raw> readRecords(Path file) {
         String text;
         try {
             text = Files.readString(file, StandardCharsets.UTF_8);
@@ -228,15 +228,18 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
             throw fieldError(file, raw, id, "answer", "missing (and no gpt turn in 'conversations')");
 
         String clean = PythonText.strip(question.replace("<sound>", ""));
+        JsonNode cn = node.get("choices");
+        boolean hasChoicesField = cn != null && !cn.isNull();
         Choices.Block inQuestion;
         try {
             inQuestion = Choices.parse(clean);
         } catch (IllegalArgumentException e) {
-            throw fieldError(file, raw, id, "question", e.getMessage());
+            // with a choices field, odd '(X)' lines in the question are just text
+            if (!hasChoicesField) throw fieldError(file, raw, id, "question", e.getMessage());
+            inQuestion = null;
         }
         List<String> choices;
-        JsonNode cn = node.get("choices");
-        if (cn != null && !cn.isNull()) {
+        if (hasChoicesField) {
             if (!cn.isArray() || cn.isEmpty())
                 throw fieldError(file, raw, id, "choices", "not a non-empty array of strings");
             choices = new ArrayList<>();

@@ -30,7 +30,7 @@ import java.util.SplittableRandom;
  * the record's index: the same seed writes the same files, and a larger n extends a smaller one.
  *
  * <p>Output, in the seed record format ({@link Dataset} reads it back): {@code DIR/data.json}, a JSON
- * array of {@code {id, sound, audio_dir: "audio", question, answer, response, category, sub-category,
+ * array of {@code {id, sound, audio_dir: "audio", question, answer, response, category,
  * duration, dataset: "synth"}}, the question {@code <sound>\n…\n\nChoose the correct option:\n(A) …};
  * and {@code DIR/audio/<id>.wav}, 16 kHz mono. {@code response} is a reference answer in the Thinking
  * model's layout, for supervised warm-up.
@@ -83,7 +83,6 @@ public final class SynthTask {
                     .put("answer", answer)
                     .put("response", SftExample.response(item.thinking(), answer))
                     .put("category", item.skill().category())
-                    .put("sub-category", item.skill().category())
                     .put("duration", Math.round(item.audio().length * 1000.0 / SAMPLE_RATE) / 1000.0)
                     .put("dataset", "synth");
         }

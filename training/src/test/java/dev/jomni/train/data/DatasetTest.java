@@ -180,4 +180,15 @@ class DatasetTest {
         Files.write(file, Files.readAllLines(file).stream().filter(l -> !l.contains("broken")).toList());
         assertEquals(List.of("good_1", "no_answer", "not_a_choice", "no_audio", "good_2"), Dataset.readIds(file));
     }
+
+    @Test
+    void optionLikeTextInAQuestionWithAChoicesFieldIsJustText() throws IOException {
+        Path file = dir.resolve("odd.json");
+        Files.writeString(file, "[{\"id\":\"o\",\"audio_path\":\"o.wav\",\"question\":\"Is it (B) or not?\\n(B) as in Bravo\","
+                + "\"choices\":[\"Yes\",\"No\"],\"answer\":\"No\"}]");
+        AudioQa q = Dataset.load(file, LoadOptions.defaults().withCheckAudio(false)).items().getFirst();
+        assertEquals(List.of("Yes", "No"), q.choices());
+        assertFalse(q.choicesInQuestion());
+        assertEquals(1, q.answerIndex());
+    }
 }
