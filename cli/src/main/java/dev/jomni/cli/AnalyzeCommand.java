@@ -35,7 +35,9 @@ final class AnalyzeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Dataset d = Dataset.load(data, LoadOptions.defaults().withCheckAudio(false).withSkipBadRecords(skipBadRecords));
+        // no audio is read, and a record without a usable answer is only left out of the scores
+        Dataset d = Dataset.load(data, LoadOptions.defaults().withCheckAudio(false).withRequireAnswers(false)
+                .withSkipBadRecords(skipBadRecords));
         var answers = new LinkedHashMap<String, String>();
         Submission.read(result).forEach((id, p) -> answers.put(id, p.answer()));
         Matching m = Matching.byId(matching);

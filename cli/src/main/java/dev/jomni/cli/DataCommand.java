@@ -60,21 +60,28 @@ final class DataCommand implements Runnable {
         @Option(names = "--skip-bad-records", description = "Warn about bad records and leave them out instead of failing.")
         boolean skipBadRecords;
 
+        @Option(names = "--keep-unscored",
+                description = "Keep records whose answer is missing or none of the choices, without a ground truth (warned, not scored).")
+        boolean keepUnscored;
+
         @Override
         public Integer call() {
-            summarise(Dataset.load(file, LoadOptions.defaults().withAudioDir(audioDir).withSkipBadRecords(skipBadRecords)));
+            summarise(Dataset.load(file, LoadOptions.defaults().withAudioDir(audioDir).withSkipBadRecords(skipBadRecords)
+                    .withRequireAnswers(!keepUnscored)));
             return 0;
         }
     }
 
     /** Records, skipped records, and per category the count and how often each letter is the answer. */
     static void summarise(Dataset d) {
-        System.out.println(d.size() + " records" + (d.skipped() > 0 ? ", " + d.skipped() + " bad record(s) skipped" : ""));
+        long unscored = d.items().stream().filter(q -> !q.scored()).count();
+        System.out.println(d.size() + " records" + (d.skipped() > 0 ? ", " + d.skipped() + " bad record(s) skipped" : "")
+                + (unscored > 0 ? ", " + unscored + " without a ground truth" : ""));
         var byCategory = new TreeMap<String, int[]>();
         for (AudioQa q : d.items()) {
             int[] c = byCategory.computeIfAbsent(q.category().isEmpty() ? "(no category)" : q.category(), k -> new int[27]);
             c[0]++;
-            c[1 + Math.min(q.answerIndex(), 25)]++;
+            if (q.scored()) c[1 + Math.min(q.answerIndex(), 25)]++;
         }
         byCategory.forEach((cat, c) -> {
             var sb = new StringBuilder(String.format("  %-40s %6d   answers", cat, c[0]));

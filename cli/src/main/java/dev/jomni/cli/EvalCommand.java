@@ -64,6 +64,10 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--skip-bad-records", description = "Warn about bad records and leave them out instead of failing.")
     boolean skipBadRecords;
 
+    @Option(names = "--keep-unscored",
+        description = "Keep records whose answer is missing or none of the choices, without a ground truth (warned, not scored).")
+    boolean keepUnscored;
+
     private final AnswerGenerator generator;
 
     EvalCommand(AnswerGenerator generator) {
@@ -73,7 +77,8 @@ final class EvalCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         var options = new EvalOptions(PromptPreset.byId(prompt), batchSize, numSamples, Vote.byId(vote), Matching.byId(matching));
-        Dataset d = Dataset.load(data, LoadOptions.defaults().withAudioDir(audioDir).withSkipBadRecords(skipBadRecords));
+        Dataset d = Dataset.load(data, LoadOptions.defaults().withAudioDir(audioDir).withSkipBadRecords(skipBadRecords)
+                .withRequireAnswers(!keepUnscored));
         Evaluation run = Evaluation.run(d, generator, options, Progress.start("eval", d.size()));
         run.write(out);
         System.out.print(run.report().table());

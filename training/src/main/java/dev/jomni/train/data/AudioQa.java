@@ -16,8 +16,9 @@ import java.util.Objects;
  * @param choicesInQuestion whether the question text itself lists the choices ({@code (A) text} lines
  *                          or a {@code Choices:} list), as the seed records do; MMAR questions do not
  * @param choices           the option texts, without letters
- * @param answerIndex       the index in {@code choices} of the right option
- * @param answer            the ground-truth answer as written in the file
+ * @param answerIndex       the index in {@code choices} of the right option; -1 for a record kept without
+ *                          a ground truth ({@link LoadOptions#requireAnswers()} off), which is never scored
+ * @param answer            the ground-truth answer as written in the file ("" when there is none)
  * @param response          a reference response ({@code <think>…</think>} then {@code ANSWER: …}), the
  *                          SFT target of filtered ReST data; "" when the record has none
  * @param tags              the record's other scalar fields: {@code category}, {@code sub-category}
@@ -30,7 +31,7 @@ public record AudioQa(String id, Path audio, String question, boolean choicesInQ
         Objects.requireNonNull(id, "id");
         choices = List.copyOf(choices);
         tags = Map.copyOf(tags);
-        if (answerIndex < 0 || answerIndex >= choices.size())
+        if (answerIndex < -1 || answerIndex >= choices.size())
             throw new IllegalArgumentException(id + ": answerIndex " + answerIndex + " outside " + choices.size() + " choices");
     }
 
@@ -39,11 +40,20 @@ public record AudioQa(String id, Path audio, String question, boolean choicesInQ
         return PythonText.strip(question.replace("<sound>", ""));
     }
 
+    /** Whether the record has a ground truth to score against. */
+    public boolean scored() { return answerIndex >= 0; }
+
     /** The right option's text as listed in {@code choices}. */
-    public String answerChoice() { return choices.get(answerIndex); }
+    public String answerChoice() {
+        if (!scored()) throw new IllegalStateException("record '" + id + "' has no ground truth");
+        return choices.get(answerIndex);
+    }
 
     /** The right option's letter: A for the first choice. */
-    public char answerLetter() { return (char) ('A' + answerIndex); }
+    public char answerLetter() {
+        if (!scored()) throw new IllegalStateException("record '" + id + "' has no ground truth");
+        return (char) ('A' + answerIndex);
+    }
 
     /** {@code category}, or "" when the record has none. */
     public String category() { return tags.getOrDefault("category", ""); }

@@ -66,7 +66,9 @@ import java.util.regex.Pattern;
  * choices, a duplicated id, or (with {@link LoadOptions#checkAudio()}) an audio file that is missing or
  * unreadable: a {@link DataException} naming the file, the record (id and position) and the field. With
  * {@link LoadOptions#skipBadRecords()} the record is left out with a warning naming the same, and
- * {@link #skipped()} counts them; a malformed JSON array cannot be skipped past and always fails.
+ * {@link #skipped()} counts them; a malformed JSON array cannot be skipped past and always fails. With
+ * {@link LoadOptions#requireAnswers()} off, a record whose answer is missing or none of the choices is
+ * kept, with a warning, as a record without ground truth (for generating a submission over all ids).
  *
  * @param file    the data file
  * @param items   the records, in file order
@@ -98,7 +100,7 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
         for (Raw raw : raws) {
             try {
                 if (raw.node() == null) throw new DataException(raw.error());
-                AudioQa item = toItem(file, raw, audioRoot, options.checkAudio());
+                AudioQa item = toItem(file, raw, audioRoot, options);
                 Integer first = firstSeen.putIfAbsent(item.id(), raw.index());
                 if (first != null)
                     throw fieldError(file, raw, item.id(), "id", "duplicated id, first seen in record #" + first);
@@ -203,7 +205,7 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
         return n.asText();
     }
 
-    private static AudioQa toItem(Path file, Raw raw, Path audioRoot, boolean checkAudio) {
+    private static AudioQa toItem(Path file, Raw raw, Path audioRoot, LoadOptions options) {
         JsonNode node = raw.node();
         String id = requireId(file, raw);
 
@@ -224,8 +226,6 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
             question = human;
             if (answer.isEmpty()) answer = gpt;
         }
-        if (PythonText.strip(answer).isEmpty())
-            throw fieldError(file, raw, id, "answer", "missing (and no gpt turn in 'conversations')");
 
         String clean = PythonText.strip(question.replace("<sound>", ""));
         JsonNode cn = node.get("choices");
@@ -254,15 +254,19 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
         }
         if (choices.size() < 2) throw fieldError(file, raw, id, "choices", "only " + choices.size() + " choice");
 
-        int answerIndex = answerIndex(answer, choices);
-        if (answerIndex == -2)
-            throw fieldError(file, raw, id, "answer", "'" + answer + "' names one option by letter and another by text; choices "
+        DataException noAnswer = null;
+        int answerIndex = PythonText.strip(answer).isEmpty() ? -1 : answerIndex(answer, choices);
+        if (PythonText.strip(answer).isEmpty())
+            noAnswer = fieldError(file, raw, id, "answer", "missing (and no gpt turn in 'conversations')");
+        else if (answerIndex == -2)
+            noAnswer = fieldError(file, raw, id, "answer", "'" + answer + "' names one option by letter and another by text; choices "
                     + choices);
-        if (answerIndex < 0)
-            throw fieldError(file, raw, id, "answer", "'" + answer + "' is none of the choices " + choices);
+        else if (answerIndex < 0)
+            noAnswer = fieldError(file, raw, id, "answer", "'" + answer + "' is none of the choices " + choices);
+        if (noAnswer != null && options.requireAnswers()) throw noAnswer;
 
         Path audio = resolveAudio(file, raw, id, audioRoot);
-        if (checkAudio) {
+        if (options.checkAudio()) {
             String field = node.hasNonNull("sound") ? "sound" : "audio_path";
             if (!Files.exists(audio)) throw fieldError(file, raw, id, field, "audio file " + audio + " does not exist");
             if (!Files.isRegularFile(audio) || !Files.isReadable(audio))
@@ -275,6 +279,10 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
             String key = e.getKey().equals("sub_category") ? "sub-category" : e.getKey();
             tags.putIfAbsent(key, e.getValue().asText());
         });
+        if (noAnswer != null) {
+            options.warnings().accept("warning: kept without a ground truth (not scored): " + noAnswer.getMessage());
+            answerIndex = -1;
+        }
         return new AudioQa(id, audio, question, inQuestion != null, choices, answerIndex, answer,
                 text(file, raw, id, "response"), tags);
     }

@@ -18,7 +18,9 @@ import java.util.TreeMap;
  * Accuracy over a dataset, overall and per group of a record field ({@code category},
  * {@code sub-category}, …), each with a 95 % Wilson score interval. One definition: correct predictions
  * over <b>all</b> records of the dataset; a record without a prediction, or with an empty one, is wrong.
- * Predictions for ids the dataset lacks are counted in {@link #unknownIds()} and scored nowhere.
+ * Predictions for ids the dataset lacks are counted in {@link #unknownIds()} and scored nowhere; records
+ * kept without a ground truth ({@code AudioQa.scored()} false) are counted in {@link #unscored()} and left
+ * out of every tally.
  * Records without the field (or with null) are left out of that field's groups.
  */
 public final class AccuracyReport {
@@ -32,7 +34,7 @@ public final class AccuracyReport {
     private final Matching matching;
     private final Tally overall;
     private final Map<String, List<Tally>> groups;
-    private final int missing, unknownIds;
+    private final int missing, unknownIds, unscored;
 
     /**
      * Correct count, total and 95 % Wilson interval of one group. Wilson rather than the normal
@@ -55,20 +57,26 @@ public final class AccuracyReport {
         }
     }
 
-    private AccuracyReport(Matching matching, Tally overall, Map<String, List<Tally>> groups, int missing, int unknownIds) {
+    private AccuracyReport(Matching matching, Tally overall, Map<String, List<Tally>> groups, int missing, int unknownIds,
+                           int unscored) {
         this.matching = matching;
         this.overall = overall;
         this.groups = groups;
         this.missing = missing;
         this.unknownIds = unknownIds;
+        this.unscored = unscored;
     }
 
     /** Scores {@code answers} (id → predicted answer text) against {@code data}. */
     public static AccuracyReport of(Dataset data, Map<String, String> answers, Matching matching, List<String> dimensions) {
         var counts = new LinkedHashMap<String, TreeMap<String, int[]>>();
         for (String d : dimensions) counts.put(d, new TreeMap<>());
-        int correct = 0, missing = 0;
+        int correct = 0, missing = 0, unscored = 0;
         for (AudioQa item : data.items()) {
+            if (!item.scored()) {
+                unscored++;
+                continue;
+            }
             String answer = answers.get(item.id());
             if (answer == null) missing++;
             boolean right = answer != null && !answer.equals(Submission.NO_ANSWER) && Scorer.isCorrect(answer, item, matching);
@@ -89,7 +97,8 @@ public final class AccuracyReport {
             byValue.forEach((v, c) -> list.add(new Tally(v, c[0], c[1])));
             if (!list.isEmpty()) groups.put(d, List.copyOf(list));
         });
-        return new AccuracyReport(matching, new Tally("overall", correct, data.size()), groups, missing, unknown);
+        return new AccuracyReport(matching, new Tally("overall", correct, data.size() - unscored), groups, missing, unknown,
+                unscored);
     }
 
     public Tally overall() { return overall; }
@@ -102,6 +111,9 @@ public final class AccuracyReport {
 
     /** Predictions whose id is not in the dataset (not counted). */
     public int unknownIds() { return unknownIds; }
+
+    /** Records without a ground truth, not scored. */
+    public int unscored() { return unscored; }
 
     public Matching matching() { return matching; }
 
@@ -121,6 +133,7 @@ public final class AccuracyReport {
             for (Tally t : list) row(sb, width, t, "  ");
         });
         if (missing > 0) sb.append(String.format(Locale.ROOT, "%d record(s) without a prediction%n", missing));
+        if (unscored > 0) sb.append(String.format(Locale.ROOT, "%d record(s) without a ground truth, not scored%n", unscored));
         if (unknownIds > 0) sb.append(String.format(Locale.ROOT, "%d prediction(s) for ids not in the dataset, ignored%n", unknownIds));
         return sb.toString();
     }
@@ -172,6 +185,7 @@ public final class AccuracyReport {
         });
         root.put("missing", missing);
         root.put("unknown_ids", unknownIds);
+        root.put("unscored", unscored);
         return root;
     }
 

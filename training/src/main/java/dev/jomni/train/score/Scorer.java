@@ -26,7 +26,7 @@ public final class Scorer {
 
     /** Whether {@code prediction} is right for {@code item} under {@code matching}. */
     public static boolean isCorrect(String prediction, AudioQa item, Matching matching) {
-        if (prediction == null || PythonText.strip(prediction).isEmpty()) return false;
+        if (!item.scored() || prediction == null || PythonText.strip(prediction).isEmpty()) return false;
         return switch (matching) {
             case STRICT -> choiceOf(prediction, item.choices()) == item.answerIndex();
             case LEGACY_SUBSTRING -> legacyMatch(prediction, item.answer());

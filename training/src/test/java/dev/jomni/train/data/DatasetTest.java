@@ -191,4 +191,19 @@ class DatasetTest {
         assertFalse(q.choicesInQuestion());
         assertEquals(1, q.answerIndex());
     }
+
+    @Test
+    void withoutRequiredAnswersBadAnswersAreKeptUnscoredWithAWarning() throws IOException {
+        Fixtures.wav(dir.resolve("good_1.wav"));
+        Path file = Fixtures.copy("bad.jsonl", dir);
+        var warnings = new ArrayList<String>();
+        Dataset d = Dataset.load(file, LoadOptions.defaults().withSkipBadRecords(true).withRequireAnswers(false)
+                .withWarnings(warnings::add));
+        assertEquals(List.of("good_1", "no_answer", "not_a_choice", "good_2"), d.items().stream().map(AudioQa::id).toList());
+        assertEquals(List.of(true, false, false, true), d.items().stream().map(AudioQa::scored).toList());
+        assertEquals(2, d.skipped(), "malformed JSON and missing audio are still bad");
+        assertEquals(2, warnings.stream().filter(w -> w.startsWith("warning: kept without a ground truth")).count(),
+                String.join("\n", warnings));
+        assertThrows(IllegalStateException.class, () -> d.items().get(1).answerChoice());
+    }
 }

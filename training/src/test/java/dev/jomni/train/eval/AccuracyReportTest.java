@@ -64,4 +64,19 @@ class AccuracyReportTest {
         assertTrue(text.contains("Performance by CATEGORY") && perception >= 0 && perception < semantic, text);
         assertTrue(text.contains("WORST 2 PERFORMERS"), text);
     }
+
+    @Test
+    void recordsWithoutGroundTruthAreLeftOutOfEveryTally() throws IOException {
+        Path file = dir.resolve("u.jsonl");
+        java.nio.file.Files.writeString(file,
+                "{\"id\":\"a\",\"sound\":\"a.wav\",\"question\":\"Q\\n(A) x\\n(B) y\",\"answer\":\"x\",\"category\":\"C\"}\n"
+                + "{\"id\":\"b\",\"sound\":\"b.wav\",\"question\":\"Q\\n(A) x\\n(B) y\",\"answer\":\"z\",\"category\":\"C\"}\n");
+        Dataset d = Dataset.load(file, dev.jomni.train.data.LoadOptions.defaults().withCheckAudio(false).withRequireAnswers(false)
+                .withWarnings(w -> {}));
+        AccuracyReport r = AccuracyReport.of(d, Map.of("a", "x", "b", "x"), Matching.STRICT, AccuracyReport.EVAL_DIMENSIONS);
+        assertEquals(new AccuracyReport.Tally("overall", 1, 1), r.overall());
+        assertEquals(List.of(new AccuracyReport.Tally("C", 1, 1)), r.groups().get("category"));
+        assertEquals(1, r.unscored());
+        assertTrue(r.table().contains("1 record(s) without a ground truth, not scored"), r.table());
+    }
 }
