@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jomni.train.Progress;
+import dev.jomni.train.PythonText;
 import dev.jomni.train.data.AudioQa;
 import dev.jomni.train.data.Dataset;
 import dev.jomni.train.score.AnswerExtractor;
@@ -42,8 +43,8 @@ public record Evaluation(Dataset data, EvalOptions options, List<ItemResult> ite
     /**
      * One record's outcome.
      *
-     * @param prediction the submission line: the voted choice's text when the answer names a choice (so
-     *                   exact-match graders agree), else the extracted text as written
+     * @param prediction the submission line: the voted choice's text (trimmed) when the answer names a
+     *                   choice, so exact-match graders agree, else the extracted text as written
      */
     public record ItemResult(AudioQa item, List<Sample> samples, Prediction prediction, boolean correct) {}
 
@@ -95,7 +96,8 @@ public record Evaluation(Dataset data, EvalOptions options, List<ItemResult> ite
             case FIRST -> samples.getFirst();
             case MAJORITY -> majority(samples);
         };
-        String answer = chosen.choice() >= 0 ? item.choices().get(chosen.choice()) : chosen.extracted();
+        // the choice's own text, trimmed (MMAR lists "2040 " for the answer "2040"), so exact-match graders agree
+        String answer = chosen.choice() >= 0 ? PythonText.strip(item.choices().get(chosen.choice())) : chosen.extracted();
         var prediction = new Prediction(item.id(), chosen.completion().thinking(), answer);
         return new ItemResult(item, samples, prediction, Scorer.isCorrect(answer, item, options.matching()));
     }

@@ -70,7 +70,7 @@ class EvaluationTest {
 
         assertEquals(List.of(true, false, true, false), run.items().stream().map(Evaluation.ItemResult::correct).toList());
         assertEquals("Parrot", run.items().get(0).prediction().answer(), "canonical choice text");
-        assertEquals("2040 ", run.items().get(2).prediction().answer());
+        assertEquals("2040", run.items().get(2).prediction().answer(), "the choice '2040 ' trimmed, as the answer spells it");
         assertEquals(new AccuracyReport.Tally("overall", 2, 4), run.report().overall());
 
         Path out = dir.resolve("out");
