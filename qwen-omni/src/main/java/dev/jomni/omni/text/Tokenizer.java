@@ -1,5 +1,6 @@
 package dev.jomni.omni.text;
 
+import com.fasterxml.jackson.core.JsonFactory;
 import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.core.JsonToken;
@@ -35,7 +36,12 @@ import java.util.zip.GZIPInputStream;
  * to share between threads.
  */
 public final class Tokenizer {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /**
+     * Field-name canonicalization off: the vocabulary is 151k distinct object keys, and Jackson's
+     * symbol table made loading 5–10× slower (seconds instead of a few hundred milliseconds).
+     */
+    private static final ObjectMapper JSON = new ObjectMapper(
+            JsonFactory.builder().disable(JsonFactory.Feature.CANONICALIZE_FIELD_NAMES).build());
 
     private final Map<String, Integer> tokenToId;
     private final String[] idToToken;
@@ -262,19 +268,6 @@ public final class Tokenizer {
             }
         }
 
-        int size = 0;
-        for (int id : model.vocab.values()) size = Math.max(size, id + 1);
-        for (var t : added) size = Math.max(size, t.id() + 1);
-        var idToToken = new String[size];
-        var special = new boolean[size];
-        var tokenToId = new HashMap<String, Integer>(model.vocab);
-        model.vocab.forEach((token, id) -> idToToken[id] = token);
-        for (var t : added) {
-            idToToken[t.id()] = t.content();
-            special[t.id()] = t.special();
-            tokenToId.put(t.content(), t.id());
-        }
-
         int[] byteIds = new int[256];
         for (int b = 0; b < 256; b++) {
             Integer id = model.vocab.get(String.valueOf(ByteLevel.charOf(b)));
@@ -296,6 +289,21 @@ public final class Tokenizer {
             left[r] = ia;
             right[r] = ib;
             merged[r] = im;
+        }
+
+        // Added tokens go into the vocabulary map only now, after the merges were resolved against
+        // the model's own entries (an added token may reuse a vocabulary string).
+        int size = 0;
+        for (int id : model.vocab.values()) size = Math.max(size, id + 1);
+        for (var t : added) size = Math.max(size, t.id() + 1);
+        var idToToken = new String[size];
+        var special = new boolean[size];
+        var tokenToId = model.vocab;
+        tokenToId.forEach((token, id) -> idToToken[id] = token);
+        for (var t : added) {
+            idToToken[t.id()] = t.content();
+            special[t.id()] = t.special();
+            tokenToId.put(t.content(), t.id());
         }
         return new Tokenizer(tokenToId, idToToken, special, normalizers(file, normalizer),
                 splits(file, preTokenizer), added, new Bpe(byteIds, left, right, merged), model.ignoreMerges);
