@@ -106,6 +106,25 @@ class TokenizerTest {
     }
 
     @Test
+    void streamingDecodeEmitsOnlyCompleteCharactersAndAddsUpToDecode() {
+        String text = "emoji 🎵🎶 and 👍🏽 中文测试 <|im_end|>";
+        int[] ids = tokenizer.encode(text);
+        var stream = tokenizer.decodeStream(false);
+        var sb = new StringBuilder();
+        for (int id : ids) {
+            String piece = stream.step(id);
+            assertFalse(piece.contains("\uFFFD"), "a piece ends inside a character: " + piece);
+            sb.append(piece);
+        }
+        sb.append(stream.flush());
+        assertEquals(text, sb.toString());
+        var skipping = tokenizer.decodeStream(true);
+        var out = new StringBuilder();
+        for (int id : ids) out.append(skipping.step(id));
+        assertEquals(tokenizer.decode(ids, true), out.append(skipping.flush()).toString());
+    }
+
+    @Test
     void longRunsEncodeAndDecode() {
         String text = "ab ".repeat(5000) + " ".repeat(3000) + "x".repeat(3000);
         assertEquals(text, tokenizer.decode(tokenizer.encode(text)));
