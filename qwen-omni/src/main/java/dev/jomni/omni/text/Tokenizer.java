@@ -124,13 +124,7 @@ public final class Tokenizer {
     }
 
     private void encodeOrdinary(String text, IntList out) {
-        List<String> pieces = List.of(text);
-        for (var split : splits) {
-            var next = new ArrayList<String>();
-            for (var p : pieces) split(split, p, next);
-            pieces = next;
-        }
-        for (var p : pieces) {
+        for (var p : preTokenize(text)) {
             if (ignoreMerges) {
                 Integer whole = tokenToId.get(byteLevel(p));
                 if (whole != null) {
@@ -140,6 +134,17 @@ public final class Tokenizer {
             }
             out.addAll(bpe.encode(p));
         }
+    }
+
+    /** The pieces BPE runs on: the pre-tokenizer's regex splits of normalized text. */
+    List<String> preTokenize(String text) {
+        List<String> pieces = List.of(text);
+        for (var split : splits) {
+            var next = new ArrayList<String>();
+            for (var p : pieces) split(split, p, next);
+            pieces = next;
+        }
+        return pieces;
     }
 
     private static void split(Split split, String text, List<String> out) {

@@ -64,6 +64,20 @@ class TokenizerTest {
         assertEquals(expectedDecoded, tokenizer.decode(expectedIds));
     }
 
+    @Test
+    void splitRegexCutsLikeAUnicodeBacktrackingEngine() throws IOException {
+        // make_split_cases.py: Python's regex module on 1000 random strings of Unicode whitespace,
+        // combining marks, digits of several scripts, case-folding traps (ſ, K) and emoji.
+        int checked = 0;
+        for (JsonNode c : JSON.readTree(resources().resolve("split_cases.json").toFile())) {
+            var expected = new ArrayList<String>();
+            c.get("pieces").forEach(p -> expected.add(p.asText()));
+            assertEquals(expected, tokenizer.preTokenize(c.get("text").asText()), () -> "text: " + c.get("text"));
+            checked++;
+        }
+        assertEquals(1000, checked);
+    }
+
     @ParameterizedTest(name = "[{index}] {0}")
     @ValueSource(strings = {
         "汉字と日本語のかな、한국어 문장도 섞어서",
