@@ -27,6 +27,7 @@ class JinjaCasesTest {
 
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
+    @SuppressWarnings("unchecked")   // the messages of a case are JSON objects, so maps
     void rendersLikeJinja2(String name, String template, Map<String, Object> context, String output, String error) {
         var compiled = ChatTemplate.of(template);
         var messages = (List<Map<String, Object>>) context.get("messages");
