@@ -307,7 +307,7 @@ final class JinjaTemplate {
             case Conditional c -> truthy(eval(c.condition(), frame)) ? eval(c.ifTrue(), frame)
                     : c.ifFalse() == null ? new Undefined("else branch") : eval(c.ifFalse(), frame);
             case ListLit l -> evalAll(l.items(), frame);
-            case TupleLit t -> evalAll(t.items(), frame);
+            case TupleLit t -> new JinjaValues.Tuple(evalAll(t.items(), frame));
             case DictLit d -> {
                 var map = new LinkedHashMap<Object, Object>();
                 for (int i = 0; i < d.keys().size(); i++) map.put(eval(d.keys().get(i), frame), eval(d.values().get(i), frame));
@@ -423,7 +423,7 @@ final class JinjaTemplate {
         return switch (name) {
             case "items" -> (Callable) (a, k) -> {
                 var out = new ArrayList<Object>();
-                m.forEach((key, v) -> out.add(Arrays.asList(key, v)));   // asList: values may be None
+                m.forEach((key, v) -> out.add(new JinjaValues.Tuple(Arrays.asList(key, v))));   // asList: values may be None
                 return out;
             };
             case "keys" -> (Callable) (a, k) -> new ArrayList<Object>(m.keySet());

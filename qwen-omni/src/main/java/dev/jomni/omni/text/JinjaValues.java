@@ -28,6 +28,13 @@ final class JinjaValues {
         final Map<String, Object> attributes = new LinkedHashMap<>();
     }
 
+    /** A Python tuple: a list that prints as {@code (a, b)} and never equals a list. */
+    static final class Tuple extends ArrayList<Object> {
+        Tuple(Collection<?> items) {
+            super(items);
+        }
+    }
+
     @FunctionalInterface
     interface Callable {
         Object call(List<Object> args, Map<String, Object> kwargs);
@@ -55,6 +62,7 @@ final class JinjaValues {
             case Long l -> "int";
             case Double d -> "float";
             case String s -> "str";
+            case Tuple t -> "tuple";
             case List<?> l -> "list";
             case Map<?, ?> m -> "dict";
             case Namespace n -> "Namespace";
@@ -84,9 +92,11 @@ final class JinjaValues {
             case Long l -> l.toString();
             case Double d -> floatRepr(d);
             case List<?> list -> {
-                var sb = new StringBuilder("[");
+                boolean tuple = list instanceof Tuple;
+                var sb = new StringBuilder(tuple ? "(" : "[");
                 for (int i = 0; i < list.size(); i++) sb.append(i > 0 ? ", " : "").append(repr(list.get(i)));
-                yield sb.append(']').toString();
+                if (tuple && list.size() == 1) sb.append(',');
+                yield sb.append(tuple ? ')' : ']').toString();
             }
             case Map<?, ?> map -> {
                 var sb = new StringBuilder("{");
@@ -171,7 +181,7 @@ final class JinjaValues {
             return toLong(a) == toLong(b);
         }
         if (a instanceof List<?> x && b instanceof List<?> y) {
-            if (x.size() != y.size()) return false;
+            if (x.size() != y.size() || (x instanceof Tuple) != (y instanceof Tuple)) return false;
             for (int i = 0; i < x.size(); i++) if (!eq(x.get(i), y.get(i))) return false;
             return true;
         }

@@ -124,13 +124,7 @@ public final class Tokenizer {
     }
 
     private void encodeOrdinary(String text, IntList out) {
-        List<String> pieces = List.of(text);
-        for (var split : splits) {
-            var next = new ArrayList<String>();
-            for (var p : pieces) split(split, p, next);
-            pieces = next;
-        }
-        for (var p : pieces) {
+        for (var p : preTokenize(text)) {
             if (ignoreMerges) {
                 Integer whole = tokenToId.get(byteLevel(p));
                 if (whole != null) {
@@ -140,6 +134,17 @@ public final class Tokenizer {
             }
             out.addAll(bpe.encode(p));
         }
+    }
+
+    /** The pieces BPE runs on: the pre-tokenizer's regex splits of normalized text. */
+    List<String> preTokenize(String text) {
+        List<String> pieces = List.of(text);
+        for (var split : splits) {
+            var next = new ArrayList<String>();
+            for (var p : pieces) split(split, p, next);
+            pieces = next;
+        }
+        return pieces;
     }
 
     private static void split(Split split, String text, List<String> out) {
@@ -182,18 +187,26 @@ public final class Tokenizer {
      */
     public String decode(int[] ids, boolean skipSpecialTokens) {
         var bytes = new ByteArrayOutputStream();
-        for (int id : ids) {
-            String token = token(id);
-            if (skipSpecialTokens && special[id]) continue;
-            boolean allByteLevel = true;
-            for (int i = 0; i < token.length() && allByteLevel; i++) allByteLevel = ByteLevel.byteOf(token.charAt(i)) >= 0;
-            if (allByteLevel) {
-                for (int i = 0; i < token.length(); i++) bytes.write(ByteLevel.byteOf(token.charAt(i)));
-            } else {
-                bytes.writeBytes(token.getBytes(StandardCharsets.UTF_8));
-            }
-        }
+        for (int id : ids) appendBytes(id, skipSpecialTokens, bytes);
         return bytes.toString(StandardCharsets.UTF_8);
+    }
+
+    /** The bytes a token stands for (none for a skipped special token). */
+    void appendBytes(int id, boolean skipSpecialTokens, ByteArrayOutputStream out) {
+        String token = token(id);
+        if (skipSpecialTokens && special[id]) return;
+        boolean allByteLevel = true;
+        for (int i = 0; i < token.length() && allByteLevel; i++) allByteLevel = ByteLevel.byteOf(token.charAt(i)) >= 0;
+        if (allByteLevel) {
+            for (int i = 0; i < token.length(); i++) out.write(ByteLevel.byteOf(token.charAt(i)));
+        } else {
+            out.writeBytes(token.getBytes(StandardCharsets.UTF_8));
+        }
+    }
+
+    /** Incremental decoding for streaming generated tokens; see {@link DecodeStream}. */
+    public DecodeStream decodeStream(boolean skipSpecialTokens) {
+        return new DecodeStream(this, skipSpecialTokens);
     }
 
     // ---------------------------------------------------------------- vocabulary

@@ -64,6 +64,20 @@ class TokenizerTest {
         assertEquals(expectedDecoded, tokenizer.decode(expectedIds));
     }
 
+    @Test
+    void splitRegexCutsLikeAUnicodeBacktrackingEngine() throws IOException {
+        // make_split_cases.py: Python's regex module on 1000 random strings of Unicode whitespace,
+        // combining marks, digits of several scripts, case-folding traps (ſ, K) and emoji.
+        int checked = 0;
+        for (JsonNode c : JSON.readTree(resources().resolve("split_cases.json").toFile())) {
+            var expected = new ArrayList<String>();
+            c.get("pieces").forEach(p -> expected.add(p.asText()));
+            assertEquals(expected, tokenizer.preTokenize(c.get("text").asText()), () -> "text: " + c.get("text"));
+            checked++;
+        }
+        assertEquals(1000, checked);
+    }
+
     @ParameterizedTest(name = "[{index}] {0}")
     @ValueSource(strings = {
         "汉字と日本語のかな、한국어 문장도 섞어서",
@@ -103,6 +117,25 @@ class TokenizerTest {
     void decodeReplacesAnIncompleteUtf8SequenceWithTheReplacementCharacter() {
         int leadByte = tokenizer.tokenId(String.valueOf(ByteLevel.charOf(0xF0)));   // starts a 4-byte sequence
         assertEquals("a\uFFFD", tokenizer.decode(new int[] {tokenizer.tokenId("a"), leadByte}));
+    }
+
+    @Test
+    void streamingDecodeEmitsOnlyCompleteCharactersAndAddsUpToDecode() {
+        String text = "emoji 🎵🎶 and 👍🏽 中文测试 <|im_end|>";
+        int[] ids = tokenizer.encode(text);
+        var stream = tokenizer.decodeStream(false);
+        var sb = new StringBuilder();
+        for (int id : ids) {
+            String piece = stream.step(id);
+            assertFalse(piece.contains("\uFFFD"), "a piece ends inside a character: " + piece);
+            sb.append(piece);
+        }
+        sb.append(stream.flush());
+        assertEquals(text, sb.toString());
+        var skipping = tokenizer.decodeStream(true);
+        var out = new StringBuilder();
+        for (int id : ids) out.append(skipping.step(id));
+        assertEquals(tokenizer.decode(ids, true), out.append(skipping.flush()).toString());
     }
 
     @Test
