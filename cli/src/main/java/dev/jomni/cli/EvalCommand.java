@@ -1,6 +1,14 @@
 package dev.jomni.cli;
 
+import dev.jomni.omni.audio.LogMel;
+import dev.jomni.omni.config.PreprocessorConfig;
+import dev.jomni.omni.model.Generation;
+import dev.jomni.omni.model.Thinker;
+import dev.jomni.omni.text.ChatEncoder;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
 import dev.jomni.train.Progress;
+import dev.jomni.train.eval.ThinkerAnswers;
 import dev.jomni.train.data.Dataset;
 import dev.jomni.train.data.LoadOptions;
 import dev.jomni.train.data.PromptPreset;
@@ -12,17 +20,14 @@ import dev.jomni.train.eval.Vote;
 import dev.jomni.train.score.Matching;
 import java.nio.file.Path;
 import java.util.Objects;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
  * {@code omni eval}: generate answers for a dataset, write the submission and report accuracy.
- *
- * <p>Not yet listed in {@link Main}: the thinker's generation does not exist yet. The generator is
- * passed in; to wire the command, give it a no-argument constructor that leaves {@link #generator}
- * null, build the thinker-backed {@link AnswerGenerator} from {@link #model} and {@link #adapter} at the
- * top of {@link #call()} when it is null, and add {@code EvalCommand.class} to {@code Main}'s subcommands.
+ * Answers come from the thinker ({@link ThinkerAnswers}); tests may pass another {@link AnswerGenerator}.
  */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Answer every record of a dataset, write result.jsonl (the challenge's format), generations.jsonl "
@@ -68,14 +73,51 @@ final class EvalCommand implements Callable<Integer> {
         description = "Keep records whose answer is missing or none of the choices, without a ground truth (warned, not scored).")
     boolean keepUnscored;
 
+    @Option(names = "--tokenizer", paramLabel = "DIR", description = "Tokenizer folder (default: the model folder).")
+    Path tokenizer;
+
+    @Option(names = "--max-new-tokens", defaultValue = "1024", paramLabel = "N", description = "Generation length limit (default: ${DEFAULT-VALUE}).")
+    int maxNewTokens;
+
+    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default: ${DEFAULT-VALUE}).")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "0", description = "0 disables top-k (default: ${DEFAULT-VALUE}).")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
+    double topP;
+
+    @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
+    long seed;
+
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda[:N] (default: ${DEFAULT-VALUE}).")
+    String device;
+
     private final AnswerGenerator generator;
+
+    /** The command line's constructor: answers come from the model named by --model. */
+    EvalCommand() {
+        generator = null;
+    }
 
     EvalCommand(AnswerGenerator generator) {
         this.generator = Objects.requireNonNull(generator, "generator");
     }
 
+    private AnswerGenerator thinkerAnswers() {
+        if (adapter != null)
+            throw new IllegalArgumentException("--adapter " + adapter + ": applying LoRA adapters is not supported by this version yet");
+        Device d = Device.parse(device);
+        Thinker thinker = Thinker.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
+        ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
+        LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
+        return new ThinkerAnswers(thinker, encoder, logMel, new Generation.Settings(maxNewTokens, temperature, topK, topP, seed, Set.of()));
+    }
+
     @Override
     public Integer call() throws Exception {
+        AnswerGenerator generator = this.generator != null ? this.generator : thinkerAnswers();
         var options = new EvalOptions(PromptPreset.byId(prompt), batchSize, numSamples, Vote.byId(vote), Matching.byId(matching));
         Dataset d = Dataset.load(data, LoadOptions.defaults().withAudioDir(audioDir).withSkipBadRecords(skipBadRecords)
                 .withRequireAnswers(!keepUnscored));
