@@ -68,28 +68,10 @@ public final class LogMel {
      * @param validFrames   [B] the number of ones in each mask row
      */
     public record Batch(float[] values, long[] attentionMask, int[] validFrames, int batch, int melBins, int frames) {
-        /** Audio tokens each clip becomes ({@link #audioTokenCount} of its valid frames). */
-        public int[] audioTokenCounts() {
-            var n = new int[batch];
-            for (int b = 0; b < batch; b++) n[b] = audioTokenCount(validFrames[b]);
-            return n;
-        }
-
         /** Clip b's features [mel, T] (a copy). */
         public float[] clip(int b) {
             return Arrays.copyOfRange(values, b * melBins * frames, (b + 1) * melBins * frames);
         }
-    }
-
-    /**
-     * Rows the audio encoder outputs, and so {@code <|audio_pad|>} tokens the prompt needs, for a clip
-     * of n valid mel frames: 13·⌊n/100⌋ + ⌈(n mod 100)/8⌉ (transformers'
-     * {@code _get_feat_extract_output_lengths}: 100-frame chunks, three stride-2 convolutions, 13 rows
-     * per full chunk; its constants are fixed, not read from n_window). About 13 per second.
-     */
-    public static int audioTokenCount(int validFrames) {
-        if (validFrames < 0) throw new IllegalArgumentException("audioTokenCount: " + validFrames + " frames");
-        return 13 * (validFrames / 100) + (validFrames % 100 + 7) / 8;
     }
 
     /** Features of clips that are already 16 kHz mono, padded to the longest. */

@@ -38,8 +38,15 @@ public final class AudioEncoder extends Module {
         proj2 = child("proj2", new Linear(c.dModel(), c.outputDim(), true));
     }
 
-    /** Audio tokens a clip with {@code frames} valid mel frames becomes: 13·⌊n/100⌋ + ceil((n mod 100)/8) for n_window 50. */
+    /**
+     * Rows this encoder outputs, and so audio pad tokens a prompt needs, for a clip of {@code frames}
+     * valid mel frames: every chunk of 2·n_window frames shrinks by three stride-2 convolutions to
+     * ceil(len/8) rows; for n_window 50, 13·⌊n/100⌋ + ceil((n mod 100)/8) (transformers'
+     * {@code _get_feat_extract_output_lengths}; 130 frames → 17, 260 → 34).
+     */
     public static int outputLength(int frames, int nWindow) {
+        if (frames < 0) throw new IllegalArgumentException("audio encoder: " + frames + " frames");
+        if (nWindow <= 0) throw new IllegalArgumentException("audio encoder: n_window=" + nWindow + " must be positive");
         int chunk = 2 * nWindow, full = frames / chunk, rest = frames % chunk;
         return full * ceilDiv8(chunk) + ceilDiv8(rest);
     }

@@ -1,5 +1,6 @@
 package dev.jomni.omni.text;
 
+import dev.jomni.omni.model.AudioEncoder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -7,7 +8,7 @@ import java.util.List;
 /**
  * Conversation to input ids, as Qwen3-Omni's processor does it for audio and text: the chat
  * template renders each audio part as {@code <|audio_start|><|audio_pad|><|audio_end|>}, then the
- * k-th audio pad becomes N_k pads, N_k = {@link #audioTokenCount} of that clip's valid frames, and
+ * k-th audio pad becomes N_k pads, N_k = {@link AudioEncoder#outputLength} of that clip's valid frames, and
  * the text is tokenized with added tokens matched whole. The three token strings come from
  * tokenizer_config.json ({@code audio_bos_token}, {@code audio_token}, {@code audio_eos_token}) when
  * it names them, else Qwen3-Omni's; their ids always come from the tokenizer.
@@ -50,30 +51,11 @@ public final class ChatEncoder {
         return ids[0];
     }
 
-    /**
-     * Audio tokens for a clip of {@code validFrames} log-mel frames, as the audio encoder's output
-     * length ({@code _get_feat_extract_output_lengths}): each full chunk of 2·n_window frames gives
-     * the output of three stride-2 convolutions over it, 13 for n_window = 50, and the remainder r
-     * gives three halvings ⌊(r−1)/2⌋+1 with floor division (0 for r = 0). For n_window = 50 this is
-     * 13·⌊n/100⌋ + ceil((n mod 100)/8): 130 frames give 17, 260 give 34.
-     */
-    public static int audioTokenCount(int validFrames, int nWindow) {
-        if (validFrames < 0) throw new IllegalArgumentException("validFrames=" + validFrames + " is negative");
-        if (nWindow <= 0) throw new IllegalArgumentException("n_window=" + nWindow + " must be positive");
-        int chunk = 2 * nWindow;
-        return validFrames / chunk * threeConvs(chunk) + threeConvs(validFrames % chunk);
-    }
-
-    private static int threeConvs(int frames) {
-        for (int i = 0; i < 3; i++) frames = Math.floorDiv(frames - 1, 2) + 1;
-        return frames;
-    }
-
     /** The rendered conversation with every audio pad expanded to its clip's token count. */
     public String prompt(List<ChatMessage> messages, boolean addGenerationPrompt) {
         var counts = new ArrayList<Integer>();
         for (var m : messages) {
-            for (var c : m.content()) if (c instanceof Content.Audio a) counts.add(audioTokenCount(a.validFrames(), nWindow));
+            for (var c : m.content()) if (c instanceof Content.Audio a) counts.add(AudioEncoder.outputLength(a.validFrames(), nWindow));
         }
         return expandAudio(template.render(messages, addGenerationPrompt), counts);
     }

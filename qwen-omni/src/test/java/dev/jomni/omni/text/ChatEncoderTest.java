@@ -1,5 +1,7 @@
 package dev.jomni.omni.text;
 
+import dev.jomni.omni.model.AudioEncoder;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
@@ -51,23 +53,23 @@ class ChatEncoderTest {
     @Test
     void audioTokenCountMatchesTheFixtureClips() {
         // qwen3-omni-tiny reference.json: 130 and 260 valid frames give 17 and 34 audio tokens (n_window 50).
-        assertEquals(17, ChatEncoder.audioTokenCount(130, 50));
-        assertEquals(34, ChatEncoder.audioTokenCount(260, 50));
+        assertEquals(17, AudioEncoder.outputLength(130, 50));
+        assertEquals(34, AudioEncoder.outputLength(260, 50));
     }
 
     @Test
     void audioTokenCountIsTheSpecFormulaForWindow50() {
         // Spec §3: N = 13·⌊n/100⌋ + ceil((n mod 100)/8).
         IntStream.rangeClosed(0, 3000).forEach(n ->
-                assertEquals(13 * (n / 100) + (n % 100 + 7) / 8, ChatEncoder.audioTokenCount(n, 50), "n=" + n));
+                assertEquals(13 * (n / 100) + (n % 100 + 7) / 8, AudioEncoder.outputLength(n, 50), "n=" + n));
     }
 
     @Test
     void audioTokenCountFollowsAnotherWindow() {
         // n_window 25: a chunk of 50 frames gives 50 → 25 → 13 → 7 after three stride-2 convolutions.
-        assertEquals(7, ChatEncoder.audioTokenCount(50, 25));
-        assertEquals(8, ChatEncoder.audioTokenCount(51, 25));
-        assertEquals(14 + 2, ChatEncoder.audioTokenCount(109, 25));   // remainder 9 → 5 → 3 → 2
+        assertEquals(7, AudioEncoder.outputLength(50, 25));
+        assertEquals(8, AudioEncoder.outputLength(51, 25));
+        assertEquals(14 + 2, AudioEncoder.outputLength(109, 25));   // remainder 9 → 5 → 3 → 2
     }
 
     @Test
