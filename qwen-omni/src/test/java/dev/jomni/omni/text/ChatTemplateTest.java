@@ -72,7 +72,9 @@ class ChatTemplateTest {
 
     @Test
     void toolsAreListedAsJsonInTheSystemTurn() {
-        var tool = Map.of("type", "function", "function", Map.of("name", "f"));
+        var tool = new java.util.LinkedHashMap<String, Object>();          // ordered, like a Python dict (Map.of is not)
+        tool.put("type", "function");
+        tool.put("function", Map.of("name", "f"));
         String text = template.render(List.of(ChatMessage.user("Q")), false, Map.of("tools", List.of(tool)));
         assertTrue(text.startsWith("<|im_start|>system\n# Tools\n"), text);
         assertTrue(text.contains("<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"f\"}}\n</tools>"), text);
