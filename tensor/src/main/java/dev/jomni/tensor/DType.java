@@ -28,5 +28,8 @@ public enum DType {
     /** The floating type an op such as exp or mean produces from this one. */
     public DType toFloating() { return floating ? this : F32; }
 
+    /** The type to hold statistics (softmax, losses, norms) of this one: f64 stays f64, everything else f32. */
+    public DType atLeastF32() { return this == F64 ? F64 : F32; }
+
     public String lower() { return name().toLowerCase(); }
 }

@@ -21,7 +21,7 @@ final class Losses {
         for (int i = 0; i < t.length; i++)
             if (t[i] < 0 || t[i] >= classes)
                 throw Check.fail("crossEntropy", "target %d at position %d is outside [0, %d) and is not ignore_index %d", t[i], i, classes, ignoreIndex);
-        DType compute = logits.dtype() == DType.F64 ? DType.F64 : DType.F32;   // loss statistics in f32 at least
+        DType compute = logits.dtype().atLeastF32();   // loss statistics in f32 at least
         Tensor logp = logits.reshape(-1, classes).to(compute).logSoftmax(-1);
         Tensor picked = logp.gather(1, safe.unsqueeze(1)).squeeze(1);
         Tensor weights = valid.to(compute);

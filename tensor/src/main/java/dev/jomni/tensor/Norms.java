@@ -10,7 +10,7 @@ final class Norms {
         int n = x.shape()[x.rank() - 1];
         if (w.rank() != 1 || w.shape()[0] != n)
             throw Check.fail("rmsNorm", "weight %s does not match the last axis of %s", Check.str(w.shape()), Check.str(x.shape()));
-        DType compute = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        DType compute = x.dtype().atLeastF32();
         Tensor h = x.to(compute);
         Tensor normed = h.mul(h.square().mean(-1, true).add(eps).rsqrt());
         return w.mul(normed.to(x.dtype()));
@@ -22,7 +22,7 @@ final class Norms {
         for (Tensor p : new Tensor[] {w, b})
             if (p != null && (p.rank() != 1 || p.shape()[0] != n))
                 throw Check.fail("layerNorm", "parameter %s does not match the last axis of %s", Check.str(p.shape()), Check.str(x.shape()));
-        DType compute = x.dtype() == DType.F64 ? DType.F64 : DType.F32;
+        DType compute = x.dtype().atLeastF32();
         Tensor h = x.to(compute);
         Tensor centered = h.sub(h.mean(-1, true));
         Tensor y = centered.mul(centered.square().mean(-1, true).add(eps).rsqrt()).to(x.dtype());

@@ -48,7 +48,7 @@ final class Attention extends Module {
         k = k.unsqueeze(2).expand(b, kvHeads, group, s, headDim).reshape(b, heads, s, headDim);
         v = v.unsqueeze(2).expand(b, kvHeads, group, s, headDim).reshape(b, heads, s, headDim);
         Tensor scores = q.matmul(k.mT()).mul(1 / Math.sqrt(headDim)).add(mask);                                   // [B, nh, T, S]
-        Tensor probs = scores.to(DType.F32).softmax(-1).to(x.dtype());
+        Tensor probs = scores.to(x.dtype().atLeastF32()).softmax(-1).to(x.dtype());
         Tensor o = probs.matmul(v).transpose(1, 2).reshape(b, t, heads * headDim);
         return oProj.forward(o);
     }

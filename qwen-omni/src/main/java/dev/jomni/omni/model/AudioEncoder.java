@@ -152,7 +152,7 @@ public final class AudioEncoder extends Module {
             List<Tensor> outs = new ArrayList<>();
             for (int[] w : windows) {
                 Tensor qw = split(q.narrow(0, w[0], w[1])), kw = split(k.narrow(0, w[0], w[1])), vw = split(v.narrow(0, w[0], w[1]));
-                Tensor p = qw.matmul(kw.mT()).mul(1 / Math.sqrt(headDim)).to(DType.F32).softmax(-1).to(x.dtype());
+                Tensor p = qw.matmul(kw.mT()).mul(1 / Math.sqrt(headDim)).to(x.dtype().atLeastF32()).softmax(-1).to(x.dtype());
                 outs.add(p.matmul(vw).transpose(0, 1).reshape(w[1], heads * headDim));   // [len, D]
             }
             return outProj.forward(Tensor.cat(outs, 0));

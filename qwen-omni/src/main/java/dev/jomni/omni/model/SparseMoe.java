@@ -35,7 +35,7 @@ final class SparseMoe extends Module {
         int n = flat.size(0);
         Tensor logits = gate.forward(flat);                     // [N, E]
         if (routerLogits != null) routerLogits.add(logits);
-        var top = logits.to(DType.F32).softmax(-1).topk(topK, -1, true);
+        var top = logits.to(x.dtype().atLeastF32()).softmax(-1).topk(topK, -1, true);
         Tensor w = top.values();                                // [N, K]
         if (normTopkProb) w = w.div(w.sum(-1, true));
         Tensor weights = w.to(x.dtype()).reshape(-1);           // [N·K]

@@ -160,11 +160,11 @@ public final class Thinker extends Module {
         return Tensor.fromDoubles(dtype, m, b, 1, t, s);
     }
 
-    /** Mean cross-entropy of logits [B, T, V] against labels [B, T] shifted by one (target t = label t+1), ignoring −100; in f32. */
+    /** Mean cross-entropy of logits [B, T, V] against labels [B, T] shifted by one (target t = label t+1), ignoring −100; in f32 (f64 stays f64). */
     public static Tensor loss(Tensor logits, Tensor labels) {
         int b = labels.size(0), t = labels.size(1);
         Tensor shifted = Tensor.cat(List.of(labels.narrow(1, 1, t - 1), Tensor.full(labels.device(), DType.I64, -100, b, 1)), 1);
-        return logits.to(DType.F32).crossEntropy(shifted.to(DType.I64), -100);
+        return logits.to(logits.dtype().atLeastF32()).crossEntropy(shifted.to(DType.I64), -100);
     }
 
     /**
