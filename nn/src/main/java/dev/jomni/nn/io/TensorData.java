@@ -1,5 +1,6 @@
 package dev.jomni.nn.io;
 
+import dev.jomni.tensor.HalfPrecision;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;

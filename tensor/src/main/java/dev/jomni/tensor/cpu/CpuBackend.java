@@ -3,6 +3,7 @@ package dev.jomni.tensor.cpu;
 import dev.jomni.tensor.Backend;
 import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
+import dev.jomni.tensor.HalfPrecision;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Storage;
@@ -311,7 +312,7 @@ public final class CpuBackend implements Backend {
         return switch (t) {
             case F64 -> s.getAtIndex(ValueLayout.JAVA_DOUBLE_UNALIGNED, i);
             case F32 -> s.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i);
-            case BF16 -> Half.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
+            case BF16 -> HalfPrecision.bf16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
             case F16 -> Float.float16ToFloat(s.getAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i));
             case I64 -> s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i);
             case I32 -> s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i);
@@ -324,7 +325,7 @@ public final class CpuBackend implements Backend {
         switch (t) {
             case F64 -> s.setAtIndex(ValueLayout.JAVA_DOUBLE_UNALIGNED, i, v);
             case F32 -> s.setAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, i, (float) v);
-            case BF16 -> s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Half.floatToBf16((float) v));
+            case BF16 -> s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, HalfPrecision.floatToBf16((float) v));
             case F16 -> s.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, Float.floatToFloat16((float) v));
             case I64 -> s.setAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, i, (long) v);
             case I32 -> s.setAtIndex(ValueLayout.JAVA_INT_UNALIGNED, i, (int) v);

@@ -1,4 +1,4 @@
-package dev.jomni.nn.io;
+package dev.jomni.tensor;
 
 import static org.junit.jupiter.api.Assertions.*;
 

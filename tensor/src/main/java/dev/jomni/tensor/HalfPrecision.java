@@ -1,4 +1,4 @@
-package dev.jomni.nn.io;
+package dev.jomni.tensor;
 
 /**
  * bfloat16 and IEEE binary16 (f16) ↔ float32, bit patterns held in {@code short}s.
