@@ -13,17 +13,33 @@ import java.util.function.IntConsumer;
 public final class Parallel {
     public static final int THREADS = Integer.getInteger("jomni.threads", Runtime.getRuntime().availableProcessors());
     private static final ForkJoinPool POOL = THREADS > 1 ? new ForkJoinPool(THREADS) : null;
+    /** A pool this thread uses instead of POOL: lets tests show results do not depend on the thread count. */
+    private static final ThreadLocal<ForkJoinPool> OVERRIDE = new ThreadLocal<>();
 
     private Parallel() {}
 
     /** Runs task(0) … task(count − 1), in parallel where it pays; returns when all are done. */
     public static void forEach(int count, IntConsumer task) {
         if (count <= 0) return;
-        if (POOL == null || count == 1 || ForkJoinTask.inForkJoinPool()) {
+        ForkJoinPool pool = OVERRIDE.get() != null ? OVERRIDE.get() : POOL;
+        if (pool == null || count == 1 || ForkJoinTask.inForkJoinPool()) {
             for (int i = 0; i < count; i++) task.accept(i);
             return;
         }
-        POOL.invoke(new Range(0, count, task));
+        pool.invoke(new Range(0, count, task));
+    }
+
+    /** Runs {@code body} with this thread's CPU work spread over {@code threads} threads (1: sequential). */
+    public static void withThreads(int threads, Runnable body) {
+        if (threads < 1) throw new IllegalArgumentException("threads " + threads + " < 1");
+        ForkJoinPool pool = new ForkJoinPool(threads);
+        OVERRIDE.set(pool);
+        try {
+            body.run();
+        } finally {
+            OVERRIDE.remove();
+            pool.shutdown();
+        }
     }
 
     /**

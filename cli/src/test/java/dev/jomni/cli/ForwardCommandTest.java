@@ -1,0 +1,55 @@
+package dev.jomni.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import dev.jomni.nn.io.Npy;
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class ForwardCommandTest {
+    /** The tiny fixture of the qwen-omni module's test resources (tests run in the module folder). */
+    static final Path TINY = Path.of("../qwen-omni/src/test/resources/tiny");
+
+    @Test
+    void forwardOnTheFixtureReproducesTransformersLogitsAndLoss(@TempDir Path tmp) {
+        Path out = tmp.resolve("logits.npy");
+        PrintStream stdout = System.out;
+        var captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured));
+        int code;
+        try {
+            code = Main.run("forward", "--model", TINY.resolve("model").toString(), "--inputs", TINY.toString(), "--out", out.toString());
+        } finally {
+            System.setOut(stdout);
+        }
+        assertEquals(0, code);
+        float[] got = Npy.read(out).toFloats(), want = Npy.read(TINY.resolve("logits.npy")).toFloats();
+        double num = 0, den = 0;
+        for (int i = 0; i < want.length; i++) {
+            num = Math.max(num, Math.abs(got[i] - want[i]));
+            den = Math.max(den, Math.abs(want[i]));
+        }
+        assertTrue(num / den < 1e-4, "relative error " + num / den);
+        String json = captured.toString().trim();
+        assertTrue(json.startsWith("{\"loss\": 7.5900"), json);
+    }
+
+    @Test
+    void aMissingInputNamesTheFile(@TempDir Path tmp) {
+        var err = new ByteArrayOutputStream();
+        PrintStream stderr = System.err;
+        System.setErr(new PrintStream(err));
+        int code;
+        try {
+            code = Main.run("forward", "--model", TINY.resolve("model").toString(), "--inputs", tmp.toString(), "--out", tmp.resolve("x.npy").toString());
+        } finally {
+            System.setErr(stderr);
+        }
+        assertEquals(1, code);
+        assertTrue(err.toString().contains("input_ids.npy: missing"), err.toString());
+    }
+}

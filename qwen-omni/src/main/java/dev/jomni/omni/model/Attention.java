@@ -1,0 +1,55 @@
+package dev.jomni.omni.model;
+
+import dev.jomni.nn.Linear;
+import dev.jomni.nn.Module;
+import dev.jomni.nn.RmsNorm;
+import dev.jomni.omni.config.TextConfig;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Tensor;
+
+/**
+ * thinker.model.layers.N.self_attn: GQA with per-head RMSNorm on q and k before RoPE, scores
+ * q·kᵀ/√d plus an additive mask, softmax in f32, no biases.
+ */
+final class Attention extends Module {
+    final Linear qProj, kProj, vProj, oProj;
+    final RmsNorm qNorm, kNorm;
+    private final int heads, kvHeads, headDim;
+
+    Attention(TextConfig c) {
+        heads = c.numAttentionHeads();
+        kvHeads = c.numKeyValueHeads();
+        headDim = c.headDim();
+        qProj = child("q_proj", new Linear(c.hiddenSize(), heads * headDim, false));
+        kProj = child("k_proj", new Linear(c.hiddenSize(), kvHeads * headDim, false));
+        vProj = child("v_proj", new Linear(c.hiddenSize(), kvHeads * headDim, false));
+        oProj = child("o_proj", new Linear(heads * headDim, c.hiddenSize(), false));
+        qNorm = child("q_norm", new RmsNorm(headDim, c.rmsNormEps()));
+        kNorm = child("k_norm", new RmsNorm(headDim, c.rmsNormEps()));
+    }
+
+    /**
+     * @param x    [B, T, H]
+     * @param mask [B, 1, T, S] additive (0 or the dtype's most negative value)
+     * @param cache null, or the layer's cache (this step's k, v are appended)
+     */
+    Tensor forward(Tensor x, Rope rope, Tensor mask, KvCache cache, int layer) {
+        int b = x.size(0), t = x.size(1);
+        Tensor q = rope.apply(qNorm.forward(qProj.forward(x).reshape(b, t, heads, headDim)).transpose(1, 2));     // [B, nh, T, d]
+        Tensor k = rope.apply(kNorm.forward(kProj.forward(x).reshape(b, t, kvHeads, headDim)).transpose(1, 2));   // [B, nkv, T, d]
+        Tensor v = vProj.forward(x).reshape(b, t, kvHeads, headDim).transpose(1, 2);
+        if (cache != null) {
+            Tensor[] kv = cache.append(layer, k, v);
+            k = kv[0];
+            v = kv[1];
+        }
+        int s = k.size(2), group = heads / kvHeads;
+        // GQA: query head h reads kv head ⌊h / group⌋.
+        k = k.unsqueeze(2).expand(b, kvHeads, group, s, headDim).reshape(b, heads, s, headDim);
+        v = v.unsqueeze(2).expand(b, kvHeads, group, s, headDim).reshape(b, heads, s, headDim);
+        Tensor scores = q.matmul(k.mT()).mul(1 / Math.sqrt(headDim)).add(mask);                                   // [B, nh, T, S]
+        Tensor probs = scores.to(DType.F32).softmax(-1).to(x.dtype());
+        Tensor o = probs.matmul(v).transpose(1, 2).reshape(b, t, heads * headDim);
+        return oProj.forward(o);
+    }
+}

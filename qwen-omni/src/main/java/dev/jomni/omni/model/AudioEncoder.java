@@ -1,0 +1,158 @@
+package dev.jomni.omni.model;
+
+import dev.jomni.nn.Conv2d;
+import dev.jomni.nn.LayerNorm;
+import dev.jomni.nn.Linear;
+import dev.jomni.nn.Module;
+import dev.jomni.nn.ModuleList;
+import dev.jomni.omni.config.AudioConfig;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * thinker.audio_tower: valid mel frames of each clip, cut into chunks of 2·n_window frames, through a
+ * stride-2 conv stem (×3, GELU), conv_out, sinusoidal positions restarting per chunk, then pre-norm
+ * transformer layers with bidirectional attention inside fixed windows, and ln_post → proj1 → GELU →
+ * proj2. No batch axis: all clips' rows are concatenated, [R, O].
+ */
+public final class AudioEncoder extends Module {
+    final Conv2d conv2d1, conv2d2, conv2d3;
+    final Linear convOut;
+    final ModuleList<EncoderLayer> layers;
+    final LayerNorm lnPost;
+    final Linear proj1, proj2;
+    private final AudioConfig c;
+
+    AudioEncoder(AudioConfig c) {
+        this.c = c;
+        int s = c.downsampleHiddenSize();
+        conv2d1 = child("conv2d1", new Conv2d(1, s, 3, 2, 1));
+        conv2d2 = child("conv2d2", new Conv2d(s, s, 3, 2, 1));
+        conv2d3 = child("conv2d3", new Conv2d(s, s, 3, 2, 1));
+        convOut = child("conv_out", new Linear(s * c.melAfterConv(), c.dModel(), false));
+        layers = child("layers", new ModuleList<>(c.encoderLayers(), i -> new EncoderLayer(c)));
+        lnPost = child("ln_post", new LayerNorm(c.dModel(), 1e-5));
+        proj1 = child("proj1", new Linear(c.dModel(), c.dModel(), true));
+        proj2 = child("proj2", new Linear(c.dModel(), c.outputDim(), true));
+    }
+
+    /** Audio tokens a clip with {@code frames} valid mel frames becomes: 13·⌊n/100⌋ + ceil((n mod 100)/8) for n_window 50. */
+    public static int outputLength(int frames, int nWindow) {
+        int chunk = 2 * nWindow, full = frames / chunk, rest = frames % chunk;
+        return full * ceilDiv8(chunk) + ceilDiv8(rest);
+    }
+
+    private static int ceilDiv8(int n) { return (n + 7) / 8; }
+
+    /**
+     * @param features [B_audio, mel, T] log-mel, padded
+     * @param frames   valid frames per clip (from the feature attention mask)
+     * @return [Σ N_b, O]
+     */
+    public Tensor forward(Tensor features, int[] frames) {
+        int chunk = 2 * c.nWindow();
+        List<Integer> lengths = new ArrayList<>();
+        List<Tensor> chunks = new ArrayList<>();
+        for (int b = 0; b < frames.length; b++)
+            for (int start = 0; start < frames[b]; start += chunk) {
+                int len = Math.min(chunk, frames[b] - start);
+                lengths.add(len);
+                chunks.add(features.narrow(0, b, 1).squeeze(0).narrow(1, start, len));   // [mel, len]
+            }
+        if (chunks.isEmpty()) throw new IllegalArgumentException("audio encoder: no valid frames in any clip");
+        int lmax = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow();
+        List<Tensor> padded = new ArrayList<>();
+        for (int i = 0; i < chunks.size(); i++) padded.add(chunks.get(i).pad(0, lmax - lengths.get(i)));
+        Tensor x = Tensor.stack(padded, 0).unsqueeze(1).to(convOut.weight.value().dtype());                // [C, 1, mel, lmax]
+        x = conv2d3.forward(conv2d2.forward(conv2d1.forward(x).gelu()).gelu()).gelu();                  // [C, S, F', t']
+        int cCount = x.size(0), s = x.size(1), f = x.size(2), t = x.size(3);
+        x = convOut.forward(x.permute(0, 3, 1, 2).reshape(cCount, t, s * f));                          // [C, t', D]
+        x = x.add(sinusoids(t, c.dModel()).to(x.dtype()).to(x.device()));
+        List<Tensor> rows = new ArrayList<>();
+        int maxRows = 0;
+        for (int i = 0; i < cCount; i++) {
+            int keep = ceilDiv8(lengths.get(i));
+            maxRows = Math.max(maxRows, keep);
+            rows.add(x.narrow(0, i, 1).squeeze(0).narrow(0, 0, keep));
+        }
+        Tensor h = Tensor.cat(rows, 0);                                                               // [R, D]
+        // Attention windows: per clip, runs of (longest chunk's rows) · ⌊n_window_infer / (2·n_window)⌋ rows.
+        int window = maxRows * (c.nWindowInfer() / chunk);
+        List<int[]> windows = new ArrayList<>();
+        int at = 0;
+        for (int b = 0; b < frames.length; b++) {
+            int n = outputLength(frames[b], c.nWindow());
+            for (int w = 0; w < n; w += window) windows.add(new int[] {at + w, Math.min(window, n - w)});
+            at += n;
+        }
+        for (EncoderLayer layer : layers.items()) h = layer.forward(h, windows);
+        return proj2.forward(proj1.forward(lnPost.forward(h)).gelu());
+    }
+
+    /** PE[t][i] = sin(t·ω_i), PE[t][D/2+i] = cos(t·ω_i), ω_i = exp(−i·ln(10000)/(D/2−1)); f32. */
+    static Tensor sinusoids(int length, int channels) {
+        int half = channels / 2;
+        double step = Math.log(10000) / (half - 1);
+        float[] pe = new float[length * channels];
+        for (int t = 0; t < length; t++)
+            for (int i = 0; i < half; i++) {
+                float w = (float) Math.exp(-i * step);
+                float phase = t * w;
+                pe[t * channels + i] = (float) Math.sin(phase);
+                pe[t * channels + half + i] = (float) Math.cos(phase);
+            }
+        return Tensor.of(pe, length, channels);
+    }
+
+    /** thinker.audio_tower.layers.N: pre-norm, LayerNorm eps 1e-5, windowed bidirectional attention, GELU MLP. */
+    static final class EncoderLayer extends Module {
+        final LayerNorm selfAttnLayerNorm, finalLayerNorm;
+        final WindowAttention selfAttn;
+        final Linear fc1, fc2;
+
+        EncoderLayer(AudioConfig c) {
+            selfAttnLayerNorm = child("self_attn_layer_norm", new LayerNorm(c.dModel(), 1e-5));
+            selfAttn = child("self_attn", new WindowAttention(c));
+            finalLayerNorm = child("final_layer_norm", new LayerNorm(c.dModel(), 1e-5));
+            fc1 = child("fc1", new Linear(c.dModel(), c.encoderFfnDim(), true));
+            fc2 = child("fc2", new Linear(c.encoderFfnDim(), c.dModel(), true));
+        }
+
+        Tensor forward(Tensor h, List<int[]> windows) {                  // h: [R, D]
+            h = h.add(selfAttn.forward(selfAttnLayerNorm.forward(h), windows));
+            return h.add(fc2.forward(fc1.forward(finalLayerNorm.forward(h)).gelu()));
+        }
+    }
+
+    /** q/k/v/out with bias; full attention inside each window, none across; scale (D/heads)^−½. */
+    static final class WindowAttention extends Module {
+        final Linear qProj, kProj, vProj, outProj;
+        private final int heads, headDim;
+
+        WindowAttention(AudioConfig c) {
+            heads = c.encoderAttentionHeads();
+            headDim = c.headDim();
+            qProj = child("q_proj", new Linear(c.dModel(), c.dModel(), true));
+            kProj = child("k_proj", new Linear(c.dModel(), c.dModel(), true));
+            vProj = child("v_proj", new Linear(c.dModel(), c.dModel(), true));
+            outProj = child("out_proj", new Linear(c.dModel(), c.dModel(), true));
+        }
+
+        Tensor forward(Tensor x, List<int[]> windows) {                  // x: [R, D]
+            Tensor q = qProj.forward(x), k = kProj.forward(x), v = vProj.forward(x);
+            List<Tensor> outs = new ArrayList<>();
+            for (int[] w : windows) {
+                Tensor qw = split(q.narrow(0, w[0], w[1])), kw = split(k.narrow(0, w[0], w[1])), vw = split(v.narrow(0, w[0], w[1]));
+                Tensor p = qw.matmul(kw.mT()).mul(1 / Math.sqrt(headDim)).to(DType.F32).softmax(-1).to(x.dtype());
+                outs.add(p.matmul(vw).transpose(0, 1).reshape(w[1], heads * headDim));   // [len, D]
+            }
+            return outProj.forward(Tensor.cat(outs, 0));
+        }
+
+        private Tensor split(Tensor rows) {                              // [len, D] → [heads, len, hd]
+            return rows.reshape(rows.size(0), heads, headDim).transpose(0, 1);
+        }
+    }
+}

@@ -1,0 +1,215 @@
+package dev.jomni.omni.model;
+
+import dev.jomni.nn.Embedding;
+import dev.jomni.nn.Linear;
+import dev.jomni.nn.Module;
+import dev.jomni.nn.ModuleList;
+import dev.jomni.nn.RmsNorm;
+import dev.jomni.omni.config.TextConfig;
+import dev.jomni.omni.config.ThinkerConfig;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
+import dev.jomni.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The Qwen3-Omni thinker (names under {@code thinker.}): audio_tower, model (embed_tokens, layers,
+ * norm) and lm_head. {@link #forward} embeds the tokens, puts the audio encoder's rows at the audio
+ * placeholder positions, runs the decoder with M-RoPE and returns logits for every position.
+ */
+public final class Thinker extends Module {
+    public final ThinkerConfig config;
+    final AudioEncoder audioTower;
+    final TextModel model;
+    final Linear lmHead;
+
+    public Thinker(ThinkerConfig config) {
+        this.config = config;
+        audioTower = child("audio_tower", new AudioEncoder(config.audio()));
+        model = child("model", new TextModel(config.text()));
+        TextConfig t = config.text();
+        lmHead = child("lm_head", new Linear(t.hiddenSize(), t.vocabSize(), false));
+    }
+
+    public AudioEncoder audioTower() { return audioTower; }
+
+    /** Parts of a Qwen3-Omni checkpoint the audio+text thinker does not use. */
+    private static final List<String> SKIPPED = List.of("thinker.visual.", "talker.", "code2wav.");
+
+    /**
+     * Loads config.json and the (sharded) safetensors checkpoint of {@code dir}; weights are converted
+     * to {@code dtype} on {@code device}. Every missing, unexpected or mis-shaped tensor is reported at once.
+     */
+    public static Thinker load(java.nio.file.Path dir, DType dtype, Device device) {
+        var thinker = new Thinker(ThinkerConfig.load(dir));
+        try (var file = dev.jomni.nn.io.SafeTensors.open(dir)) {
+            thinker.load(new dev.jomni.nn.io.SafeTensorWeights(file), "thinker.",
+                    name -> SKIPPED.stream().anyMatch(name::startsWith),
+                    stored -> {
+                        try (var g = dev.jomni.tensor.Autograd.noGrad()) {
+                            Tensor t = stored.to(dtype).to(device);
+                            return t == stored ? stored.copy() : t;       // never keep a view of the mapped file
+                        }
+                    });
+        }
+        return thinker;
+    }
+
+    /** What one forward pass produced. hiddenStates: the merged embeddings, each layer's output, the last replaced by the final norm's. */
+    public record Output(Tensor logits, List<Tensor> hiddenStates, Tensor audioEmbeds, long[][][] positions, List<Tensor> routerLogits) {}
+
+    /** Audio input of a forward pass: log-mel [B_audio, mel, T] and each clip's valid frames. */
+    public record Audio(Tensor features, int[] frames) {
+        /** Valid frames from a feature attention mask [B_audio, T] of 0/1. */
+        public static Audio of(Tensor features, Tensor featureMask) {
+            long[] m = featureMask.toLongArray();
+            int clips = featureMask.size(0), t = featureMask.size(1);
+            int[] frames = new int[clips];
+            for (int b = 0; b < clips; b++) for (int j = 0; j < t; j++) frames[b] += (int) m[b * t + j];
+            return new Audio(features, frames);
+        }
+    }
+
+    /**
+     * @param inputIds      [B, T] I64, the new tokens
+     * @param attentionMask [B, S] 0/1 over cached + new tokens (S = cache length + T)
+     * @param audio         null, or the clips whose rows replace the audio placeholders of inputIds, in order
+     * @param cache         null, or a cache that this call extends
+     */
+    public Output forward(Tensor inputIds, Tensor attentionMask, Audio audio, KvCache cache) {
+        if (inputIds.rank() != 2) throw new IllegalArgumentException("thinker: input_ids must be [B, T], got " + java.util.Arrays.toString(inputIds.shape()));
+        int b = inputIds.size(0), t = inputIds.size(1), past = cache == null ? 0 : cache.length();
+        if (attentionMask.rank() != 2 || attentionMask.size(0) != b || attentionMask.size(1) != past + t)
+            throw new IllegalArgumentException("thinker: attention_mask " + java.util.Arrays.toString(attentionMask.shape())
+                    + " must be [" + b + ", " + (past + t) + "] (cached + new tokens)");
+        long[] ids = inputIds.toLongArray();
+        for (long id : ids)
+            if (id < 0 || id >= config.text().vocabSize())
+                throw new IllegalArgumentException("thinker: token id " + id + " is outside the vocabulary [0, " + config.text().vocabSize() + ")");
+            else if (config.visionTokenIds().contains((int) id))
+                throw new IllegalArgumentException("thinker: token id " + id + " is an image/video token; this thinker takes audio and text only");
+        Tensor h = model.embedTokens.forward(inputIds.to(lmHead.weight.value().device()));   // [B, T, H]
+        Tensor audioEmbeds = null;
+        List<Long> slots = new ArrayList<>();
+        for (int i = 0; i < ids.length; i++) if (ids[i] == config.audioTokenId()) slots.add((long) i);
+        if (audio != null) {
+            audioEmbeds = audioTower.forward(audio.features().to(h.device()), audio.frames());
+            if (audioEmbeds.size(0) != slots.size())
+                throw new IllegalArgumentException("thinker: the input has " + slots.size() + " audio placeholders (id "
+                        + config.audioTokenId() + ") but the audio gives " + audioEmbeds.size(0) + " rows for clips of "
+                        + java.util.Arrays.toString(audio.frames()) + " frames");
+            h = merge(h, audioEmbeds.to(h.dtype()), slots);
+        } else if (!slots.isEmpty())
+            throw new IllegalArgumentException("thinker: the input has " + slots.size() + " audio placeholders but no audio was given");
+        long[][][] positions = positions(attentionMask.toLongArray(), b, past + t, t);
+        Rope rope = Rope.of(config.text(), positions, h.dtype(), h.device());
+        Tensor mask = causalMask(attentionMask.toLongArray(), b, t, past, h.dtype()).to(h.device());
+        List<Tensor> hidden = new ArrayList<>();
+        List<Tensor> routerLogits = config.text().outputRouterLogits() ? new ArrayList<>() : null;
+        hidden.add(h);
+        for (DecoderLayer layer : model.layers.items()) {
+            h = layer.forward(h, rope, mask, cache, routerLogits);
+            hidden.add(h);
+        }
+        h = model.norm.forward(h);
+        hidden.set(hidden.size() - 1, h);
+        return new Output(lmHead.forward(h), hidden, audioEmbeds, positions, routerLogits == null ? List.of() : routerLogits);
+    }
+
+    /** E with the rows at {@code slots} (flat B·T positions, row-major) replaced by audio's rows in order. */
+    private static Tensor merge(Tensor embeds, Tensor audio, List<Long> slots) {
+        int[] shape = embeds.shape();
+        int hidden = shape[2];
+        Tensor flat = embeds.reshape(-1, hidden);
+        long[] at = slots.stream().mapToLong(Long::longValue).toArray();
+        Tensor index = Tensor.of(at, at.length).to(embeds.device());
+        Tensor placed = Tensor.zeros(embeds.device(), embeds.dtype(), flat.shape()).indexAdd(0, index, audio);
+        boolean[] isAudio = new boolean[flat.size(0)];
+        for (long s : at) isAudio[(int) s] = true;
+        Tensor m = Tensor.of(isAudio, flat.size(0), 1).to(embeds.device());
+        return Tensor.where(m, placed, flat).reshape(shape);
+    }
+
+    /**
+     * M-RoPE positions [3][B][T] of the last {@code t} of {@code s} tokens: for audio and text the three
+     * streams are equal to the running index over valid tokens, cumsum(mask) − 1, and padding holds 1.
+     */
+    static long[][][] positions(long[] mask, int b, int s, int t) {
+        long[][][] pos = new long[3][b][t];
+        for (int r = 0; r < b; r++) {
+            long seen = 0;
+            for (int j = 0; j < s; j++) {
+                boolean valid = mask[r * s + j] != 0;
+                if (valid) seen++;
+                if (j >= s - t) for (int stream = 0; stream < 3; stream++) pos[stream][r][j - (s - t)] = valid ? seen - 1 : 1;
+            }
+        }
+        return pos;
+    }
+
+    /** [B, 1, T, S]: 0 where query i may see key j (j ≤ past + i and mask[b, j] = 1), else the dtype's most negative value. */
+    static Tensor causalMask(long[] mask, int b, int t, int past, DType dtype) {
+        int s = past + t;
+        double min = dtype == DType.F64 ? -Double.MAX_VALUE : dtype == DType.BF16 ? -3.3895313892515355e38 : dtype == DType.F16 ? -65504 : -Float.MAX_VALUE;
+        double[] m = new double[b * t * s];
+        for (int r = 0; r < b; r++)
+            for (int i = 0; i < t; i++)
+                for (int j = 0; j < s; j++)
+                    m[(r * t + i) * s + j] = j <= past + i && mask[r * s + j] != 0 ? 0 : min;
+        return Tensor.fromDoubles(dtype, m, b, 1, t, s);
+    }
+
+    /** Mean cross-entropy of logits [B, T, V] against labels [B, T] shifted by one (target t = label t+1), ignoring −100; in f32. */
+    public static Tensor loss(Tensor logits, Tensor labels) {
+        int b = labels.size(0), t = labels.size(1);
+        Tensor shifted = Tensor.cat(List.of(labels.narrow(1, 1, t - 1), Tensor.full(labels.device(), DType.I64, -100, b, 1)), 1);
+        return logits.to(DType.F32).crossEntropy(shifted.to(DType.I64), -100);
+    }
+
+    /**
+     * The training loss of a forward pass: {@link #loss(Tensor, Tensor)}, plus router_aux_loss_coef ·
+     * the Switch load-balancing loss when the config asks for router logits (output_router_logits).
+     */
+    public Tensor loss(Output out, Tensor labels, Tensor attentionMask) {
+        Tensor loss = loss(out.logits(), labels);
+        if (out.routerLogits().isEmpty()) return loss;
+        return loss.add(auxLoss(out.routerLogits(), attentionMask, config.text().numExperts(), config.text().numExpertsPerTok())
+                .mul(config.text().routerAuxLossCoef()));
+    }
+
+    /**
+     * Switch-style load balancing over all MoE layers: with p = softmax(router logits) and the top-K
+     * choices, cnt_e = Σ m_t·#{k : e_k = e}, P_e = Σ m_t·p_{t,e}, N = layers·Σ m_t:
+     * aux = E · Σ_e (cnt_e/N)(P_e/N). Gradients flow through P.
+     */
+    static Tensor auxLoss(List<Tensor> routerLogits, Tensor attentionMask, int experts, int topK) {
+        Tensor m = attentionMask.reshape(-1, 1).to(routerLogits.get(0).dtype());          // [N, 1]
+        Tensor counts = null, probs = null;
+        for (Tensor r : routerLogits) {                                                     // r: [N, E]
+            Tensor p = r.softmax(-1);
+            Tensor chosen = p.topk(topK, -1, true).indices().oneHot(experts).sum(1, false).to(p.dtype());   // [N, E]
+            Tensor c = chosen.mul(m).sum(0, false), pe = p.mul(m).sum(0, false);
+            counts = counts == null ? c : counts.add(c);
+            probs = probs == null ? pe : probs.add(pe);
+        }
+        Tensor n = m.sum().mul(routerLogits.size());
+        return counts.div(n).mul(probs.div(n)).sum().mul(experts);
+    }
+
+    /** thinker.model */
+    static final class TextModel extends Module {
+        final Embedding embedTokens;
+        final ModuleList<DecoderLayer> layers;
+        final RmsNorm norm;
+
+        TextModel(TextConfig c) {
+            embedTokens = child("embed_tokens", new Embedding(c.vocabSize(), c.hiddenSize()));
+            layers = child("layers", new ModuleList<>(c.numHiddenLayers(), i -> new DecoderLayer(c, i)));
+            norm = child("norm", new RmsNorm(c.hiddenSize(), c.rmsNormEps()));
+        }
+    }
+
+    /** The device this model's weights live on. */
+    public Device device() { return lmHead.weight.value().device(); }
+}

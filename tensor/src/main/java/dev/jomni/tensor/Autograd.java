@@ -1,0 +1,173 @@
+package dev.jomni.tensor;
+
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.IdentityHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Function;
+
+/**
+ * Reverse-mode automatic differentiation. Each differentiable op records a {@link Node}: its inputs
+ * and a {@link Backward} that maps the output's gradient to one gradient per input (PyTorch's
+ * {@code autograd.Function} contract, typed). {@link #backward} walks the graph once in reverse
+ * topological order and frees it.
+ */
+public final class Autograd {
+    private static final ThreadLocal<int[]> NO_GRAD_DEPTH = ThreadLocal.withInitial(() -> new int[1]);
+
+    private Autograd() {}
+
+    /** Maps the gradient of an op's output to the gradients of its inputs, in input order. */
+    @FunctionalInterface
+    public interface Backward {
+        /** @param needs which inputs need a gradient; return null in the other slots */
+        Tensor[] apply(Tensor gradOutput, boolean[] needs);
+    }
+
+    /** One recorded op: what produced a tensor, from which inputs. */
+    static final class Node {
+        final String op;
+        Backward backward;
+        Tensor[] inputs;
+        final boolean[] needs;
+
+        Node(String op, Backward backward, Tensor[] inputs) {
+            this.op = op;
+            this.backward = backward;
+            this.inputs = inputs;
+            this.needs = new boolean[inputs.length];
+            for (int i = 0; i < inputs.length; i++) needs[i] = inputs[i] != null && inputs[i].requiresGrad();
+        }
+
+        boolean freed() { return backward == null; }
+    }
+
+    public static boolean enabled() { return NO_GRAD_DEPTH.get()[0] == 0; }
+
+    /** A region in which ops record nothing: {@code try (var g = Autograd.noGrad()) { … }}. */
+    public static NoGrad noGrad() {
+        int[] depth = NO_GRAD_DEPTH.get();
+        return new NoGrad(depth[0]++);
+    }
+
+    /** Restores the recording state that was in force when it was opened. */
+    public static final class NoGrad implements AutoCloseable {
+        private final int restore;
+        private boolean closed;
+        private NoGrad(int restore) { this.restore = restore; }
+        @Override public void close() {
+            if (!closed) { closed = true; NO_GRAD_DEPTH.get()[0] = restore; }
+        }
+    }
+
+    /** Records {@code out} as produced by {@code op} from {@code inputs}, if any of them needs a gradient. */
+    public static Tensor record(String op, Tensor out, Backward backward, Tensor... inputs) {
+        if (!enabled()) return out;
+        for (Tensor in : inputs)
+            if (in != null && in.requiresGrad()) {
+                out.gradFn = new Node(op, backward, inputs.clone());
+                out.requiresGrad = true;
+                return out;
+            }
+        return out;
+    }
+
+    /**
+     * Activation checkpointing: runs {@code f} without recording, keeping only its inputs; during
+     * backward it runs {@code f} again with recording on and back-propagates through that. Parameters
+     * that {@code f} reads (leaves needing gradients) receive their gradients then.
+     */
+    public static Tensor checkpoint(Function<Tensor[], Tensor> f, Tensor... inputs) {
+        Tensor out;
+        try (var g = noGrad()) {
+            out = f.apply(inputs);
+        }
+        if (!enabled()) return out;
+        // The recorded node must exist even when no input needs a gradient: parameters inside f may.
+        out.gradFn = new Node("checkpoint", (dy, needs) -> {
+            Tensor[] detached = new Tensor[inputs.length];
+            for (int i = 0; i < inputs.length; i++) detached[i] = inputs[i].detach().requiresGrad(needs[i]);
+            Tensor again;
+            try (var on = enableGrad()) {
+                again = f.apply(detached);
+            }
+            if (again.requiresGrad()) run(again, dy);
+            Tensor[] grads = new Tensor[inputs.length];
+            for (int i = 0; i < inputs.length; i++) grads[i] = needs[i] ? detached[i].grad() : null;
+            return grads;
+        }, inputs.clone());
+        out.requiresGrad = true;
+        return out;
+    }
+
+    /** Turns recording back on inside a no-grad region (used to recompute a checkpointed forward). */
+    static NoGrad enableGrad() {
+        int[] depth = NO_GRAD_DEPTH.get();
+        var restore = new NoGrad(depth[0]);
+        depth[0] = 0;
+        return restore;
+    }
+
+    /** Back-propagates {@code grad} (shaped like root) from {@code root}, accumulating into leaves' {@code grad}. */
+    static void run(Tensor root, Tensor grad) {
+        if (!root.requiresGrad())
+            throw new IllegalStateException("backward: the tensor does not require grad (no input of its graph does)");
+        if (root.gradFn != null && root.gradFn.freed())
+            throw new IllegalStateException("backward: the graph of this tensor was freed by an earlier backward()");
+        List<Tensor> order = topologicalOrder(root);
+        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        grads.put(root, grad);
+        try (var g = noGrad()) {
+            for (int i = order.size() - 1; i >= 0; i--) {
+                Tensor t = order.get(i);
+                Tensor dy = grads.remove(t);
+                if (dy == null) continue;
+                Node node = t.gradFn;
+                if (node == null) {                          // a leaf
+                    t.accumulateGrad(dy);
+                    continue;
+                }
+                if (node.freed())
+                    throw new IllegalStateException("backward: the graph through '" + node.op + "' was freed by an earlier backward()");
+                Tensor[] dx = node.backward.apply(dy, node.needs);
+                if (dx.length != node.inputs.length)
+                    throw new IllegalStateException(node.op + ": backward returned " + dx.length + " gradients for " + node.inputs.length + " inputs");
+                for (int k = 0; k < dx.length; k++) {
+                    Tensor in = node.inputs[k];
+                    if (!node.needs[k] || dx[k] == null) continue;
+                    if (!java.util.Arrays.equals(dx[k].shape(), in.shape()))
+                        throw new IllegalStateException(node.op + ": gradient of input " + k + " has shape "
+                                + Check.str(dx[k].shape()) + ", the input " + Check.str(in.shape()));
+                    Tensor prev = grads.get(in);
+                    grads.put(in, prev == null ? dx[k] : prev.add(dx[k]));
+                }
+                node.backward = null;                        // free the graph: saved tensors become unreachable
+                node.inputs = null;
+            }
+        }
+    }
+
+    private static List<Tensor> topologicalOrder(Tensor root) {
+        List<Tensor> order = new ArrayList<>();
+        Map<Tensor, Boolean> seen = new IdentityHashMap<>();
+        ArrayDeque<Object[]> stack = new ArrayDeque<>();     // iterative DFS: {tensor, next input index}
+        stack.push(new Object[] {root, 0});
+        seen.put(root, true);
+        while (!stack.isEmpty()) {
+            Object[] top = stack.peek();
+            Tensor t = (Tensor) top[0];
+            Node n = t.gradFn;
+            int next = (int) top[1];
+            if (n != null && !n.freed() && next < n.inputs.length) {
+                top[1] = next + 1;
+                Tensor in = n.inputs[next];
+                if (in != null && n.needs[next] && seen.put(in, true) == null) stack.push(new Object[] {in, 0});
+            } else {
+                stack.pop();
+                order.add(t);                                // post-order: inputs before users
+            }
+        }
+        return order;
+    }
+}

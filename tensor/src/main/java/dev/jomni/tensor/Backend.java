@@ -1,0 +1,67 @@
+package dev.jomni.tensor;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The primitives a device implements; everything else in the op set is composed from them (with
+ * autograd) by the front end. Output tensors are allocated by the caller. Unless a method says
+ * otherwise, inputs may be any strided view (stride 0 for broadcast) of any dtype, outputs are
+ * freshly allocated contiguous tensors, and results must not depend on the number of threads.
+ * Implementations: {@code CpuBackend} (the reference) and the CUDA backend in {@code kernels},
+ * found through {@link java.util.ServiceLoader}.
+ */
+public interface Backend {
+    Device.Kind kind();
+
+    /** Throws, saying what is missing, when this backend cannot run on this machine. */
+    default void checkAvailable() {}
+
+    /** Uninitialised memory for {@code numel} elements. */
+    Storage allocate(Device device, DType dtype, long numel);
+
+    /** A copy of {@code host} (contiguous elements of dtype, native byte order) on the device. */
+    Storage fromHost(Device device, DType dtype, MemorySegment host);
+
+    /** Copies the contiguous tensor {@code src} into host memory. */
+    void toHost(Tensor src, MemorySegment host);
+
+    void fill(Tensor dst, double value);
+
+    /** dst ← src, converting dtype; same shape; dst may be a view, not overlapping src. */
+    void copy(Tensor src, Tensor dst);
+
+    /** dst += src element-wise, same shape; dst may be a view whose elements overlap (accumulated in order). */
+    void addInto(Tensor dst, Tensor src);
+
+    void unary(UnaryOp op, Tensor x, Tensor out, double a, double b);
+
+    /** x, y have out's shape (broadcast through stride 0). */
+    void binary(BinaryOp op, Tensor x, Tensor y, Tensor out);
+
+    /** out = cond ? x : y; all of out's shape. */
+    void where(Tensor cond, Tensor x, Tensor y, Tensor out);
+
+    /** x: [rows, n] → out: [rows]. Floating sums accumulate in at least f32. */
+    void reduce(ReduceOp op, Tensor x, Tensor out);
+
+    /** a: [batch, m, k] @ b: [batch, k, n] → out: [batch, m, n]; floating types accumulate in at least f32. */
+    void matmul(Tensor a, Tensor b, Tensor out);
+
+    /** out = x.index_select(dim, index); index I64 [len]. */
+    void indexSelect(Tensor x, int dim, Tensor index, Tensor out);
+
+    /** dst.index_add_(dim, index, src), in place, in index order. */
+    void indexAdd(Tensor dst, int dim, Tensor index, Tensor src);
+
+    /** out = x.gather(dim, index); index I64 shaped like out. */
+    void gather(Tensor x, int dim, Tensor index, Tensor out);
+
+    /** dst.scatter_add_(dim, index, src), in place, in index order. */
+    void scatterAdd(Tensor dst, int dim, Tensor index, Tensor src);
+
+    /** Running sum along the last axis (from the end when reverse). */
+    void cumsum(Tensor x, Tensor out, boolean reverse);
+
+    /** Stable sort of each row along the last axis; writes the I64 permutation into indices. */
+    void argsort(Tensor x, boolean descending, Tensor indices);
+}

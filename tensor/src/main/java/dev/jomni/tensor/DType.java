@@ -1,0 +1,32 @@
+package dev.jomni.tensor;
+
+/** Element types. Floating types compute with at least f32 accumulation; bf16/f16 are storage formats. */
+public enum DType {
+    F64(8, true), F32(4, true), BF16(2, true), F16(2, true), I64(8, false), I32(4, false), U8(1, false), BOOL(1, false);
+
+    public final int byteSize;
+    public final boolean floating;
+
+    DType(int byteSize, boolean floating) {
+        this.byteSize = byteSize;
+        this.floating = floating;
+    }
+
+    /** The type of a binary op's result: floating beats integer, the wider float wins, bf16 with f16 gives f32. */
+    public static DType promote(DType a, DType b) {
+        if (a == b) return a;
+        if (a.floating != b.floating) return a.floating ? a : b;
+        if (a.floating) {
+            if (a == F64 || b == F64) return F64;
+            return F32;                                  // f32 with a 16-bit type, or bf16 with f16
+        }
+        if (a == I64 || b == I64) return I64;
+        if (a == I32 || b == I32) return I32;
+        return a == U8 || b == U8 ? U8 : BOOL;
+    }
+
+    /** The floating type an op such as exp or mean produces from this one. */
+    public DType toFloating() { return floating ? this : F32; }
+
+    public String lower() { return name().toLowerCase(); }
+}
