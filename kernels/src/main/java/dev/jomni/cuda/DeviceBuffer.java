@@ -7,8 +7,9 @@ import java.lang.invoke.MethodHandle;
 /**
  * A range of device memory. Owning buffers free their memory on close() (to the driver, the stream
  * order, or the {@link CachingAllocator}); slices share their parent's memory and must not outlive
- * it. Using a closed buffer throws. Not thread-safe; copies named {@code …Async} are queued on the
- * given stream, the others return when done.
+ * it. Using a closed buffer throws. Not thread-safe. Copies named {@code …Async} are queued on the
+ * given stream; the others run on the legacy default stream and return when done, but do not wait for
+ * work queued on other streams: synchronize those first.
  */
 public final class DeviceBuffer implements AutoCloseable {
     /** What close() does with the memory. */
@@ -89,14 +90,15 @@ public final class DeviceBuffer implements AutoCloseable {
         String call = "cuMemcpyHtoD(" + n + " bytes from " + what + ")" + context.on();
         if (src.isNative()) {
             Driver.call(call, Driver.MEMCPY_HTOD, address(), src, n);
-            return;
+        } else {  // downcalls take native memory only: stage heap arrays
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment staged = arena.allocate(n, 16);
+                staged.copyFrom(src);
+                Driver.call(call, Driver.MEMCPY_HTOD, address(), staged, n);
+            }
         }
-        // downcalls take native memory only: stage heap arrays
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment staged = arena.allocate(n, 16);
-            staged.copyFrom(src);
-            Driver.call(call, Driver.MEMCPY_HTOD, address(), staged, n);
-        }
+        // cuMemcpyHtoD from pageable memory returns once the data is staged, before the DMA lands
+        syncLegacyStream(call);
     }
 
     /** Fills all of {@code dst} from the start of this buffer, synchronously. */
@@ -124,6 +126,7 @@ public final class DeviceBuffer implements AutoCloseable {
         src.checkFits(n, "a copy");
         context.bind();
         Driver.call("cuMemcpyDtoD(" + n + " bytes)" + context.on(), Driver.MEMCPY_DTOD, address(), src.address(), n);
+        syncLegacyStream("cuMemcpyDtoD");  // device-to-device copies do not block the host
     }
 
     /** Queues a copy of the first {@code n} bytes of {@code src} to here on {@code stream}. */
@@ -168,6 +171,12 @@ public final class DeviceBuffer implements AutoCloseable {
     public void fill(int value) {
         context.bind();
         Driver.call("cuMemsetD8(" + bytes + " bytes)" + context.on(), Driver.MEMSET_D8, address(), (byte) value, bytes);
+        syncLegacyStream("cuMemsetD8");  // memsets of device memory do not block the host
+    }
+
+    private void syncLegacyStream(String after) {
+        Driver.call("cuStreamSynchronize(legacy default stream) after " + after + context.on(), Driver.STREAM_SYNCHRONIZE,
+                MemorySegment.NULL);
     }
 
     /** Queues setting every byte to {@code value} (0..255) on {@code stream}. */

@@ -112,8 +112,11 @@ class BlasLtTest {
             got = download(op.dtype(), dc, nc);
         }
         double err = Gpu.relativeError(got, ref);
+        // cuBLASLt may evaluate GELU's tanh with a fast approximation: f32 results then agree to ~1e-4 only
+        boolean gelu = op.epilogue() == Epilogue.GELU || op.epilogue() == Epilogue.BIAS_GELU;
+        double tol = gelu ? Math.max(tolerance(op.dtype()), 1e-3) : tolerance(op.dtype());
         System.out.printf("%s: relative error %.2e (seed %d)%n", op, err, seed);
-        assertTrue(err <= tolerance(op.dtype()), op + ": ‖err‖/‖ref‖ = " + err + " > " + tolerance(op.dtype()) + ", seed " + seed);
+        assertTrue(err <= tol, op + ": ‖err‖/‖ref‖ = " + err + " > " + tol + ", seed " + seed);
     }
 
     private static double[] rounded(DataType t, float[] x) {
