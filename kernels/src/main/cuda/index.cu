@@ -1,0 +1,118 @@
+// index.cu: gathering, scattering, running sums, sorting and the f64/integer matrix product of the
+//   CUDA backend. Values go through double, as in CpuBackend; index operands are I64 or I32.
+//   gather(shape, dim, out, x, index, n): out[c] = x[c with c[dim] := index[c]], c over shape (out's);
+//     index's strides are over out's shape (index_select: a stride along dim only). block 256,
+//     grid-stride; n = numel(shape).
+//   scatter_add(shape, dim, dst, src, index, columns): for every column (the coordinates of shape
+//     other than dim), for j = 0, 1, ... along dim in order: dst[c with c[dim] := index[c, j]] += src[c, j].
+//     One thread owns a column, so repeated indices add in index order with no atomics (index_add_
+//     and scatter_add_). block 256, grid = ceil(columns / 256).
+//   cumsum_rows(x, out, rows, n, reverse): running sums along rows of n (from the end when reverse),
+//     double accumulator; one thread per row, block 256.
+//   argsort_rows(x, out, rows, n, descending): out[r, p] = the index of the element at position p of
+//     row r's stable sort; NaN sorts as the largest and -0 below +0 (Java's Double.compare). Each
+//     element counts the elements ordered before it (O(n^2) per row, tiled through shared memory):
+//     rows here are short (E = 128 experts; a vocabulary row for sampling). block 256,
+//     grid = rows * ceil(n / 256), block b taking row b / ceil(n / 256).
+//   matmul_f64(a, b, out, batch, m, n, k): out[p, i, j] = sum_q a[p, i, q] * b[p, q, j] in double;
+//     strides [batch, row, col] in each operand. block 256, grid-stride over batch * m * n.
+// Launcher: dev.jomni.cuda.CudaBackend. Reference: CpuBackend.
+#include "tensor.cuh"
+
+constexpr int THREADS = 256;
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+gather(Shape s, int dim, Operand out, Operand x, Operand index, long long n) {
+  const long long step = (long long)gridDim.x * THREADS;
+  for (long long i = (long long)blockIdx.x * THREADS + threadIdx.x; i < n; i += step) {
+    long long r = i, oo = 0, xo = 0, io = 0;
+    for (int d = s.rank - 1; d >= 0; d--) {
+      long long size = s.size[d], q = r / size, k = r - q * size;
+      r = q;
+      oo += k * out.stride[d];
+      io += k * index.stride[d];
+      if (d != dim) xo += k * x.stride[d];
+    }
+    long long at = load_index(index, io);
+    store<double>(out, oo, load<double>(x, xo + at * x.stride[dim]));
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+scatter_add(Shape s, int dim, Operand dst, Operand src, Operand index, long long columns) {
+  const long long col = (long long)blockIdx.x * THREADS + threadIdx.x;
+  if (col >= columns) return;
+  long long r = col, dbase = 0, sbase = 0, ibase = 0;
+  for (int d = s.rank - 1; d >= 0; d--) {
+    if (d == dim) continue;
+    long long size = s.size[d], q = r / size, k = r - q * size;
+    r = q;
+    dbase += k * dst.stride[d];
+    sbase += k * src.stride[d];
+    ibase += k * index.stride[d];
+  }
+  const long long len = s.size[dim];
+  for (long long j = 0; j < len; j++) {
+    long long t = load_index(index, ibase + j * index.stride[dim]);
+    long long o = dbase + t * dst.stride[dim];
+    store<double>(dst, o, load<double>(dst, o) + load<double>(src, sbase + j * src.stride[dim]));
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+cumsum_rows(Operand x, Operand out, long long rows, long long n, int reverse) {
+  const long long row = (long long)blockIdx.x * THREADS + threadIdx.x;
+  if (row >= rows) return;
+  double acc = 0;
+  for (long long j = 0; j < n; j++) {
+    long long at = reverse ? n - 1 - j : j;
+    acc += load<double>(x, row * x.stride[0] + at * x.stride[1]);
+    store<double>(out, row * out.stride[0] + at * out.stride[1], acc);
+  }
+}
+
+// A key whose unsigned order is Double.compare's order (all NaNs equal and largest).
+__device__ __forceinline__ unsigned long long order_key(double v, bool descending) {
+  unsigned long long bits = (unsigned long long)__double_as_longlong(v), key;
+  if (v != v) key = 0xFFFFFFFFFFFFFFFFULL;
+  else key = (bits >> 63) ? ~bits : bits | 0x8000000000000000ULL;
+  return descending ? ~key : key;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+argsort_rows(Operand x, Operand out, long long rows, long long n, int descending) {
+  __shared__ unsigned long long tile[THREADS];
+  const long long tiles = (n + THREADS - 1) / THREADS;
+  const long long row = blockIdx.x / tiles;
+  const long long i = (blockIdx.x % tiles) * THREADS + threadIdx.x;
+  const bool mine = i < n;
+  const unsigned long long key = mine ? order_key(load<double>(x, row * x.stride[0] + i * x.stride[1]), descending) : 0;
+  long long before = 0;  // elements that sort before element i: smaller keys, and equal keys earlier in the row
+  for (long long t0 = 0; t0 < n; t0 += THREADS) {
+    long long j = t0 + threadIdx.x;
+    tile[threadIdx.x] = j < n ? order_key(load<double>(x, row * x.stride[0] + j * x.stride[1]), descending) : 0;
+    __syncthreads();
+    if (mine) {
+      long long count = n - t0 < THREADS ? n - t0 : THREADS;
+      for (long long u = 0; u < count; u++) {
+        unsigned long long k = tile[u];
+        before += k < key || (k == key && t0 + u < i);
+      }
+    }
+    __syncthreads();
+  }
+  if (mine) store<double>(out, row * out.stride[0] + before * out.stride[1], (double)i);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS)
+matmul_f64(Operand a, Operand b, Operand out, long long batch, long long m, long long n, long long k) {
+  const long long total = batch * m * n, step = (long long)gridDim.x * THREADS;
+  for (long long t = (long long)blockIdx.x * THREADS + threadIdx.x; t < total; t += step) {
+    long long j = t % n, i = (t / n) % m, p = t / (n * m);
+    double acc = 0;
+    for (long long q = 0; q < k; q++)
+      acc += load<double>(a, p * a.stride[0] + i * a.stride[1] + q * a.stride[2])
+           * load<double>(b, p * b.stride[0] + q * b.stride[1] + j * b.stride[2]);
+    store<double>(out, p * out.stride[0] + i * out.stride[1] + j * out.stride[2], acc);
+  }
+}
