@@ -65,6 +65,11 @@ public final class CudaBackend implements Backend {
         state(device).stream.synchronize();
     }
 
+    /** The stream the backend queues {@code device}'s work on, in order (for events and timing). */
+    public static Stream stream(Device device) {
+        return state(device).stream;
+    }
+
     // ---------------------------------------------------------------- memory
 
     @Override
