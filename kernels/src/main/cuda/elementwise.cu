@@ -7,6 +7,9 @@
 //     UNARY    out = unary(op, x, a, b)      (op: dev.jomni.tensor.UnaryOp ordinal)
 //     BINARY   out = binary(op, x, y)        (op: dev.jomni.tensor.BinaryOp ordinal)
 //     WHERE    out = c != 0 ? x : y
+//   ew_flat_f32 / ew_flat_f64(kind, op, out, out_dtype, x, x_dtype, xs, y, y_dtype, ys, c, c_dtype, cs, a, b, n):
+//   the same over one axis (what a contiguous op merges to): out is contiguous, x, y, c have stride xs, ys,
+//   cs (1, or 0 for a broadcast scalar); fewer parameter bytes, for the launch overhead of small ops.
 //   Computed in float (ew_f32) when no operand is f64/i64/i32, else in double (ew_f64); stored with the
 //   CPU reference's rounding (tensor.cuh). out may alias x or y element for element (dst += src).
 //   Launch: block 256, grid-stride loop; grid = min(ceil(n / 256), 8 * SMs). One block of one thread
@@ -137,4 +140,31 @@ ew_f32(int kind, int op, Shape s, Operand out, Operand x, Operand y, Operand c, 
 extern "C" __global__ void __launch_bounds__(256)
 ew_f64(int kind, int op, Shape s, Operand out, Operand x, Operand y, Operand c, double a, double b, long long n) {
   ew<double>(kind, op, s, out, x, y, c, a, b, n);
+}
+
+template <typename T>
+__device__ __forceinline__ void ew_flat(int kind, int op, char* out, int out_dtype, char* x, int x_dtype, long long xs,
+                                        char* y, int y_dtype, long long ys, char* c, int c_dtype, long long cs,
+                                        double a, double b, long long n) {
+  Shape s;
+  s.size[0] = n;
+  s.rank = 1;
+  Operand o, xo, yo, co;
+  o.ptr = out; o.dtype = out_dtype; o.stride[0] = 1;
+  xo.ptr = x; xo.dtype = x_dtype; xo.stride[0] = xs;
+  yo.ptr = y; yo.dtype = y_dtype; yo.stride[0] = ys;
+  co.ptr = c; co.dtype = c_dtype; co.stride[0] = cs;
+  ew<T>(kind, op, s, o, xo, yo, co, a, b, n);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+ew_flat_f32(int kind, int op, char* out, int out_dtype, char* x, int x_dtype, long long xs, char* y, int y_dtype,
+            long long ys, char* c, int c_dtype, long long cs, double a, double b, long long n) {
+  ew_flat<float>(kind, op, out, out_dtype, x, x_dtype, xs, y, y_dtype, ys, c, c_dtype, cs, a, b, n);
+}
+
+extern "C" __global__ void __launch_bounds__(256)
+ew_flat_f64(int kind, int op, char* out, int out_dtype, char* x, int x_dtype, long long xs, char* y, int y_dtype,
+            long long ys, char* c, int c_dtype, long long cs, double a, double b, long long n) {
+  ew_flat<double>(kind, op, out, out_dtype, x, x_dtype, xs, y, y_dtype, ys, c, c_dtype, cs, a, b, n);
 }

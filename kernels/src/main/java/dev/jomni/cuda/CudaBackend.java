@@ -197,15 +197,26 @@ public final class CudaBackend implements Backend {
         Dims d = Dims.coalesce(out.shape(), out.strides(), x == null ? none : x.strides(), y == null ? none : y.strides(),
                 c == null ? none : c.strides());
         long outAddress = address(out);
+        long xAddress = x == null ? outAddress : address(x), yAddress = y == null ? outAddress : address(y),
+                cAddress = c == null ? outAddress : address(c);
+        int od = out.dtype().ordinal(), xd = (x == null ? out : x).dtype().ordinal(), yd = (y == null ? out : y).dtype().ordinal(),
+                cd = (c == null ? out : c).dtype().ordinal();
         boolean wide = kind != RAWCOPY && (wide(out) || wide(x) || wide(y) || wide(c));
-        int grid = serial ? 1 : (int) Math.min((n + THREADS - 1) / THREADS, s.maxBlocks);
+        int grid = serial ? 1 : (int) Math.min((n + THREADS - 1) / THREADS, s.maxBlocks), block = serial ? 1 : THREADS;
+        if (d.rank == 1 && d.strides[0][0] == 1) {         // one contiguous axis: the small-parameter kernel
+            Launch.begin().i32(kind).i32(op).i64(outAddress).i32(od).i64(xAddress).i32(xd).i64(d.strides[1][0])
+                    .i64(yAddress).i32(yd).i64(d.strides[2][0]).i64(cAddress).i32(cd).i64(d.strides[3][0])
+                    .f64(a).f64(b).i64(n)
+                    .launch(wide ? s.ewFlatF64 : s.ewFlatF32, s.stream, grid, block);
+            return;
+        }
         Launch.begin().i32(kind).i32(op).shape(d.size, d.rank)
-                .operand(outAddress, d.strides[0], d.rank, out.dtype().ordinal())
-                .operand(x == null ? outAddress : address(x), d.strides[1], d.rank, (x == null ? out : x).dtype().ordinal())
-                .operand(y == null ? outAddress : address(y), d.strides[2], d.rank, (y == null ? out : y).dtype().ordinal())
-                .operand(c == null ? outAddress : address(c), d.strides[3], d.rank, (c == null ? out : c).dtype().ordinal())
+                .operand(outAddress, d.strides[0], d.rank, od)
+                .operand(xAddress, d.strides[1], d.rank, xd)
+                .operand(yAddress, d.strides[2], d.rank, yd)
+                .operand(cAddress, d.strides[3], d.rank, cd)
                 .f64(a).f64(b).i64(n)
-                .launch(wide ? s.ewF64 : s.ewF32, s.stream, grid, serial ? 1 : THREADS);
+                .launch(wide ? s.ewF64 : s.ewF32, s.stream, grid, block);
     }
 
     // ---------------------------------------------------------------- reductions and products
@@ -527,7 +538,7 @@ public final class CudaBackend implements Backend {
         final CudaContext ctx;
         final Stream stream;
         final int maxBlocks;
-        final Kernel ewF32, ewF64, reduceBlock, reduceThread, gather, scatterAdd, cumsum, argsort, matmulF64;
+        final Kernel ewF32, ewF64, ewFlatF32, ewFlatF64, reduceBlock, reduceThread, gather, scatterAdd, cumsum, argsort, matmulF64;
         private volatile BlasLt blas;
 
         DeviceState(CudaContext ctx) {
@@ -536,6 +547,8 @@ public final class CudaBackend implements Backend {
             maxBlocks = Math.max(1, ctx.properties().multiprocessorCount() * 8);
             ewF32 = ctx.kernel("elementwise", "ew_f32");
             ewF64 = ctx.kernel("elementwise", "ew_f64");
+            ewFlatF32 = ctx.kernel("elementwise", "ew_flat_f32");
+            ewFlatF64 = ctx.kernel("elementwise", "ew_flat_f64");
             reduceBlock = ctx.kernel("reduce", "reduce_block");
             reduceThread = ctx.kernel("reduce", "reduce_thread");
             gather = ctx.kernel("index", "gather");

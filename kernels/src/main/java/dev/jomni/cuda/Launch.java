@@ -15,7 +15,7 @@ import java.lang.foreign.MemorySegment;
 final class Launch {
     static final int MAX_RANK = 8;
     static final long SHAPE_BYTES = 72, OPERAND_BYTES = 80;   // must match tensor.cuh
-    private static final int MAX_PARAMS = 16;
+    private static final int MAX_PARAMS = 24;
     private static final ThreadLocal<Launch> CURRENT = ThreadLocal.withInitial(Launch::new);
 
     private final MemorySegment values, params;
