@@ -42,6 +42,26 @@ final class DeviceTimes implements AutoCloseable {
         if (measuring) millis.add(value);
     }
 
+    /**
+     * peers.py's protocol, for a side-by-side ratio: {@code warm} runs, a synchronize, then {@code reps} runs each
+     * between two events and synchronized; the median in milliseconds. Short bursts like this one run at the
+     * GPU's boost clock, where JMH's seconds of back-to-back work meet the power limit.
+     */
+    double burst(Runnable op, Stream s, int warm, int reps) {
+        for (int i = 0; i < warm; i++) op.run();
+        s.synchronize();
+        double[] t = new double[reps];
+        for (int i = 0; i < reps; i++) {
+            start.record(s);
+            op.run();
+            end.record(s);
+            end.synchronize();
+            t[i] = Event.elapsedMillis(start, end);
+        }
+        java.util.Arrays.sort(t);
+        return t[reps / 2];
+    }
+
     double median() {
         if (millis.isEmpty()) return Double.NaN;
         List<Double> sorted = new ArrayList<>(millis);

@@ -14,6 +14,7 @@ import java.util.concurrent.ConcurrentMap;
  * {@link Cuda#context(int)}; lives as long as the process. Any thread may use it: each call makes it
  * current on the calling thread first (a thread-local check, one cuCtxSetCurrent when it changes).
  */
+@SuppressWarnings("restricted")  // reinterprets the pinned allocation's address
 public final class CudaContext {
     private static final ThreadLocal<CudaContext> BOUND = new ThreadLocal<>();
 

@@ -18,6 +18,7 @@ import java.lang.invoke.MethodHandle;
  * happens only after {@link Cuda} found the library, so a machine without CUDA never gets here.
  * Handles are static finals so that the JIT can inline the hot downcalls (launch, async copies, events).
  */
+@SuppressWarnings("restricted")  // FFM downcalls and foreign pointers are this class's job
 final class Driver {
     private Driver() {}
 

@@ -17,6 +17,7 @@ import java.util.Set;
  * then in {@code $CUDA_HOME} and the usual install folders. Each library is opened once, on first use,
  * never at class initialisation; a failure is remembered and rethrown, naming every place looked.
  */
+@SuppressWarnings("restricted")  // FFM downcalls and foreign pointers are this class's job
 final class Libraries {
     private static final Linker LINKER = Linker.nativeLinker();
 

@@ -12,6 +12,7 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
 /** cuBLASLt (cublasLt.h of CUDA 13), hand-bound. Initialised only after {@link Libraries#blasLt()} succeeded. */
+@SuppressWarnings("restricted")  // FFM downcalls and foreign pointers are this class's job
 final class Lt {
     private Lt() {}
 

@@ -12,6 +12,7 @@ import java.lang.foreign.SymbolLookup;
 import java.lang.invoke.MethodHandle;
 
 /** NCCL (nccl.h of 2.2x), hand-bound. Initialised only after {@link Libraries#nccl()} succeeded. */
+@SuppressWarnings("restricted")  // FFM downcalls and foreign pointers are this class's job
 final class NcclLib {
     private NcclLib() {}
 

@@ -1,5 +1,8 @@
 package dev.jomni.cuda;
 
+import static java.lang.foreign.ValueLayout.ADDRESS;
+
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -48,7 +51,12 @@ public final class Stream implements AutoCloseable {
     /** Ends recording and instantiates what was recorded as a graph that can be launched many times. */
     public Graph endCapture() {
         context.bind();
-        MemorySegment graph = Driver.pointerOut("cuStreamEndCapture" + context.on(), Driver.STREAM_END_CAPTURE, handle());
+        MemorySegment graph;
+        try (Arena arena = Arena.ofConfined()) {  // cuStreamEndCapture(stream, &graph): the out-pointer comes last
+            MemorySegment out = arena.allocate(ADDRESS);
+            Driver.call("cuStreamEndCapture" + context.on(), Driver.STREAM_END_CAPTURE, handle(), out);
+            graph = out.get(ADDRESS, 0);
+        }
         MemorySegment exec;
         try {
             exec = Driver.pointerOut("cuGraphInstantiate" + context.on(), Driver.GRAPH_INSTANTIATE, graph, 0L);

@@ -112,9 +112,10 @@ class BlasLtTest {
             got = download(op.dtype(), dc, nc);
         }
         double err = Gpu.relativeError(got, ref);
-        // cuBLASLt may evaluate GELU's tanh with a fast approximation: f32 results then agree to ~1e-4 only
+        // GELU's tanh is the library's own: 1.3e-6 from the f64 reference in f32 on an H100 (2026-11-25); other
+        // GPUs may use a faster approximation, so f32 gets 1e-4 there
         boolean gelu = op.epilogue() == Epilogue.GELU || op.epilogue() == Epilogue.BIAS_GELU;
-        double tol = gelu ? Math.max(tolerance(op.dtype()), 1e-3) : tolerance(op.dtype());
+        double tol = gelu ? Math.max(tolerance(op.dtype()), 1e-4) : tolerance(op.dtype());
         System.out.printf("%s: relative error %.2e (seed %d)%n", op, err, seed);
         assertTrue(err <= tol, op + ": ‖err‖/‖ref‖ = " + err + " > " + tol + ", seed " + seed);
     }
