@@ -1,5 +1,5 @@
 // elementwise.cu: the CUDA backend's element-wise primitives over strided operands (stride 0 broadcasts).
-//   ew_f32 / ew_f64(kind, op, shape, out, x, y, c, a, b, n): for each of the n elements of shape
+//   ew_f32 / ew_f64(EwArgs {kind, op, a, b, n, shape, out, x, y, c}): for each of the n elements of shape
 //   (row-major linear index i decomposed into coordinates, one offset per operand from its strides):
 //     FILL     out = a
 //     COPY     out = x                       (converted through the compute type)
@@ -7,9 +7,8 @@
 //     UNARY    out = unary(op, x, a, b)      (op: dev.jomni.tensor.UnaryOp ordinal)
 //     BINARY   out = binary(op, x, y)        (op: dev.jomni.tensor.BinaryOp ordinal)
 //     WHERE    out = c != 0 ? x : y
-//   ew_flat_f32 / ew_flat_f64(kind, op, out, out_dtype, x, x_dtype, xs, y, y_dtype, ys, c, c_dtype, cs, a, b, n):
-//   the same over one axis (what a contiguous op merges to): out is contiguous, x, y, c have stride xs, ys,
-//   cs (1, or 0 for a broadcast scalar); fewer parameter bytes, for the launch overhead of small ops.
+//   ew_flat_f32 / ew_flat_f64(FlatArgs {kind, op, a, b, n, out, x, y, c}): the same over one axis (what a
+//   contiguous op merges to): operands are {pointer, stride, dtype}, out's stride 1; fewer bytes to pass.
 //   Computed in float (ew_f32) when no operand is f64/i64/i32, else in double (ew_f64); stored with the
 //   CPU reference's rounding (tensor.cuh). out may alias x or y element for element (dst += src).
 //   Launch: block 256, grid-stride loop; grid = min(ceil(n / 256), 8 * SMs). One block of one thread
@@ -132,39 +131,58 @@ __device__ __forceinline__ void ew(int kind, int op, const Shape& s, const Opera
   }
 }
 
-extern "C" __global__ void __launch_bounds__(256)
-ew_f32(int kind, int op, Shape s, Operand out, Operand x, Operand y, Operand c, double a, double b, long long n) {
-  ew<float>(kind, op, s, out, x, y, c, a, b, n);
+// One struct parameter: a launch's cost grows with the number of parameters (dev.jomni.cuda.Launch).
+struct EwArgs {           // 424 bytes
+  int kind, op;
+  double a, b;
+  long long n;
+  Shape s;
+  Operand out, x, y, c;
+};
+
+struct FlatOperand {      // 24 bytes
+  char* ptr;
+  long long stride;
+  int dtype, pad;
+};
+
+struct FlatArgs {         // 128 bytes
+  int kind, op;
+  double a, b;
+  long long n;
+  FlatOperand out, x, y, c;
+};
+
+extern "C" __global__ void __launch_bounds__(256) ew_f32(const EwArgs p) {
+  ew<float>(p.kind, p.op, p.s, p.out, p.x, p.y, p.c, p.a, p.b, p.n);
 }
 
-extern "C" __global__ void __launch_bounds__(256)
-ew_f64(int kind, int op, Shape s, Operand out, Operand x, Operand y, Operand c, double a, double b, long long n) {
-  ew<double>(kind, op, s, out, x, y, c, a, b, n);
+extern "C" __global__ void __launch_bounds__(256) ew_f64(const EwArgs p) {
+  ew<double>(p.kind, p.op, p.s, p.out, p.x, p.y, p.c, p.a, p.b, p.n);
+}
+
+__device__ __forceinline__ Operand flat(const FlatOperand& f) {
+  Operand o;
+  o.ptr = f.ptr;
+  o.dtype = f.dtype;
+  o.stride[0] = f.stride;
+  return o;
 }
 
 template <typename T>
-__device__ __forceinline__ void ew_flat(int kind, int op, char* out, int out_dtype, char* x, int x_dtype, long long xs,
-                                        char* y, int y_dtype, long long ys, char* c, int c_dtype, long long cs,
-                                        double a, double b, long long n) {
+__device__ __forceinline__ void ew_flat(const FlatArgs& p) {
   Shape s;
-  s.size[0] = n;
+  s.size[0] = p.n;
   s.rank = 1;
-  Operand o, xo, yo, co;
-  o.ptr = out; o.dtype = out_dtype; o.stride[0] = 1;
-  xo.ptr = x; xo.dtype = x_dtype; xo.stride[0] = xs;
-  yo.ptr = y; yo.dtype = y_dtype; yo.stride[0] = ys;
-  co.ptr = c; co.dtype = c_dtype; co.stride[0] = cs;
-  ew<T>(kind, op, s, o, xo, yo, co, a, b, n);
+  ew<T>(p.kind, p.op, s, flat(p.out), flat(p.x), flat(p.y), flat(p.c), p.a, p.b, p.n);
 }
 
-extern "C" __global__ void __launch_bounds__(256)
-ew_flat_f32(int kind, int op, char* out, int out_dtype, char* x, int x_dtype, long long xs, char* y, int y_dtype,
-            long long ys, char* c, int c_dtype, long long cs, double a, double b, long long n) {
-  ew_flat<float>(kind, op, out, out_dtype, x, x_dtype, xs, y, y_dtype, ys, c, c_dtype, cs, a, b, n);
-}
+extern "C" __global__ void __launch_bounds__(256) ew_flat_f32(const FlatArgs p) { ew_flat<float>(p); }
 
-extern "C" __global__ void __launch_bounds__(256)
-ew_flat_f64(int kind, int op, char* out, int out_dtype, char* x, int x_dtype, long long xs, char* y, int y_dtype,
-            long long ys, char* c, int c_dtype, long long cs, double a, double b, long long n) {
-  ew_flat<double>(kind, op, out, out_dtype, x, x_dtype, xs, y, y_dtype, ys, c, c_dtype, cs, a, b, n);
-}
+extern "C" __global__ void __launch_bounds__(256) ew_flat_f64(const FlatArgs p) { ew_flat<double>(p); }
+
+
+
+// dev.jomni.cuda.Launch writes these layouts field by field
+static_assert(sizeof(Shape) == 72 && sizeof(Operand) == 80, "tensor.cuh layouts");
+static_assert(sizeof(EwArgs) == 424 && sizeof(FlatArgs) == 128, "elementwise.cu argument layouts");

@@ -204,18 +204,17 @@ public final class CudaBackend implements Backend {
         boolean wide = kind != RAWCOPY && (wide(out) || wide(x) || wide(y) || wide(c));
         int grid = serial ? 1 : (int) Math.min((n + THREADS - 1) / THREADS, s.maxBlocks), block = serial ? 1 : THREADS;
         if (d.rank == 1 && d.strides[0][0] == 1) {         // one contiguous axis: the small-parameter kernel
-            Launch.begin().i32(kind).i32(op).i64(outAddress).i32(od).i64(xAddress).i32(xd).i64(d.strides[1][0])
-                    .i64(yAddress).i32(yd).i64(d.strides[2][0]).i64(cAddress).i32(cd).i64(d.strides[3][0])
-                    .f64(a).f64(b).i64(n)
+            Launch.begin().struct().i32(kind).i32(op).f64(a).f64(b).i64(n)      // elementwise.cu's FlatArgs
+                    .i64(outAddress).i64(1).i32(od).i64(xAddress).i64(d.strides[1][0]).i32(xd)
+                    .i64(yAddress).i64(d.strides[2][0]).i32(yd).i64(cAddress).i64(d.strides[3][0]).i32(cd)
                     .launch(wide ? s.ewFlatF64 : s.ewFlatF32, s.stream, grid, block);
             return;
         }
-        Launch.begin().i32(kind).i32(op).shape(d.size, d.rank)
+        Launch.begin().struct().i32(kind).i32(op).f64(a).f64(b).i64(n).shape(d.size, d.rank)   // EwArgs
                 .operand(outAddress, d.strides[0], d.rank, od)
                 .operand(xAddress, d.strides[1], d.rank, xd)
                 .operand(yAddress, d.strides[2], d.rank, yd)
                 .operand(cAddress, d.strides[3], d.rank, cd)
-                .f64(a).f64(b).i64(n)
                 .launch(wide ? s.ewF64 : s.ewF32, s.stream, grid, block);
     }
 

@@ -22,6 +22,7 @@ final class Launch {
     private final long base;
     private long at;
     private int count;
+    private boolean inStruct;
 
     private Launch() {
         Arena arena = Arena.ofAuto();  // lives as long as its thread's Launch
@@ -34,13 +35,27 @@ final class Launch {
         Launch l = CURRENT.get();
         l.at = 0;
         l.count = 0;
+        l.inStruct = false;
         return l;
     }
 
+    /**
+     * From here on the values are the fields of one struct parameter (C layout: each field at its
+     * natural alignment), so the driver handles one parameter, not one per value: it is the number of
+     * parameters, more than their bytes, that a launch's cost grows with.
+     */
+    Launch struct() {
+        at = (at + 7) & ~7L;
+        params.setAtIndex(JAVA_LONG, count++, base + at);
+        inStruct = true;
+        return this;
+    }
+
     private long slot(long bytes) {
-        long a = (at + 7) & ~7L;
+        long align = inStruct ? Math.min(bytes, 8) : 8;
+        long a = (at + align - 1) & -align;
         at = a + bytes;
-        params.setAtIndex(JAVA_LONG, count++, base + a);
+        if (!inStruct) params.setAtIndex(JAVA_LONG, count++, base + a);
         return a;
     }
 
