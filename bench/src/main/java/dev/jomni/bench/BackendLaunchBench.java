@@ -38,12 +38,12 @@ import org.openjdk.jmh.runner.IterationType;
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
 public class BackendLaunchBench {
     static final int OPS = 1000;
-    static final int QUEUED = 500;   // well inside the driver's queue, so no call waits for a free slot
+    static final int QUEUED = 500;
 
     private Device gpu;
     private Backend backend;
     private Tensor x, out, blocker;
-    private DeviceTimes times, deviceTimes, hostTimes;
+    private DeviceTimes times, deviceTimes;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -55,7 +55,6 @@ public class BackendLaunchBench {
         CudaBackend.synchronize(gpu);
         times = new DeviceTimes(CudaBackend.stream(gpu).context());
         deviceTimes = new DeviceTimes(CudaBackend.stream(gpu).context());
-        hostTimes = new DeviceTimes(CudaBackend.stream(gpu).context());
         blocker = Tensor.empty(gpu, DType.F32, 1 << 29);                 // 2 GiB: ~1.3 ms a fill on an H100
     }
 
@@ -63,7 +62,6 @@ public class BackendLaunchBench {
     public void iteration(IterationParams p) {
         times.measuring = p.getType() == IterationType.MEASUREMENT;
         deviceTimes.measuring = times.measuring;
-        hostTimes.measuring = times.measuring;
     }
 
     @Benchmark
@@ -76,9 +74,9 @@ public class BackendLaunchBench {
     }
 
     /**
-     * The two sides apart: a ~10 ms fill keeps the GPU busy while {@link #QUEUED} tiny ops are queued
-     * behind it, so the host's time per call is the launch cost alone, and the CUDA events around the
-     * queued ops give the GPU's own rate of running them back to back.
+     * The GPU's own rate: a few ms of fills keep it busy while {@link #QUEUED} tiny ops are queued behind
+     * them, and CUDA events around the queued ops time them back to back (not the host: behind a busy
+     * GPU the driver's queue fills and launches wait for room).
      */
     @Benchmark
     @OperationsPerInvocation(QUEUED)
@@ -86,9 +84,7 @@ public class BackendLaunchBench {
         Stream s = CudaBackend.stream(gpu);
         for (int i = 0; i < 8; i++) backend.fill(blocker, i);
         deviceTimes.begin(s);
-        long t0 = System.nanoTime();
         for (int i = 0; i < QUEUED; i++) backend.unary(UnaryOp.NEG, x, out, 0, 0);
-        hostTimes.add((System.nanoTime() - t0) / 1e3 / QUEUED);
         deviceTimes.end(s);
     }
 
@@ -96,14 +92,12 @@ public class BackendLaunchBench {
     public void tearDown() {
         if (out.toFloatArray()[0] != -1.5f) throw new IllegalStateException("neg(1.5) gave " + out.toFloatArray()[0]);
         if (deviceTimes.samples() > 0) {
-            DeviceTimes.report("backend_tiny_op_host_enqueue", hostTimes.median(), "us", "host time per call while the GPU is busy, median of " + hostTimes.samples() + " batches of " + QUEUED);
             DeviceTimes.report("backend_tiny_op_device", deviceTimes.median() * 1e3 / QUEUED, "us", "GPU time per queued op (CUDA events)");
         }
         if (times.samples() > 0)
             DeviceTimes.report("backend_tiny_op_launch", times.median(), "us", "per backend.unary on 1 element, median of " + times.samples() + " batches of " + OPS);
         times.close();
         deviceTimes.close();
-        hostTimes.close();
         blocker.close();
         x.close();
         out.close();
