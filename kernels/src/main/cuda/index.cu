@@ -1,28 +1,27 @@
 // index.cu: gathering, scattering, running sums, sorting and the f64/integer matrix product of the
 //   CUDA backend. Values go through double, as in CpuBackend; index operands are I64 or I32.
-//   gather(shape, dim, out, x, index, n): out[c] = x[c with c[dim] := index[c]], c over shape (out's);
+//   gather(IndexArgs {shape, dim, n, out, x, index}): out[c] = x[c with c[dim] := index[c]], c over shape (out's);
 //     index's strides are over out's shape (index_select: a stride along dim only). block 256,
 //     grid-stride; n = numel(shape).
-//   scatter_add(shape, dim, dst, src, index, columns): for every column (the coordinates of shape
+//   scatter_add(IndexArgs {shape, dim, columns, dst, src, index}): for every column (the coordinates of shape
 //     other than dim), for j = 0, 1, ... along dim in order: dst[c with c[dim] := index[c, j]] += src[c, j].
 //     One thread owns a column, so repeated indices add in index order with no atomics (index_add_
 //     and scatter_add_). block 256, grid = ceil(columns / 256).
-//   cumsum_rows(x, out, rows, n, reverse): running sums along rows of n (from the end when reverse),
+//   cumsum_rows(RowArgs {rows, n, reverse, x, out}): running sums along rows of n (from the end when reverse),
 //     double accumulator; one thread per row, block 256.
-//   argsort_rows(x, out, rows, n, descending): out[r, p] = the index of the element at position p of
+//   argsort_rows(RowArgs {rows, n, descending, x, out}): out[r, p] = the index of the element at position p of
 //     row r's stable sort; NaN sorts as the largest and -0 below +0 (Java's Double.compare). Each
 //     element counts the elements ordered before it (O(n^2) per row, tiled through shared memory):
 //     rows here are short (E = 128 experts; a vocabulary row for sampling). block 256,
 //     grid = rows * ceil(n / 256), block b taking row b / ceil(n / 256).
-//   matmul_f64(a, b, out, batch, m, n, k): out[p, i, j] = sum_q a[p, i, q] * b[p, q, j] in double;
+//   matmul_f64(MatmulArgs {batch, m, n, k, a, b, out}): out[p, i, j] = sum_q a[p, i, q] * b[p, q, j] in double;
 //     strides [batch, row, col] in each operand. block 256, grid-stride over batch * m * n.
 // Launcher: dev.jomni.cuda.CudaBackend. Reference: CpuBackend.
 #include "tensor.cuh"
 
 constexpr int THREADS = 256;
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-gather(Shape s, int dim, Operand out, Operand x, Operand index, long long n) {
+__device__ __forceinline__ void gather_body(const Shape& s, int dim, const Operand& out, const Operand& x, const Operand& index, long long n) {
   const long long step = (long long)gridDim.x * THREADS;
   for (long long i = (long long)blockIdx.x * THREADS + threadIdx.x; i < n; i += step) {
     long long r = i, oo = 0, xo = 0, io = 0;
@@ -38,8 +37,7 @@ gather(Shape s, int dim, Operand out, Operand x, Operand index, long long n) {
   }
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-scatter_add(Shape s, int dim, Operand dst, Operand src, Operand index, long long columns) {
+__device__ __forceinline__ void scatter_add_body(const Shape& s, int dim, const Operand& dst, const Operand& src, const Operand& index, long long columns) {
   const long long col = (long long)blockIdx.x * THREADS + threadIdx.x;
   if (col >= columns) return;
   long long r = col, dbase = 0, sbase = 0, ibase = 0;
@@ -59,8 +57,7 @@ scatter_add(Shape s, int dim, Operand dst, Operand src, Operand index, long long
   }
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-cumsum_rows(Operand x, Operand out, long long rows, long long n, int reverse) {
+__device__ __forceinline__ void cumsum_body(const Operand& x, const Operand& out, long long rows, long long n, int reverse) {
   const long long row = (long long)blockIdx.x * THREADS + threadIdx.x;
   if (row >= rows) return;
   double acc = 0;
@@ -79,8 +76,7 @@ __device__ __forceinline__ unsigned long long order_key(double v, bool descendin
   return descending ? ~key : key;
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-argsort_rows(Operand x, Operand out, long long rows, long long n, int descending) {
+__device__ __forceinline__ void argsort_body(const Operand& x, const Operand& out, long long rows, long long n, int descending) {
   __shared__ unsigned long long tile[THREADS];
   const long long tiles = (n + THREADS - 1) / THREADS;
   const long long row = blockIdx.x / tiles;
@@ -104,8 +100,7 @@ argsort_rows(Operand x, Operand out, long long rows, long long n, int descending
   if (mine) store<double>(out, row * out.stride[0] + before * out.stride[1], (double)i);
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-matmul_f64(Operand a, Operand b, Operand out, long long batch, long long m, long long n, long long k) {
+__device__ __forceinline__ void matmul_body(const Operand& a, const Operand& b, const Operand& out, long long batch, long long m, long long n, long long k) {
   const long long total = batch * m * n, step = (long long)gridDim.x * THREADS;
   for (long long t = (long long)blockIdx.x * THREADS + threadIdx.x; t < total; t += step) {
     long long j = t % n, i = (t / n) % m, p = t / (n * m);
@@ -115,4 +110,42 @@ matmul_f64(Operand a, Operand b, Operand out, long long batch, long long m, long
            * load<double>(b, p * b.stride[0] + q * b.stride[1] + j * b.stride[2]);
     store<double>(out, p * out.stride[0] + i * out.stride[1] + j * out.stride[2], acc);
   }
+}
+
+// One struct parameter each: a launch's cost grows with the number of parameters (dev.jomni.cuda.Launch).
+struct IndexArgs {        // gather and scatter_add: 328 bytes
+  Shape s;
+  int dim;
+  long long n;            // gather: elements; scatter_add: columns
+  Operand out, x, index;  // scatter_add: dst, src, index
+};
+struct RowArgs {          // cumsum_rows and argsort_rows: 184 bytes
+  long long rows, n;
+  int flag;               // reverse / descending
+  Operand x, out;
+};
+struct MatmulArgs {       // 272 bytes
+  long long batch, m, n, k;
+  Operand a, b, out;
+};
+static_assert(sizeof(IndexArgs) == 328 && sizeof(RowArgs) == 184 && sizeof(MatmulArgs) == 272, "layouts Launch writes");
+
+extern "C" __global__ void __launch_bounds__(THREADS) gather(const IndexArgs p) {
+  gather_body(p.s, p.dim, p.out, p.x, p.index, p.n);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) scatter_add(const IndexArgs p) {
+  scatter_add_body(p.s, p.dim, p.out, p.x, p.index, p.n);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) cumsum_rows(const RowArgs p) {
+  cumsum_body(p.x, p.out, p.rows, p.n, p.flag);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) argsort_rows(const RowArgs p) {
+  argsort_body(p.x, p.out, p.rows, p.n, p.flag);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) matmul_f64(const MatmulArgs p) {
+  matmul_body(p.a, p.b, p.out, p.batch, p.m, p.n, p.k);
 }

@@ -3,8 +3,8 @@
 //   one; ARGMAX/ARGMIN give the first maximum (minimum), or the first NaN, as CpuBackend.reduce.
 //   The result does not depend on scheduling: every thread reads a fixed set of elements and partials
 //   are combined in a fixed tree (no atomics).
-//   reduce_block(op, x, out, rows, n): one block of 256 threads per row (grid = rows, up to 2^31 - 1).
-//   reduce_thread(op, x, out, rows, n): one thread per row, for short rows (n < 64); block 256,
+//   reduce_block(ReduceArgs {op, rows, n, x, out}): one block of 256 threads per row (grid = rows, up to 2^31 - 1).
+//   reduce_thread(ReduceArgs): one thread per row, for short rows (n < 64); block 256,
 //     grid = ceil(rows / 256).
 //   x.stride[0] is the row stride and x.stride[1] the element stride; out.stride[0] the row stride.
 // Launcher: dev.jomni.cuda.CudaBackend.reduce. Reference: CpuBackend.reduce.
@@ -36,8 +36,7 @@ __device__ __forceinline__ void write(int op, const Operand& out, long long row,
   else store<double>(out, o, (double)b.i);
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-reduce_block(int op, Operand x, Operand out, long long rows, long long n) {
+__device__ __forceinline__ void reduce_block_body(int op, const Operand& x, const Operand& out, long long rows, long long n) {
   __shared__ double sums[THREADS];
   __shared__ Best bests[THREADS];
   const long long row = blockIdx.x;
@@ -68,8 +67,7 @@ reduce_block(int op, Operand x, Operand out, long long rows, long long n) {
   if (threadIdx.x == 0) write(op, out, row, sums[0], bests[0]);
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-reduce_thread(int op, Operand x, Operand out, long long rows, long long n) {
+__device__ __forceinline__ void reduce_thread_body(int op, const Operand& x, const Operand& out, long long rows, long long n) {
   const long long row = (long long)blockIdx.x * THREADS + threadIdx.x;
   if (row >= rows) return;
   const bool largest = op == 1 || op == 3;
@@ -84,4 +82,20 @@ reduce_thread(int op, Operand x, Operand out, long long rows, long long n) {
     }
   }
   write(op, out, row, sum, b);
+}
+
+// One struct parameter: a launch's cost grows with the number of parameters (dev.jomni.cuda.Launch).
+struct ReduceArgs {       // 184 bytes
+  int op;
+  long long rows, n;
+  Operand x, out;
+};
+static_assert(sizeof(ReduceArgs) == 184, "ReduceArgs layout (Launch writes it)");
+
+extern "C" __global__ void __launch_bounds__(THREADS) reduce_block(const ReduceArgs p) {
+  reduce_block_body(p.op, p.x, p.out, p.rows, p.n);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) reduce_thread(const ReduceArgs p) {
+  reduce_thread_body(p.op, p.x, p.out, p.rows, p.n);
 }

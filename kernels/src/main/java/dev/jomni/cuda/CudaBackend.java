@@ -232,10 +232,9 @@ public final class CudaBackend implements Backend {
         DeviceState s = state(x.device());
         long[] xs = x.strides();
         boolean shortRows = n < SHORT_ROW;
-        Launch.begin().i32(op.ordinal())
+        Launch.begin().struct().i32(op.ordinal()).i64(rows).i64(n)                       // reduce.cu's ReduceArgs
                 .operand(address(x), xs, 2, x.dtype().ordinal())
                 .operand(address(out), out.strides(), 1, out.dtype().ordinal())
-                .i64(rows).i64(n)
                 .launch(shortRows ? s.reduceThread : s.reduceBlock, s.stream, shortRows ? Dim3.blocks(rows, THREADS) : rows, THREADS);
     }
 
@@ -251,11 +250,10 @@ public final class CudaBackend implements Backend {
         DataType lt = t == DType.F32 ? DataType.F32 : t == DType.BF16 ? DataType.BF16 : t == DType.F16 ? DataType.F16 : null;
         DeviceState s = state(out.device());
         if (lt == null || a.dtype() != t || b.dtype() != t) {
-            Launch.begin()
+            Launch.begin().struct().i64(batch).i64(m).i64(n).i64(k)                      // index.cu's MatmulArgs
                     .operand(address(a), a.strides(), 3, a.dtype().ordinal())
                     .operand(address(b), b.strides(), 3, b.dtype().ordinal())
                     .operand(address(out), out.strides(), 3, t.ordinal())
-                    .i64(batch).i64(m).i64(n).i64(k)
                     .launch(s.matmulF64, s.stream, (int) Math.min(Dim3.blocks(out.numel(), THREADS), s.maxBlocks), THREADS);
             return;
         }
@@ -320,11 +318,10 @@ public final class CudaBackend implements Backend {
         int rank = out.rank();
         checkRank("gather", rank);
         long n = out.numel();
-        Launch.begin().shape(longs(out.shape()), rank).i32(dim)
+        Launch.begin().struct().shape(longs(out.shape()), rank).i32(dim).i64(n)          // index.cu's IndexArgs
                 .operand(address(out), out.strides(), rank, out.dtype().ordinal())
                 .operand(address(x), x.strides(), rank, x.dtype().ordinal())
                 .operand(address(idx), idxStrides, rank, idx.dtype().ordinal())
-                .i64(n)
                 .launch(s.gather, s.stream, (int) Math.min(Dim3.blocks(n, THREADS), s.maxBlocks), THREADS);
     }
 
@@ -357,11 +354,10 @@ public final class CudaBackend implements Backend {
         long columns = Tensor.numel(shape) / shape[dim];
         Tensor acc = dst.dtype() == DType.BF16 || dst.dtype() == DType.F16 ? Tensor.empty(dst.device(), DType.F32, dst.shape()) : dst;
         if (acc != dst) copy(dst, acc);
-        Launch.begin().shape(longs(shape), rank).i32(dim)
+        Launch.begin().struct().shape(longs(shape), rank).i32(dim).i64(columns)          // index.cu's IndexArgs
                 .operand(address(acc), acc.strides(), rank, acc.dtype().ordinal())
                 .operand(address(src), src.strides(), rank, src.dtype().ordinal())
                 .operand(address(idx), idxStrides, rank, idx.dtype().ordinal())
-                .i64(columns)
                 .launch(s.scatterAdd, s.stream, Dim3.blocks(columns, THREADS), THREADS);
         if (acc != dst) {
             copy(acc, dst);
@@ -387,10 +383,9 @@ public final class CudaBackend implements Backend {
         Tensor xc = x.isContiguous() ? x : contiguousCopy(x);
         Tensor oc = out.isContiguous() ? out : Tensor.empty(out.device(), out.dtype(), out.shape());
         long[] rowMajor = {n, 1};
-        Launch l = Launch.begin()
+        Launch l = Launch.begin().struct().i64(rows).i64(n).i32(flag ? 1 : 0)            // index.cu's RowArgs
                 .operand(address(xc), rowMajor, 2, xc.dtype().ordinal())
-                .operand(address(oc), rowMajor, 2, oc.dtype().ordinal())
-                .i64(rows).i64(n).i32(flag ? 1 : 0);
+                .operand(address(oc), rowMajor, 2, oc.dtype().ordinal());
         if (cumsum) l.launch(s.cumsum, s.stream, Dim3.blocks(rows, THREADS), THREADS);
         else {
             long blocks = rows * ((n + THREADS - 1) / THREADS);
