@@ -11,9 +11,8 @@
 //   contiguous op merges to): operands are {pointer, stride, dtype}, out's stride 1; fewer bytes to pass.
 //   Computed in float (ew_f32) when no operand is f64/i64/i32, else in double (ew_f64); stored with the
 //   CPU reference's rounding (tensor.cuh). out may alias x or y element for element (dst += src).
-//   Launch: block 256, grid-stride loop; grid = min(ceil(n / 256), 8 * SMs). One block of one thread
-//   walks the elements in row-major order, for dst += src where dst's elements overlap (in order, as
-//   CpuBackend.addInto).
+//   Launch: block 256, grid-stride loop; grid = min(ceil(n / 256), 8 * SMs). dst += src where dst's
+//   elements overlap is add_into_ordered, below.
 // Launcher: dev.jomni.cuda.CudaBackend (fill, copy, unary, binary, where, addInto). Reference: CpuBackend.
 #include "tensor.cuh"
 
@@ -183,6 +182,41 @@ extern "C" __global__ void __launch_bounds__(256) ew_flat_f64(const FlatArgs p) 
 
 
 
+// add_into_ordered(AddIntoArgs {shape, parallel, outer, inner, dst, src}): dst += src where dst's elements
+//   overlap (sliding windows: conv2d's backward). The host orders the axes so that the first `parallel`
+//   ones (outer = their element count) never reach a shared element; one thread per such slice walks the
+//   other axes (inner elements) in row-major order, so elements that share a destination add up in the
+//   CPU's order. Double arithmetic, rounded to dst's dtype at each step as CpuBackend.addInto.
+//   Launch: block 256, grid = ceil(outer / 256).
+struct AddIntoArgs {      // 256 bytes
+  Shape s;
+  int parallel;
+  long long outer, inner;
+  Operand dst, src;
+};
+
+extern "C" __global__ void __launch_bounds__(256) add_into_ordered(const AddIntoArgs p) {
+  const long long slice = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  if (slice >= p.outer) return;
+  long long r = slice, dbase = 0, sbase = 0;
+  for (int d = p.parallel - 1; d >= 0; d--) {
+    long long size = p.s.size[d], q = r / size, k = r - q * size;
+    r = q;
+    dbase += k * p.dst.stride[d];
+    sbase += k * p.src.stride[d];
+  }
+  for (long long j = 0; j < p.inner; j++) {
+    long long r2 = j, dofs = dbase, sofs = sbase;
+    for (int d = p.s.rank - 1; d >= p.parallel; d--) {
+      long long size = p.s.size[d], q = r2 / size, k = r2 - q * size;
+      r2 = q;
+      dofs += k * p.dst.stride[d];
+      sofs += k * p.src.stride[d];
+    }
+    store<double>(p.dst, dofs, load<double>(p.dst, dofs) + load<double>(p.src, sofs));
+  }
+}
+
 // dev.jomni.cuda.Launch writes these layouts field by field
 static_assert(sizeof(Shape) == 72 && sizeof(Operand) == 80, "tensor.cuh layouts");
-static_assert(sizeof(EwArgs) == 424 && sizeof(FlatArgs) == 128, "elementwise.cu argument layouts");
+static_assert(sizeof(EwArgs) == 424 && sizeof(FlatArgs) == 128 && sizeof(AddIntoArgs) == 256, "elementwise.cu argument layouts");

@@ -8,7 +8,9 @@
 //     One thread owns a column, so repeated indices add in index order with no atomics (index_add_
 //     and scatter_add_). block 256, grid = ceil(columns / 256).
 //   cumsum_rows(RowArgs {rows, n, reverse, x, out}): running sums along rows of n (from the end when reverse),
-//     double accumulator; one thread per row, block 256.
+//     double accumulator; one thread per row, block 256, for short rows (n < 64).
+//   cumsum_block(RowArgs): the same with a block of 256 per row (grid = rows), chunks of 256 scanned in
+//     shared memory in a fixed order (sums grouped differently from the CPU's left-to-right, in double).
 //   argsort_rows(RowArgs {rows, n, descending, x, out}): out[r, p] = the index of the element at position p of
 //     row r's stable sort; NaN sorts as the largest and -0 below +0 (Java's Double.compare). Each
 //     element counts the elements ordered before it (O(n^2) per row, tiled through shared memory):
@@ -65,6 +67,28 @@ __device__ __forceinline__ void cumsum_body(const Operand& x, const Operand& out
     long long at = reverse ? n - 1 - j : j;
     acc += load<double>(x, row * x.stride[0] + at * x.stride[1]);
     store<double>(out, row * out.stride[0] + at * out.stride[1], acc);
+  }
+}
+
+// A block of THREADS per row: the row in chunks of THREADS, each scanned in shared memory (a fixed
+// Hillis-Steele tree) and offset by the running total of the chunks before it.
+__device__ __forceinline__ void cumsum_block_body(const Operand& x, const Operand& out, long long n, int reverse) {
+  __shared__ double buf[THREADS];
+  const long long row = blockIdx.x;
+  double carry = 0;
+  for (long long t0 = 0; t0 < n; t0 += THREADS) {
+    const long long j = t0 + threadIdx.x, at = reverse ? n - 1 - j : j;
+    buf[threadIdx.x] = j < n ? load<double>(x, row * x.stride[0] + at * x.stride[1]) : 0;
+    __syncthreads();
+    for (int off = 1; off < THREADS; off <<= 1) {
+      double add = threadIdx.x >= off ? buf[threadIdx.x - off] : 0;
+      __syncthreads();
+      buf[threadIdx.x] += add;
+      __syncthreads();
+    }
+    if (j < n) store<double>(out, row * out.stride[0] + at * out.stride[1], carry + buf[threadIdx.x]);
+    carry += buf[THREADS - 1];
+    __syncthreads();
   }
 }
 
@@ -140,6 +164,10 @@ extern "C" __global__ void __launch_bounds__(THREADS) scatter_add(const IndexArg
 
 extern "C" __global__ void __launch_bounds__(THREADS) cumsum_rows(const RowArgs p) {
   cumsum_body(p.x, p.out, p.rows, p.n, p.flag);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) cumsum_block(const RowArgs p) {
+  cumsum_block_body(p.x, p.out, p.n, p.flag);
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS) argsort_rows(const RowArgs p) {

@@ -130,7 +130,7 @@ public final class CudaBackend implements Backend {
 
     @Override
     public void fill(Tensor dst, double value) {
-        elementwise(FILL, 0, dst, null, null, null, value, 0, false);
+        elementwise(FILL, 0, dst, null, null, null, value, 0);
     }
 
     @Override
@@ -150,20 +150,77 @@ public final class CudaBackend implements Backend {
             if (status != 0) throw Driver.error(status, "cuMemcpyDtoDAsync(" + n + " bytes) " + describe(src) + " -> " + describe(dst) + s.ctx.on());
             return;
         }
-        elementwise(src.dtype() == dst.dtype() ? RAWCOPY : COPY, 0, dst, src, null, null, 0, 0, false);
+        elementwise(src.dtype() == dst.dtype() ? RAWCOPY : COPY, 0, dst, src, null, null, 0, 0);
     }
 
     @Override
     public void addInto(Tensor dst, Tensor src) {
         checkShapes("addInto", src, dst);
-        // Overlapping destination elements (sliding windows) add up in row-major order, on one thread.
-        elementwise(BINARY, BinaryOp.ADD.ordinal(), dst, dst, src, null, 0, 0, overlaps(dst.shape(), dst.strides()));
+        if (!overlaps(dst.shape(), dst.strides())) elementwise(BINARY, BinaryOp.ADD.ordinal(), dst, dst, src, null, 0, 0);
+        else addIntoOrdered(dst, src);
+    }
+
+    /**
+     * dst += src where dst's elements overlap (sliding windows): in parallel over the axes whose slices
+     * are disjoint, in row-major order over the others, so shared elements add up in the CPU's order.
+     */
+    private void addIntoOrdered(Tensor dst, Tensor src) {
+        long n = dst.numel();
+        if (n == 0) return;
+        int[] shape = dst.shape();
+        int rank = shape.length;
+        checkRank("addInto", rank);
+        boolean[] parallel = disjointAxes(shape, dst.strides());
+        long[] ds = dst.strides(), ss = src.strides();
+        long[] size = new long[rank], dst2 = new long[rank], src2 = new long[rank];
+        int at = 0, count = 0;
+        long outer = 1;
+        for (int pass = 0; pass < 2; pass++)              // the parallel axes first, then the rest, each in order
+            for (int d = 0; d < rank; d++)
+                if (parallel[d] == (pass == 0)) {
+                    size[at] = shape[d];
+                    dst2[at] = ds[d];
+                    src2[at] = ss[d];
+                    at++;
+                    if (pass == 0) {
+                        count++;
+                        outer *= shape[d];
+                    }
+                }
+        DeviceState s = state(dst.device());
+        Launch.begin().struct().shape(size, rank).i32(count).i64(outer).i64(n / outer)    // AddIntoArgs
+                .operand(address(dst), dst2, rank, dst.dtype().ordinal())
+                .operand(address(src), src2, rank, src.dtype().ordinal())
+                .launch(s.addIntoOrdered, s.stream, Dim3.blocks(outer, THREADS), THREADS);
+    }
+
+    /**
+     * The axes along which a view's slices never share an element, whatever the other coordinates: with
+     * the axes sorted by stride, those above the last one whose stride is inside the extent of the
+     * smaller ones.
+     */
+    static boolean[] disjointAxes(int[] shape, long[] strides) {
+        Integer[] order = new Integer[shape.length];
+        for (int i = 0; i < order.length; i++) order[i] = i;
+        Arrays.sort(order, (p, q) -> Long.compare(Math.abs(strides[p]), Math.abs(strides[q])));
+        long extent = 1;
+        int lastOverlap = -1;
+        for (int i = 0; i < order.length; i++) {
+            int d = order[i];
+            if (shape[d] <= 1) continue;
+            long st = Math.abs(strides[d]);
+            if (st < extent) lastOverlap = i;
+            extent += st * (shape[d] - 1);
+        }
+        boolean[] out = new boolean[shape.length];
+        for (int i = lastOverlap + 1; i < order.length; i++) if (shape[order[i]] > 1) out[order[i]] = true;
+        return out;
     }
 
     @Override
     public void unary(UnaryOp op, Tensor x, Tensor out, double a, double b) {
         checkShapes("unary " + op, x, out);
-        elementwise(UNARY, op.ordinal(), out, x, null, null, a, b, false);
+        elementwise(UNARY, op.ordinal(), out, x, null, null, a, b);
     }
 
     @Override
@@ -176,7 +233,7 @@ public final class CudaBackend implements Backend {
             AddKernel.bf16(state(out.device()).stream, slice(out, n), slice(x, n), slice(y, n), n);
             return;
         }
-        elementwise(BINARY, op.ordinal(), out, x, y, null, 0, 0, false);
+        elementwise(BINARY, op.ordinal(), out, x, y, null, 0, 0);
     }
 
     @Override
@@ -184,11 +241,11 @@ public final class CudaBackend implements Backend {
         checkShapes("where", cond, out);
         checkShapes("where", x, out);
         checkShapes("where", y, out);
-        elementwise(WHERE, 0, out, x, y, cond, 0, 0, false);
+        elementwise(WHERE, 0, out, x, y, cond, 0, 0);
     }
 
     /** One elementwise.cu launch over out's shape; x, y, c may be null (unused). */
-    private void elementwise(int kind, int op, Tensor out, Tensor x, Tensor y, Tensor c, double a, double b, boolean serial) {
+    private void elementwise(int kind, int op, Tensor out, Tensor x, Tensor y, Tensor c, double a, double b) {
         long n = out.numel();
         if (n == 0) return;
         DeviceState s = state(out.device());
@@ -202,7 +259,7 @@ public final class CudaBackend implements Backend {
         int od = out.dtype().ordinal(), xd = (x == null ? out : x).dtype().ordinal(), yd = (y == null ? out : y).dtype().ordinal(),
                 cd = (c == null ? out : c).dtype().ordinal();
         boolean wide = kind != RAWCOPY && (wide(out) || wide(x) || wide(y) || wide(c));
-        int grid = serial ? 1 : (int) Math.min((n + THREADS - 1) / THREADS, s.maxBlocks), block = serial ? 1 : THREADS;
+        int grid = (int) Math.min((n + THREADS - 1) / THREADS, s.maxBlocks), block = THREADS;
         if (d.rank == 1 && d.strides[0][0] == 1) {         // one contiguous axis: the small-parameter kernel
             Launch.begin().struct().i32(kind).i32(op).f64(a).f64(b).i64(n)      // elementwise.cu's FlatArgs
                     .i64(outAddress).i64(1).i32(od).i64(xAddress).i64(d.strides[1][0]).i32(xd)
@@ -386,7 +443,13 @@ public final class CudaBackend implements Backend {
         Launch l = Launch.begin().struct().i64(rows).i64(n).i32(flag ? 1 : 0)            // index.cu's RowArgs
                 .operand(address(xc), rowMajor, 2, xc.dtype().ordinal())
                 .operand(address(oc), rowMajor, 2, oc.dtype().ordinal());
-        if (cumsum) l.launch(s.cumsum, s.stream, Dim3.blocks(rows, THREADS), THREADS);
+        if (cumsum) {
+            if (n < SHORT_ROW) l.launch(s.cumsum, s.stream, Dim3.blocks(rows, THREADS), THREADS);
+            else {
+                if (rows > Integer.MAX_VALUE) throw new IllegalArgumentException("cumsum: " + rows + " rows exceed the grid");
+                l.launch(s.cumsumBlock, s.stream, (int) rows, THREADS);
+            }
+        }
         else {
             long blocks = rows * ((n + THREADS - 1) / THREADS);
             if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("argsort: " + rows + " rows of " + n + " need too many blocks");
@@ -532,7 +595,7 @@ public final class CudaBackend implements Backend {
         final CudaContext ctx;
         final Stream stream;
         final int maxBlocks;
-        final Kernel ewF32, ewF64, ewFlatF32, ewFlatF64, reduceBlock, reduceThread, gather, scatterAdd, cumsum, argsort, matmulF64;
+        final Kernel ewF32, ewF64, ewFlatF32, ewFlatF64, addIntoOrdered, reduceBlock, reduceThread, gather, scatterAdd, cumsum, cumsumBlock, argsort, matmulF64;
         private volatile BlasLt blas;
 
         DeviceState(CudaContext ctx) {
@@ -543,11 +606,13 @@ public final class CudaBackend implements Backend {
             ewF64 = ctx.kernel("elementwise", "ew_f64");
             ewFlatF32 = ctx.kernel("elementwise", "ew_flat_f32");
             ewFlatF64 = ctx.kernel("elementwise", "ew_flat_f64");
+            addIntoOrdered = ctx.kernel("elementwise", "add_into_ordered");
             reduceBlock = ctx.kernel("reduce", "reduce_block");
             reduceThread = ctx.kernel("reduce", "reduce_thread");
             gather = ctx.kernel("index", "gather");
             scatterAdd = ctx.kernel("index", "scatter_add");
             cumsum = ctx.kernel("index", "cumsum_rows");
+            cumsumBlock = ctx.kernel("index", "cumsum_block");
             argsort = ctx.kernel("index", "argsort_rows");
             matmulF64 = ctx.kernel("index", "matmul_f64");
         }

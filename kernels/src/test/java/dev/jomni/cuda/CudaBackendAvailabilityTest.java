@@ -60,6 +60,21 @@ class CudaBackendAvailabilityTest {
     }
 
     @Test
+    void windowsOfAConvolutionAddUpInParallelOnlyOverBatchAndChannels() {
+        // conv2d's im2col view [B, oh, ow, C, kh, kw] of a padded [2, 3, 11, 11] input, stride 2, 3x3 kernel
+        int h = 11, w = 11, c = 3;
+        long sc = (long) h * w, sb = c * sc;
+        boolean[] p = CudaBackend.disjointAxes(new int[] {2, 5, 5, 3, 3, 3}, new long[] {sb, 2L * w, 2, sc, w, 1});
+        assertArrayEquals(new boolean[] {true, false, false, true, false, false}, p);
+        // sliding windows of one vector: nothing can run in parallel
+        assertArrayEquals(new boolean[] {false, false}, CudaBackend.disjointAxes(new int[] {29, 3}, new long[] {1, 1}));
+        // a broadcast axis runs serially (all its elements share one), the axis above it in parallel
+        assertArrayEquals(new boolean[] {false, true}, CudaBackend.disjointAxes(new int[] {4, 3}, new long[] {0, 1}));
+        // non-overlapping axes above an overlapping pair
+        assertArrayEquals(new boolean[] {true, false, false}, CudaBackend.disjointAxes(new int[] {6, 29, 3}, new long[] {31, 1, 1}));
+    }
+
+    @Test
     void allTypesOfTheTensorCoreHaveKernelCodes() {
         // tensor.cuh numbers dtypes by DType ordinal
         assertEquals(8, DType.values().length);

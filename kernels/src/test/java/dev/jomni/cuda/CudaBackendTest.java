@@ -182,6 +182,8 @@ class CudaBackendTest {
         check("reshape of a permuted view", t, x -> x[0].permute(1, 0, 2).reshape(5, 21).square(), normal(3, 5, 7));
         check("pad", t, x -> x[0].pad(1, 2, 0, 3), normal(2, 7, 31));
         check("conv2d (overlapping windows in backward)", t, x -> x[0].conv2d(x[1], x[2], 2, 1), normal(2, 3, 9, 9), normal(4, 3, 3, 3), normal(4));
+        check("conv2d with 16 channels (windows add up in parallel over batch and channels)", t,
+                x -> x[0].conv2d(x[1], null, 2, 1), normal(3, 16, 12, 33), normal(8, 16, 3, 3));
         check("conv2d stride 1", t, x -> x[0].conv2d(x[1], null, 1, 0), normal(1, 2, 6, 31), normal(3, 2, 3, 3));
         check("asStrided sliding windows", t, x -> x[0].asStrided(new int[] {29, 3}, new long[] {1, 1}, 0).square(), normal(31));
         check("dropout", t, x -> x[0].dropout(0.25, new Generator(7), true), normal(7, 31));
@@ -195,6 +197,7 @@ class CudaBackendTest {
         check("i64 sum", DType.F32, x -> x[0].sum(1, false), typed(i64, index(1000, 7, 31)));
         check("i64 argmax", DType.F32, x -> x[0].argmax(1, false), typed(i64, index(5, 7, 31)));
         check("i64 cumsum", DType.F32, x -> x[0].cumsum(1), typed(i64, index(1000, 7, 31)));
+        check("i64 cumsum of long rows", DType.F32, x -> x[0].cumsum(1), typed(i64, index(1000, 3, 4097)));
         check("i64 matmul", DType.F32, x -> x[0].matmul(x[1]), typed(i64, index(9, 5, 31)), typed(i64, index(9, 31, 4)));
         check("i32 div (true division)", DType.F32, x -> x[0].div(x[1].add(1)), typed(DType.I32, index(100, 31)), typed(DType.I32, index(9, 31)));
         check("u8 comparisons", DType.F32, x -> x[0].lt(x[1]), typed(DType.U8, index(255, 31)), typed(DType.U8, index(255, 31)));
