@@ -249,11 +249,9 @@ public final class CudaBackend implements Backend {
         long n = out.numel();
         if (n == 0) return;
         DeviceState s = state(out.device());
-        int rank = out.rank();
-        long[] none = new long[rank];
-        Dims d = Dims.coalesce(out.shape(), out.strides(), x == null ? none : x.strides(), y == null ? none : y.strides(),
-                c == null ? none : c.strides());
         long outAddress = address(out);
+        // all contiguous (the common case): one axis, no shape merging
+        Dims d = contiguous(out) && contiguous(x) && contiguous(y) && contiguous(c) ? Dims.flat(n) : merged(out, x, y, c);
         long xAddress = x == null ? outAddress : address(x), yAddress = y == null ? outAddress : address(y),
                 cAddress = c == null ? outAddress : address(c);
         int od = out.dtype().ordinal(), xd = (x == null ? out : x).dtype().ordinal(), yd = (y == null ? out : y).dtype().ordinal(),
@@ -551,7 +549,9 @@ public final class CudaBackend implements Backend {
     }
 
     private static void checkShapes(String op, Tensor a, Tensor b) {
-        if (!Arrays.equals(a.shape(), b.shape()))
+        boolean same = a.rank() == b.rank();
+        for (int i = 0; same && i < a.rank(); i++) same = a.size(i) == b.size(i);
+        if (!same)
             throw new IllegalArgumentException("CUDA " + op + ": shapes " + Arrays.toString(a.shape()) + " and " + Arrays.toString(b.shape()) + " differ");
     }
 
@@ -559,8 +559,25 @@ public final class CudaBackend implements Backend {
         return t.dtype().lower() + Arrays.toString(t.shape()) + "@" + t.device();
     }
 
+    private static boolean contiguous(Tensor t) {
+        return t == null || t.isContiguous();
+    }
+
+    private static Dims merged(Tensor out, Tensor x, Tensor y, Tensor c) {
+        long[] none = new long[out.rank()];
+        return Dims.coalesce(out.shape(), out.strides(), x == null ? none : x.strides(), y == null ? none : y.strides(),
+                c == null ? none : c.strides());
+    }
+
     /** Shape and per-operand strides with size-1 axes dropped and axes contiguous in every operand merged. */
     record Dims(long[] size, long[][] strides, int rank) {
+        private static final long[][] UNIT = {{1}, {1}, {1}, {1}};
+
+        /** n elements, every operand contiguous (the unused ones read nothing). */
+        static Dims flat(long n) {
+            return new Dims(new long[] {n}, UNIT, 1);
+        }
+
         static Dims coalesce(int[] shape, long[]... strides) {
             int n = shape.length, k = strides.length;
             long[] size = new long[Math.max(1, n)];
