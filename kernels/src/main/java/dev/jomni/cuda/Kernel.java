@@ -72,6 +72,23 @@ public final class Kernel {
                     + sharedBytes + " bytes, args " + Arrays.toString(args) + ")" + context.on());
     }
 
+    /**
+     * Queues the kernel with its parameters already packed ({@code params}: one pointer per kernel
+     * parameter, struct-by-value arguments included), for {@link Launch}.
+     */
+    void launchPacked(Stream stream, Dim3 grid, Dim3 block, int sharedBytes, MemorySegment params) {
+        context.bind();
+        int status;
+        try {
+            status = (int) Driver.LAUNCH_KERNEL.invokeExact(function, grid.x(), grid.y(), grid.z(), block.x(), block.y(),
+                    block.z(), sharedBytes, stream.handle(), params, MemorySegment.NULL);
+        } catch (Throwable t) {
+            throw Driver.rethrow("cuLaunchKernel", t);
+        }
+        if (status != 0)
+            throw Driver.error(status, "cuLaunchKernel(" + name + ", grid " + grid + ", block " + block + ")" + context.on());
+    }
+
     /** Argument values, 8 bytes a slot, and the array of pointers to them that cuLaunchKernel reads. */
     private static final class Scratch {
         final MemorySegment values;
