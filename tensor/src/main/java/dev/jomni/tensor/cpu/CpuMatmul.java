@@ -4,6 +4,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.function.IntConsumer;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -32,7 +34,6 @@ public final class CpuMatmul {
     private static final ByteOrder NATIVE = ByteOrder.nativeOrder();
     private static final ValueLayout.OfFloat F32 = ValueLayout.JAVA_FLOAT_UNALIGNED;
     private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
-    private static final FloatVector FZERO = FloatVector.zero(FS);
     private static final int LANES = FS.length();
     private static final long VBYTES = (long) LANES * Float.BYTES;
 
@@ -79,7 +80,8 @@ public final class CpuMatmul {
                 b, bOff, bBatchStride, bRowStride, bColStride, c, cOff, cBatchStride, cRowStride);
         g.check("dgemm", Double.BYTES);
         if (g.empty()) return;
-        int rowsPerTask = (int) Math.max(1, Math.min(m, (1L << 16) / Math.max(1L, (long) n * k)));
+        // Each task packs B once, so it takes at least 16 rows (packing ≤ 1/16 of its work), more when B is small.
+        int rowsPerTask = (int) Math.min(m, Math.max(16, (1L << 18) / Math.max(1L, (long) n * k)));
         int rowTasks = (m + rowsPerTask - 1) / rowsPerTask;
         g.forEach(Math.multiplyExact(batch, rowTasks),
                 t -> dgemmRows(g, t / rowTasks, (t % rowTasks) * rowsPerTask, Math.min(m, (t % rowTasks + 1) * rowsPerTask)));
@@ -121,7 +123,7 @@ public final class CpuMatmul {
          * Parallel.forEach, or a plain loop on this thread when a segment is confined to it (the
          * result is the same bits either way).
          */
-        void forEach(int count, java.util.function.IntConsumer task) {
+        void forEach(int count, IntConsumer task) {
             if (a.isAccessibleBy(NOT_THIS_THREAD) && b.isAccessibleBy(NOT_THIS_THREAD) && c.isAccessibleBy(NOT_THIS_THREAD))
                 Parallel.forEach(count, task);
             else
@@ -242,7 +244,7 @@ public final class CpuMatmul {
                         dst[at + r * kc + p] = g.a.getAtIndex(F32, base + r * g.aRowStride + p * g.aColStride);
             }
         }
-        java.util.Arrays.fill(dst, at + mr * kc, at + MR * kc, 0f);
+        Arrays.fill(dst, at + mr * kc, at + MR * kc, 0f);
     }
 
     /** Packs B[pc:pc+kc, j0:j0+NR] as kc rows of NR (row p at dst[at + p·NR]); columns past n are zero. */
@@ -265,15 +267,16 @@ public final class CpuMatmul {
                     dst[at + p * NR + j] = g.b.getAtIndex(F32, base + p * g.bRowStride + j * g.bColStride);
         }
         if (nr < NR)
-            for (int p = 0; p < kc; p++) java.util.Arrays.fill(dst, at + p * NR + nr, at + (p + 1) * NR, 0f);
+            for (int p = 0; p < kc; p++) Arrays.fill(dst, at + p * NR + nr, at + (p + 1) * NR, 0f);
     }
 
     /**
-     * The MR×NR micro-kernel: C tile (row stride cRowBytes, at cByte) = C tile + Σp a[:,p]·b[p,:],
-     * each C element one fma chain in ascending p; the first k slice starts from a zeroed tile. Loading
-     * instead of a zero constant on that slice would merge two vector values at the loop entry, which
-     * stopped C2 from keeping the accumulators unboxed (10 GFLOP/s instead of 200). Written out register by register (MR·NV accumulators)
-     * because C2 keeps unrolled vector locals in registers but spills arrays of them.
+     * The MR×NR micro-kernel: C tile (at cByte, row stride cRowBytes) += Σp a[:,p]·b[p,:], each element
+     * one fma chain in ascending p. A is MR packed rows of kc, B kc packed rows of NR. Written out
+     * register by register (MR·NV accumulators, generated): C2 keeps such vector locals in registers.
+     * The caller zeroes the tile before the first k slice: choosing between a zero constant and a load
+     * here merged two vector values at the loop entry, and C2 then boxed every accumulator
+     * (10 GFLOP/s instead of 200).
      */
     private static void kernel(float[] a, int aBase, int kc, float[] b, int bBase,
             MemorySegment c, long cByte, long cRowBytes) {
@@ -283,38 +286,30 @@ public final class CpuMatmul {
         long o3 = cByte + 3 * cRowBytes;
         long o4 = cByte + 4 * cRowBytes;
         long o5 = cByte + 5 * cRowBytes;
-        FloatVector c00, c01, c02, c03;
-        FloatVector c10, c11, c12, c13;
-        FloatVector c20, c21, c22, c23;
-        FloatVector c30, c31, c32, c33;
-        FloatVector c40, c41, c42, c43;
-        FloatVector c50, c51, c52, c53;
-        {
-            c00 = FloatVector.fromMemorySegment(FS, c, o0, NATIVE);
-            c01 = FloatVector.fromMemorySegment(FS, c, o0 + 1 * VBYTES, NATIVE);
-            c02 = FloatVector.fromMemorySegment(FS, c, o0 + 2 * VBYTES, NATIVE);
-            c03 = FloatVector.fromMemorySegment(FS, c, o0 + 3 * VBYTES, NATIVE);
-            c10 = FloatVector.fromMemorySegment(FS, c, o1, NATIVE);
-            c11 = FloatVector.fromMemorySegment(FS, c, o1 + 1 * VBYTES, NATIVE);
-            c12 = FloatVector.fromMemorySegment(FS, c, o1 + 2 * VBYTES, NATIVE);
-            c13 = FloatVector.fromMemorySegment(FS, c, o1 + 3 * VBYTES, NATIVE);
-            c20 = FloatVector.fromMemorySegment(FS, c, o2, NATIVE);
-            c21 = FloatVector.fromMemorySegment(FS, c, o2 + 1 * VBYTES, NATIVE);
-            c22 = FloatVector.fromMemorySegment(FS, c, o2 + 2 * VBYTES, NATIVE);
-            c23 = FloatVector.fromMemorySegment(FS, c, o2 + 3 * VBYTES, NATIVE);
-            c30 = FloatVector.fromMemorySegment(FS, c, o3, NATIVE);
-            c31 = FloatVector.fromMemorySegment(FS, c, o3 + 1 * VBYTES, NATIVE);
-            c32 = FloatVector.fromMemorySegment(FS, c, o3 + 2 * VBYTES, NATIVE);
-            c33 = FloatVector.fromMemorySegment(FS, c, o3 + 3 * VBYTES, NATIVE);
-            c40 = FloatVector.fromMemorySegment(FS, c, o4, NATIVE);
-            c41 = FloatVector.fromMemorySegment(FS, c, o4 + 1 * VBYTES, NATIVE);
-            c42 = FloatVector.fromMemorySegment(FS, c, o4 + 2 * VBYTES, NATIVE);
-            c43 = FloatVector.fromMemorySegment(FS, c, o4 + 3 * VBYTES, NATIVE);
-            c50 = FloatVector.fromMemorySegment(FS, c, o5, NATIVE);
-            c51 = FloatVector.fromMemorySegment(FS, c, o5 + 1 * VBYTES, NATIVE);
-            c52 = FloatVector.fromMemorySegment(FS, c, o5 + 2 * VBYTES, NATIVE);
-            c53 = FloatVector.fromMemorySegment(FS, c, o5 + 3 * VBYTES, NATIVE);
-        }
+        FloatVector c00 = FloatVector.fromMemorySegment(FS, c, o0, NATIVE);
+        FloatVector c01 = FloatVector.fromMemorySegment(FS, c, o0 + 1 * VBYTES, NATIVE);
+        FloatVector c02 = FloatVector.fromMemorySegment(FS, c, o0 + 2 * VBYTES, NATIVE);
+        FloatVector c03 = FloatVector.fromMemorySegment(FS, c, o0 + 3 * VBYTES, NATIVE);
+        FloatVector c10 = FloatVector.fromMemorySegment(FS, c, o1, NATIVE);
+        FloatVector c11 = FloatVector.fromMemorySegment(FS, c, o1 + 1 * VBYTES, NATIVE);
+        FloatVector c12 = FloatVector.fromMemorySegment(FS, c, o1 + 2 * VBYTES, NATIVE);
+        FloatVector c13 = FloatVector.fromMemorySegment(FS, c, o1 + 3 * VBYTES, NATIVE);
+        FloatVector c20 = FloatVector.fromMemorySegment(FS, c, o2, NATIVE);
+        FloatVector c21 = FloatVector.fromMemorySegment(FS, c, o2 + 1 * VBYTES, NATIVE);
+        FloatVector c22 = FloatVector.fromMemorySegment(FS, c, o2 + 2 * VBYTES, NATIVE);
+        FloatVector c23 = FloatVector.fromMemorySegment(FS, c, o2 + 3 * VBYTES, NATIVE);
+        FloatVector c30 = FloatVector.fromMemorySegment(FS, c, o3, NATIVE);
+        FloatVector c31 = FloatVector.fromMemorySegment(FS, c, o3 + 1 * VBYTES, NATIVE);
+        FloatVector c32 = FloatVector.fromMemorySegment(FS, c, o3 + 2 * VBYTES, NATIVE);
+        FloatVector c33 = FloatVector.fromMemorySegment(FS, c, o3 + 3 * VBYTES, NATIVE);
+        FloatVector c40 = FloatVector.fromMemorySegment(FS, c, o4, NATIVE);
+        FloatVector c41 = FloatVector.fromMemorySegment(FS, c, o4 + 1 * VBYTES, NATIVE);
+        FloatVector c42 = FloatVector.fromMemorySegment(FS, c, o4 + 2 * VBYTES, NATIVE);
+        FloatVector c43 = FloatVector.fromMemorySegment(FS, c, o4 + 3 * VBYTES, NATIVE);
+        FloatVector c50 = FloatVector.fromMemorySegment(FS, c, o5, NATIVE);
+        FloatVector c51 = FloatVector.fromMemorySegment(FS, c, o5 + 1 * VBYTES, NATIVE);
+        FloatVector c52 = FloatVector.fromMemorySegment(FS, c, o5 + 2 * VBYTES, NATIVE);
+        FloatVector c53 = FloatVector.fromMemorySegment(FS, c, o5 + 3 * VBYTES, NATIVE);
         int a0 = aBase;
         int a1 = aBase + 1 * kc;
         int a2 = aBase + 2 * kc;
@@ -402,7 +397,7 @@ public final class CpuMatmul {
         }
         int lanes = DS.length(), nv = n - n % lanes;
         for (int i = i0; i < i1; i++) {
-            java.util.Arrays.fill(acc, 0, n, 0.0);
+            Arrays.fill(acc, 0, n, 0.0);
             long aRow = g.aOff + bi * g.aBatchStride + i * g.aRowStride;
             for (int p = 0; p < k; p++) {
                 double x = g.a.getAtIndex(F64, aRow + p * g.aColStride);
