@@ -37,13 +37,15 @@ public final class CpuMatmul {
     private static final int LANES = FS.length();
     private static final long VBYTES = (long) LANES * Float.BYTES;
 
-    // Micro-tile MR rows × NR columns (NV vectors); see docs/benchmarks.md for the shapes tried.
-    static final int MR = 6;
+    // Micro-tile MR rows × NR columns (NV vectors); see docs/benchmarks.md for the shapes tried. MR·NV = 16
+    // accumulators on purpose: at 24 (6×4, 8×3) C1 gives up on the method ("out of virtual registers"),
+    // and a kernel first compiled while small calls ran could then stay in C1's tier 2 for good (2 GFLOP/s).
+    static final int MR = 4;
     private static final int NV = 4;
     static final int NR = NV * LANES;
     // Cache blocks: a KC×NR micro-panel of B fits L1, an MC×KC block of A fits L2, a KC×NC panel of B L3.
     static final int KC = 256;
-    static final int MC = MR * 24;
+    static final int MC = MR * 32;
     static final int NC = NR * 64;
     /** Below this many multiply-adds per batch element, one task does a whole batch element. */
     private static final long SMALL = 1L << 21;
@@ -284,8 +286,6 @@ public final class CpuMatmul {
         long o1 = cByte + 1 * cRowBytes;
         long o2 = cByte + 2 * cRowBytes;
         long o3 = cByte + 3 * cRowBytes;
-        long o4 = cByte + 4 * cRowBytes;
-        long o5 = cByte + 5 * cRowBytes;
         FloatVector c00 = FloatVector.fromMemorySegment(FS, c, o0, NATIVE);
         FloatVector c01 = FloatVector.fromMemorySegment(FS, c, o0 + 1 * VBYTES, NATIVE);
         FloatVector c02 = FloatVector.fromMemorySegment(FS, c, o0 + 2 * VBYTES, NATIVE);
@@ -302,20 +302,10 @@ public final class CpuMatmul {
         FloatVector c31 = FloatVector.fromMemorySegment(FS, c, o3 + 1 * VBYTES, NATIVE);
         FloatVector c32 = FloatVector.fromMemorySegment(FS, c, o3 + 2 * VBYTES, NATIVE);
         FloatVector c33 = FloatVector.fromMemorySegment(FS, c, o3 + 3 * VBYTES, NATIVE);
-        FloatVector c40 = FloatVector.fromMemorySegment(FS, c, o4, NATIVE);
-        FloatVector c41 = FloatVector.fromMemorySegment(FS, c, o4 + 1 * VBYTES, NATIVE);
-        FloatVector c42 = FloatVector.fromMemorySegment(FS, c, o4 + 2 * VBYTES, NATIVE);
-        FloatVector c43 = FloatVector.fromMemorySegment(FS, c, o4 + 3 * VBYTES, NATIVE);
-        FloatVector c50 = FloatVector.fromMemorySegment(FS, c, o5, NATIVE);
-        FloatVector c51 = FloatVector.fromMemorySegment(FS, c, o5 + 1 * VBYTES, NATIVE);
-        FloatVector c52 = FloatVector.fromMemorySegment(FS, c, o5 + 2 * VBYTES, NATIVE);
-        FloatVector c53 = FloatVector.fromMemorySegment(FS, c, o5 + 3 * VBYTES, NATIVE);
         int a0 = aBase;
         int a1 = aBase + 1 * kc;
         int a2 = aBase + 2 * kc;
         int a3 = aBase + 3 * kc;
-        int a4 = aBase + 4 * kc;
-        int a5 = aBase + 5 * kc;
         for (int p = 0, bi = bBase; p < kc; p++, bi += NR) {
             FloatVector b0 = FloatVector.fromArray(FS, b, bi);
             FloatVector b1 = FloatVector.fromArray(FS, b, bi + 1 * LANES);
@@ -341,16 +331,6 @@ public final class CpuMatmul {
             c31 = x3.fma(b1, c31);
             c32 = x3.fma(b2, c32);
             c33 = x3.fma(b3, c33);
-            FloatVector x4 = FloatVector.broadcast(FS, a[a4 + p]);
-            c40 = x4.fma(b0, c40);
-            c41 = x4.fma(b1, c41);
-            c42 = x4.fma(b2, c42);
-            c43 = x4.fma(b3, c43);
-            FloatVector x5 = FloatVector.broadcast(FS, a[a5 + p]);
-            c50 = x5.fma(b0, c50);
-            c51 = x5.fma(b1, c51);
-            c52 = x5.fma(b2, c52);
-            c53 = x5.fma(b3, c53);
         }
         c00.intoMemorySegment(c, o0, NATIVE);
         c01.intoMemorySegment(c, o0 + 1 * VBYTES, NATIVE);
@@ -368,14 +348,6 @@ public final class CpuMatmul {
         c31.intoMemorySegment(c, o3 + 1 * VBYTES, NATIVE);
         c32.intoMemorySegment(c, o3 + 2 * VBYTES, NATIVE);
         c33.intoMemorySegment(c, o3 + 3 * VBYTES, NATIVE);
-        c40.intoMemorySegment(c, o4, NATIVE);
-        c41.intoMemorySegment(c, o4 + 1 * VBYTES, NATIVE);
-        c42.intoMemorySegment(c, o4 + 2 * VBYTES, NATIVE);
-        c43.intoMemorySegment(c, o4 + 3 * VBYTES, NATIVE);
-        c50.intoMemorySegment(c, o5, NATIVE);
-        c51.intoMemorySegment(c, o5 + 1 * VBYTES, NATIVE);
-        c52.intoMemorySegment(c, o5 + 2 * VBYTES, NATIVE);
-        c53.intoMemorySegment(c, o5 + 3 * VBYTES, NATIVE);
     }
 
     // ---- dgemm -------------------------------------------------------------------------------
