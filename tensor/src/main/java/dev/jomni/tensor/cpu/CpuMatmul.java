@@ -36,6 +36,7 @@ public final class CpuMatmul {
     private static final ValueLayout.OfDouble F64 = ValueLayout.JAVA_DOUBLE_UNALIGNED;
     private static final int LANES = FS.length();
     private static final long VBYTES = (long) LANES * Float.BYTES;
+    private static final FloatVector FZERO = FloatVector.zero(FS);
 
     // Micro-tile MR rows × NR columns (NV vectors); see docs/benchmarks.md for the shapes tried. MR·NV = 16
     // accumulators on purpose: at 24 (6×4, 8×3) C1 gives up on the method ("out of virtual registers"),
@@ -211,20 +212,49 @@ public final class CpuMatmul {
                 int i = ic + ip * MR, mr = Math.min(MR, g.m - i);
                 long cByte = (g.cOff + bi * g.cBatchStride + i * g.cRowStride + j) * Float.BYTES;
                 if (mr == MR && nr == NR) {
-                    if (first) for (int r = 0; r < MR; r++) g.c.asSlice(cByte + r * cRowBytes, (long) NR * Float.BYTES).fill((byte) 0);
+                    if (first) zeroTile(g.c, cByte, cRowBytes);
                     kernel(ap, ip * MR * kc, kc, bp, jp * kc * NR, g.c, cByte, cRowBytes);
                 } else {
                     // Edge tile: run the same kernel on a full tile in scratch, move only the valid part.
                     long tileRow = (long) NR * Float.BYTES;
-                    if (first) s.edge.fill((byte) 0);
+                    if (first) zeroTile(s.edge, 0, tileRow);
                     else for (int r = 0; r < mr; r++)
-                            MemorySegment.copy(g.c, cByte + r * cRowBytes, s.edge, r * tileRow, (long) nr * Float.BYTES);
+                            copyFloats(g.c, cByte + r * cRowBytes, s.edge, r * tileRow, nr);
                     kernel(ap, ip * MR * kc, kc, bp, jp * kc * NR, s.edge, 0, tileRow);
                     for (int r = 0; r < mr; r++)
-                        MemorySegment.copy(s.edge, r * tileRow, g.c, cByte + r * cRowBytes, (long) nr * Float.BYTES);
+                        copyFloats(s.edge, r * tileRow, g.c, cByte + r * cRowBytes, nr);
                 }
             }
         }
+    }
+
+    // Packing copies runs of tens of floats: a vector loop beats MemorySegment.copy's per-call cost there.
+
+    private static void copyFloats(MemorySegment src, long srcByte, float[] dst, int at, int count) {
+        int i = 0;
+        for (; i <= count - LANES; i += LANES)
+            FloatVector.fromMemorySegment(FS, src, srcByte + (long) i * Float.BYTES, NATIVE).intoArray(dst, at + i);
+        if (i < count) {
+            var tail = FS.indexInRange(i, count);
+            FloatVector.fromMemorySegment(FS, src, srcByte + (long) i * Float.BYTES, NATIVE, tail).intoArray(dst, at + i, tail);
+        }
+    }
+
+    private static void copyFloats(MemorySegment src, long srcByte, MemorySegment dst, long dstByte, int count) {
+        int i = 0;
+        for (; i <= count - LANES; i += LANES)
+            FloatVector.fromMemorySegment(FS, src, srcByte + (long) i * Float.BYTES, NATIVE)
+                    .intoMemorySegment(dst, dstByte + (long) i * Float.BYTES, NATIVE);
+        if (i < count) {
+            var tail = FS.indexInRange(i, count);
+            FloatVector.fromMemorySegment(FS, src, srcByte + (long) i * Float.BYTES, NATIVE, tail)
+                    .intoMemorySegment(dst, dstByte + (long) i * Float.BYTES, NATIVE, tail);
+        }
+    }
+
+    private static void zeroTile(MemorySegment c, long cByte, long cRowBytes) {
+        for (int r = 0; r < MR; r++)
+            for (int v = 0; v < NV; v++) FZERO.intoMemorySegment(c, cByte + r * cRowBytes + v * VBYTES, NATIVE);
     }
 
     /** Packs A[i0:i0+MR, pc:pc+kc] row by row (row r at dst[at + r·kc]); rows past m are zero. */
@@ -233,7 +263,7 @@ public final class CpuMatmul {
         long base = g.aOff + bi * g.aBatchStride + i0 * g.aRowStride + pc * g.aColStride;
         if (g.aColStride == 1) {
             for (int r = 0; r < mr; r++)
-                MemorySegment.copy(g.a, F32, (base + r * g.aRowStride) * Float.BYTES, dst, at + r * kc, kc);
+                copyFloats(g.a, (base + r * g.aRowStride) * Float.BYTES, dst, at + r * kc, kc);
         } else {
             // Transposed or strided A: walk memory along its smaller stride.
             if (Math.abs(g.aRowStride) <= Math.abs(g.aColStride)) {
@@ -255,12 +285,12 @@ public final class CpuMatmul {
         long base = g.bOff + bi * g.bBatchStride + pc * g.bRowStride + j0 * g.bColStride;
         if (g.bColStride == 1) {
             for (int p = 0; p < kc; p++)
-                MemorySegment.copy(g.b, F32, (base + p * g.bRowStride) * Float.BYTES, dst, at + p * NR, nr);
+                copyFloats(g.b, (base + p * g.bRowStride) * Float.BYTES, dst, at + p * NR, nr);
         } else if (g.bRowStride == 1) {
             // B is a transposed view (x·Wᵀ): each column is contiguous along k.
             float[] col = s.row(kc);
             for (int j = 0; j < nr; j++) {
-                MemorySegment.copy(g.b, F32, (base + j * g.bColStride) * Float.BYTES, col, 0, kc);
+                copyFloats(g.b, (base + j * g.bColStride) * Float.BYTES, col, 0, kc);
                 for (int p = 0; p < kc; p++) dst[at + p * NR + j] = col[p];
             }
         } else {
