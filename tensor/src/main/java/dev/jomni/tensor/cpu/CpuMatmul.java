@@ -15,7 +15,9 @@ import jdk.incubator.vector.VectorSpecies;
  *
  * <p>Operands are addressed BLIS-style: an element offset plus a batch, row and column stride per
  * operand, all in elements, so transposed, sliced and broadcast (batch stride 0) views need no copy.
- * C has column stride 1 and any row stride.
+ * C has column stride 1 and any row stride, and must not overlap A or B. Segments confined to the
+ * calling thread are computed on that thread alone; shared, global and automatic ones on all of
+ * {@link Parallel}'s threads.
  *
  * <p>Every element of C is one fused multiply-add chain in ascending k, started from zero:
  * {@code c = fma(a[i][p], b[p][j], c)} for p = 0 … k−1. Blocking, packing, the thread count and
@@ -23,10 +25,14 @@ import jdk.incubator.vector.VectorSpecies;
  * bits as that scalar loop, on 1 thread or 16, whatever the tile sizes.
  *
  * <p>sgemm is GotoBLAS/BLIS-shaped: for each NC-wide column block and KC-deep slice of k, B is
- * packed once into NR-wide micro-panels (shared by all threads; a micro-panel stays in L1), each
- * task packs an MC×KC block of A into MR-row micro-panels (stays in L2), and a register-blocked
+ * packed once into NR-wide micro-panels (shared by all threads), each task packs an MC×KC block
+ * of A into MR-row micro-panels (kept in L2), and a register-blocked
  * MR×NR micro-kernel accumulates one C tile. Between k slices the partial C tile lives in C
  * itself and is reloaded into the accumulators, which keeps the single fma chain.
+ *
+ * <p>Cost to know: a B that is a transposed view (row stride 1, as in x·Wᵀ with W stored [out, in]) is
+ * transposed element by element while packing, k·n work per call; negligible for many rows of A, but
+ * it dominates when A has only a few rows (decoding one token). Keep such weights [in, out] where that matters.
  */
 public final class CpuMatmul {
     private static final VectorSpecies<Float> FS = FloatVector.SPECIES_PREFERRED;
@@ -44,7 +50,8 @@ public final class CpuMatmul {
     static final int MR = 4;
     private static final int NV = 4;
     static final int NR = NV * LANES;
-    // Cache blocks: a KC×NR micro-panel of B fits L1, an MC×KC block of A fits L2, a KC×NC panel of B L3.
+    // Cache blocks (sizes at 16 lanes): an MC×KC block of A (128 KB) and a KC×NR micro-panel of B (64 KB) in L2 (1 MB on
+    // Zen 5), the KC×NC panel of B (4 MB) in L3. The hot loop reads 4 B vectors per 16 fma, so L2 feeds it.
     static final int KC = 256;
     static final int MC = MR * 32;
     static final int NC = NR * 64;
