@@ -5,7 +5,10 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
 import java.util.Set;
 import java.util.function.LongConsumer;
 
@@ -37,32 +40,95 @@ public final class Generation {
 
     /** Generates up to maxNewTokens after prompt; each new token is passed to {@code onToken} as it comes (stop token included). */
     public static long[] generate(Thinker thinker, long[] prompt, Thinker.Audio audio, Settings s, LongConsumer onToken) {
-        if (prompt.length == 0) throw new IllegalArgumentException("generate: empty prompt");
-        Generator gen = new Generator(s.seed());
-        long[] out = new long[s.maxNewTokens()];
-        int produced = 0;
+        return generateBatch(thinker, List.of(prompt), Collections.singletonList(audio), s, (row, token) -> onToken.accept(token)).get(0);
+    }
+
+    /** Receives each new token of each row as it is generated. */
+    @FunctionalInterface
+    public interface TokenSink { void accept(int row, long token); }
+
+    /**
+     * Decodes several prompts together: they are left-padded to one length (padding masked out, so
+     * positions start at 0 in every row), the audio of all rows goes through the encoder in one
+     * prefill, and each step appends one token per row until every row has met a stop token or
+     * maxNewTokens. Row b samples from its own generator seeded with {@code s.seed()}, so a row's
+     * tokens do not depend on what it is batched with.
+     *
+     * @param audio one entry per row: its clip ([1, mel, T] features and its valid frames), or null
+     */
+    public static List<long[]> generateBatch(Thinker thinker, List<long[]> prompts, List<Thinker.Audio> audio, Settings s, TokenSink onToken) {
+        int rows = prompts.size();
+        if (rows == 0 || audio.size() != rows)
+            throw new IllegalArgumentException("generate: " + rows + " prompts and " + audio.size() + " audio entries");
+        int longest = 0;
+        for (long[] p : prompts) {
+            if (p.length == 0) throw new IllegalArgumentException("generate: empty prompt");
+            longest = Math.max(longest, p.length);
+        }
+        long[] ids = new long[rows * longest], mask = new long[rows * longest];
+        for (int r = 0; r < rows; r++) {
+            long[] p = prompts.get(r);
+            System.arraycopy(p, 0, ids, r * longest + longest - p.length, p.length);        // left padding with id 0
+            Arrays.fill(mask, r * longest + longest - p.length, (r + 1) * longest, 1);
+        }
+        Generator[] gens = new Generator[rows];
+        long[][] out = new long[rows][s.maxNewTokens()];
+        int[] produced = new int[rows];
+        boolean[] done = new boolean[rows];
         try (var noGrad = Autograd.noGrad(); var cache = new KvCache(thinker.config.text().numHiddenLayers())) {
-            long[] input = prompt;
-            Thinker.Audio pending = audio;
-            int seen = 0;
-            while (produced < s.maxNewTokens()) {
-                long next;
+            for (int r = 0; r < rows; r++) gens[r] = new Generator(s.seed());
+            Thinker.Audio pending = batchAudio(audio);
+            long[] input = ids;
+            int width = longest;
+            for (int step = 0; step < s.maxNewTokens(); step++) {
+                long[] next = new long[rows];
                 try (var scope = Scope.open()) {
-                    seen += input.length;
-                    long[] ones = new long[seen];
-                    Arrays.fill(ones, 1);
-                    Tensor logits = thinker.forward(Tensor.of(input, 1, input.length), Tensor.of(ones, 1, seen), pending, cache).logits();
-                    double[] last = logits.narrow(1, input.length - 1, 1).reshape(-1).toDoubleArray();
-                    next = pick(last, s, gen);
+                    Tensor logits = thinker.forward(Tensor.of(input, rows, width), Tensor.of(mask, rows, mask.length / rows), pending, cache).logits();
+                    Tensor last = logits.narrow(1, width - 1, 1).reshape(rows, -1);
+                    for (int r = 0; r < rows; r++)
+                        if (!done[r]) next[r] = pick(last.narrow(0, r, 1).reshape(-1).toDoubleArray(), s, gens[r]);
                 }
                 pending = null;
-                out[produced++] = next;
-                onToken.accept(next);
-                if (s.stopTokens().contains(next)) break;
-                input = new long[] {next};
+                boolean all = true;
+                for (int r = 0; r < rows; r++) {
+                    if (done[r]) continue;
+                    out[r][produced[r]++] = next[r];
+                    onToken.accept(r, next[r]);
+                    done[r] = s.stopTokens().contains(next[r]);
+                    all &= done[r];
+                }
+                if (all) break;
+                input = next;                                          // finished rows decode a masked-in 0 and are ignored
+                width = 1;
+                long[] grown = new long[mask.length + rows];
+                int old = mask.length / rows;
+                for (int r = 0; r < rows; r++) {
+                    System.arraycopy(mask, r * old, grown, r * (old + 1), old);
+                    grown[r * (old + 1) + old] = 1;
+                }
+                mask = grown;
             }
         }
-        return Arrays.copyOf(out, produced);
+        List<long[]> result = new ArrayList<>();
+        for (int r = 0; r < rows; r++) result.add(Arrays.copyOf(out[r], produced[r]));
+        return result;
+    }
+
+    /** The rows' clips as one encoder input: features zero-padded to the longest (only valid frames are read). */
+    private static Thinker.Audio batchAudio(List<Thinker.Audio> audio) {
+        List<Thinker.Audio> clips = new ArrayList<>();
+        for (Thinker.Audio a : audio) if (a != null) clips.add(a);
+        if (clips.isEmpty()) return null;
+        if (clips.size() == 1) return clips.get(0);
+        int longest = 0;
+        for (Thinker.Audio a : clips) longest = Math.max(longest, a.features().size(-1));
+        List<Tensor> features = new ArrayList<>();
+        List<Integer> frames = new ArrayList<>();
+        for (Thinker.Audio a : clips) {
+            features.add(a.features().pad(0, longest - a.features().size(-1)));
+            for (int f : a.frames()) frames.add(f);
+        }
+        return new Thinker.Audio(Tensor.cat(features, 0), frames.stream().mapToInt(Integer::intValue).toArray());
     }
 
     /** The next token from last-position logits: argmax (first on ties), or a sample after temperature, top-k and top-p. */

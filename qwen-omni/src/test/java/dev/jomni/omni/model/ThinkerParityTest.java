@@ -137,6 +137,25 @@ class ThinkerParityTest {
     }
 
     @Test
+    void batchedDecodingGivesEachRowItsOwnTokens() {
+        long[] ids = inputIds.toLongArray(), lab = labels.toLongArray();
+        int t = inputIds.size(1);
+        List<long[]> prompts = new ArrayList<>();
+        List<Thinker.Audio> clips = new ArrayList<>();
+        for (int r = 0; r < 2; r++) {
+            int len = 0;
+            while (lab[r * t + len] == -100) len++;                          // labels start where the answer does
+            prompts.add(java.util.Arrays.copyOfRange(ids, r * t, r * t + len));
+            clips.add(new Thinker.Audio(audio.features().narrow(0, r, 1), new int[] {audio.frames()[r]}));
+        }
+        assertTrue(prompts.get(0).length != prompts.get(1).length, "rows of different lengths exercise the left padding");
+        var settings = Generation.Settings.greedy(6);
+        List<long[]> batched = Generation.generateBatch(thinker, prompts, clips, settings, (row, token) -> {});
+        for (int r = 0; r < 2; r++)
+            assertArrayEquals(Generation.greedy(thinker, prompts.get(r), clips.get(r), 6), batched.get(r), "row " + r);
+    }
+
+    @Test
     void greedyDecodingMatchesTransformers() {
         long[] ids = inputIds.toLongArray();
         int t = inputIds.size(1), prompt = 32;

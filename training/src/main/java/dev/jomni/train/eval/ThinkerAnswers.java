@@ -18,7 +18,7 @@ import java.util.Set;
  * Answers with the thinker: each item's WAV is featurised (resampled to 16 kHz, log-mel), the
  * conversation (system turn if any, then a user turn of the audio followed by the question) is
  * rendered by the chat template with the generation prompt, and the model continues it until
- * {@code <|im_end|>} or {@code <|endoftext|>}. Sample s of an item uses seed {@code settings.seed() + s}.
+ * {@code <|im_end|>} or {@code <|endoftext|>}; a batch of items is decoded together.
  */
 public final class ThinkerAnswers implements AnswerGenerator {
     private final Thinker thinker;
@@ -37,31 +37,38 @@ public final class ThinkerAnswers implements AnswerGenerator {
                 settings.seed(), stops);
     }
 
+    /** The batch decodes together (left-padded); sample s of every item uses seed {@code settings.seed() + s}. */
     @Override
     public List<List<String>> generate(List<PromptedItem> batch, int samplesPerItem) {
-        List<List<String>> out = new ArrayList<>();
+        List<long[]> prompts = new ArrayList<>();
+        List<Thinker.Audio> clips = new ArrayList<>();
         for (PromptedItem p : batch) {
             LogMel.Batch features = logMel.batch(List.of(Resampler.to16k(Wav.read(p.item().audio()))));
-            var audio = new Thinker.Audio(Tensor.of(features.values(), 1, features.melBins(), features.frames()), features.validFrames());
+            clips.add(new Thinker.Audio(Tensor.of(features.values(), 1, features.melBins(), features.frames()), features.validFrames()));
             List<ChatMessage> messages = new ArrayList<>();
             if (!p.prompt().system().isEmpty()) messages.add(ChatMessage.system(p.prompt().system()));
             messages.add(ChatMessage.user(new Content.Audio(features.validFrames()[0]), new Content.Text(p.prompt().userText())));
             int[] ids = encoder.encode(messages, true);
             long[] prompt = new long[ids.length];
             for (int i = 0; i < ids.length; i++) prompt[i] = ids[i];
-            List<String> samples = new ArrayList<>();
-            for (int s = 0; s < samplesPerItem; s++) {
-                var settingsS = new Generation.Settings(settings.maxNewTokens(), settings.temperature(), settings.topK(), settings.topP(),
-                        settings.seed() + s, settings.stopTokens());
-                long[] tokens = Generation.generate(thinker, prompt, audio, settingsS, t -> {});
-                int n = tokens.length;
-                if (n > 0 && settings.stopTokens().contains(tokens[n - 1])) n--;       // the stop token is not part of the answer
-                int[] answer = new int[n];
-                for (int i = 0; i < n; i++) answer[i] = (int) tokens[i];
-                samples.add(encoder.tokenizer().decode(answer, true));
-            }
-            out.add(samples);
+            prompts.add(prompt);
+        }
+        List<List<String>> out = new ArrayList<>();
+        for (int i = 0; i < batch.size(); i++) out.add(new ArrayList<>());
+        for (int s = 0; s < samplesPerItem; s++) {
+            var sample = new Generation.Settings(settings.maxNewTokens(), settings.temperature(), settings.topK(), settings.topP(),
+                    settings.seed() + s, settings.stopTokens());
+            List<long[]> tokens = Generation.generateBatch(thinker, prompts, clips, sample, (row, token) -> {});
+            for (int i = 0; i < tokens.size(); i++) out.get(i).add(decode(tokens.get(i)));
         }
         return out;
+    }
+
+    private String decode(long[] tokens) {
+        int n = tokens.length;
+        if (n > 0 && settings.stopTokens().contains(tokens[n - 1])) n--;               // the stop token is not part of the answer
+        int[] answer = new int[n];
+        for (int i = 0; i < n; i++) answer[i] = (int) tokens[i];
+        return encoder.tokenizer().decode(answer, true);
     }
 }
