@@ -117,20 +117,32 @@ public final class Autograd {
             throw new IllegalStateException("backward: the graph of this tensor was freed by an earlier backward()");
         List<Tensor> order = topologicalOrder(root);
         Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        // Gradients are released as soon as nothing needs them, so backward's peak memory is the
+        // frontier of the graph, not all of it. One gradient object may stand for several inputs
+        // (add passes dy to both): `holds` counts the map entries that refer to each.
+        Map<Tensor, Integer> holds = new IdentityHashMap<>();
         grads.put(root, grad);
+        holds.put(grad, 1);
         try (var g = noGrad()) {
             for (int i = order.size() - 1; i >= 0; i--) {
                 Tensor t = order.get(i);
                 Tensor dy = grads.remove(t);
                 if (dy == null) continue;
+                List<Tensor> released = new ArrayList<>();
+                release(dy, holds, released);
                 Node node = t.gradFn;
                 if (node == null) {                          // a leaf
                     t.accumulateGrad(dy);
+                    closeUnheld(released, holds, grad);
                     continue;
                 }
                 if (node.freed())
                     throw new IllegalStateException("backward: the graph through '" + node.op + "' was freed by an earlier backward()");
-                Tensor[] dx = node.backward.apply(dy, node.needs);
+                Tensor[] dx;
+                try (var scope = Scope.open()) {             // the op's temporaries die here; its gradients are kept
+                    dx = node.backward.apply(dy, node.needs);
+                    for (Tensor d : dx) if (d != null) scope.keep(d);
+                }
                 if (dx.length != node.inputs.length)
                     throw new IllegalStateException(node.op + ": backward returned " + dx.length + " gradients for " + node.inputs.length + " inputs");
                 for (int k = 0; k < dx.length; k++) {
@@ -140,12 +152,37 @@ public final class Autograd {
                         throw new IllegalStateException(node.op + ": gradient of input " + k + " has shape "
                                 + Check.str(dx[k].shape()) + ", the input " + Check.str(in.shape()));
                     Tensor prev = grads.get(in);
-                    grads.put(in, prev == null ? dx[k] : prev.add(dx[k]));
+                    Tensor next = dx[k];
+                    if (prev != null) {
+                        next = prev.add(dx[k]);
+                        release(prev, holds, released);
+                        released.add(dx[k]);
+                    }
+                    grads.put(in, next);
+                    holds.merge(next, 1, Integer::sum);
                 }
+                for (Tensor d : dx) if (d != null && !holds.containsKey(d)) released.add(d);   // not needed by any input
+                closeUnheld(released, holds, grad);
                 node.backward = null;                        // free the graph: saved tensors become unreachable
                 node.inputs = null;
             }
         }
+    }
+
+    private static void release(Tensor t, Map<Tensor, Integer> holds, List<Tensor> released) {
+        Integer n = holds.get(t);
+        if (n == null) return;
+        if (n > 1) holds.put(t, n - 1);
+        else {
+            holds.remove(t);
+            released.add(t);
+        }
+    }
+
+    /** Closes gradients no map entry refers to any more (never the caller's own gradient; views keep shared storage alive). */
+    private static void closeUnheld(List<Tensor> released, Map<Tensor, Integer> holds, Tensor callerGrad) {
+        for (Tensor t : released)
+            if (t != callerGrad && !holds.containsKey(t) && !t.isReleased()) t.close();
     }
 
     private static List<Tensor> topologicalOrder(Tensor root) {

@@ -33,6 +33,22 @@ class ScopeTest {
     }
 
     @Test
+    void backwardReleasesIntermediateGradientsAndTemporariesAsItGoes() {
+        Tensor x = Tensor.randn(new Generator(3), DType.F32, 64).requiresGrad(true);
+        try (var scope = Scope.open()) {
+            long mark = Storage.mark();
+            Tensor y = x;
+            for (int i = 0; i < 50; i++) y = y.tanh().mul(1.01).add(y.sigmoid());
+            Tensor loss = y.sum();
+            long afterForward = Storage.liveSince(mark)[0];
+            loss.backward();
+            // Only the leaf's gradient is new: each op's temporaries and each consumed gradient were freed.
+            assertEquals(afterForward + 1, Storage.liveSince(mark)[0]);
+            assertEquals(64, x.grad().numel());
+        }
+    }
+
+    @Test
     void usingATensorAfterItsScopeClosedIsAnError() {
         Tensor t;
         try (var scope = Scope.open()) {
