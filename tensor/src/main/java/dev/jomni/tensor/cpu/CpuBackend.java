@@ -88,6 +88,10 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void binary(BinaryOp op, Tensor x, Tensor y, Tensor out) {
+        if (F32Arithmetic.handles(op, x, y, out)) {
+            F32Arithmetic.apply(op, x, y, out);
+            return;
+        }
         double[] u = load(x), v = load(y);
         Parallel.forRange(u.length, CHUNK, (s, e) -> {
             for (int i = (int) s; i < e; i++) u[i] = op.apply(u[i], v[i]);
