@@ -10,6 +10,8 @@ import java.util.List;
  */
 public final class KvCache implements AutoCloseable {
     private final Tensor[] keys, values;
+    /** Per row, set by the prefill: decode positions are (valid tokens before) + delta (spec §6, §9). */
+    long[] ropeDeltas;
 
     public KvCache(int layers) {
         keys = new Tensor[layers];

@@ -103,6 +103,7 @@ public final class Thinker extends Module {
         } else if (!slots.isEmpty())
             throw new IllegalArgumentException("thinker: the input has " + slots.size() + " audio placeholders but no audio was given");
         long[][][] positions = positions(attentionMask.toLongArray(), b, past + t, t);
+        if (cache != null) applyRopeDeltas(cache, positions, attentionMask.toLongArray(), past);
         Rope rope = Rope.of(config.text(), positions, h.dtype(), h.device());
         Tensor mask = causalMask(attentionMask.toLongArray(), b, t, past, h.dtype()).to(h.device());
         List<Tensor> hidden = new ArrayList<>();
@@ -146,6 +147,28 @@ public final class Thinker extends Module {
             }
         }
         return pos;
+    }
+
+    /**
+     * transformers' rope_delta: the prefill fixes delta[b] = max_t pos[b,t] + 1 − Σ_t mask[b,t] (0 unless a
+     * padded row has a single valid token, since padding holds position 1), and each decoded token sits
+     * at (valid tokens before it) + delta[b].
+     */
+    static void applyRopeDeltas(KvCache cache, long[][][] positions, long[] mask, int past) {
+        int b = positions[0].length, t = positions[0][0].length, s = mask.length / b;
+        if (past == 0) {
+            cache.ropeDeltas = new long[b];
+            for (int r = 0; r < b; r++) {
+                long max = Long.MIN_VALUE, valid = 0;
+                for (int j = 0; j < t; j++) max = Math.max(max, positions[0][r][j]);
+                for (int j = 0; j < s; j++) valid += mask[r * s + j] != 0 ? 1 : 0;
+                cache.ropeDeltas[r] = max + 1 - valid;
+            }
+            return;
+        }
+        for (int stream = 0; stream < 3; stream++)
+            for (int r = 0; r < b; r++)
+                for (int j = 0; j < t; j++) positions[stream][r][j] += cache.ropeDeltas[r];
     }
 
     /** [B, 1, T, S]: 0 where query i may see key j (j ≤ past + i and mask[b, j] = 1), else the dtype's most negative value. */

@@ -156,6 +156,17 @@ class ThinkerParityTest {
     }
 
     @Test
+    void decodePositionsCarryTheRopeDeltaOfAPaddedSingleTokenRow() {
+        try (var g = dev.jomni.tensor.Autograd.noGrad(); var cache = new KvCache(thinker.config.text().numHiddenLayers())) {
+            Tensor ids = Tensor.of(new long[] {0, 0, 7, 5, 6, 7}, 2, 3);
+            thinker.forward(ids, Tensor.of(new long[] {0, 0, 1, 1, 1, 1}, 2, 3), null, cache);      // row 0: one valid token
+            long[][][] p = thinker.forward(Tensor.of(new long[] {9, 9}, 2, 1), Tensor.of(new long[] {0, 0, 1, 1, 1, 1, 1, 1}, 2, 4), null, cache).positions();
+            assertEquals(2, p[0][0][0], "row 0: 1 valid token before it + delta 1 (padding holds position 1)");
+            assertEquals(3, p[0][1][0], "row 1: 3 valid tokens before it + delta 0");
+        }
+    }
+
+    @Test
     void greedyDecodingMatchesTransformers() {
         long[] ids = inputIds.toLongArray();
         int t = inputIds.size(1), prompt = 32;
