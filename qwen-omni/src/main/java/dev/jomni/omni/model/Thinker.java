@@ -87,7 +87,7 @@ public final class Thinker extends Module {
         for (long id : ids)
             if (id < 0 || id >= config.text().vocabSize())
                 throw new IllegalArgumentException("thinker: token id " + id + " is outside the vocabulary [0, " + config.text().vocabSize() + ")");
-            else if (config.visionTokenIds().contains((int) id))
+            else if (past == 0 && config.visionTokenIds().contains((int) id))   // a decoded one is just a token, as in transformers
                 throw new IllegalArgumentException("thinker: token id " + id + " is an image/video token; this thinker takes audio and text only");
         Tensor h = model.embedTokens.forward(inputIds.to(lmHead.weight.value().device()));   // [B, T, H]
         Tensor audioEmbeds = null;
