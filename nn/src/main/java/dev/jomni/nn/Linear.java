@@ -1,10 +1,13 @@
 package dev.jomni.nn;
 
 import dev.jomni.tensor.Tensor;
+import java.util.Arrays;
 
-/** y = x·Wᵀ + b, W stored [out, in] as in the checkpoints. */
+/** y = x·Wᵀ + b (+ an optional {@link Lora} update), W stored [out, in] as in the checkpoints. */
 public final class Linear extends Module {
     public final Parameter weight, bias;
+    // Not a parameter: an adapter is loaded, trained and saved on its own, the checkpoint stays as it is.
+    private Lora lora;
 
     public Linear(int in, int out, boolean bias) {
         weight = parameter("weight", out, in);
@@ -13,6 +16,18 @@ public final class Linear extends Module {
 
     public Tensor forward(Tensor x) {                       // x: [..., in] → [..., out]
         Tensor y = x.matmul(weight.value().mT());
-        return bias == null ? y : y.add(bias.value());
+        if (bias != null) y = y.add(bias.value());
+        return lora == null ? y : y.add(lora.forward(x));
+    }
+
+    public Lora lora() { return lora; }
+
+    /** Attaches a LoRA update (null removes it); its A must be [r, in] and its B [out, r] for this layer. */
+    public void lora(Lora l) {
+        int[] w = weight.shape();
+        if (l != null && (l.a().size(1) != w[1] || l.b().size(0) != w[0]))
+            throw new IllegalArgumentException(weight.name() + " " + Arrays.toString(w) + ": LoRA A " + Arrays.toString(l.a().shape())
+                    + ", B " + Arrays.toString(l.b().shape()) + " do not fit [r, " + w[1] + "] and [" + w[0] + ", r]");
+        lora = l;
     }
 }

@@ -37,6 +37,20 @@ public class Module {
         return Collections.unmodifiableMap(out);
     }
 
+    /** Every module below this one by its full dotted name ({@code model.layers.3.self_attn.q_proj}), depth first. */
+    public final Map<String, Module> modules() {
+        Map<String, Module> out = new LinkedHashMap<>();
+        collectModules("", out);
+        return Collections.unmodifiableMap(out);
+    }
+
+    private void collectModules(String prefix, Map<String, Module> out) {
+        children.forEach((n, c) -> {
+            out.put(prefix + n, c);
+            c.collectModules(prefix + n + ".", out);
+        });
+    }
+
     private void collect(String prefix, Map<String, Parameter> out) {
         params.forEach((n, p) -> out.put(prefix + n, p));
         children.forEach((n, c) -> c.collect(prefix + n + ".", out));

@@ -1,0 +1,173 @@
+package dev.jomni.omni.model;
+
+import static dev.jomni.omni.model.ThinkerParityTest.npy;
+import static dev.jomni.omni.model.ThinkerParityTest.relError;
+import static dev.jomni.omni.model.ThinkerParityTest.tiny;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.jomni.nn.io.SafeTensors;
+import dev.jomni.nn.io.TensorData;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
+import dev.jomni.tensor.Tensor;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The fixture's PEFT 0.21 adapter (fused experts, rank_pattern) against what PEFT computed with it. */
+class LoraAdapterTest {
+    static Thinker thinker;
+    static LoraAdapter adapter;
+    static Thinker.Output out;
+
+    @BeforeAll
+    static void forward() {
+        thinker = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        adapter = LoraAdapter.apply(tiny("lora/adapter"), thinker);
+        for (Tensor t : adapter.parameters()) t.requiresGrad(true);       // the base stays frozen
+        out = thinker.forward(npy("input_ids.npy"), npy("attention_mask.npy"),
+                Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy")), null);
+    }
+
+    @Test
+    void logitsWithTheAdapterMatchPeft() {
+        double e = relError(out.logits().toFloatArray(), npy("lora/logits_lora.npy").toFloatArray());
+        assertTrue(e < 1e-4, "logits relative error " + e);
+        double away = relError(out.logits().toFloatArray(), npy("logits.npy").toFloatArray());
+        assertTrue(away > 0.1, "the adapter moves the logits (by " + away + ")");
+    }
+
+    @Test
+    void lossAndGradientsOfEveryLoraTensorMatchPeft() {
+        Tensor loss = Thinker.loss(out.logits(), npy("labels.npy"));
+        double ref = 7.413536071777344;                                   // lora_reference.json
+        assertEquals(ref, loss.item(), ref * 1e-5);
+        loss.backward();
+        for (var p : thinker.parameters().values()) assertEquals(null, p.value().grad(), p.name() + " is frozen");
+        Map<String, Tensor> grads = adapter.gradients();
+        int compared = 0;
+        try (var want = SafeTensors.open(tiny("lora/lora_grads.safetensors"))) {
+            assertEquals(new TreeMap<>(grads).keySet(), want.names(), "gradient names are the adapter's");
+            for (String name : want.names()) {
+                double e = relError(grads.get(name).toFloatArray(), want.get(name).toFloats());
+                assertTrue(e < 1e-3, name + ": gradient relative error " + e);
+                compared++;
+            }
+        }
+        assertEquals(36, compared);
+    }
+
+    @Test
+    void saveWritesBackTheSameFilesPeftWrote(@TempDir Path dir) throws Exception {
+        adapter.save(dir);
+        var json = new ObjectMapper();
+        assertEquals(json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile()), json.readTree(dir.resolve(LoraAdapter.CONFIG).toFile()));
+        try (var want = SafeTensors.open(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS)); var got = SafeTensors.open(dir.resolve(LoraAdapter.WEIGHTS))) {
+            assertEquals(want.names(), got.names());
+            for (String n : want.names()) {
+                assertArrayEquals(want.get(n).shape(), got.get(n).shape(), n);
+                assertArrayEquals(want.get(n).toFloats(), got.get(n).toFloats(), n);
+            }
+        }
+    }
+
+    @Test
+    void olderPerExpertLayoutGivesTheSameLogits(@TempDir Path dir) throws Exception {
+        // The fused tensors rewritten as peft 0.12 with transformers 4 named them: one Linear per expert.
+        Map<String, TensorData> perExpert = new TreeMap<>();
+        var config = (ObjectNode) new ObjectMapper().readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        config.putArray("target_modules").add("q_proj").add("k_proj").add("v_proj").add("o_proj").add("gate_proj").add("up_proj").add("down_proj");
+        config.remove("target_parameters");
+        config.putObject("rank_pattern").put(".*\\.(gate|up)_proj", 16);
+        config.putObject("alpha_pattern").put(".*\\.(gate|up)_proj", 32);
+        int experts = thinker.config.text().numExperts();
+        try (var st = SafeTensors.open(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS))) {
+            for (String n : st.names()) {
+                Tensor t = st.get(n).data().toTensor();
+                String fused = ".mlp.experts.base_layer.", down = ".mlp.experts.lora_";
+                if (!n.contains(fused) && !n.contains(down)) { perExpert.put(n, TensorData.of(t)); continue; }
+                boolean gateUp = n.contains(fused);
+                String layer = n.substring(0, n.indexOf(".mlp.experts")) + ".mlp.experts.";
+                int r = t.size(n.contains("lora_A") ? 0 : 1) / experts;
+                for (int e = 0; e < experts; e++) {
+                    if (n.contains("lora_A")) {
+                        Tensor a = t.narrow(0, (long) e * r, r);
+                        for (String proj : gateUp ? new String[] {"gate_proj", "up_proj"} : new String[] {"down_proj"})
+                            perExpert.put(layer + e + "." + proj + ".lora_A.weight", TensorData.of(a));
+                    } else {
+                        Tensor b = t.reshape(t.size(0), r, experts).narrow(2, e, 1).squeeze(2);   // [out, r]
+                        int half = t.size(0) / 2;
+                        if (gateUp) {
+                            perExpert.put(layer + e + ".gate_proj.lora_B.weight", TensorData.of(b.narrow(0, 0, half)));
+                            perExpert.put(layer + e + ".up_proj.lora_B.weight", TensorData.of(b.narrow(0, half, half)));
+                        } else perExpert.put(layer + e + ".down_proj.lora_B.weight", TensorData.of(b));
+                    }
+                }
+            }
+        }
+        Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
+        SafeTensors.write(dir.resolve(LoraAdapter.WEIGHTS), perExpert, Map.of("format", "pt"));
+        Thinker other = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        LoraAdapter.apply(dir, other);
+        Tensor logits = other.forward(npy("input_ids.npy"), npy("attention_mask.npy"),
+                Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy")), null).logits();
+        double e = relError(logits.toFloatArray(), npy("lora/logits_lora.npy").toFloatArray());
+        assertTrue(e < 1e-4, "logits relative error " + e);
+    }
+
+    @Test
+    void malformedTensorsAreAllNamedWithTheirFile(@TempDir Path dir) throws Exception {
+        Files.copy(tiny("lora/adapter").resolve(LoraAdapter.CONFIG), dir.resolve(LoraAdapter.CONFIG));
+        Map<String, TensorData> tensors = new TreeMap<>();
+        String q = "base_model.model.thinker.model.layers.0.self_attn.q_proj.", k = "base_model.model.thinker.model.layers.0.self_attn.k_proj.";
+        String unknown = "base_model.model.thinker.model.layers.0.self_attn.nope.lora_A.weight";
+        try (var st = SafeTensors.open(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS))) {
+            for (String n : st.names()) if (!n.equals(k + "lora_B.weight")) tensors.put(n, TensorData.of(st.get(n).data().toTensor()));
+        }
+        tensors.put(q + "lora_A.weight", TensorData.ofFloats(new float[4 * 64], 4, 64));
+        tensors.put(unknown, TensorData.ofFloats(new float[8 * 64], 8, 64));
+        SafeTensors.write(dir.resolve(LoraAdapter.WEIGHTS), tensors, Map.of());
+        Thinker other = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        var e = assertThrows(IllegalArgumentException.class, () -> LoraAdapter.apply(dir, other));
+        String m = e.getMessage();
+        assertTrue(m.contains(q + "lora_A.weight: expected [8, 64], found [4, 64] in adapter_model.safetensors"), m);
+        assertTrue(m.contains(unknown + " in adapter_model.safetensors matches no target module"), m);
+        assertTrue(m.contains("target thinker.model.layers.0.self_attn.k_proj has no lora_B tensor in adapter_model.safetensors"), m);
+        assertTrue(other.modules().values().stream().noneMatch(mod -> mod instanceof dev.jomni.nn.Linear l && l.lora() != null), "nothing stays attached");
+    }
+
+    @Test
+    void missingWeightsFileIsNamed(@TempDir Path dir) throws Exception {
+        Files.copy(tiny("lora/adapter").resolve(LoraAdapter.CONFIG), dir.resolve(LoraAdapter.CONFIG));
+        var e = assertThrows(IllegalArgumentException.class, () -> LoraAdapter.apply(dir, thinker));
+        assertTrue(e.getMessage().contains(dir.resolve(LoraAdapter.WEIGHTS) + ": no such file"), e.getMessage());
+        var none = assertThrows(IllegalArgumentException.class, () -> LoraAdapter.apply(dir.resolve("absent"), thinker));
+        assertTrue(none.getMessage().contains(LoraAdapter.CONFIG + ": no such file"), none.getMessage());
+    }
+
+    @Test
+    void unsupportedVariantsAreRefusedNamingFileAndField(@TempDir Path dir) throws Exception {
+        var json = new ObjectMapper();
+        for (String field : new String[] {"use_dora", "use_rslora"}) {
+            var config = (ObjectNode) json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+            config.put(field, true);
+            Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
+            var e = assertThrows(IllegalArgumentException.class, () -> LoraAdapter.apply(dir, thinker));
+            assertEquals(dir.resolve(LoraAdapter.CONFIG) + ": " + field + "=true is not supported", e.getMessage());
+        }
+        var config = (ObjectNode) json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        config.put("bias", "all");
+        Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
+        var e = assertThrows(IllegalArgumentException.class, () -> LoraAdapter.apply(dir, thinker));
+        assertTrue(e.getMessage().startsWith(dir.resolve(LoraAdapter.CONFIG) + ": bias=\"all\""), e.getMessage());
+    }
+}
