@@ -3,6 +3,7 @@ package dev.jomni.cli;
 import dev.jomni.omni.audio.LogMel;
 import dev.jomni.omni.config.PreprocessorConfig;
 import dev.jomni.omni.model.Generation;
+import dev.jomni.omni.model.LoraAdapter;
 import dev.jomni.omni.model.Thinker;
 import dev.jomni.omni.text.ChatEncoder;
 import dev.jomni.tensor.DType;
@@ -36,7 +37,7 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model folder (config.json + safetensors).")
     Path model;
 
-    @Option(names = "--adapter", paramLabel = "DIR", description = "LoRA adapter folder to apply.")
+    @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply to the thinker")
     Path adapter;
 
     @Option(names = "--data", required = true, paramLabel = "FILE", description = "Dataset: JSON array or JSONL, seed or MMAR records.")
@@ -106,10 +107,9 @@ final class EvalCommand implements Callable<Integer> {
     }
 
     private AnswerGenerator thinkerAnswers() {
-        if (adapter != null)
-            throw new IllegalArgumentException("--adapter " + adapter + ": applying LoRA adapters is not supported by this version yet");
         Device d = Device.parse(device);
         Thinker thinker = Thinker.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
+        if (adapter != null) LoraAdapter.apply(adapter, thinker);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
         return new ThinkerAnswers(thinker, encoder, logMel, new Generation.Settings(maxNewTokens, temperature, topK, topP, seed, Set.of()));

@@ -5,6 +5,7 @@ import dev.jomni.omni.audio.Resampler;
 import dev.jomni.omni.audio.Wav;
 import dev.jomni.omni.config.PreprocessorConfig;
 import dev.jomni.omni.model.Generation;
+import dev.jomni.omni.model.LoraAdapter;
 import dev.jomni.omni.model.Thinker;
 import dev.jomni.omni.text.ChatEncoder;
 import dev.jomni.omni.text.ChatMessage;
@@ -31,6 +32,9 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", description = "tokenizer folder (tokenizer.json, tokenizer_config.json); default: the model folder")
     Path tokenizer;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply to the thinker")
+    Path adapter;
+
     @Option(names = "--audio", required = true, description = "WAV file (any rate; resampled to 16 kHz)")
     Path audio;
 
@@ -51,6 +55,7 @@ final class GenerateCommand implements Callable<Integer> {
     public Integer call() {
         Device d = Device.parse(device);
         Thinker thinker = Thinker.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
+        if (adapter != null) LoraAdapter.apply(adapter, thinker);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel.Batch features = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()))
                 .batch(List.of(Resampler.to16k(Wav.read(audio))));

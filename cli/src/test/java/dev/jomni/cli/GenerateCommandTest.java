@@ -37,4 +37,19 @@ class GenerateCommandTest {
         sampled[base.length + 3] = "7";
         assertEquals(run(sampled), run(sampled));
     }
+
+    @Test
+    void anAdapterChangesTheAnswer() {
+        Path tiny = ForwardCommandTest.TINY;
+        // Sampled with one seed: the random tiny model's greedy answer repeats one token with or without the adapter.
+        String[] base = {"generate", "--model", tiny.resolve("model").toString(), "--tokenizer", tiny.resolve("tokenizer").toString(),
+                "--audio", tiny.resolve("audio1.wav").toString(), "--prompt", "Which sound is longest?", "--max-new-tokens", "8",
+                "--temperature", "1.0", "--seed", "7"};
+        String[] adapted = java.util.Arrays.copyOf(base, base.length + 2);
+        adapted[base.length] = "--adapter";
+        adapted[base.length + 1] = tiny.resolve("lora/adapter").toString();
+        String with = run(adapted);
+        assertTrue(with.strip().length() > 0, "the adapted model writes something");
+        assertTrue(!with.equals(run(base)), "the adapter (it moves the logits by about 50%) changes the sampled answer: " + with);
+    }
 }
