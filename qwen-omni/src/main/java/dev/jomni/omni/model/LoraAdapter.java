@@ -11,6 +11,7 @@ import dev.jomni.nn.io.SafeTensors;
 import dev.jomni.nn.io.StoredTensor;
 import dev.jomni.nn.io.TensorData;
 import dev.jomni.tensor.Autograd;
+import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -75,19 +76,7 @@ public final class LoraAdapter {
             throw new IllegalArgumentException(weightsFile + ": no such file"
                     + (Files.exists(dir.resolve("adapter_model.bin")) ? " (adapter_model.bin, PyTorch's pickle format, is not read: save with safe_serialization)" : ""));
 
-        // What the config's targets name in this thinker, by PEFT key.
-        Map<String, Site> expected = new LinkedHashMap<>();
-        for (var e : thinker.modules().entrySet()) {
-            String name = "thinker." + e.getKey();
-            if (e.getValue() instanceof Linear l && s.targetsModule(name)) expected.put(PREFIX + name, new Plain(PREFIX + name, l));
-            if (e.getValue() instanceof SparseMoe moe)
-                for (int i = 0; i < s.targetParameters().size(); i++) {
-                    // PEFT wraps the experts once per target parameter in the listed order: the first is innermost.
-                    String key = PREFIX + name + ".experts" + ".base_layer".repeat(s.targetParameters().size() - 1 - i);
-                    expected.put(key, new Fused(key, fusedParts(moe, s.targetParameters().get(i))));
-                }
-        }
-
+        Map<String, Site> expected = sites(thinker, s);
         List<String> problems = new ArrayList<>();
         List<Site> sites = new ArrayList<>();
         String file = weightsFile.getFileName().toString();
@@ -105,25 +94,14 @@ public final class LoraAdapter {
                     problems.add("target " + key.substring(PREFIX.length()) + " has no " + (hasA ? "lora_B" : hasB ? "lora_A" : "lora_A/lora_B") + " tensor in " + file);
                     continue;
                 }
-                String patternName = key.substring(PREFIX.length());
-                if (e.getValue() instanceof Fused f) patternName = key.substring(PREFIX.length(), key.indexOf(".experts") + 8) + "." + fusedName(f);
-                int r = s.rank(patternName);
-                double scaling = s.alpha(patternName) / r;
+                Site site = e.getValue();
+                int r = s.rank(patternName(site));
+                int[][] shapes = shapes(site, r);
                 StoredTensor a = st.get(key + A), b = st.get(key + B);
-                switch (e.getValue()) {
-                    case Plain p -> {
-                        int[] w = p.linear().weight.shape();
-                        if (checkShape(problems, a, file, r, w[1]) & checkShape(problems, b, file, w[0], r))
-                            p.linear().lora(new Lora(load(a, p.linear()), load(b, p.linear()), scaling));
-                    }
-                    case Fused f -> {
-                        int experts = f.experts().size(), in = f.experts().getFirst().getFirst().weight.shape()[1], out = 0;
-                        for (Linear l : f.experts().getFirst()) out += l.weight.shape()[0];
-                        if (checkShape(problems, a, file, experts * r, in) & checkShape(problems, b, file, out, r * experts))
-                            attachFused(f, load(a, f.experts().getFirst().getFirst()), load(b, f.experts().getFirst().getFirst()), r, scaling);
-                    }
+                if (checkShape(problems, a, file, shapes[0]) & checkShape(problems, b, file, shapes[1])) {
+                    attach(site, load(a, first(site)), load(b, first(site)), r, s.alpha(patternName(site)) / r);
+                    sites.add(site);
                 }
-                sites.add(e.getValue());
             }
         }
         if (!problems.isEmpty()) {
@@ -188,6 +166,93 @@ public final class LoraAdapter {
         return out;
     }
 
+    /**
+     * A new adapter for training, initialised as PEFT does (A kaiming-uniform with a = √5, i.e. U(±1/√in); B zero, so
+     * the model starts unchanged), in PEFT 0.21's layout: {@code gate_proj}/{@code up_proj}/{@code down_proj} among
+     * {@code targetModules} become the fused experts' target parameters, gate_up with rank 2r and alpha 2·alpha
+     * (scaling unchanged) as PEFT converts them. Only the attention projections and the experts are targeted this way.
+     */
+    public static LoraAdapter create(Thinker thinker, int r, double alpha, List<String> targetModules, long seed) {
+        ObjectNode c = JSON.createObjectNode();
+        c.put("peft_type", "LORA").put("r", r).put("lora_alpha", alpha).put("lora_dropout", 0.0).put("bias", "none")
+                .put("use_dora", false).put("use_rslora", false).put("fan_in_fan_out", false).put("init_lora_weights", true)
+                .put("inference_mode", false).putNull("task_type");
+        var modules = c.putArray("target_modules");
+        var parameters = c.putArray("target_parameters");
+        var ranks = c.putObject("rank_pattern");
+        var alphas = c.putObject("alpha_pattern");
+        boolean gate = targetModules.contains("gate_proj"), up = targetModules.contains("up_proj");
+        if (gate != up) throw new IllegalArgumentException("LoRA targets " + targetModules + ": gate_proj and up_proj share one fused parameter, name both or neither");
+        if (gate) {
+            parameters.add("gate_up_proj");
+            ranks.put(".*\\.gate_up_proj", 2 * r);
+            alphas.put(".*\\.gate_up_proj", 2 * alpha);
+        }
+        if (targetModules.contains("down_proj")) parameters.add("down_proj");
+        for (String t : targetModules) if (!List.of("gate_proj", "up_proj", "down_proj").contains(t)) modules.add(t);
+        Settings s = Settings.of(Path.of(CONFIG), c);
+        var gen = new dev.jomni.tensor.Generator(seed);
+        List<Site> sites = new ArrayList<>();
+        for (Site site : sites(thinker, s).values()) {
+            int rank = s.rank(patternName(site));
+            int[][] shapes = shapes(site, rank);
+            Tensor w = first(site).weight.value();
+            double bound = 1 / Math.sqrt(shapes[0][1]);
+            Tensor a = Tensor.rand(gen, DType.F32, shapes[0]).mul(2 * bound).sub(bound).to(w.dtype()).to(w.device());
+            attach(site, a, Tensor.zeros(w.device(), w.dtype(), shapes[1]), rank, s.alpha(patternName(site)) / rank);
+            sites.add(site);
+        }
+        if (sites.isEmpty()) throw new IllegalArgumentException("LoRA targets " + targetModules + " name no Linear of the thinker");
+        return new LoraAdapter(c, Collections.unmodifiableList(sites));
+    }
+
+    /** What the config's targets name in this thinker, by PEFT key (without {@code .lora_A.weight}). */
+    private static Map<String, Site> sites(Thinker thinker, Settings s) {
+        Map<String, Site> expected = new LinkedHashMap<>();
+        for (var e : thinker.modules().entrySet()) {
+            String name = "thinker." + e.getKey();
+            if (e.getValue() instanceof Linear l && s.targetsModule(name)) expected.put(PREFIX + name, new Plain(PREFIX + name, l));
+            if (e.getValue() instanceof SparseMoe moe)
+                for (int i = 0; i < s.targetParameters().size(); i++) {
+                    // PEFT wraps the experts once per target parameter in the listed order: the first is innermost.
+                    String key = PREFIX + name + ".experts" + ".base_layer".repeat(s.targetParameters().size() - 1 - i);
+                    expected.put(key, new Fused(key, fusedParts(moe, s.targetParameters().get(i))));
+                }
+        }
+        return expected;
+    }
+
+    /** The name rank_pattern and alpha_pattern are matched against: the module's, or the fused parameter's. */
+    private static String patternName(Site site) {
+        String key = site.key().substring(PREFIX.length());
+        return switch (site) {
+            case Plain p -> key;
+            case Fused f -> key.substring(0, key.indexOf(".experts") + ".experts".length()) + "." + (f.experts().getFirst().size() == 2 ? "gate_up_proj" : "down_proj");
+        };
+    }
+
+    /** {A shape, B shape} of a site at rank r in PEFT's layout: [r, in], [out, r]; fused [E·r, in], [out, r·E]. */
+    private static int[][] shapes(Site site, int r) {
+        int experts = site instanceof Fused f ? f.experts().size() : 1, out = 0;
+        List<Linear> first = site instanceof Fused f ? f.experts().getFirst() : List.of(first(site));
+        for (Linear l : first) out += l.weight.shape()[0];
+        return new int[][] {{experts * r, first.getFirst().weight.shape()[1]}, {out, r * experts}};
+    }
+
+    private static Linear first(Site site) {
+        return switch (site) {
+            case Plain p -> p.linear();
+            case Fused f -> f.experts().getFirst().getFirst();
+        };
+    }
+
+    private static void attach(Site site, Tensor a, Tensor b, int r, double scaling) {
+        switch (site) {
+            case Plain p -> p.linear().lora(new Lora(a, b, scaling));
+            case Fused f -> attachFused(f, a, b, r, scaling);
+        }
+    }
+
     private static void attachFused(Fused f, Tensor a, Tensor b, int r, double scaling) {
         int experts = f.experts().size();
         try (var g = Autograd.noGrad()) {
@@ -216,8 +281,6 @@ public final class LoraAdapter {
         return out;
     }
 
-    private static String fusedName(Fused f) { return f.experts().getFirst().size() == 2 ? "gate_up_proj" : "down_proj"; }
-
     private static List<Linear> linears(Site site) {
         return switch (site) {
             case Plain p -> List.of(p.linear());
@@ -227,8 +290,8 @@ public final class LoraAdapter {
 
     private static void detach(Site site) { for (Linear l : linears(site)) l.lora(null); }
 
-    private static boolean checkShape(List<String> problems, StoredTensor t, String file, int rows, int cols) {
-        long[] want = {rows, cols};
+    private static boolean checkShape(List<String> problems, StoredTensor t, String file, int[] shape) {
+        long[] want = {shape[0], shape[1]};
         if (Arrays.equals(t.shape(), want)) return true;
         problems.add(t.name() + ": expected " + Arrays.toString(want) + ", found " + Arrays.toString(t.shape()) + " in " + file);
         return false;
