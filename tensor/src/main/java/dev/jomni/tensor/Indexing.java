@@ -80,7 +80,10 @@ final class Indexing {
             throw Check.fail("scatterAdd", "index %s and src %s must have one shape", Check.str(index.shape()), Check.str(src.shape()));
         if (index.rank() != x.rank()) throw Check.fail("scatterAdd", "index %s and input %s differ in rank", Check.str(index.shape()), Check.str(x.shape()));
         checkRange("scatterAdd", index, x.shape()[d]);
-        Tensor out = x.to(DType.promote(x.dtype(), src.dtype())).copy().detach();
+        Tensor out;
+        try (var g = Autograd.noGrad()) {                    // a plain copy to write into: the record below is the op's
+            out = x.to(DType.promote(x.dtype(), src.dtype())).copy();
+        }
         out.backend().scatterAdd(out, d, index, src);
         if (!out.dtype().floating) return out;
         return Autograd.record("scatterAdd", out, (dy, needs) -> new Tensor[] {dy, null, needs[2] ? dy.gather(d, index) : null}, x, index, src);
