@@ -4,6 +4,7 @@ import dev.jomni.tensor.Backend;
 import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
+import dev.jomni.tensor.OpKernels;
 import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
@@ -34,9 +35,14 @@ public final class CudaBackend implements Backend {
     // elementwise.cu's kinds
     static final int FILL = 0, COPY = 1, RAWCOPY = 2, UNARY = 3, BINARY = 4, WHERE = 5;
 
+    /** The coarse ops' CUDA launchers: one line per op. */
+    private final OpKernels kernels = new OpKernels("cuda");
+
     public CudaBackend() {}
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
+
+    @Override public <K> K kernels(Class<K> op) { return kernels.get(op); }
 
     @Override
     public void checkAvailable() {

@@ -13,6 +13,12 @@ import java.lang.foreign.MemorySegment;
 public interface Backend {
     Device.Kind kind();
 
+    /**
+     * This backend's kernels for a coarse op of {@code dev.jomni.tensor.ops}, by the op's nested
+     * {@code Kernels} interface; throws naming the op when the backend has none.
+     */
+    <K> K kernels(Class<K> op);
+
     /** Throws, saying what is missing, when this backend cannot run on this machine. */
     default void checkAvailable() {}
 

@@ -4,6 +4,7 @@ import dev.jomni.tensor.Backend;
 import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.HalfPrecision;
+import dev.jomni.tensor.OpKernels;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Storage;
@@ -22,9 +23,14 @@ public final class CpuBackend implements Backend {
     public static final CpuBackend INSTANCE = new CpuBackend();
     private static final long CHUNK = 1 << 14;                // elements per parallel task in element-wise ops
 
+    /** The coarse ops' CPU kernels, the reference the CUDA ones are tested against: one line per op. */
+    private final OpKernels kernels = new OpKernels("cpu");
+
     private CpuBackend() {}
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
+
+    @Override public <K> K kernels(Class<K> op) { return kernels.get(op); }
 
     @Override
     public Storage allocate(Device device, DType dtype, long numel) {
