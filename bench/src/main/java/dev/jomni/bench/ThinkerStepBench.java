@@ -32,11 +32,12 @@ import org.openjdk.jmh.annotations.TearDown;
 import org.openjdk.jmh.annotations.Warmup;
 
 /**
- * One training step (forward, loss, backward) of the thinker on the CPU, f32:
+ * One training step (forward, loss, backward) of the thinker, f32 on the CPU, bf16 on the GPU ({@code -p device=cuda}):
  * <ul>
  * <li>{@code tiny}: the tiny fixture model on its fixture batch (audio + text, labels), every parameter trained;</li>
  * <li>{@code layer2048}: one decoder layer at the real width (hidden 2048, 32/4 heads of 128, 128 experts of
- * 768, top-8) on 512 tokens (B=1) with a 1024-word vocabulary so that the layer dominates; the base is
+ * 768, top-8) on {@code tokens} tokens (B=1; 512 on the CPU, 4096 on the GPU beside peers.py's
+ * transformers layer) with a 1024-word vocabulary so that the layer dominates; the base is
  * frozen as under LoRA, only the embedding (hence the layer's input gradients) is trained.</li>
  * </ul>
  * After each iteration it prints the peak of the tensor core's live native bytes and of the Java heap
@@ -55,6 +56,18 @@ public class ThinkerStepBench {
     @Param({"tiny", "layer2048"})
     public String shape;
 
+    /** Tokens of the layer2048 batch (B=1): 512 on the CPU; 4096 on the GPU, as the transformers peer. */
+    @Param({"512"})
+    public int tokens;
+
+    /** layer2048: "input" trains the embedding only (the frozen base of LoRA); "all" every parameter, as peers.py's layer. */
+    @Param({"input"})
+    public String grads;
+
+    /** cpu (f32) or cuda (bf16 weights and activations, the GPU run beside peers.py). */
+    @Param({"cpu"})
+    public String device;
+
     private Thinker thinker;
     private Tensor ids, mask, labels;
     private Thinker.Audio audio;
@@ -63,12 +76,12 @@ public class ThinkerStepBench {
     @Setup(Level.Trial)
     public void setUp() {
         if (shape.equals("tiny")) {
-            thinker = Thinker.load(TINY.resolve("model"), DType.F32, Device.cpu());
+            thinker = Thinker.load(TINY.resolve("model"), dtype(), device());
             var in = ModelInputs.read(TINY, TINY.resolve("model"), thinker.config);
-            ids = in.inputIds();
+            ids = in.inputIds().to(device());
             mask = in.attentionMask();
             audio = in.audio();
-            labels = in.labels();
+            labels = in.labels().to(device());
             for (Parameter p : thinker.parameters().values()) p.value().requiresGrad(true);
             return;
         }
@@ -79,24 +92,28 @@ public class ThinkerStepBench {
         var config = new ThinkerConfig(tiny.audioTokenId(), tiny.audioStartTokenId(), tiny.audioEndTokenId(),
                 tiny.visionTokenIds(), false, text, tiny.audio());
         thinker = new Thinker(config);
-        randomise(thinker, new Generator(7));
-        thinker.parameters().get("model.embed_tokens.weight").value().requiresGrad(true);
-        int tokens = 512;
+        randomise(thinker, new Generator(7), dtype(), device());
+        for (var e : thinker.parameters().entrySet())
+            if (grads.equals("all") || e.getKey().equals("model.embed_tokens.weight")) e.getValue().value().requiresGrad(true);
         var gen = new Generator(11);
-        ids = Tensor.rand(gen, DType.F32, 1, tokens).mul(1000).to(DType.I64);   // < 1024, never the audio id
+        ids = Tensor.rand(gen, DType.F32, 1, tokens).mul(1000).to(DType.I64).to(device());   // < 1024, never the audio id
         mask = Tensor.ones(DType.I64, 1, tokens);
-        labels = Tensor.rand(gen, DType.F32, 1, tokens).mul(1000).to(DType.I64);
+        labels = Tensor.rand(gen, DType.F32, 1, tokens).mul(1000).to(DType.I64).to(device());
     }
 
     /** Every parameter ~ N(0, 0.02²), norms' weights 1 + N(0, 0.02²). */
-    static void randomise(Module m, Generator gen) {
+    static void randomise(Module m, Generator gen, DType dtype, Device device) {
         for (var e : m.parameters().entrySet()) {
             Parameter p = e.getValue();
             Tensor v = Tensor.randn(gen, DType.F32, p.shape()).mul(0.02);
             if (e.getKey().endsWith("norm.weight") || e.getKey().endsWith("layernorm.weight")) v = v.add(1);
-            p.set(v);
+            p.set(v.to(dtype).to(device));
         }
     }
+
+    private Device device() { return Device.parse(device); }
+
+    private DType dtype() { return device.equals("cpu") ? DType.F32 : DType.BF16; }
 
     @Setup(Level.Iteration)
     public void resetPeaks() {
