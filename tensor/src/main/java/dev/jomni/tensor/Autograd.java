@@ -85,7 +85,17 @@ public final class Autograd {
         }
         if (!enabled()) return out;
         // The recorded node must exist even when no input needs a gradient: parameters inside f may.
-        out.gradFn = new Node("checkpoint", (dy, needs) -> {
+        out.gradFn = new Node("checkpoint", new CheckpointBackward(f, inputs.clone()), inputs.clone());
+        out.requiresGrad = true;
+        return out;
+    }
+
+    /**
+     * Recomputes {@code f(inputs)} with recording on and back-propagates through it. Keeps the inputs
+     * (and whatever f itself refers to, typically parameters, which it does not declare).
+     */
+    record CheckpointBackward(Function<Tensor[], Tensor> f, Tensor[] inputs) implements Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
             Tensor[] detached = new Tensor[inputs.length];
             for (int i = 0; i < inputs.length; i++) detached[i] = inputs[i].detach().requiresGrad(needs[i]);
             Tensor again;
@@ -96,9 +106,7 @@ public final class Autograd {
             Tensor[] grads = new Tensor[inputs.length];
             for (int i = 0; i < inputs.length; i++) grads[i] = needs[i] ? detached[i].grad() : null;
             return grads;
-        }, inputs.clone());
-        out.requiresGrad = true;
-        return out;
+        }
     }
 
     /** Turns recording back on inside a no-grad region (used to recompute a checkpointed forward). */
