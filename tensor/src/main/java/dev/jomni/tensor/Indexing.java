@@ -272,8 +272,8 @@ final class Indexing {
         }
     }
 
+    /** Every index in [0, size): checked by the index's backend, on a device without a host synchronisation. */
     private static void checkRange(String op, Tensor index, long size) {
-        for (long v : index.toLongArray())
-            if (v < 0 || v >= size) throw Check.fail(op, "index %d is out of range for an axis of size %d", v, size);
+        index.backend().checkIndex(op, index, size);
     }
 }

@@ -179,6 +179,22 @@ public final class CpuBackend implements Backend {
     }
 
     @Override
+    public void checkIndex(String op, Tensor index, long bound) {
+        MemorySegment s = seg(index);
+        boolean wide = switch (index.dtype()) {
+            case I64 -> true;
+            case I32 -> false;
+            default -> throw new IllegalArgumentException(op + ": index must be i64 or i32, got " + index.dtype().lower());
+        };
+        long[] position = {0};
+        Strided.forEachOffset(index, off -> {
+            long v = wide ? s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, off) : s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, off);
+            if (v < 0 || v >= bound) throw Backend.indexOutOfRange(op, v, position[0], bound);
+            position[0]++;
+        });
+    }
+
+    @Override
     public void indexSelect(Tensor x, int dim, Tensor index, Tensor out) {
         int[] xs = x.shape();
         int outer = prod(xs, 0, dim), size = xs[dim], inner = prod(xs, dim + 1, xs.length);
