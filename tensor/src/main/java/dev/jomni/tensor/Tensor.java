@@ -158,7 +158,8 @@ public final class Tensor implements AutoCloseable {
         long n = numel(shape);
         if (memory.byteSize() < n * dtype.byteSize)
             throw Check.fail("wrap", "%d bytes for %s %s", memory.byteSize(), dtype.lower(), Check.str(shape));
-        return new Tensor(dev.jomni.tensor.cpu.CpuStorage.wrap(memory), dtype, shape.clone(), contiguousStrides(shape), 0);
+        Device cpu = Device.cpu();
+        return new Tensor(cpu.backend().wrap(cpu, memory), dtype, shape.clone(), contiguousStrides(shape), 0);
     }
 
     // ---------------------------------------------------------------- reading back

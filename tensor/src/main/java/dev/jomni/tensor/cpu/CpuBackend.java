@@ -20,13 +20,13 @@ import java.lang.foreign.ValueLayout;
  * chunks, never across a reduction, so results do not depend on the thread count.
  */
 public final class CpuBackend implements Backend {
-    public static final CpuBackend INSTANCE = new CpuBackend();
     private static final long CHUNK = 1 << 14;                // elements per parallel task in element-wise ops
 
     /** The coarse ops' CPU kernels, the reference the CUDA ones are tested against: one line per op. */
     private final OpKernels kernels = new OpKernels("cpu");
 
-    private CpuBackend() {}
+    /** For {@link java.util.ServiceLoader}: use {@code Device.cpu().backend()}, which keeps one. */
+    public CpuBackend() {}
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
 
@@ -43,6 +43,9 @@ public final class CpuBackend implements Backend {
         s.segment.copyFrom(host);
         return s;
     }
+
+    @Override
+    public Storage wrap(Device device, MemorySegment memory) { return CpuStorage.wrap(memory); }
 
     @Override
     public void toHost(Tensor src, MemorySegment host) {
