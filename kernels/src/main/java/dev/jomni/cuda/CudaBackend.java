@@ -356,6 +356,18 @@ public final class CudaBackend implements Backend {
 
     // ---------------------------------------------------------------- indexing
 
+    /**
+     * Temporary: copies the index to the host (a synchronisation) and checks it there, as the tensor
+     * core did before {@code Backend.checkIndex}; to be replaced by a check on the device raised at
+     * the next synchronisation.
+     */
+    @Override
+    public void checkIndex(String op, Tensor index, long bound) {
+        long[] v = index.toLongArray();
+        for (int i = 0; i < v.length; i++)
+            if (v[i] < 0 || v[i] >= bound) throw Backend.indexOutOfRange(op, v[i], i, bound);
+    }
+
     @Override
     public void indexSelect(Tensor x, int dim, Tensor index, Tensor out) {
         if (out.numel() == 0) return;

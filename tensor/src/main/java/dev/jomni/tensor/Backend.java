@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * otherwise, inputs may be any strided view (stride 0 for broadcast) of any dtype, outputs are
  * freshly allocated contiguous tensors, and results must not depend on the number of threads.
  * Implementations: {@code CpuBackend} (the reference) and the CUDA backend in {@code kernels},
- * found through {@link java.util.ServiceLoader}.
+ * both found through {@link java.util.ServiceLoader} by {@link Device#backend()}.
  */
 public interface Backend {
     Device.Kind kind();
@@ -27,6 +27,15 @@ public interface Backend {
 
     /** A copy of {@code host} (contiguous elements of dtype, native byte order) on the device. */
     Storage fromHost(Device device, DType dtype, MemorySegment host);
+
+    /**
+     * Storage over existing host memory, without copying (a memory-mapped checkpoint); the caller keeps
+     * the memory alive and unchanged for the storage's life, and it is not counted as allocated. Only a
+     * backend whose device addresses host memory directly can; the others throw.
+     */
+    default Storage wrap(Device device, MemorySegment memory) {
+        throw new UnsupportedOperationException("wrap: the " + kind() + " backend cannot use host memory in place; copy it with fromHost");
+    }
 
     /** Copies the contiguous tensor {@code src} into host memory. */
     void toHost(Tensor src, MemorySegment host);
@@ -52,6 +61,23 @@ public interface Backend {
 
     /** a: [batch, m, k] @ b: [batch, k, n] → out: [batch, m, n]; floating types accumulate in at least f32. */
     void matmul(Tensor a, Tensor b, Tensor out);
+
+    /**
+     * Checks that every element of the integer tensor {@code index} (I64 or I32, any strides, on this
+     * backend's device) lies in [0, bound), on behalf of {@code op}; index ops call it before their
+     * kernels, so the kernels may assume valid indices. A violation is reported by
+     * {@link #indexOutOfRange}, naming the op, the value and its row-major position. The CPU backend
+     * checks at once and throws. A device backend may check asynchronously, without a host
+     * synchronisation, and raise the error (naming the op) at the next synchronisation instead; the
+     * results of the op and of later work are undefined until then.
+     */
+    void checkIndex(String op, Tensor index, long bound);
+
+    /** The error for an out-of-range index, the same on every backend. */
+    static IllegalArgumentException indexOutOfRange(String op, long value, long position, long bound) {
+        return new IllegalArgumentException(op + ": index " + value + " is out of range for an axis of size " + bound
+                + " (at position " + position + " of the index)");
+    }
 
     /** out = x.index_select(dim, index); index I64 [len]. */
     void indexSelect(Tensor x, int dim, Tensor index, Tensor out);

@@ -20,13 +20,13 @@ import java.lang.foreign.ValueLayout;
  * chunks, never across a reduction, so results do not depend on the thread count.
  */
 public final class CpuBackend implements Backend {
-    public static final CpuBackend INSTANCE = new CpuBackend();
     private static final long CHUNK = 1 << 14;                // elements per parallel task in element-wise ops
 
     /** The coarse ops' CPU kernels, the reference the CUDA ones are tested against: one line per op. */
     private final OpKernels kernels = new OpKernels("cpu");
 
-    private CpuBackend() {}
+    /** For {@link java.util.ServiceLoader}: use {@code Device.cpu().backend()}, which keeps one. */
+    public CpuBackend() {}
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
 
@@ -43,6 +43,9 @@ public final class CpuBackend implements Backend {
         s.segment.copyFrom(host);
         return s;
     }
+
+    @Override
+    public Storage wrap(Device device, MemorySegment memory) { return CpuStorage.wrap(memory); }
 
     @Override
     public void toHost(Tensor src, MemorySegment host) {
@@ -176,6 +179,22 @@ public final class CpuBackend implements Backend {
         a32.close();
         b32.close();
         o32.close();
+    }
+
+    @Override
+    public void checkIndex(String op, Tensor index, long bound) {
+        MemorySegment s = seg(index);
+        boolean wide = switch (index.dtype()) {
+            case I64 -> true;
+            case I32 -> false;
+            default -> throw new IllegalArgumentException(op + ": index must be i64 or i32, got " + index.dtype().lower());
+        };
+        long[] position = {0};
+        Strided.forEachOffset(index, off -> {
+            long v = wide ? s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, off) : s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, off);
+            if (v < 0 || v >= bound) throw Backend.indexOutOfRange(op, v, position[0], bound);
+            position[0]++;
+        });
     }
 
     @Override
