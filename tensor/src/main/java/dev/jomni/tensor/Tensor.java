@@ -700,7 +700,7 @@ public final class Tensor implements AutoCloseable {
     public Tensor logSoftmax(int dim) { return SoftmaxOp.softmax(this, dim, true); }
 
     /** y = x·rstd·w, rstd = 1/√(mean(x²) + eps) over the last axis, computed in f32 or wider. */
-    public Tensor rmsNorm(Tensor weight, double eps) { return Norms.rmsNorm(this, weight, eps); }
+    public Tensor rmsNorm(Tensor weight, double eps) { return dev.jomni.tensor.ops.RmsNorm.rmsNorm(this, weight, eps); }
 
     /** Layer normalisation over the last axis; weight and bias may be null. */
     public Tensor layerNorm(Tensor weight, Tensor bias, double eps) { return Norms.layerNorm(this, weight, bias, eps); }
