@@ -696,8 +696,8 @@ public final class Tensor implements AutoCloseable {
     /** Batched, broadcasting matrix product (PyTorch's matmul rules, 1-D operands included). */
     public Tensor matmul(Tensor o) { return MatmulOp.matmul(this, o); }
 
-    public Tensor softmax(int dim) { return SoftmaxOp.softmax(this, dim, false); }
-    public Tensor logSoftmax(int dim) { return SoftmaxOp.softmax(this, dim, true); }
+    public Tensor softmax(int dim) { return dev.jomni.tensor.ops.Softmax.softmax(this, dim); }
+    public Tensor logSoftmax(int dim) { return dev.jomni.tensor.ops.Softmax.logSoftmax(this, dim); }
 
     /** y = x·rstd·w, rstd = 1/√(mean(x²) + eps) over the last axis, computed in f32 or wider. */
     public Tensor rmsNorm(Tensor weight, double eps) { return dev.jomni.tensor.ops.RmsNorm.rmsNorm(this, weight, eps); }

@@ -11,6 +11,7 @@ import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.UnaryOp;
 import dev.jomni.tensor.ops.RmsNorm;
+import dev.jomni.tensor.ops.Softmax;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -29,6 +30,7 @@ public final class CpuBackend implements Backend {
 
     private CpuBackend() {
         kernels.register(RmsNorm.Kernels.class, new CpuRmsNorm(true));
+        kernels.register(Softmax.Kernels.class, new CpuSoftmax(true));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }

@@ -7,7 +7,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -70,6 +69,7 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
         long xo = x.offset() * 4, wo = w.offset() * 4, yo = y.offset() * 4, ro = rstd.offset() * 4;
         int bound = SPECIES.loopBound(n);
         Parallel.forRange(rows, grain(n), (start, end) -> {
+            float[] lanes = new float[LANES];
             for (int row = (int) start; row < end; row++) {
                 long xa = xo + 4L * row * n, ya = yo + 4L * row * n;
                 FloatVector acc = FloatVector.zero(SPECIES);
@@ -78,7 +78,7 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
                     FloatVector v = FloatVector.fromMemorySegment(SPECIES, xs, xa + 4L * j, ORDER);
                     acc = v.fma(v, acc);
                 }
-                float sum = acc.reduceLanes(VectorOperators.ADD);
+                float sum = Lanes.sum(acc, lanes);
                 for (; j < n; j++) {
                     float v = xs.get(F32, xa + 4L * j);
                     sum = Math.fma(v, v, sum);
@@ -147,6 +147,7 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
         long go = dy.offset() * 4, xo = x.offset() * 4, wo = w.offset() * 4, ro = rstd.offset() * 4, dxo = dx.offset() * 4;
         int bound = SPECIES.loopBound(n);
         Parallel.forRange(rows, grain(n), (start, end) -> {
+            float[] lanes = new float[LANES];
             for (int row = (int) start; row < end; row++) {
                 long ga = go + 4L * row * n, xa = xo + 4L * row * n, da = dxo + 4L * row * n;
                 FloatVector acc = FloatVector.zero(SPECIES);
@@ -156,7 +157,7 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
                             .mul(FloatVector.fromMemorySegment(SPECIES, ws, wo + 4L * j, ORDER));
                     acc = gw.fma(FloatVector.fromMemorySegment(SPECIES, xs, xa + 4L * j, ORDER), acc);
                 }
-                float dot = acc.reduceLanes(VectorOperators.ADD);
+                float dot = Lanes.sum(acc, lanes);
                 for (; j < n; j++) dot = Math.fma(dys.get(F32, ga + 4L * j) * ws.get(F32, wo + 4L * j), xs.get(F32, xa + 4L * j), dot);
                 float r = rs.get(F32, ro + 4L * row), coef = r * r * r * dot / n;
                 j = 0;
