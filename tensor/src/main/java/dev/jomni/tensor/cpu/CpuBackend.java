@@ -11,6 +11,7 @@ import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.UnaryOp;
 import dev.jomni.tensor.ops.RmsNorm;
+import dev.jomni.tensor.ops.Rope;
 import dev.jomni.tensor.ops.Softmax;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -31,6 +32,7 @@ public final class CpuBackend implements Backend {
     private CpuBackend() {
         kernels.register(RmsNorm.Kernels.class, new CpuRmsNorm(true));
         kernels.register(Softmax.Kernels.class, new CpuSoftmax(true));
+        kernels.register(Rope.Kernels.class, new CpuRope());
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
