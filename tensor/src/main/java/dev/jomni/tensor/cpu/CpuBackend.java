@@ -13,6 +13,7 @@ import dev.jomni.tensor.UnaryOp;
 import dev.jomni.tensor.ops.RmsNorm;
 import dev.jomni.tensor.ops.Rope;
 import dev.jomni.tensor.ops.Softmax;
+import dev.jomni.tensor.ops.Swiglu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -33,6 +34,7 @@ public final class CpuBackend implements Backend {
         kernels.register(RmsNorm.Kernels.class, new CpuRmsNorm(true));
         kernels.register(Softmax.Kernels.class, new CpuSoftmax(true));
         kernels.register(Rope.Kernels.class, new CpuRope());
+        kernels.register(Swiglu.Kernels.class, new CpuSwiglu());
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
