@@ -739,11 +739,11 @@ public final class Tensor implements AutoCloseable {
     /** Batched, broadcasting matrix product (PyTorch's matmul rules, 1-D operands included). */
     public Tensor matmul(Tensor o) { return MatmulOp.matmul(this, o); }
 
-    public Tensor softmax(int dim) { return SoftmaxOp.softmax(this, dim, false); }
-    public Tensor logSoftmax(int dim) { return SoftmaxOp.softmax(this, dim, true); }
+    public Tensor softmax(int dim) { return dev.jomni.tensor.ops.Softmax.softmax(this, dim); }
+    public Tensor logSoftmax(int dim) { return dev.jomni.tensor.ops.Softmax.logSoftmax(this, dim); }
 
     /** y = x·rstd·w, rstd = 1/√(mean(x²) + eps) over the last axis, computed in f32 or wider. */
-    public Tensor rmsNorm(Tensor weight, double eps) { return Norms.rmsNorm(this, weight, eps); }
+    public Tensor rmsNorm(Tensor weight, double eps) { return dev.jomni.tensor.ops.RmsNorm.rmsNorm(this, weight, eps); }
 
     /** Layer normalisation over the last axis; weight and bias may be null. */
     public Tensor layerNorm(Tensor weight, Tensor bias, double eps) { return Norms.layerNorm(this, weight, bias, eps); }

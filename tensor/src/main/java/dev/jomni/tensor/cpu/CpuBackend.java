@@ -10,6 +10,10 @@ import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.ops.RmsNorm;
+import dev.jomni.tensor.ops.Rope;
+import dev.jomni.tensor.ops.Softmax;
+import dev.jomni.tensor.ops.Swiglu;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -26,7 +30,12 @@ public final class CpuBackend implements Backend {
     private final OpKernels kernels = new OpKernels("cpu");
 
     /** For {@link java.util.ServiceLoader}: use {@code Device.cpu().backend()}, which keeps one. */
-    public CpuBackend() {}
+    public CpuBackend() {
+        kernels.register(RmsNorm.Kernels.class, new CpuRmsNorm(true));
+        kernels.register(Softmax.Kernels.class, new CpuSoftmax(true));
+        kernels.register(Rope.Kernels.class, new CpuRope());
+        kernels.register(Swiglu.Kernels.class, new CpuSwiglu());
+    }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
 
