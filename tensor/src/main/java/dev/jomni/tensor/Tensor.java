@@ -745,6 +745,14 @@ public final class Tensor implements AutoCloseable {
     /** y = x·rstd·w, rstd = 1/√(mean(x²) + eps) over the last axis, computed in f32 or wider. */
     public Tensor rmsNorm(Tensor weight, double eps) { return dev.jomni.tensor.ops.RmsNorm.rmsNorm(this, weight, eps); }
 
+    /**
+     * Attention of this query [B, nh, T, d] over k, v [B, nkv, S, d] (grouped-query: nh a multiple of
+     * nkv, no K/V copies), scale 1/√d, keys hidden as {@code mask} describes (null: none).
+     */
+    public Tensor scaledDotProductAttention(Tensor k, Tensor v, dev.jomni.tensor.ops.AttentionMask mask) {
+        return dev.jomni.tensor.ops.ScaledDotProductAttention.scaledDotProductAttention(this, k, v, mask);
+    }
+
     /** Layer normalisation over the last axis; weight and bias may be null. */
     public Tensor layerNorm(Tensor weight, Tensor bias, double eps) { return Norms.layerNorm(this, weight, bias, eps); }
 

@@ -14,6 +14,7 @@ import dev.jomni.tensor.ops.RmsNorm;
 import dev.jomni.tensor.ops.Rope;
 import dev.jomni.tensor.ops.Softmax;
 import dev.jomni.tensor.ops.Swiglu;
+import dev.jomni.tensor.ops.ScaledDotProductAttention;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -35,6 +36,7 @@ public final class CpuBackend implements Backend {
         kernels.register(Softmax.Kernels.class, new CpuSoftmax(true));
         kernels.register(Rope.Kernels.class, new CpuRope());
         kernels.register(Swiglu.Kernels.class, new CpuSwiglu());
+        kernels.register(ScaledDotProductAttention.Kernels.class, new CpuScaledDotProductAttention());
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
