@@ -10,6 +10,7 @@ import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.ops.MoeExperts;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -26,7 +27,9 @@ public final class CpuBackend implements Backend {
     /** The coarse ops' CPU kernels, the reference the CUDA ones are tested against: one line per op. */
     private final OpKernels kernels = new OpKernels("cpu");
 
-    private CpuBackend() {}
+    private CpuBackend() {
+        kernels.register(MoeExperts.Kernels.class, new CpuMoeExperts());
+    }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
 
