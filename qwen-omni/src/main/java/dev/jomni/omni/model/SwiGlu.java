@@ -4,7 +4,7 @@ import dev.jomni.nn.Linear;
 import dev.jomni.nn.Module;
 import dev.jomni.tensor.Tensor;
 
-/** down(silu(gate(x)) ⊙ up(x)): one expert, or a dense layer's MLP. */
+/** down(silu(gate(x)) ⊙ up(x)): the MLP of a dense layer (mlp_only_layers); the experts are {@link SparseMoe.Experts}. */
 final class SwiGlu extends Module {
     final Linear gateProj, upProj, downProj;
 
