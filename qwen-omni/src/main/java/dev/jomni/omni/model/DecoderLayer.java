@@ -11,7 +11,7 @@ import java.util.List;
 final class DecoderLayer extends Module {
     final RmsNorm inputLayernorm, postAttentionLayernorm;
     final Attention selfAttn;
-    private final SparseMoe moe;                               // mlp.gate, mlp.experts.E.{gate,up,down}_proj
+    private final SparseMoe moe;                               // mlp.gate; mlp.experts.gate_up_proj [E, 2I, H], down_proj [E, H, I]
     private final SwiGlu dense;                                // mlp.{gate,up,down}_proj in mlp_only_layers
     private final int index;
 

@@ -5,7 +5,7 @@ import dev.jomni.nn.Module;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Swiglu;
 
-/** down(silu(gate(x)) ⊙ up(x)), the gating by the coarse op {@link Swiglu}: one expert, or a dense layer's MLP. */
+/** down(silu(gate(x)) ⊙ up(x)), gated by the coarse op {@link Swiglu}: the MLP of a dense layer (mlp_only_layers); the experts are {@link SparseMoe.Experts}. */
 final class SwiGlu extends Module {
     final Linear gateProj, upProj, downProj;
 

@@ -45,7 +45,7 @@ public final class Thinker extends Module {
     public static Thinker load(java.nio.file.Path dir, DType dtype, Device device) {
         var thinker = new Thinker(ThinkerConfig.load(dir));
         try (var file = dev.jomni.nn.io.SafeTensors.open(dir)) {
-            thinker.load(new dev.jomni.nn.io.SafeTensorWeights(file), "thinker.",
+            thinker.load(new StackedExperts(new dev.jomni.nn.io.SafeTensorWeights(file), "thinker.", thinker.parameters()), "thinker.",
                     name -> SKIPPED.stream().anyMatch(name::startsWith),
                     stored -> {
                         try (var g = dev.jomni.tensor.Autograd.noGrad()) {

@@ -15,6 +15,7 @@ import dev.jomni.tensor.ops.Rope;
 import dev.jomni.tensor.ops.Softmax;
 import dev.jomni.tensor.ops.Swiglu;
 import dev.jomni.tensor.ops.ScaledDotProductAttention;
+import dev.jomni.tensor.ops.MoeExperts;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -37,6 +38,7 @@ public final class CpuBackend implements Backend {
         kernels.register(Rope.Kernels.class, new CpuRope());
         kernels.register(Swiglu.Kernels.class, new CpuSwiglu());
         kernels.register(ScaledDotProductAttention.Kernels.class, new CpuScaledDotProductAttention());
+        kernels.register(MoeExperts.Kernels.class, new CpuMoeExperts());
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
