@@ -11,6 +11,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public abstract class Storage {
     private static final AtomicLong LIVE_BYTES = new AtomicLong(), LIVE_COUNT = new AtomicLong(), SEQUENCE = new AtomicLong();
+    /** The most LIVE_BYTES since the last {@link #resetPeak}. */
+    private static final AtomicLong PEAK_BYTES = new AtomicLong();
     /** Live storages by allocation number: lets a test count what one piece of code left behind. */
     private static final ConcurrentHashMap<Long, Long> LIVE = new ConcurrentHashMap<>();
 
@@ -26,7 +28,7 @@ public abstract class Storage {
         this.bytes = bytes;
         this.counted = counted;
         if (counted) {
-            LIVE_BYTES.addAndGet(bytes);
+            PEAK_BYTES.accumulateAndGet(LIVE_BYTES.addAndGet(bytes), Math::max);
             LIVE_COUNT.incrementAndGet();
             LIVE.put(sequence, bytes);
         }
@@ -50,6 +52,16 @@ public abstract class Storage {
 
     /** Bytes held by storages allocated by backends and not yet freed (memory-mapped files excluded). */
     public static long liveBytes() { return LIVE_BYTES.get(); }
+
+    /** The most bytes {@link #liveBytes} reached since the last {@link #resetPeak} (or since start). */
+    public static long peakBytes() { return PEAK_BYTES.get(); }
+
+    /** Starts a new peak measurement from the bytes live now; returns them. */
+    public static long resetPeak() {
+        long live = LIVE_BYTES.get();
+        PEAK_BYTES.set(live);
+        return live;
+    }
 
     /** Number of storages allocated by backends and not yet freed. */
     public static long liveCount() { return LIVE_COUNT.get(); }

@@ -10,6 +10,8 @@ import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.ops.CrossEntropy;
+import dev.jomni.tensor.ops.LinearCrossEntropy;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -26,7 +28,10 @@ public final class CpuBackend implements Backend {
     /** The coarse ops' CPU kernels, the reference the CUDA ones are tested against: one line per op. */
     private final OpKernels kernels = new OpKernels("cpu");
 
-    private CpuBackend() {}
+    private CpuBackend() {
+        kernels.register(CrossEntropy.Kernels.class, new CpuCrossEntropy());
+        kernels.register(LinearCrossEntropy.Kernels.class, new CpuLinearCrossEntropy());
+    }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
 
