@@ -78,6 +78,33 @@ public final class CrossEntropy {
         }
     }
 
+    /**
+     * The kernels composed from a backend's primitives (log-sum-exp, gather, where), for a backend
+     * that has no native ones yet: the CUDA backend until its cross_entropy kernels land. It builds
+     * [N, C] temporaries, and its target range check is gather's (a host read of the targets).
+     */
+    public static final class Composed implements Kernels {
+        @Override
+        public void forward(Tensor logits, Tensor targets, long ignoreIndex, Tensor lse, Tensor rowLoss) {
+            Tensor x = logits.to(lse.dtype()), valid = targets.ne(ignoreIndex), zero = Tensor.zeros(x.device(), lse.dtype());
+            Tensor safe = Tensor.where(valid, targets, Tensor.zeros(x.device(), DType.I64));
+            Tensor l = x.logsumexp(-1, false);
+            Tensor picked = x.gather(1, safe.unsqueeze(1)).squeeze(1);
+            lse.assign(Tensor.where(valid, l, zero));
+            rowLoss.assign(Tensor.where(valid, l.sub(picked), zero));
+        }
+
+        @Override
+        public void backward(Tensor logits, Tensor targets, Tensor lse, Tensor scale, long ignoreIndex, Tensor dLogits) {
+            DType stat = lse.dtype();
+            Tensor valid = targets.ne(ignoreIndex);
+            Tensor safe = Tensor.where(valid, targets, Tensor.zeros(logits.device(), DType.I64));
+            Tensor p = logits.to(stat).sub(lse.unsqueeze(1)).exp();
+            Tensor g = p.sub(safe.oneHot(logits.size(1)).to(stat)).mul(scale).mul(valid.unsqueeze(1).to(stat));
+            dLogits.assign(g);
+        }
+    }
+
     static IllegalArgumentException fail(String format, Object... args) {
         return new IllegalArgumentException("crossEntropy: " + String.format(format, args));
     }

@@ -151,4 +151,25 @@ class CrossEntropyTest {
         }
         assertArrayEquals(out[0], out[1]);
     }
+
+    @Test
+    void composedKernelsMatchTheCpuKernels() {
+        Generator g = new Generator(6);
+        var cpu = dev.jomni.tensor.cpu.CpuBackend.INSTANCE.kernels(CrossEntropy.Kernels.class);
+        var composed = new CrossEntropy.Composed();
+        for (DType d : new DType[] {DType.F32, DType.BF16}) {
+            int n = 37, c = 301;
+            Tensor x = Tensor.randn(g, DType.F32, n, c).mul(3).to(d), t = targets(g, n, c);
+            Tensor scale = Tensor.full(DType.F32, 0.37);
+            Tensor[] a = {Tensor.empty(DType.F32, n), Tensor.empty(DType.F32, n), Tensor.empty(d, n, c)};
+            Tensor[] b = {Tensor.empty(DType.F32, n), Tensor.empty(DType.F32, n), Tensor.empty(d, n, c)};
+            cpu.forward(x, t, IGNORE, a[0], a[1]);
+            cpu.backward(x, t, a[0], scale, IGNORE, a[2]);
+            composed.forward(x, t, IGNORE, b[0], b[1]);
+            composed.backward(x, t, b[0], scale, IGNORE, b[2]);
+            assertTrue(maxAbsDiff(a[0].toFloatArray(), b[0].toFloatArray()) <= 1e-5, d + " lse");
+            assertTrue(maxAbsDiff(a[1].toFloatArray(), b[1].toFloatArray()) <= 1e-5, d + " rowLoss");
+            assertTrue(maxAbsDiff(a[2].toFloatArray(), b[2].toFloatArray()) <= (d == DType.BF16 ? 0.37 / 128 : 1e-6), d + " dLogits");
+        }
+    }
 }
