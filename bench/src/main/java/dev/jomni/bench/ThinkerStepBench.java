@@ -119,8 +119,7 @@ public class ThinkerStepBench {
     public void resetPeaks() {
         for (Parameter p : thinker.parameters().values()) p.value().zeroGrad();
         System.gc();
-        Storage.resetPeakBytes();
-        liveAtStart = Storage.liveBytes();
+        liveAtStart = Storage.resetPeak();
         for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) pool.resetPeakUsage();
     }
 

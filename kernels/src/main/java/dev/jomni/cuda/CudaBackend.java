@@ -5,6 +5,7 @@ import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.OpKernels;
+import dev.jomni.tensor.ops.CrossEntropy;
 import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
@@ -38,7 +39,9 @@ public final class CudaBackend implements Backend {
     /** The coarse ops' CUDA launchers: one line per op. */
     private final OpKernels kernels = new OpKernels("cuda");
 
-    public CudaBackend() {}
+    public CudaBackend() {
+        kernels.register(CrossEntropy.Kernels.class, new CrossEntropy.Composed());   // until cross_entropy.cu: composed from the primitives
+    }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
 

@@ -11,7 +11,7 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public abstract class Storage {
     private static final AtomicLong LIVE_BYTES = new AtomicLong(), LIVE_COUNT = new AtomicLong(), SEQUENCE = new AtomicLong();
-    /** The most {@link #liveBytes} has been since {@link #resetPeakBytes}. */
+    /** The most {@link #liveBytes} has been since {@link #resetPeak}. */
     private static final AtomicLong PEAK_BYTES = new AtomicLong();
     /** Live storages by allocation number: lets a test count what one piece of code left behind. */
     private static final ConcurrentHashMap<Long, Long> LIVE = new ConcurrentHashMap<>();
@@ -54,11 +54,15 @@ public abstract class Storage {
     /** Bytes held by storages allocated by backends and not yet freed (memory-mapped files excluded). */
     public static long liveBytes() { return LIVE_BYTES.get(); }
 
-    /** The peak of {@link #liveBytes} since the last {@link #resetPeakBytes} (or the start). */
+    /** The peak of {@link #liveBytes} since the last {@link #resetPeak} (or the start). */
     public static long peakBytes() { return PEAK_BYTES.get(); }
 
-    /** Restarts the peak from the current live bytes (per training step, per benchmark iteration). */
-    public static void resetPeakBytes() { PEAK_BYTES.set(LIVE_BYTES.get()); }
+    /** Restarts the peak from the bytes live now (per training step, per benchmark iteration); returns them. */
+    public static long resetPeak() {
+        long live = LIVE_BYTES.get();
+        PEAK_BYTES.set(live);
+        return live;
+    }
 
     /** Number of storages allocated by backends and not yet freed. */
     public static long liveCount() { return LIVE_COUNT.get(); }

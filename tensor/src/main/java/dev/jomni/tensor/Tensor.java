@@ -760,7 +760,15 @@ public final class Tensor implements AutoCloseable {
      * Mean cross-entropy of logits [..., C] (classes on the LAST axis) against I64 targets [...],
      * over targets that are not {@code ignoreIndex}; NaN when none is valid, as in PyTorch.
      */
-    public Tensor crossEntropy(Tensor targets, long ignoreIndex) { return Losses.crossEntropy(this, targets, ignoreIndex); }
+    public Tensor crossEntropy(Tensor targets, long ignoreIndex) { return dev.jomni.tensor.ops.CrossEntropy.crossEntropy(this, targets, ignoreIndex); }
+
+    /**
+     * Fused linear cross-entropy: {@code matmul(weight.mT()).crossEntropy(targets, ignoreIndex)} for
+     * this [N, H] and weight [V, H], computed in chunks that never hold the [N, V] logits.
+     */
+    public Tensor linearCrossEntropy(Tensor weight, Tensor targets, long ignoreIndex) {
+        return dev.jomni.tensor.ops.LinearCrossEntropy.linearCrossEntropy(this, weight, targets, ignoreIndex);
+    }
 
     /** 2-D convolution of [B, C, H, W] with weight [O, C, kh, kw] and optional bias [O]. */
     public Tensor conv2d(Tensor weight, Tensor bias, int stride, int padding) { return Conv2dOp.conv2d(this, weight, bias, stride, padding); }

@@ -79,6 +79,20 @@ public final class Thinker extends Module {
      * @param cache         null, or a cache that this call extends
      */
     public Output forward(Tensor inputIds, Tensor attentionMask, Audio audio, KvCache cache) {
+        return forward(inputIds, attentionMask, audio, cache, true);
+    }
+
+    /**
+     * {@link #forward} without lm_head, for training: {@code logits()} is null and
+     * {@code hiddenStates().getLast()} is the final norm's output [B, T, H], which
+     * {@link #loss(Output, Tensor, Tensor)} takes through lm_head's weight with the fused
+     * linear cross-entropy, so the [B, T, V] logits are never built.
+     */
+    public Output forwardHidden(Tensor inputIds, Tensor attentionMask, Audio audio, KvCache cache) {
+        return forward(inputIds, attentionMask, audio, cache, false);
+    }
+
+    private Output forward(Tensor inputIds, Tensor attentionMask, Audio audio, KvCache cache, boolean logits) {
         if (inputIds.rank() != 2) throw new IllegalArgumentException("thinker: input_ids must be [B, T], got " + java.util.Arrays.toString(inputIds.shape()));
         int b = inputIds.size(0), t = inputIds.size(1), past = cache == null ? 0 : cache.length();
         if (attentionMask.rank() != 2 || attentionMask.size(0) != b || attentionMask.size(1) != past + t)
@@ -117,7 +131,7 @@ public final class Thinker extends Module {
         }
         h = model.norm.forward(h);
         hidden.set(hidden.size() - 1, h);
-        return new Output(lmHead.forward(h), hidden, audioEmbeds, positions, routerLogits == null ? List.of() : routerLogits);
+        return new Output(logits ? lmHead.forward(h) : null, hidden, audioEmbeds, positions, routerLogits == null ? List.of() : routerLogits);
     }
 
     /** E with the rows at {@code slots} (flat B·T positions, row-major) replaced by audio's rows in order. */
@@ -175,17 +189,37 @@ public final class Thinker extends Module {
 
     /** Mean cross-entropy of logits [B, T, V] against labels [B, T] shifted by one (target t = label t+1), ignoring −100; in f32 (f64 stays f64). */
     public static Tensor loss(Tensor logits, Tensor labels) {
-        int b = labels.size(0), t = labels.size(1);
-        Tensor shifted = Tensor.cat(List.of(labels.narrow(1, 1, t - 1), Tensor.full(labels.device(), DType.I64, -100, b, 1)), 1);
-        return logits.to(logits.dtype().atLeastF32()).crossEntropy(shifted.to(DType.I64), -100);
+        return logits.to(logits.dtype().atLeastF32()).crossEntropy(shifted(labels), -100);
     }
 
     /**
-     * The training loss of a forward pass: {@link #loss(Tensor, Tensor)}, plus router_aux_loss_coef ·
-     * the Switch load-balancing loss when the config asks for router logits (output_router_logits).
+     * {@link #loss(Tensor, Tensor)} of lmHead(hidden) for the final hidden states [B, T, H], without the
+     * [B, T, V] logits: linearCrossEntropy over lm_head's weight, chunked over tokens and vocabulary.
+     * The logits are f32 products of the inputs (not rounded to a 16-bit model dtype first, as the
+     * logits path does). An lm_head with a LoRA adapter takes the logits path: the fused op covers
+     * the plain weight only.
+     */
+    public Tensor hiddenLoss(Tensor hidden, Tensor labels) {
+        if (lmHead.lora() != null) return loss(lmHead.forward(hidden), labels);
+        int h = hidden.size(-1);
+        Tensor targets = shifted(labels).to(hidden.device()).reshape(-1);                   // [B·T]
+        return hidden.reshape(-1, h).linearCrossEntropy(lmHead.weight.value(), targets, -100);
+    }
+
+    /** labels [B, T] → targets [B, T] I64: target t = label t+1, the last position −100. */
+    private static Tensor shifted(Tensor labels) {
+        int b = labels.size(0), t = labels.size(1);
+        return Tensor.cat(List.of(labels.narrow(1, 1, t - 1), Tensor.full(labels.device(), DType.I64, -100, b, 1)), 1).to(DType.I64);
+    }
+
+    /**
+     * The training loss of a forward pass: {@link #loss(Tensor, Tensor)} of its logits (or, after
+     * {@link #forwardHidden}, {@link #hiddenLoss} of its final hidden states), plus
+     * router_aux_loss_coef · the Switch load-balancing loss when the config asks for router logits
+     * (output_router_logits).
      */
     public Tensor loss(Output out, Tensor labels, Tensor attentionMask) {
-        Tensor loss = loss(out.logits(), labels);
+        Tensor loss = out.logits() != null ? loss(out.logits(), labels) : hiddenLoss(out.hiddenStates().getLast(), labels);
         if (out.routerLogits().isEmpty()) return loss;
         return loss.add(auxLoss(out.routerLogits(), attentionMask, config.text().numExperts(), config.text().numExpertsPerTok())
                 .mul(config.text().routerAuxLossCoef()));

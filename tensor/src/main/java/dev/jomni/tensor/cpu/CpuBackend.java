@@ -16,6 +16,8 @@ import dev.jomni.tensor.ops.Softmax;
 import dev.jomni.tensor.ops.Swiglu;
 import dev.jomni.tensor.ops.ScaledDotProductAttention;
 import dev.jomni.tensor.ops.MoeExperts;
+import dev.jomni.tensor.ops.CrossEntropy;
+import dev.jomni.tensor.ops.LinearCrossEntropy;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -39,6 +41,8 @@ public final class CpuBackend implements Backend {
         kernels.register(Swiglu.Kernels.class, new CpuSwiglu());
         kernels.register(ScaledDotProductAttention.Kernels.class, new CpuScaledDotProductAttention());
         kernels.register(MoeExperts.Kernels.class, new CpuMoeExperts());
+        kernels.register(CrossEntropy.Kernels.class, new CpuCrossEntropy());
+        kernels.register(LinearCrossEntropy.Kernels.class, new CpuLinearCrossEntropy());
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
