@@ -24,7 +24,9 @@ import java.lang.foreign.ValueLayout;
 /**
  * The reference backend, in plain Java. Element-wise work reads operands (any strides, any dtype)
  * into double arrays, computes in double and rounds once when storing, so every dtype shares one
- * well-tested path; matrix products go to {@link CpuMatmul}. Work is split by rows or fixed-size
+ * well-tested path (the {@code *Reference} methods); contiguous f32 and bf16 operands of the
+ * commonest ops take Vector API paths tested against it ({@link F32Arithmetic}, {@link F32Unary},
+ * {@link RowSums}); matrix products go to {@link CpuMatmul}. Work is split by rows or fixed-size
  * chunks, never across a reduction, so results do not depend on the thread count.
  */
 public final class CpuBackend implements Backend {
@@ -105,6 +107,15 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void unary(UnaryOp op, Tensor x, Tensor out, double a, double b) {
+        if (F32Unary.handles(op, x, out)) {
+            F32Unary.apply(op, x, out);
+            return;
+        }
+        unaryReference(op, x, out, a, b);
+    }
+
+    /** The double-precision reference of unary: the vector paths are tested against it. */
+    static void unaryReference(UnaryOp op, Tensor x, Tensor out, double a, double b) {
         double[] v = load(x);
         Parallel.forRange(v.length, CHUNK, (s, e) -> {
             for (int i = (int) s; i < e; i++) v[i] = op.apply(v[i], a, b);
@@ -118,6 +129,11 @@ public final class CpuBackend implements Backend {
             F32Arithmetic.apply(op, x, y, out);
             return;
         }
+        binaryReference(op, x, y, out);
+    }
+
+    /** The double-precision reference of binary: the vector paths are tested against it. */
+    static void binaryReference(BinaryOp op, Tensor x, Tensor y, Tensor out) {
         double[] u = load(x), v = load(y);
         Parallel.forRange(u.length, CHUNK, (s, e) -> {
             for (int i = (int) s; i < e; i++) u[i] = op.apply(u[i], v[i]);
@@ -134,6 +150,15 @@ public final class CpuBackend implements Backend {
 
     @Override
     public void reduce(ReduceOp op, Tensor x, Tensor out) {
+        if (op == ReduceOp.SUM && RowSums.handles(x, out)) {
+            RowSums.sum(x, out);
+            return;
+        }
+        reduceReference(op, x, out);
+    }
+
+    /** The double-precision reference of reduce: the vector paths are tested against it. */
+    static void reduceReference(ReduceOp op, Tensor x, Tensor out) {
         int rows = x.shape()[0], n = x.shape()[1];
         double[] v = load(x), r = new double[rows];
         Parallel.forRange(rows, Math.max(1, CHUNK / Math.max(1, n)), (s, e) -> {

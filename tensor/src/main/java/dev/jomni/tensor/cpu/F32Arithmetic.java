@@ -1,31 +1,25 @@
 package dev.jomni.tensor.cpu;
 
 import dev.jomni.tensor.BinaryOp;
-import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
-import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
-import jdk.incubator.vector.VectorSpecies;
 
 /**
- * The Vector API path for the commonest element-wise work: f32 add, sub, mul, div where x and out
- * are contiguous and y is contiguous or a broadcast of a contiguous suffix (a bias row, a scalar).
- * Bit-identical to the double-precision reference path: for these four operations, rounding the
- * exact double result to f32 gives the correctly rounded f32 result.
+ * The Vector API path for the commonest element-wise work: add, sub, mul, div of f32 or bf16 operands
+ * (any mix, computed in f32) where x and out are contiguous and y is contiguous or a broadcast of a
+ * contiguous suffix (a bias row, a scalar). Bit-identical to the double-precision reference path: for
+ * these four operations, rounding the exact double result to f32 gives the correctly rounded f32
+ * result, and both paths then round that once more to bf16 where out is bf16.
  */
 final class F32Arithmetic {
-    private static final VectorSpecies<Float> SPECIES = FloatVector.SPECIES_PREFERRED;
-    private static final ByteOrder ORDER = ByteOrder.nativeOrder();
     private static final long CHUNK = 1 << 15;
 
     private F32Arithmetic() {}
 
     static boolean handles(BinaryOp op, Tensor x, Tensor y, Tensor out) {
         return (op == BinaryOp.ADD || op == BinaryOp.SUB || op == BinaryOp.MUL || op == BinaryOp.DIV)
-                && x.dtype() == DType.F32 && y.dtype() == DType.F32 && out.dtype() == DType.F32
+                && Lanes.lanes(x) && Lanes.lanes(y) && Lanes.lanes(out)
                 && x.isContiguous() && out.isContiguous() && period(y) > 0;
     }
 
@@ -41,37 +35,30 @@ final class F32Arithmetic {
     }
 
     static void apply(BinaryOp op, Tensor x, Tensor y, Tensor out) {
-        MemorySegment xs = CpuBackend.seg(x), ys = CpuBackend.seg(y), os = CpuBackend.seg(out);
-        long xo = x.offset() * 4, yo = y.offset() * 4, oo = out.offset() * 4, n = out.numel(), p = period(y);
+        Lanes.View xs = Lanes.View.of(x), ys = Lanes.View.of(y), os = Lanes.View.of(out);
+        long n = out.numel(), p = period(y);
         VectorOperators.Binary vop = switch (op) {
             case ADD -> VectorOperators.ADD;
             case SUB -> VectorOperators.SUB;
             case MUL -> VectorOperators.MUL;
             default -> VectorOperators.DIV;
         };
-        int lanes = SPECIES.length();
+        int lanes = Lanes.LANES;
         Parallel.forRange(n, Math.max(CHUNK, p), (start, end) -> {
             long i = start;
             if (p == 1) {                                          // a scalar
-                float c = ys.get(ValueLayout.JAVA_FLOAT_UNALIGNED, yo);
-                FloatVector cv = FloatVector.broadcast(SPECIES, c);
-                for (; i + lanes <= end; i += lanes)
-                    FloatVector.fromMemorySegment(SPECIES, xs, xo + 4 * i, ORDER).lanewise(vop, cv).intoMemorySegment(os, oo + 4 * i, ORDER);
-            } else {
-                while (i < end) {                                  // runs that do not wrap around y's period
-                    long j = i % p, run = Math.min(end - i, p - j), k = 0;
-                    for (; k + lanes <= run; k += lanes)
-                        FloatVector.fromMemorySegment(SPECIES, xs, xo + 4 * (i + k), ORDER)
-                                .lanewise(vop, FloatVector.fromMemorySegment(SPECIES, ys, yo + 4 * (j + k), ORDER))
-                                .intoMemorySegment(os, oo + 4 * (i + k), ORDER);
-                    for (; k < run; k++) os.set(ValueLayout.JAVA_FLOAT_UNALIGNED, oo + 4 * (i + k),
-                            scalar(op, xs.get(ValueLayout.JAVA_FLOAT_UNALIGNED, xo + 4 * (i + k)), ys.get(ValueLayout.JAVA_FLOAT_UNALIGNED, yo + 4 * (j + k))));
-                    i += run;
-                }
+                float c = ys.get(0);
+                FloatVector cv = FloatVector.broadcast(Lanes.F, c);
+                for (; i + lanes <= end; i += lanes) os.store(i, xs.load(i).lanewise(vop, cv));
+                for (; i < end; i++) os.set(i, scalar(op, xs.get(i), c));
                 return;
             }
-            for (; i < end; i++) os.set(ValueLayout.JAVA_FLOAT_UNALIGNED, oo + 4 * i,
-                    scalar(op, xs.get(ValueLayout.JAVA_FLOAT_UNALIGNED, xo + 4 * i), ys.get(ValueLayout.JAVA_FLOAT_UNALIGNED, yo)));
+            while (i < end) {                                      // runs that do not wrap around y's period
+                long j = i % p, run = Math.min(end - i, p - j), k = 0;
+                for (; k + lanes <= run; k += lanes) os.store(i + k, xs.load(i + k).lanewise(vop, ys.load(j + k)));
+                for (; k < run; k++) os.set(i + k, scalar(op, xs.get(i + k), ys.get(j + k)));
+                i += run;
+            }
         });
     }
 
