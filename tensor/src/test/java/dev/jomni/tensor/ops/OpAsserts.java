@@ -65,4 +65,20 @@ final class OpAsserts {
             if (!(Math.abs(a[i] - e[i]) <= tol * scale))
                 fail(String.format("%s: element %d is %s, expected %s (bound %.3g·%.3g)", what, i, a[i], e[i], tol, scale));
     }
+
+    /**
+     * A composition of element-wise ops against the coarse op that replaced it. The CPU backend's
+     * Vector API exp and silu (F32Unary) are within 1-2 ulp of the double reference the coarse ops'
+     * kernels follow, so a composition using them is no longer the same bits: f64 still must be;
+     * f32 within 1e-6, bf16 within 2^-6, f16 within 2^-9 of the tensor's magnitude.
+     */
+    static void assertWithinVectorPaths(String what, Tensor expected, Tensor actual) {
+        switch (expected.dtype()) {
+            case F64 -> assertBitEqual(what, expected, actual);
+            case F32 -> assertClose(what, expected, actual, 1e-6);
+            case BF16 -> assertClose(what, expected, actual, 0x1p-6);
+            case F16 -> assertClose(what, expected, actual, 0x1p-9);
+            default -> assertBitEqual(what, expected, actual);
+        }
+    }
 }

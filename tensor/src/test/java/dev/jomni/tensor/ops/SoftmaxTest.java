@@ -2,6 +2,7 @@ package dev.jomni.tensor.ops;
 
 import static dev.jomni.tensor.ops.OpAsserts.assertBitEqual;
 import static dev.jomni.tensor.ops.OpAsserts.assertClose;
+import static dev.jomni.tensor.ops.OpAsserts.assertWithinVectorPaths;
 import static dev.jomni.tensor.ops.OpAsserts.gradcheck;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -42,15 +43,15 @@ class SoftmaxTest {
         gradcheck((log ? "logSoftmax " : "softmax ") + shape + " dim " + dim, in -> log ? in[0].logSoftmax(dim) : in[0].softmax(dim), x);
     }
 
-    /** For f32 and f64 the scalar reference rounds where the composition rounded: the same bits. */
+    /** The scalar reference rounds where the composition rounded: the same bits in f64, within the vector exp's ulp in f32. */
     @ParameterizedTest(name = "{0} log {1} n {2}")
     @CsvSource({"F32,false,1", "F32,false,31", "F32,false,4097", "F32,true,31", "F32,true,4097", "F64,false,33", "F64,true,33"})
-    void scalarForwardIsBitIdenticalToTheComposition(DType t, boolean log, int n) {
+    void scalarForwardMatchesTheComposition(DType t, boolean log, int n) {
         Tensor x = Tensor.randn(new Generator(n), t, 5, n).mul(4).to(t);
         Tensor y0 = Tensor.empty(t, 5, n), y1 = Tensor.empty(t, 5, n);
         Softmax.COMPOSED.forward(x, y0, log);
         SCALAR.forward(x, y1, log);
-        assertBitEqual("y", y0, y1);
+        assertWithinVectorPaths("y", y0, y1);
     }
 
     /** 16-bit x: the reference rounds once, the composition rounded every step to 16 bits. */

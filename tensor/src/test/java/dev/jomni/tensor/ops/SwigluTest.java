@@ -2,6 +2,7 @@ package dev.jomni.tensor.ops;
 
 import static dev.jomni.tensor.ops.OpAsserts.assertBitEqual;
 import static dev.jomni.tensor.ops.OpAsserts.assertClose;
+import static dev.jomni.tensor.ops.OpAsserts.assertWithinVectorPaths;
 import static dev.jomni.tensor.ops.OpAsserts.gradcheck;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -36,24 +37,24 @@ class SwigluTest {
         gradcheck("swiglu of strided views", in -> Swiglu.swiglu(in[0].transpose(0, 1), in[1].transpose(0, 1)), gate, up);
     }
 
-    /** Forward and backward round where gate.silu().mul(up) and its autograd rounded: the same bits. */
+    /** Forward and backward round where gate.silu().mul(up) and its autograd rounded: the same bits in f64, within the vector silu's ulps otherwise. */
     @ParameterizedTest(name = "{0} I={1}")
     @CsvSource({"F32,1", "F32,31", "F32,4097", "BF16,33", "F16,17", "F64,9"})
-    void bitIdenticalToTheComposition(DType type, int inner) {
+    void matchesTheComposition(DType type, int inner) {
         Generator gen = new Generator(inner);
         Tensor g0 = Tensor.randn(gen, DType.F32, 5, inner).mul(4).to(type), u0 = Tensor.randn(gen, type, 5, inner);
         Tensor dout = Tensor.randn(gen, type, 5, inner);
         Tensor[] old = run(in -> in[0].silu().mul(in[1]), g0, u0, dout);
-        assertBitEqual("two tensors: out", old[0], run(in -> Swiglu.swiglu(in[0], in[1]), g0, u0, dout)[0]);
+        assertWithinVectorPaths("two tensors: out", old[0], run(in -> Swiglu.swiglu(in[0], in[1]), g0, u0, dout)[0]);
         Tensor[] fused = run(in -> Swiglu.swiglu(in[0], in[1]), g0, u0, dout);
-        assertBitEqual("two tensors: dgate", old[1], fused[1]);
-        assertBitEqual("two tensors: dup", old[2], fused[2]);
+        assertWithinVectorPaths("two tensors: dgate", old[1], fused[1]);
+        assertWithinVectorPaths("two tensors: dup", old[2], fused[2]);
         // halves of one [rows, 2I] tensor: the gradient is [rows, 2I] = concat(dgate, dup)
         Tensor gu = Tensor.cat(List.of(g0, u0), -1).requiresGrad(true);
         Tensor out = Swiglu.swiglu(gu);
-        assertBitEqual("halves: out", old[0], out);
+        assertWithinVectorPaths("halves: out", old[0], out);
         out.backward(dout);
-        assertBitEqual("halves: gradient", Tensor.cat(List.of(old[1], old[2]), -1), gu.grad());
+        assertWithinVectorPaths("halves: gradient", Tensor.cat(List.of(old[1], old[2]), -1), gu.grad());
     }
 
     /** {output, dgate, dup} of f on fresh leaves. */
