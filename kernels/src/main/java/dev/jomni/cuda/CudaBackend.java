@@ -54,6 +54,18 @@ public final class CudaBackend implements Backend {
                     + " (no dev/jomni/cuda/kernels/*.fatbin on the class path); rebuild where nvcc is on PATH");
     }
 
+    // ---------------------------------------------------------------- streams
+
+    @Override
+    public dev.jomni.tensor.Stream defaultStream(Device device) {
+        return state(device).defaultStream;
+    }
+
+    @Override
+    public dev.jomni.tensor.Stream newStream(Device device) {
+        return new CudaStream(device, state(device).ctx.createStream(), true);
+    }
+
     // ---------------------------------------------------------------- public helpers
 
     /** The caching allocator's counters for {@code device} (allocated, reserved, peaks, driver allocations). */
@@ -64,11 +76,6 @@ public final class CudaBackend implements Backend {
     /** Restarts the allocator's peaks from the current values (per training step). */
     public static void resetPeakMemory(Device device) {
         state(device).ctx.allocator().resetPeaks();
-    }
-
-    /** Waits until all work queued on {@code device} has run. */
-    public static void synchronize(Device device) {
-        state(device).stream.synchronize();
     }
 
     /** The stream the backend queues {@code device}'s work on, in order (for events and timing). */
@@ -617,6 +624,7 @@ public final class CudaBackend implements Backend {
     static final class DeviceState {
         final CudaContext ctx;
         final Stream stream;
+        final CudaStream defaultStream;
         final int maxBlocks;
         final Kernel ewF32, ewF64, ewFlatF32, ewFlatF64, addIntoOrdered, reduceBlock, reduceThread, gather, scatterAdd, cumsum, cumsumBlock, argsort, matmulF64;
         private volatile BlasLt blas;
@@ -624,6 +632,7 @@ public final class CudaBackend implements Backend {
         DeviceState(CudaContext ctx) {
             this.ctx = ctx;
             stream = ctx.createStream();
+            defaultStream = new CudaStream(new Device(Device.Kind.CUDA, ctx.ordinal()), stream, false);
             maxBlocks = Math.max(1, ctx.properties().multiprocessorCount() * 8);
             ewF32 = ctx.kernel("elementwise", "ew_f32");
             ewF64 = ctx.kernel("elementwise", "ew_f64");
