@@ -27,7 +27,6 @@ import java.util.concurrent.ConcurrentHashMap;
  * uses atomics: results do not depend on scheduling.
  */
 public final class CudaBackend implements Backend {
-    private static final ConcurrentHashMap<Integer, DeviceState> DEVICES = new ConcurrentHashMap<>();
     static final int THREADS = 256;
     /** reduce_thread (one thread per row) below this row length, reduce_block (a block per row) from it. */
     static final int SHORT_ROW = 64;
@@ -37,6 +36,8 @@ public final class CudaBackend implements Backend {
 
     /** The coarse ops' CUDA launchers: one line per op. */
     private final OpKernels kernels = new OpKernels("cuda");
+    /** This backend's devices by index, each made on first use. */
+    private final ConcurrentHashMap<Integer, CudaDevice> devices = new ConcurrentHashMap<>();
 
     public CudaBackend() {}
 
@@ -58,36 +59,38 @@ public final class CudaBackend implements Backend {
 
     @Override
     public dev.jomni.tensor.Stream defaultStream(Device device) {
-        return state(device).defaultStream;
+        return on(device).defaultStream;
     }
 
     @Override
     public dev.jomni.tensor.Stream newStream(Device device) {
-        return new CudaStream(device, state(device).ctx.createStream(), true);
+        return new CudaStream(device, on(device).ctx.createStream(), true);
     }
 
     // ---------------------------------------------------------------- public helpers
 
+    // Shorthands for of(device).X(), kept for the benchmarks and tests that call them.
+
     /** The caching allocator's counters for {@code device} (allocated, reserved, peaks, driver allocations). */
     public static AllocatorStats memoryStats(Device device) {
-        return state(device).ctx.allocator().stats();
+        return of(device).memoryStats();
     }
 
     /** Restarts the allocator's peaks from the current values (per training step). */
     public static void resetPeakMemory(Device device) {
-        state(device).ctx.allocator().resetPeaks();
+        of(device).resetPeakMemory();
     }
 
     /** The stream the backend queues {@code device}'s work on, in order (for events and timing). */
     public static Stream stream(Device device) {
-        return state(device).stream;
+        return of(device).stream();
     }
 
     // ---------------------------------------------------------------- memory
 
     @Override
     public Storage allocate(Device device, DType dtype, long numel) {
-        DeviceState s = state(device);
+        CudaDevice s = on(device);
         long bytes = numel * dtype.byteSize;
         return new CudaStorage(device, s.ctx.allocator().allocate(Math.max(1, bytes), s.stream), bytes);
     }
@@ -97,7 +100,7 @@ public final class CudaBackend implements Backend {
         CudaStorage st = (CudaStorage) allocate(device, dtype, host.byteSize() / dtype.byteSize);
         long n = host.byteSize();
         if (n == 0) return st;
-        DeviceState s = state(device);
+        CudaDevice s = on(device);
         s.ctx.bind();
         // From pageable memory the call returns once the bytes are staged: host may be freed after it.
         try (Arena arena = Arena.ofConfined()) {
@@ -122,7 +125,7 @@ public final class CudaBackend implements Backend {
             return;
         }
         long n = src.numel() * src.dtype().byteSize;
-        DeviceState s = state(src.device());
+        CudaDevice s = on(src.device());
         if (n > 0) {
             s.ctx.bind();
             try (Arena arena = Arena.ofConfined()) {
@@ -151,7 +154,7 @@ public final class CudaBackend implements Backend {
         checkShapes("copy", src, dst);
         if (dst.numel() == 0) return;
         if (src.dtype() == dst.dtype() && src.isContiguous() && dst.isContiguous()) {
-            DeviceState s = state(dst.device());
+            CudaDevice s = on(dst.device());
             long n = dst.numel() * dst.dtype().byteSize;
             s.ctx.bind();
             int status;
@@ -200,7 +203,7 @@ public final class CudaBackend implements Backend {
                         outer *= shape[d];
                     }
                 }
-        DeviceState s = state(dst.device());
+        CudaDevice s = on(dst.device());
         Launch.begin().struct().shape(size, rank).i32(count).i64(outer).i64(n / outer)    // AddIntoArgs
                 .operand(address(dst), dst2, rank, dst.dtype().ordinal())
                 .operand(address(src), src2, rank, src.dtype().ordinal())
@@ -243,7 +246,7 @@ public final class CudaBackend implements Backend {
         if (op == BinaryOp.ADD && out.dtype() == DType.BF16 && x.dtype() == DType.BF16 && y.dtype() == DType.BF16
                 && out.numel() > 0 && out.isContiguous() && x.isContiguous() && y.isContiguous()) {
             long n = out.numel();                          // add.cu's vectorised kernel (the 256M-element benchmark)
-            AddKernel.bf16(state(out.device()).stream, slice(out, n), slice(x, n), slice(y, n), n);
+            AddKernel.bf16(on(out.device()).stream, slice(out, n), slice(x, n), slice(y, n), n);
             return;
         }
         elementwise(BINARY, op.ordinal(), out, x, y, null, 0, 0);
@@ -261,7 +264,7 @@ public final class CudaBackend implements Backend {
     private void elementwise(int kind, int op, Tensor out, Tensor x, Tensor y, Tensor c, double a, double b) {
         long n = out.numel();
         if (n == 0) return;
-        DeviceState s = state(out.device());
+        CudaDevice s = on(out.device());
         long outAddress = address(out);
         // all contiguous (the common case): one axis, no shape merging
         Dims d = contiguous(out) && contiguous(x) && contiguous(y) && contiguous(c) ? Dims.flat(n) : merged(out, x, y, c);
@@ -297,7 +300,7 @@ public final class CudaBackend implements Backend {
             fill(out, 0);
             return;
         }
-        DeviceState s = state(x.device());
+        CudaDevice s = on(x.device());
         long[] xs = x.strides();
         boolean shortRows = n < SHORT_ROW;
         Launch.begin().struct().i32(op.ordinal()).i64(rows).i64(n)                       // reduce.cu's ReduceArgs
@@ -316,7 +319,7 @@ public final class CudaBackend implements Backend {
         }
         DType t = out.dtype();
         DataType lt = t == DType.F32 ? DataType.F32 : t == DType.BF16 ? DataType.BF16 : t == DType.F16 ? DataType.F16 : null;
-        DeviceState s = state(out.device());
+        CudaDevice s = on(out.device());
         if (lt == null || a.dtype() != t || b.dtype() != t) {
             Launch.begin().struct().i64(batch).i64(m).i64(n).i64(k)                      // index.cu's MatmulArgs
                     .operand(address(a), a.strides(), 3, a.dtype().ordinal())
@@ -341,7 +344,7 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private void blasMatmul(DeviceState s, DataType lt, Tensor a, Tensor b, Tensor c, int batch, int m, int n, int k, List<Tensor> temps) {
+    private void blasMatmul(CudaDevice s, DataType lt, Tensor a, Tensor b, Tensor c, int batch, int m, int n, int k, List<Tensor> temps) {
         long[] as = a.strides(), bs = b.strides();
         // A [m, k] row-major (ld k), or stored transposed [k, m] (ld m); otherwise a contiguous copy.
         boolean aN = (k == 1 || as[2] == 1) && (m == 1 || as[1] == k), aT = !aN && (m == 1 || as[1] == 1) && (k == 1 || as[2] == m);
@@ -382,7 +385,7 @@ public final class CudaBackend implements Backend {
     }
 
     private void gatherKernel(Tensor x, int dim, Tensor idx, long[] idxStrides, Tensor out) {
-        DeviceState s = state(out.device());
+        CudaDevice s = on(out.device());
         int rank = out.rank();
         checkRank("gather", rank);
         long n = out.numel();
@@ -416,7 +419,7 @@ public final class CudaBackend implements Backend {
      * f32 copy and is rounded once at the end, close to the CPU's double accumulator.
      */
     private void scatterAddKernel(Tensor dst, int dim, Tensor idx, long[] idxStrides, Tensor src, int[] shape) {
-        DeviceState s = state(dst.device());
+        CudaDevice s = on(dst.device());
         int rank = shape.length;
         checkRank("scatterAdd", rank);
         long columns = Tensor.numel(shape) / shape[dim];
@@ -446,7 +449,7 @@ public final class CudaBackend implements Backend {
     /** cumsum_rows or argsort_rows over the rows of the last axis; non-contiguous operands go through copies. */
     private void rowKernel(Tensor x, Tensor out, boolean flag, boolean cumsum) {
         if (out.numel() == 0) return;
-        DeviceState s = state(out.device());
+        CudaDevice s = on(out.device());
         long n = x.rank() == 0 ? 1 : x.shape()[x.rank() - 1], rows = x.numel() / n;
         Tensor xc = x.isContiguous() ? x : contiguousCopy(x);
         Tensor oc = out.isContiguous() ? out : Tensor.empty(out.device(), out.dtype(), out.shape());
@@ -475,9 +478,18 @@ public final class CudaBackend implements Backend {
 
     // ---------------------------------------------------------------- helpers
 
-    static DeviceState state(Device device) {
-        DeviceState s = DEVICES.get(device.index());
-        return s != null ? s : DEVICES.computeIfAbsent(device.index(), i -> new DeviceState(Cuda.context(i)));
+    /** This backend's state for {@code device} (made on first use). */
+    public CudaDevice on(Device device) {
+        if (device.kind() != Device.Kind.CUDA) throw new IllegalArgumentException("CUDA backend asked for " + device);
+        CudaDevice d = devices.get(device.index());
+        return d != null ? d : devices.computeIfAbsent(device.index(), i -> new CudaDevice(device, Cuda.context(i)));
+    }
+
+    /** The CUDA state of {@code device} in the backend that {@link Device#backend()} finds for it. */
+    public static CudaDevice of(Device device) {
+        if (!(device.backend() instanceof CudaBackend b))
+            throw new IllegalArgumentException(device + " is not a CUDA device");
+        return b.on(device);
     }
 
     private static CudaStorage storage(Tensor t) {
@@ -617,47 +629,6 @@ public final class CudaBackend implements Backend {
             }
             checkRank("element-wise op over " + Arrays.toString(shape), r);
             return new Dims(size, st, r);
-        }
-    }
-
-    /** Per device: its context, the backend's stream, the kernels and (made on first use) a cuBLASLt handle. */
-    static final class DeviceState {
-        final CudaContext ctx;
-        final Stream stream;
-        final CudaStream defaultStream;
-        final int maxBlocks;
-        final Kernel ewF32, ewF64, ewFlatF32, ewFlatF64, addIntoOrdered, reduceBlock, reduceThread, gather, scatterAdd, cumsum, cumsumBlock, argsort, matmulF64;
-        private volatile BlasLt blas;
-
-        DeviceState(CudaContext ctx) {
-            this.ctx = ctx;
-            stream = ctx.createStream();
-            defaultStream = new CudaStream(new Device(Device.Kind.CUDA, ctx.ordinal()), stream, false);
-            maxBlocks = Math.max(1, ctx.properties().multiprocessorCount() * 8);
-            ewF32 = ctx.kernel("elementwise", "ew_f32");
-            ewF64 = ctx.kernel("elementwise", "ew_f64");
-            ewFlatF32 = ctx.kernel("elementwise", "ew_flat_f32");
-            ewFlatF64 = ctx.kernel("elementwise", "ew_flat_f64");
-            addIntoOrdered = ctx.kernel("elementwise", "add_into_ordered");
-            reduceBlock = ctx.kernel("reduce", "reduce_block");
-            reduceThread = ctx.kernel("reduce", "reduce_thread");
-            gather = ctx.kernel("index", "gather");
-            scatterAdd = ctx.kernel("index", "scatter_add");
-            cumsum = ctx.kernel("index", "cumsum_rows");
-            cumsumBlock = ctx.kernel("index", "cumsum_block");
-            argsort = ctx.kernel("index", "argsort_rows");
-            matmulF64 = ctx.kernel("index", "matmul_f64");
-        }
-
-        BlasLt blas() {
-            BlasLt b = blas;
-            if (b == null) {
-                synchronized (this) {
-                    if (blas == null) blas = BlasLt.create(ctx);
-                    b = blas;
-                }
-            }
-            return b;
         }
     }
 }

@@ -2,6 +2,8 @@ package dev.jomni.cuda;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotSame;
+import static org.junit.jupiter.api.Assertions.assertSame;
 
 import dev.jomni.tensor.Backend;
 import dev.jomni.tensor.DType;
@@ -44,5 +46,17 @@ class CudaStreamTest {
             side.synchronize();
         }
         assertArrayEquals(y.toFloatArray(), copy.toFloatArray(), 0, "the side stream's copy of y");
+    }
+
+    @Test
+    void deviceStateBelongsToItsBackendNotToTheProcess() {
+        Device gpu = BackendParity.gpu();
+        CudaDevice shared = CudaBackend.of(gpu);
+        assertSame(shared, ((CudaBackend) gpu.backend()).on(gpu), "Device.backend()'s state");
+        assertSame(shared.stream(), CudaBackend.stream(gpu));
+        CudaDevice other = new CudaBackend().on(gpu);
+        assertNotSame(shared.stream(), other.stream(), "a second backend's stream");
+        assertSame(shared.context(), other.context(), "the device's primary context is one per process");
+        assertEquals(gpu, other.device());
     }
 }
