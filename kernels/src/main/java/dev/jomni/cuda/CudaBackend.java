@@ -31,7 +31,7 @@ public final class CudaBackend implements Backend {
     /** reduce_thread (one thread per row) below this row length, reduce_block (a block per row) from it. */
     static final int SHORT_ROW = 64;
 
-    // elementwise.cu's kinds
+    // elementwise.cu's kinds: codes.cuh's EW_ constants (CodesTest checks them)
     static final int FILL = 0, COPY = 1, RAWCOPY = 2, UNARY = 3, BINARY = 4, WHERE = 5;
 
     /** The coarse ops' CUDA launchers: one line per op. */
@@ -172,7 +172,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void addInto(Tensor dst, Tensor src) {
         checkShapes("addInto", src, dst);
-        if (!overlaps(dst.shape(), dst.strides())) elementwise(BINARY, BinaryOp.ADD.ordinal(), dst, dst, src, null, 0, 0);
+        if (!overlaps(dst.shape(), dst.strides())) elementwise(BINARY, BinaryOp.ADD.code, dst, dst, src, null, 0, 0);
         else addIntoOrdered(dst, src);
     }
 
@@ -205,8 +205,8 @@ public final class CudaBackend implements Backend {
                 }
         CudaDevice s = on(dst.device());
         Launch.begin().struct().shape(size, rank).i32(count).i64(outer).i64(n / outer)    // AddIntoArgs
-                .operand(address(dst), dst2, rank, dst.dtype().ordinal())
-                .operand(address(src), src2, rank, src.dtype().ordinal())
+                .operand(address(dst), dst2, rank, dst.dtype().code)
+                .operand(address(src), src2, rank, src.dtype().code)
                 .launch(s.addIntoOrdered, s.stream, Dim3.blocks(outer, THREADS), THREADS);
     }
 
@@ -236,7 +236,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void unary(UnaryOp op, Tensor x, Tensor out, double a, double b) {
         checkShapes("unary " + op, x, out);
-        elementwise(UNARY, op.ordinal(), out, x, null, null, a, b);
+        elementwise(UNARY, op.code, out, x, null, null, a, b);
     }
 
     @Override
@@ -249,7 +249,7 @@ public final class CudaBackend implements Backend {
             AddKernel.bf16(on(out.device()).stream, slice(out, n), slice(x, n), slice(y, n), n);
             return;
         }
-        elementwise(BINARY, op.ordinal(), out, x, y, null, 0, 0);
+        elementwise(BINARY, op.code, out, x, y, null, 0, 0);
     }
 
     @Override
@@ -270,8 +270,8 @@ public final class CudaBackend implements Backend {
         Dims d = contiguous(out) && contiguous(x) && contiguous(y) && contiguous(c) ? Dims.flat(n) : merged(out, x, y, c);
         long xAddress = x == null ? outAddress : address(x), yAddress = y == null ? outAddress : address(y),
                 cAddress = c == null ? outAddress : address(c);
-        int od = out.dtype().ordinal(), xd = (x == null ? out : x).dtype().ordinal(), yd = (y == null ? out : y).dtype().ordinal(),
-                cd = (c == null ? out : c).dtype().ordinal();
+        int od = out.dtype().code, xd = (x == null ? out : x).dtype().code, yd = (y == null ? out : y).dtype().code,
+                cd = (c == null ? out : c).dtype().code;
         boolean wide = kind != RAWCOPY && (wide(out) || wide(x) || wide(y) || wide(c));
         int grid = (int) Math.min((n + THREADS - 1) / THREADS, s.maxBlocks), block = THREADS;
         if (d.rank == 1 && d.strides[0][0] == 1) {         // one contiguous axis: the small-parameter kernel
@@ -303,9 +303,9 @@ public final class CudaBackend implements Backend {
         CudaDevice s = on(x.device());
         long[] xs = x.strides();
         boolean shortRows = n < SHORT_ROW;
-        Launch.begin().struct().i32(op.ordinal()).i64(rows).i64(n)                       // reduce.cu's ReduceArgs
-                .operand(address(x), xs, 2, x.dtype().ordinal())
-                .operand(address(out), out.strides(), 1, out.dtype().ordinal())
+        Launch.begin().struct().i32(op.code).i64(rows).i64(n)                       // reduce.cu's ReduceArgs
+                .operand(address(x), xs, 2, x.dtype().code)
+                .operand(address(out), out.strides(), 1, out.dtype().code)
                 .launch(shortRows ? s.reduceThread : s.reduceBlock, s.stream, shortRows ? Dim3.blocks(rows, THREADS) : rows, THREADS);
     }
 
@@ -322,9 +322,9 @@ public final class CudaBackend implements Backend {
         CudaDevice s = on(out.device());
         if (lt == null || a.dtype() != t || b.dtype() != t) {
             Launch.begin().struct().i64(batch).i64(m).i64(n).i64(k)                      // index.cu's MatmulArgs
-                    .operand(address(a), a.strides(), 3, a.dtype().ordinal())
-                    .operand(address(b), b.strides(), 3, b.dtype().ordinal())
-                    .operand(address(out), out.strides(), 3, t.ordinal())
+                    .operand(address(a), a.strides(), 3, a.dtype().code)
+                    .operand(address(b), b.strides(), 3, b.dtype().code)
+                    .operand(address(out), out.strides(), 3, t.code)
                     .launch(s.matmulF64, s.stream, (int) Math.min(Dim3.blocks(out.numel(), THREADS), s.maxBlocks), THREADS);
             return;
         }
@@ -390,9 +390,9 @@ public final class CudaBackend implements Backend {
         checkRank("gather", rank);
         long n = out.numel();
         Launch.begin().struct().shape(longs(out.shape()), rank).i32(dim).i64(n)          // index.cu's IndexArgs
-                .operand(address(out), out.strides(), rank, out.dtype().ordinal())
-                .operand(address(x), x.strides(), rank, x.dtype().ordinal())
-                .operand(address(idx), idxStrides, rank, idx.dtype().ordinal())
+                .operand(address(out), out.strides(), rank, out.dtype().code)
+                .operand(address(x), x.strides(), rank, x.dtype().code)
+                .operand(address(idx), idxStrides, rank, idx.dtype().code)
                 .launch(s.gather, s.stream, (int) Math.min(Dim3.blocks(n, THREADS), s.maxBlocks), THREADS);
     }
 
@@ -426,9 +426,9 @@ public final class CudaBackend implements Backend {
         Tensor acc = dst.dtype() == DType.BF16 || dst.dtype() == DType.F16 ? Tensor.empty(dst.device(), DType.F32, dst.shape()) : dst;
         if (acc != dst) copy(dst, acc);
         Launch.begin().struct().shape(longs(shape), rank).i32(dim).i64(columns)          // index.cu's IndexArgs
-                .operand(address(acc), acc.strides(), rank, acc.dtype().ordinal())
-                .operand(address(src), src.strides(), rank, src.dtype().ordinal())
-                .operand(address(idx), idxStrides, rank, idx.dtype().ordinal())
+                .operand(address(acc), acc.strides(), rank, acc.dtype().code)
+                .operand(address(src), src.strides(), rank, src.dtype().code)
+                .operand(address(idx), idxStrides, rank, idx.dtype().code)
                 .launch(s.scatterAdd, s.stream, Dim3.blocks(columns, THREADS), THREADS);
         if (acc != dst) {
             copy(acc, dst);
@@ -455,8 +455,8 @@ public final class CudaBackend implements Backend {
         Tensor oc = out.isContiguous() ? out : Tensor.empty(out.device(), out.dtype(), out.shape());
         long[] rowMajor = {n, 1};
         Launch l = Launch.begin().struct().i64(rows).i64(n).i32(flag ? 1 : 0)            // index.cu's RowArgs
-                .operand(address(xc), rowMajor, 2, xc.dtype().ordinal())
-                .operand(address(oc), rowMajor, 2, oc.dtype().ordinal());
+                .operand(address(xc), rowMajor, 2, xc.dtype().code)
+                .operand(address(oc), rowMajor, 2, oc.dtype().code);
         if (cumsum) {
             if (n < SHORT_ROW) l.launch(s.cumsum, s.stream, Dim3.blocks(rows, THREADS), THREADS);
             else {
