@@ -64,7 +64,8 @@ public final class CudaBackend implements Backend {
 
     @Override
     public dev.jomni.tensor.Stream newStream(Device device) {
-        return new CudaStream(device, on(device).ctx.createStream(), true);
+        CudaDevice d = on(device);
+        return new CudaStream(d, d.ctx.createStream(), true);
     }
 
     // ---------------------------------------------------------------- public helpers
@@ -84,6 +85,11 @@ public final class CudaBackend implements Backend {
     /** The stream the backend queues {@code device}'s work on, in order (for events and timing). */
     public static Stream stream(Device device) {
         return of(device).stream();
+    }
+
+    /** How many times the host has waited for {@code device} (see {@link CudaDevice#hostSyncs}). */
+    public static long hostSyncs(Device device) {
+        return of(device).hostSyncs();
     }
 
     // ---------------------------------------------------------------- memory
@@ -132,14 +138,14 @@ public final class CudaBackend implements Backend {
                 MemorySegment dst = host.isNative() ? host : arena.allocate(n, 16);
                 int status = (int) Driver.MEMCPY_DTOH_ASYNC.invokeExact(dst, address(src), n, s.stream.handle());
                 if (status != 0) throw Driver.error(status, "cuMemcpyDtoHAsync(" + n + " bytes) of " + describe(src) + s.ctx.on());
-                s.stream.synchronize();
+                s.await();
                 if (dst != host) MemorySegment.copy(dst, 0, host, 0, n);
             } catch (RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
                 throw Driver.rethrow("cuMemcpyDtoHAsync", t);
             }
-        } else s.stream.synchronize();
+        } else s.await();
     }
 
     // ---------------------------------------------------------------- element-wise
@@ -366,6 +372,25 @@ public final class CudaBackend implements Backend {
 
     // ---------------------------------------------------------------- indexing
 
+    /**
+     * Queues index.cu's check_index: no host read here. A bad element is recorded on the device and
+     * raised, naming op, position, value and bound, at the next synchronisation (toHost, synchronize);
+     * meanwhile gather and scatter_add skip out-of-range elements, so the context does not fault.
+     */
+    @Override
+    public void checkIndex(String op, Tensor index, long bound) {
+        long n = index.numel();
+        if (n == 0) return;
+        CudaDevice s = on(index.device());
+        int rank = index.rank();
+        checkRank(op, rank);
+        long[] shape = rank == 0 ? new long[] {1} : longs(index.shape());
+        Launch.begin().struct().shape(shape, Math.max(rank, 1)).i64(n).i64(bound)          // index.cu's CheckArgs
+                .operand(address(index), rank == 0 ? new long[] {0} : index.strides(), Math.max(rank, 1), index.dtype().code)
+                .i64(s.indexErrorAddress()).i32(s.opId(op))
+                .launch(s.checkIndex, s.stream, (int) Math.min(Dim3.blocks(n, THREADS), s.maxBlocks), THREADS);
+    }
+
     @Override
     public void indexSelect(Tensor x, int dim, Tensor index, Tensor out) {
         if (out.numel() == 0) return;
@@ -389,7 +414,7 @@ public final class CudaBackend implements Backend {
         int rank = out.rank();
         checkRank("gather", rank);
         long n = out.numel();
-        Launch.begin().struct().shape(longs(out.shape()), rank).i32(dim).i64(n)          // index.cu's IndexArgs
+        Launch.begin().struct().shape(longs(out.shape()), rank).i32(dim).i64(n).i64(x.shape()[dim])   // index.cu's IndexArgs
                 .operand(address(out), out.strides(), rank, out.dtype().code)
                 .operand(address(x), x.strides(), rank, x.dtype().code)
                 .operand(address(idx), idxStrides, rank, idx.dtype().code)
@@ -425,7 +450,7 @@ public final class CudaBackend implements Backend {
         long columns = Tensor.numel(shape) / shape[dim];
         Tensor acc = dst.dtype() == DType.BF16 || dst.dtype() == DType.F16 ? Tensor.empty(dst.device(), DType.F32, dst.shape()) : dst;
         if (acc != dst) copy(dst, acc);
-        Launch.begin().struct().shape(longs(shape), rank).i32(dim).i64(columns)          // index.cu's IndexArgs
+        Launch.begin().struct().shape(longs(shape), rank).i32(dim).i64(columns).i64(dst.shape()[dim])  // index.cu's IndexArgs
                 .operand(address(acc), acc.strides(), rank, acc.dtype().code)
                 .operand(address(src), src.strides(), rank, src.dtype().code)
                 .operand(address(idx), idxStrides, rank, idx.dtype().code)

@@ -9,12 +9,14 @@ import dev.jomni.tensor.Device;
  * {@link CudaBackend#newStream} is.
  */
 final class CudaStream implements dev.jomni.tensor.Stream {
+    private final CudaDevice owner;
     private final Device device;
     private final Stream stream;
     private final boolean owned;
 
-    CudaStream(Device device, Stream stream, boolean owned) {
-        this.device = device;
+    CudaStream(CudaDevice owner, Stream stream, boolean owned) {
+        this.owner = owner;
+        this.device = owner.device;
         this.stream = stream;
         this.owned = owned;
     }
@@ -30,7 +32,7 @@ final class CudaStream implements dev.jomni.tensor.Stream {
     public Event record() {
         dev.jomni.cuda.Event e = stream.context().createEvent();
         e.record(stream);
-        return new CudaEvent(device, e);
+        return new CudaEvent(owner, e);
     }
 
     @Override
@@ -40,9 +42,14 @@ final class CudaStream implements dev.jomni.tensor.Stream {
         stream.waitFor(e.event);
     }
 
+    /** A host synchronisation (counted); on the default stream it also raises a deferred index error. */
     @Override
     public void synchronize() {
-        stream.synchronize();
+        if (!owned) owner.await();
+        else {
+            owner.countSync();
+            stream.synchronize();
+        }
     }
 
     @Override
@@ -54,20 +61,25 @@ final class CudaStream implements dev.jomni.tensor.Stream {
 
     /** An event recorded on a {@link CudaStream}. */
     static final class CudaEvent implements Event {
-        private final Device device;
+        private final CudaDevice owner;
         final dev.jomni.cuda.Event event;
 
-        CudaEvent(Device device, dev.jomni.cuda.Event event) {
-            this.device = device;
+        CudaEvent(CudaDevice owner, dev.jomni.cuda.Event event) {
+            this.owner = owner;
             this.event = event;
         }
 
-        @Override public Device device() { return device; }
+        @Override public Device device() { return owner.device; }
 
-        @Override public void synchronize() { event.synchronize(); }
+        /** A host synchronisation (counted). */
+        @Override
+        public void synchronize() {
+            owner.countSync();
+            event.synchronize();
+        }
 
         @Override public void close() { event.close(); }
 
-        @Override public String toString() { return "event@" + device; }
+        @Override public String toString() { return "event@" + owner.device; }
     }
 }

@@ -66,6 +66,14 @@ public interface Backend {
     /** a: [batch, m, k] @ b: [batch, k, n] → out: [batch, m, n]; floating types accumulate in at least f32. */
     void matmul(Tensor a, Tensor b, Tensor out);
 
+    /**
+     * Checks that every element of the I64/I32 {@code index} lies in [0, bound), else throws an
+     * IllegalArgumentException "op: index V is out of range for an axis of size BOUND". The CPU checks
+     * now. A device backend may check asynchronously, without a host read: it raises at the next
+     * synchronisation (toHost, synchronize), and its index kernels skip bad elements meanwhile.
+     */
+    void checkIndex(String op, Tensor index, long bound);
+
     /** out = x.index_select(dim, index); index I64 [len]. */
     void indexSelect(Tensor x, int dim, Tensor index, Tensor out);
 

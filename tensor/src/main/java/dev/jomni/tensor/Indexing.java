@@ -229,8 +229,8 @@ final class Indexing {
         }, x);
     }
 
+    /** The index's backend checks it: the CPU at once, CUDA on the device (raised at the next sync, no host read). */
     private static void checkRange(String op, Tensor index, long size) {
-        for (long v : index.toLongArray())
-            if (v < 0 || v >= size) throw Check.fail(op, "index %d is out of range for an axis of size %d", v, size);
+        index.backend().checkIndex(op, index, size);
     }
 }

@@ -39,6 +39,13 @@ public final class CpuBackend implements Backend {
     @Override public Stream newStream(Device device) { return CpuStream.INSTANCE; }
 
     @Override
+    public void checkIndex(String op, Tensor index, long bound) {
+        for (long v : index.toLongArray())
+            if (v < 0 || v >= bound)
+                throw new IllegalArgumentException(op + ": index " + v + " is out of range for an axis of size " + bound);
+    }
+
+    @Override
     public Storage allocate(Device device, DType dtype, long numel) {
         return CpuStorage.allocate(numel * dtype.byteSize);
     }
