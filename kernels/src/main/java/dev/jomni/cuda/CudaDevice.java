@@ -130,9 +130,8 @@ public final class CudaDevice {
         synchronized (opNames) {
             name = op >= 1 && op <= opNames.size() ? opNames.get(op - 1) : "index op #" + op;
         }
-        throw new IllegalArgumentException(name + ": index " + value + " is out of range for an axis of size " + bound
-                + " (at position " + position + " of the index; checked on " + device
-                + " as the op was queued, raised at the next synchronisation)");
+        String what = dev.jomni.tensor.Backend.indexOutOfRange(name, value, position, bound).getMessage();
+        throw new IllegalArgumentException(what + "; checked on " + device + " when the op was queued, raised at this synchronisation");
     }
 
     /** Counts a host wait that is not the default stream's (another stream's, an event's). */

@@ -67,12 +67,21 @@ public interface Backend {
     void matmul(Tensor a, Tensor b, Tensor out);
 
     /**
-     * Checks that every element of the I64/I32 {@code index} lies in [0, bound), else throws an
-     * IllegalArgumentException "op: index V is out of range for an axis of size BOUND". The CPU checks
-     * now. A device backend may check asynchronously, without a host read: it raises at the next
-     * synchronisation (toHost, synchronize), and its index kernels skip bad elements meanwhile.
+     * Checks that every element of the integer tensor {@code index} (I64 or I32, any strides, on this
+     * backend's device) lies in [0, bound), on behalf of {@code op}; index ops call it before their
+     * kernels, so the kernels may assume valid indices. A violation is reported by
+     * {@link #indexOutOfRange}, naming the op, the value and its row-major position. The CPU backend
+     * checks at once and throws. A device backend may check asynchronously, without a host
+     * synchronisation, and raise the error (naming the op) at the next synchronisation instead; the
+     * results of the op and of later work are undefined until then.
      */
     void checkIndex(String op, Tensor index, long bound);
+
+    /** The error for an out-of-range index, the same on every backend. */
+    static IllegalArgumentException indexOutOfRange(String op, long value, long position, long bound) {
+        return new IllegalArgumentException(op + ": index " + value + " is out of range for an axis of size " + bound
+                + " (at position " + position + " of the index)");
+    }
 
     /** out = x.index_select(dim, index); index I64 [len]. */
     void indexSelect(Tensor x, int dim, Tensor index, Tensor out);

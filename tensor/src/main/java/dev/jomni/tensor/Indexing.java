@@ -229,7 +229,7 @@ final class Indexing {
         }, x);
     }
 
-    /** The index's backend checks it: the CPU at once, CUDA on the device (raised at the next sync, no host read). */
+    /** Every index in [0, size): checked by the index's backend, on a device without a host synchronisation. */
     private static void checkRange(String op, Tensor index, long size) {
         index.backend().checkIndex(op, index, size);
     }

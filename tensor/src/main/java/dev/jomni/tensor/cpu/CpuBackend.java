@@ -39,13 +39,6 @@ public final class CpuBackend implements Backend {
     @Override public Stream newStream(Device device) { return CpuStream.INSTANCE; }
 
     @Override
-    public void checkIndex(String op, Tensor index, long bound) {
-        for (long v : index.toLongArray())
-            if (v < 0 || v >= bound)
-                throw new IllegalArgumentException(op + ": index " + v + " is out of range for an axis of size " + bound);
-    }
-
-    @Override
     public Storage allocate(Device device, DType dtype, long numel) {
         return CpuStorage.allocate(numel * dtype.byteSize);
     }
@@ -189,6 +182,22 @@ public final class CpuBackend implements Backend {
         a32.close();
         b32.close();
         o32.close();
+    }
+
+    @Override
+    public void checkIndex(String op, Tensor index, long bound) {
+        MemorySegment s = seg(index);
+        boolean wide = switch (index.dtype()) {
+            case I64 -> true;
+            case I32 -> false;
+            default -> throw new IllegalArgumentException(op + ": index must be i64 or i32, got " + index.dtype().lower());
+        };
+        long[] position = {0};
+        Strided.forEachOffset(index, off -> {
+            long v = wide ? s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, off) : s.getAtIndex(ValueLayout.JAVA_INT_UNALIGNED, off);
+            if (v < 0 || v >= bound) throw Backend.indexOutOfRange(op, v, position[0], bound);
+            position[0]++;
+        });
     }
 
     @Override
