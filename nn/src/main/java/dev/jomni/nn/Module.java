@@ -68,6 +68,9 @@ public class Module {
 
         /** Where a weight comes from, for error messages (a file name). */
         default String origin(String name) { return "the weights"; }
+
+        /** What the source itself found wrong (e.g. per-expert tensors it could not stack), reported with load's own. */
+        default List<String> problems() { return List.of(); }
     }
 
     /**
@@ -76,7 +79,7 @@ public class Module {
      * {@code ignore} accepts them).
      */
     public final void load(Weights weights, String prefix, Predicate<String> ignore, java.util.function.UnaryOperator<Tensor> convert) {
-        List<String> problems = new ArrayList<>();
+        List<String> problems = new ArrayList<>(weights.problems());
         Map<String, Parameter> mine = parameters();
         for (var e : mine.entrySet()) {
             String key = prefix + e.getKey();

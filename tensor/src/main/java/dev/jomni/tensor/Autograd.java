@@ -1,10 +1,14 @@
 package dev.jomni.tensor;
 
 import java.util.ArrayDeque;
+import java.lang.reflect.Method;
+import java.lang.reflect.RecordComponent;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.function.Function;
 
 /**
@@ -25,19 +29,31 @@ public final class Autograd {
         Tensor[] apply(Tensor gradOutput, boolean[] needs);
     }
 
-    /** One recorded op: what produced a tensor, from which inputs. */
+    /**
+     * One recorded op: what produced a tensor, and where each input's gradient goes. The graph's
+     * edges point at the inputs' nodes (or at the leaves themselves), never at non-leaf input
+     * tensors: the tape keeps an intermediate alive only if a {@link Backward} declares it.
+     */
     static final class Node {
         final String op;
         Backward backward;
-        Tensor[] inputs;
+        /** Per input: the Node that made it, the leaf tensor itself, or null when it needs no gradient. */
+        Object[] next;
+        final int[][] inputShapes;
         final boolean[] needs;
 
         Node(String op, Backward backward, Tensor[] inputs) {
             this.op = op;
             this.backward = backward;
-            this.inputs = inputs;
+            this.next = new Object[inputs.length];
+            this.inputShapes = new int[inputs.length][];
             this.needs = new boolean[inputs.length];
-            for (int i = 0; i < inputs.length; i++) needs[i] = inputs[i] != null && inputs[i].requiresGrad();
+            for (int i = 0; i < inputs.length; i++) {
+                Tensor in = inputs[i];
+                needs[i] = in != null && in.requiresGrad();
+                if (in != null) inputShapes[i] = in.shape();
+                if (needs[i]) next[i] = in.gradFn != null ? in.gradFn : in;
+            }
         }
 
         boolean freed() { return backward == null; }
@@ -85,7 +101,17 @@ public final class Autograd {
         }
         if (!enabled()) return out;
         // The recorded node must exist even when no input needs a gradient: parameters inside f may.
-        out.gradFn = new Node("checkpoint", (dy, needs) -> {
+        out.gradFn = new Node("checkpoint", new CheckpointBackward(f, inputs.clone()), inputs.clone());
+        out.requiresGrad = true;
+        return out;
+    }
+
+    /**
+     * Recomputes {@code f(inputs)} with recording on and back-propagates through it. Keeps the inputs
+     * (and whatever f itself refers to, typically parameters, which it does not declare).
+     */
+    record CheckpointBackward(Function<Tensor[], Tensor> f, Tensor[] inputs) implements Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
             Tensor[] detached = new Tensor[inputs.length];
             for (int i = 0; i < inputs.length; i++) detached[i] = inputs[i].detach().requiresGrad(needs[i]);
             Tensor again;
@@ -96,9 +122,73 @@ public final class Autograd {
             Tensor[] grads = new Tensor[inputs.length];
             for (int i = 0; i < inputs.length; i++) grads[i] = needs[i] ? detached[i].grad() : null;
             return grads;
-        }, inputs.clone());
-        out.requiresGrad = true;
-        return out;
+        }
+    }
+
+    /**
+     * Bytes the saved state of {@code root}'s graph keeps alive: the sum of the sizes of the distinct
+     * storages (by identity, whole storages, so a saved view counts its base) that the graph's
+     * {@link Backward} records hold, counting parameters too. Same as {@code savedBytes(root, true)}.
+     */
+    public static long savedBytes(Tensor root) { return savedBytes(root, true); }
+
+    /**
+     * Bytes the saved state of {@code root}'s graph keeps alive, as {@link #savedBytes(Tensor)}; with
+     * {@code countParameters} false, storages of leaves that require a gradient (parameters, which
+     * live anyway) are left out, whether saved directly or through a view.
+     *
+     * <p>What a node saves is read from its {@link Backward}, which must be a record: components of
+     * type Tensor, arrays and collections of them, and nested records are followed; other components
+     * (shapes, scalars, dtypes, functions) hold no tensor memory by this count. Released tensors count
+     * nothing. The graph's edges to leaves are not counted: they are not saved state. A backward that is
+     * not a record does not declare its state, and this method throws naming its op.
+     *
+     * @return 0 when root has no graph (a leaf, or a graph already freed by backward)
+     */
+    public static long savedBytes(Tensor root, boolean countParameters) {
+        if (root.gradFn == null) return 0;
+        List<Object> vertices = topologicalOrder(root.gradFn);
+        Set<Storage> parameters = Collections.newSetFromMap(new IdentityHashMap<>());
+        if (!countParameters)
+            for (Object v : vertices) if (v instanceof Tensor leaf && leaf.requiresGrad() && !leaf.isReleased()) parameters.add(leaf.storage());
+        Set<Storage> saved = Collections.newSetFromMap(new IdentityHashMap<>());
+        for (Object v : vertices) {
+            if (!(v instanceof Node node) || node.freed()) continue;
+            if (!(node.backward instanceof Record r))
+                throw new IllegalStateException("savedBytes: the backward of '" + node.op + "' (" + node.backward.getClass().getName()
+                        + ") is not a record, so its saved state is undeclared: write it as a record implementing Autograd.Backward");
+            collectSaved(node.op, r, saved, countParameters);
+        }
+        long bytes = 0;
+        for (Storage st : saved) if (!parameters.contains(st)) bytes += st.bytes;
+        return bytes;
+    }
+
+    private static void collectSaved(String op, Object value, Set<Storage> into, boolean countParameters) {
+        switch (value) {
+            case null -> {}
+            case Tensor t -> {
+                if (t.isReleased()) return;
+                if (!countParameters && t.gradFn == null && t.requiresGrad()) return;   // a parameter itself
+                into.add(t.storage());
+            }
+            case Record r -> {
+                for (RecordComponent c : r.getClass().getRecordComponents()) {
+                    Object v;
+                    try {
+                        Method get = c.getAccessor();
+                        get.setAccessible(true);                     // ops' records are package-private
+                        v = get.invoke(r);
+                    } catch (ReflectiveOperationException | RuntimeException e) {
+                        throw new IllegalStateException("savedBytes: cannot read " + r.getClass().getName() + "." + c.getName() + " of '" + op + "'", e);
+                    }
+                    collectSaved(op, v, into, countParameters);
+                }
+            }
+            case Object[] array -> { for (Object o : array) collectSaved(op, o, into, countParameters); }
+            case Iterable<?> items -> { for (Object o : items) collectSaved(op, o, into, countParameters); }
+            default -> {}
+        }
     }
 
     /** Turns recording back on inside a no-grad region (used to recompute a checkpointed forward). */
@@ -115,27 +205,28 @@ public final class Autograd {
             throw new IllegalStateException("backward: the tensor does not require grad (no input of its graph does)");
         if (root.gradFn != null && root.gradFn.freed())
             throw new IllegalStateException("backward: the graph of this tensor was freed by an earlier backward()");
-        List<Tensor> order = topologicalOrder(root);
-        Map<Tensor, Tensor> grads = new IdentityHashMap<>();
+        Object start = root.gradFn != null ? root.gradFn : root;
+        List<Object> order = topologicalOrder(start);
+        Map<Object, Tensor> grads = new IdentityHashMap<>();   // by vertex: a Node or a leaf Tensor
         // Gradients are released as soon as nothing needs them, so backward's peak memory is the
         // frontier of the graph, not all of it. One gradient object may stand for several inputs
         // (add passes dy to both): `holds` counts the map entries that refer to each.
         Map<Tensor, Integer> holds = new IdentityHashMap<>();
-        grads.put(root, grad);
+        grads.put(start, grad);
         holds.put(grad, 1);
         try (var g = noGrad()) {
             for (int i = order.size() - 1; i >= 0; i--) {
-                Tensor t = order.get(i);
-                Tensor dy = grads.remove(t);
+                Object v = order.get(i);
+                Tensor dy = grads.remove(v);
                 if (dy == null) continue;
                 List<Tensor> released = new ArrayList<>();
                 release(dy, holds, released);
-                Node node = t.gradFn;
-                if (node == null) {                          // a leaf
-                    t.accumulateGrad(dy);
+                if (v instanceof Tensor leaf) {
+                    leaf.accumulateGrad(dy);
                     closeUnheld(released, holds, grad);
                     continue;
                 }
+                Node node = (Node) v;
                 if (node.freed())
                     throw new IllegalStateException("backward: the graph through '" + node.op + "' was freed by an earlier backward()");
                 Tensor[] dx;
@@ -143,14 +234,14 @@ public final class Autograd {
                     dx = node.backward.apply(dy, node.needs);
                     for (Tensor d : dx) if (d != null) scope.keep(d);
                 }
-                if (dx.length != node.inputs.length)
-                    throw new IllegalStateException(node.op + ": backward returned " + dx.length + " gradients for " + node.inputs.length + " inputs");
+                if (dx.length != node.next.length)
+                    throw new IllegalStateException(node.op + ": backward returned " + dx.length + " gradients for " + node.next.length + " inputs");
                 for (int k = 0; k < dx.length; k++) {
-                    Tensor in = node.inputs[k];
+                    Object in = node.next[k];
                     if (!node.needs[k] || dx[k] == null) continue;
-                    if (!java.util.Arrays.equals(dx[k].shape(), in.shape()))
+                    if (!java.util.Arrays.equals(dx[k].shape(), node.inputShapes[k]))
                         throw new IllegalStateException(node.op + ": gradient of input " + k + " has shape "
-                                + Check.str(dx[k].shape()) + ", the input " + Check.str(in.shape()));
+                                + Check.str(dx[k].shape()) + ", the input " + Check.str(node.inputShapes[k]));
                     Tensor prev = grads.get(in);
                     Tensor next = dx[k];
                     if (prev != null) {
@@ -164,7 +255,7 @@ public final class Autograd {
                 for (Tensor d : dx) if (d != null && !holds.containsKey(d)) released.add(d);   // not needed by any input
                 closeUnheld(released, holds, grad);
                 node.backward = null;                        // free the graph: saved tensors become unreachable
-                node.inputs = null;
+                node.next = null;
             }
         }
     }
@@ -185,24 +276,24 @@ public final class Autograd {
             if (t != callerGrad && !holds.containsKey(t) && !t.isReleased()) t.close();
     }
 
-    private static List<Tensor> topologicalOrder(Tensor root) {
-        List<Tensor> order = new ArrayList<>();
-        Map<Tensor, Boolean> seen = new IdentityHashMap<>();
-        ArrayDeque<Object[]> stack = new ArrayDeque<>();     // iterative DFS: {tensor, next input index}
-        stack.push(new Object[] {root, 0});
-        seen.put(root, true);
+    /** The vertices (Nodes and leaf Tensors) reachable from start, inputs before their users. */
+    private static List<Object> topologicalOrder(Object start) {
+        List<Object> order = new ArrayList<>();
+        Map<Object, Boolean> seen = new IdentityHashMap<>();
+        ArrayDeque<Object[]> stack = new ArrayDeque<>();     // iterative DFS: {vertex, next input index}
+        stack.push(new Object[] {start, 0});
+        seen.put(start, true);
         while (!stack.isEmpty()) {
             Object[] top = stack.peek();
-            Tensor t = (Tensor) top[0];
-            Node n = t.gradFn;
+            Node n = top[0] instanceof Node node && !node.freed() ? node : null;
             int next = (int) top[1];
-            if (n != null && !n.freed() && next < n.inputs.length) {
+            if (n != null && next < n.next.length) {
                 top[1] = next + 1;
-                Tensor in = n.inputs[next];
-                if (in != null && n.needs[next] && seen.put(in, true) == null) stack.push(new Object[] {in, 0});
+                Object in = n.next[next];
+                if (in != null && seen.put(in, true) == null) stack.push(new Object[] {in, 0});
             } else {
                 stack.pop();
-                order.add(t);                                // post-order: inputs before users
+                order.add(top[0]);                           // post-order: inputs before users
             }
         }
         return order;

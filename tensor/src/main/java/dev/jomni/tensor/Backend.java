@@ -8,7 +8,7 @@ import java.lang.foreign.MemorySegment;
  * otherwise, inputs may be any strided view (stride 0 for broadcast) of any dtype, outputs are
  * freshly allocated contiguous tensors, and results must not depend on the number of threads.
  * Implementations: {@code CpuBackend} (the reference) and the CUDA backend in {@code kernels},
- * found through {@link java.util.ServiceLoader}.
+ * both found through {@link java.util.ServiceLoader} by {@link Device#backend()}.
  */
 public interface Backend {
     Device.Kind kind();
@@ -40,6 +40,15 @@ public interface Backend {
 
     /** A copy of {@code host} (contiguous elements of dtype, native byte order) on the device. */
     Storage fromHost(Device device, DType dtype, MemorySegment host);
+
+    /**
+     * Storage over existing host memory, without copying (a memory-mapped checkpoint); the caller keeps
+     * the memory alive and unchanged for the storage's life, and it is not counted as allocated. Only a
+     * backend whose device addresses host memory directly can; the others throw.
+     */
+    default Storage wrap(Device device, MemorySegment memory) {
+        throw new UnsupportedOperationException("wrap: the " + kind() + " backend cannot use host memory in place; copy it with fromHost");
+    }
 
     /** Copies the contiguous tensor {@code src} into host memory. */
     void toHost(Tensor src, MemorySegment host);

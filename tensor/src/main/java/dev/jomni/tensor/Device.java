@@ -35,17 +35,28 @@ public record Device(Kind kind, int index) {
     }
 
     public Backend backend() {
-        return BACKENDS.computeIfAbsent(kind, Device::load);
+        Backend b = BACKENDS.get(kind);
+        if (b != null) return b;
+        // Loaded outside the map's lock: a backend's constructor may itself ask for a device's backend.
+        Backend loaded = load(kind);
+        Backend raced = BACKENDS.putIfAbsent(kind, loaded);
+        return raced != null ? raced : loaded;
     }
 
+    /**
+     * The first backend of this kind that {@link ServiceLoader} finds (tensor registers the CPU one,
+     * kernels the CUDA one, each in {@code META-INF/services/dev.jomni.tensor.Backend}), so that this
+     * package depends on no implementation.
+     */
     private static Backend load(Kind kind) {
-        if (kind == Kind.CPU) return dev.jomni.tensor.cpu.CpuBackend.INSTANCE;
         for (Backend b : ServiceLoader.load(Backend.class))
             if (b.kind() == kind) {
                 b.checkAvailable();
                 return b;
             }
-        throw new IllegalStateException("no " + kind + " backend on the class path: add the dev.jomni:kernels module");
+        throw new IllegalStateException(kind == Kind.CPU
+                ? "no CPU backend found: META-INF/services/dev.jomni.tensor.Backend of the tensor module is missing from the class path"
+                : "no " + kind + " backend on the class path: add the dev.jomni:kernels module");
     }
 
     @Override public String toString() { return kind == Kind.CPU ? "cpu" : "cuda:" + index; }

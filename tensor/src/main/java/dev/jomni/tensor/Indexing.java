@@ -18,12 +18,16 @@ final class Indexing {
         Tensor out = Tensor.empty(x.device(), x.dtype(), s);
         x.backend().indexSelect(x, d, index, out);
         if (!x.dtype().floating) return out;
-        int[] xs = x.shape();
-        return Autograd.record("indexSelect", out, (dy, needs) -> {
-            Tensor dx = Tensor.zeros(dy.device(), dy.dtype(), xs);
-            dx.backend().indexAdd(dx, d, index, dy);
+        return Autograd.record("indexSelect", out, new IndexSelectBackward(d, index, x.shape()), x, index);
+    }
+
+    /** dx = zeros(x) with dy's slices added at index along dim. */
+    record IndexSelectBackward(int dim, Tensor index, int[] inputShape) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            Tensor dx = Tensor.zeros(dy.device(), dy.dtype(), inputShape);
+            dx.backend().indexAdd(dx, dim, index, dy);
             return new Tensor[] {dx, null};
-        }, x, index);
+        }
     }
 
     /** x with src's slices added at index along dim (out of place index_add). */
@@ -43,7 +47,14 @@ final class Indexing {
         }
         out.backend().indexAdd(out, d, index, src);
         if (!out.dtype().floating) return out;
-        return Autograd.record("indexAdd", out, (dy, needs) -> new Tensor[] {dy, null, needs[2] ? dy.indexSelect(d, index) : null}, x, index, src);
+        return Autograd.record("indexAdd", out, new IndexAddBackward(d, index), x, index, src);
+    }
+
+    /** out = x + src added at index: dx = dy, dsrc = dy's slices at index. */
+    record IndexAddBackward(int dim, Tensor index) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            return new Tensor[] {dy, null, needs[2] ? dy.indexSelect(dim, index) : null};
+        }
     }
 
     static Tensor embedding(Tensor weight, Tensor ids) {
@@ -65,12 +76,16 @@ final class Indexing {
         Tensor out = Tensor.empty(x.device(), x.dtype(), index.shape());
         x.backend().gather(x, d, index, out);
         if (!x.dtype().floating) return out;
-        int[] xs = x.shape();
-        return Autograd.record("gather", out, (dy, needs) -> {
-            Tensor dx = Tensor.zeros(dy.device(), dy.dtype(), xs);
-            dx.backend().scatterAdd(dx, d, index, dy);
+        return Autograd.record("gather", out, new GatherBackward(d, index, x.shape()), x, index);
+    }
+
+    /** dx = zeros(x) with dy scattered (added) at index along dim. */
+    record GatherBackward(int dim, Tensor index, int[] inputShape) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            Tensor dx = Tensor.zeros(dy.device(), dy.dtype(), inputShape);
+            dx.backend().scatterAdd(dx, dim, index, dy);
             return new Tensor[] {dx, null};
-        }, x, index);
+        }
     }
 
     static Tensor scatterAdd(Tensor x, int dim, Tensor index, Tensor src) {
@@ -86,7 +101,14 @@ final class Indexing {
         }
         out.backend().scatterAdd(out, d, index, src);
         if (!out.dtype().floating) return out;
-        return Autograd.record("scatterAdd", out, (dy, needs) -> new Tensor[] {dy, null, needs[2] ? dy.gather(d, index) : null}, x, index, src);
+        return Autograd.record("scatterAdd", out, new ScatterAddBackward(d, index), x, index, src);
+    }
+
+    /** out = x + src scattered at index: dx = dy, dsrc = dy gathered at index. */
+    record ScatterAddBackward(int dim, Tensor index) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            return new Tensor[] {dy, null, needs[2] ? dy.gather(dim, index) : null};
+        }
     }
 
     static Tensor cat(List<Tensor> tensors, int dim) {
@@ -120,12 +142,23 @@ final class Indexing {
         }
         if (!type.floating) return out;
         Tensor[] inputs = tensors.toArray(new Tensor[0]);
-        return Autograd.record("cat", out, (dy, needs) -> {
-            Tensor[] dx = new Tensor[inputs.length];
-            for (int i = 0; i < inputs.length; i++)
-                if (needs[i]) dx[i] = dy.narrow(d, starts[i], inputs[i].shape()[d]).to(inputs[i].dtype());
+        int[] lengths = new int[inputs.length];
+        DType[] types = new DType[inputs.length];
+        for (int i = 0; i < inputs.length; i++) {
+            lengths[i] = inputs[i].shape()[d];
+            types[i] = inputs[i].dtype();
+        }
+        return Autograd.record("cat", out, new CatBackward(d, starts, lengths, types), inputs);
+    }
+
+    /** dx_i = dy's slice [start_i, start_i + length_i) along dim, in input i's dtype. */
+    record CatBackward(int dim, int[] starts, int[] lengths, DType[] dtypes) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            Tensor[] dx = new Tensor[starts.length];
+            for (int i = 0; i < starts.length; i++)
+                if (needs[i]) dx[i] = dy.narrow(dim, starts[i], lengths[i]).to(dtypes[i]);
             return dx;
-        }, inputs);
+        }
     }
 
     static Tensor stack(List<Tensor> tensors, int dim) {
@@ -188,12 +221,17 @@ final class Indexing {
             out = y.transpose(d, -1).contiguous();
         }
         if (!type.floating) return out;
-        return Autograd.record("cumsum", out, (dy, needs) -> {        // dx_i = Σ_{j ≥ i} dy_j
-            Tensor last = dy.transpose(d, -1).contiguous();
+        return Autograd.record("cumsum", out, new CumsumBackward(d), x);
+    }
+
+    /** dx_i = Σ_{j ≥ i} dy_j along dim: a reversed running sum. */
+    record CumsumBackward(int dim) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            Tensor last = dy.transpose(dim, -1).contiguous();
             Tensor r = Tensor.empty(dy.device(), dy.dtype(), last.shape());
             dy.backend().cumsum(last, r, true);
-            return new Tensor[] {r.transpose(d, -1).contiguous()};
-        }, x);
+            return new Tensor[] {r.transpose(dim, -1).contiguous()};
+        }
     }
 
     static Tensor oneHot(Tensor ids, int classes) {
@@ -222,11 +260,16 @@ final class Indexing {
             out.backend().copy(x, slot);
         }
         if (!x.dtype().floating) return out;
-        return Autograd.record("pad", out, (dy, needs) -> {
+        return Autograd.record("pad", out, new PadBackward(before, xs), x);
+    }
+
+    /** dx = the unpadded window of dy. */
+    record PadBackward(int[] before, int[] inputShape) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
             Tensor g = dy;
-            for (int a = 0; a < xs.length; a++) g = g.narrow(a, before[a], xs[a]);
+            for (int a = 0; a < inputShape.length; a++) g = g.narrow(a, before[a], inputShape[a]);
             return new Tensor[] {g};
-        }, x);
+        }
     }
 
     /** Every index in [0, size): checked by the index's backend, on a device without a host synchronisation. */

@@ -35,9 +35,16 @@ final class MatmulOp {
             }
         }
         if (!a.dtype().floating) return out;
-        return Autograd.record("matmul", out, (dy, needs) -> new Tensor[] {
-                needs[0] ? Reductions.sumTo(dy.matmul(b.mT()), as) : null,
-                needs[1] ? Reductions.sumTo(a.mT().matmul(dy), bs) : null}, a, b);
+        return Autograd.record("matmul", out, new MatmulBackward(a, b), a, b);
+    }
+
+    /** out = a @ b: da = dy @ bᵀ, db = aᵀ @ dy, each summed back over broadcast batch axes. */
+    record MatmulBackward(Tensor a, Tensor b) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            return new Tensor[] {
+                    needs[0] ? Reductions.sumTo(dy.matmul(b.mT()), a.shape()) : null,
+                    needs[1] ? Reductions.sumTo(a.mT().matmul(dy), b.shape()) : null};
+        }
     }
 
     private static int[] concat(int[] batch, int r, int c) {

@@ -18,8 +18,14 @@ final class Reductions {
             x.backend().reduce(ReduceOp.SUM, moveLast(x, reduce).reshape(-1, n), out.reshape((int) Tensor.numel(kept)));
         }
         if (!outType.floating) return out;
-        int[] shape = x.shape();
-        return Autograd.record("sum", out, (dy, needs) -> new Tensor[] {dy.reshape(kept).expand(shape)}, x);
+        return Autograd.record("sum", out, new SumBackward(kept, x.shape()), x);
+    }
+
+    /** dx = dy broadcast back over the summed axes; only shapes are kept (mean is sum / n). */
+    record SumBackward(int[] keptShape, int[] inputShape) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            return new Tensor[] {dy.reshape(keptShape).expand(inputShape)};
+        }
     }
 
     static Tensor mean(Tensor x, int[] dims, boolean keepdim) {
@@ -30,7 +36,7 @@ final class Reductions {
         return sum(x, dims, keepdim).div(n);
     }
 
-    /** Values of the maximum along dim (gradient to the first maximum only). */
+    /** Values of the maximum along dim (gradient to the first maximum only: the gather's backward keeps the argmax indices). */
     static Tensor max(Tensor x, int dim, boolean keepdim) {
         int d = Check.dim("max", dim, x.rank());
         if (x.shape()[d] == 0) throw Check.fail("max", "dim %d of %s is empty", d, Check.str(x.shape()));

@@ -11,6 +11,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public abstract class Storage {
     private static final AtomicLong LIVE_BYTES = new AtomicLong(), LIVE_COUNT = new AtomicLong(), SEQUENCE = new AtomicLong();
+    /** The most {@link #liveBytes} has been since {@link #resetPeakBytes}. */
+    private static final AtomicLong PEAK_BYTES = new AtomicLong();
     /** Live storages by allocation number: lets a test count what one piece of code left behind. */
     private static final ConcurrentHashMap<Long, Long> LIVE = new ConcurrentHashMap<>();
 
@@ -26,7 +28,8 @@ public abstract class Storage {
         this.bytes = bytes;
         this.counted = counted;
         if (counted) {
-            LIVE_BYTES.addAndGet(bytes);
+            long live = LIVE_BYTES.addAndGet(bytes);
+            PEAK_BYTES.accumulateAndGet(live, Math::max);
             LIVE_COUNT.incrementAndGet();
             LIVE.put(sequence, bytes);
         }
@@ -50,6 +53,12 @@ public abstract class Storage {
 
     /** Bytes held by storages allocated by backends and not yet freed (memory-mapped files excluded). */
     public static long liveBytes() { return LIVE_BYTES.get(); }
+
+    /** The peak of {@link #liveBytes} since the last {@link #resetPeakBytes} (or the start). */
+    public static long peakBytes() { return PEAK_BYTES.get(); }
+
+    /** Restarts the peak from the current live bytes (per training step, per benchmark iteration). */
+    public static void resetPeakBytes() { PEAK_BYTES.set(LIVE_BYTES.get()); }
 
     /** Number of storages allocated by backends and not yet freed. */
     public static long liveCount() { return LIVE_COUNT.get(); }

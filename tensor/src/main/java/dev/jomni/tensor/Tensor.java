@@ -158,7 +158,8 @@ public final class Tensor implements AutoCloseable {
         long n = numel(shape);
         if (memory.byteSize() < n * dtype.byteSize)
             throw Check.fail("wrap", "%d bytes for %s %s", memory.byteSize(), dtype.lower(), Check.str(shape));
-        return new Tensor(dev.jomni.tensor.cpu.CpuStorage.wrap(memory), dtype, shape.clone(), contiguousStrides(shape), 0);
+        Device cpu = Device.cpu();
+        return new Tensor(cpu.backend().wrap(cpu, memory), dtype, shape.clone(), contiguousStrides(shape), 0);
     }
 
     // ---------------------------------------------------------------- reading back
@@ -356,7 +357,7 @@ public final class Tensor implements AutoCloseable {
         long[] st = viewStrides(s);
         Tensor base = st != null ? this : contiguous();
         Tensor out = base.viewOf(s, st != null ? st : contiguousStrides(s), base.offset);
-        return recordView("reshape", out, dy -> dy.reshape(shape));
+        return recordView("reshape", out, new ReshapeBackward(shape));
     }
 
     /** A view with a new shape; an error when the strides do not allow one. */
@@ -366,7 +367,7 @@ public final class Tensor implements AutoCloseable {
         if (st == null)
             throw Check.fail("view", "cannot view %s with strides %s as %s without a copy: use reshape()",
                     Check.str(shape), Arrays.toString(strides), Check.str(s));
-        return recordView("view", viewOf(s, st, offset), dy -> dy.reshape(shape));
+        return recordView("view", viewOf(s, st, offset), new ReshapeBackward(shape));
     }
 
     public Tensor flatten() { return reshape(-1); }
@@ -384,7 +385,7 @@ public final class Tensor implements AutoCloseable {
             st[i] = strides[d];
             inverse[d] = i;
         }
-        return recordView("permute", viewOf(s, st, offset), dy -> dy.permute(inverse));
+        return recordView("permute", viewOf(s, st, offset), new PermuteBackward(inverse));
     }
 
     public Tensor transpose(int d0, int d1) {
@@ -419,13 +420,8 @@ public final class Tensor implements AutoCloseable {
         long[] st = strides.clone();
         s[d] = (int) ((end - start + step - 1) / step);
         st[d] = strides[d] * step;
-        long from = start;
         Tensor out = viewOf(s, st, offset + start * strides[d]);
-        return recordView("slice", out, dy -> {
-            Tensor dx = Tensor.zeros(dy.device(), dy.dtype(), shape);
-            dx.backend().addInto(dx.slice(d, from, from + (long) s[d] * step, step), dy);
-            return dx;
-        });
+        return recordView("slice", out, new SliceBackward(shape, d, start, start + (long) s[d] * step, step));
     }
 
     /** This tensor broadcast to {@code newShape} (−1 keeps an axis), as a view with stride 0. */
@@ -453,7 +449,7 @@ public final class Tensor implements AutoCloseable {
             } else throw Check.fail("expand", "cannot expand %s to %s (axis %d: %d vs %d)", Check.str(shape), Check.str(newShape), i, have, want);
         }
         if (Arrays.equals(s, shape)) return this;
-        return recordView("expand", viewOf(s, st, offset), dy -> Reductions.sumTo(dy, shape));
+        return recordView("expand", viewOf(s, st, offset), new ExpandBackward(shape));
     }
 
     /** Removes axis dim, which must have size 1. */
@@ -464,7 +460,7 @@ public final class Tensor implements AutoCloseable {
         long[] st = new long[shape.length - 1];
         for (int i = 0, j = 0; i < shape.length; i++)
             if (i != d) { s[j] = shape[i]; st[j++] = strides[i]; }
-        return recordView("squeeze", viewOf(s, st, offset), dy -> dy.reshape(shape));
+        return recordView("squeeze", viewOf(s, st, offset), new ReshapeBackward(shape));
     }
 
     /** Inserts an axis of size 1 at dim (−1 appends). */
@@ -476,7 +472,7 @@ public final class Tensor implements AutoCloseable {
             if (i == d) { s[i] = 1; st[i] = d < shape.length ? strides[d] * shape[d] : 1; }
             else { s[i] = shape[j]; st[i] = strides[j++]; }
         }
-        return recordView("unsqueeze", viewOf(s, st, offset), dy -> dy.reshape(shape));
+        return recordView("unsqueeze", viewOf(s, st, offset), new ReshapeBackward(shape));
     }
 
     /**
@@ -491,13 +487,7 @@ public final class Tensor implements AutoCloseable {
         if (extraOffset < 0 || max >= Math.max(1, numel()))
             throw Check.fail("asStrided", "view %s strides %s offset %d reaches outside %s", Check.str(newShape), Arrays.toString(newStrides), extraOffset, Check.str(shape));
         Tensor out = viewOf(newShape.clone(), newStrides.clone(), offset + extraOffset);
-        return recordView("asStrided", out, dy -> {
-            Tensor dx = Tensor.zeros(dy.device(), dy.dtype(), shape);
-            Tensor window = new Tensor(dx.storage(), dx.dtype, newShape.clone(), newStrides.clone(), extraOffset);
-            dx.backend().addInto(window, dy);
-            window.close();
-            return dx;
-        });
+        return recordView("asStrided", out, new AsStridedBackward(shape, newShape.clone(), newStrides.clone(), extraOffset));
     }
 
     /** This tensor if contiguous, else a contiguous copy. */
@@ -510,7 +500,7 @@ public final class Tensor implements AutoCloseable {
     public Tensor copy() {
         Tensor out = empty(device(), dtype, shape);
         backend().copy(this, out);
-        return Autograd.record("copy", out, (dy, needs) -> new Tensor[] {dy}, this);
+        return Autograd.record("copy", out, new CopyBackward(), this);
     }
 
     public Tensor to(DType target) {
@@ -518,8 +508,7 @@ public final class Tensor implements AutoCloseable {
         Tensor out = empty(device(), target, shape);
         backend().copy(this, out);
         if (!target.floating) return out;                   // integer results carry no gradient
-        DType from = dtype;
-        return Autograd.record("to", out, (dy, needs) -> new Tensor[] {dy.to(from)}, this);
+        return Autograd.record("to", out, new ToDTypeBackward(dtype), this);
     }
 
     public Tensor to(Device target) {
@@ -532,16 +521,70 @@ public final class Tensor implements AutoCloseable {
             out = fromHost(target, dtype, host, shape);
         }
         if (src != this) src.close();
-        Device from = device();
-        return Autograd.record("toDevice", out, (dy, needs) -> new Tensor[] {dy.to(from)}, this);
+        return Autograd.record("toDevice", out, new ToDeviceBackward(device()), this);
     }
 
     private Tensor viewOf(int[] s, long[] st, long off) {
         return new Tensor(storage(), dtype, s, st, off);
     }
 
-    private Tensor recordView(String op, Tensor out, java.util.function.UnaryOperator<Tensor> back) {
-        return Autograd.record(op, out, (dy, needs) -> new Tensor[] {back.apply(dy)}, this);
+    private Tensor recordView(String op, Tensor out, Autograd.Backward back) {
+        return Autograd.record(op, out, back, this);
+    }
+
+    /*
+     * Backward rules of views and copies. Views keep only shapes and strides: the gradient of a view
+     * does not depend on the values.
+     */
+
+    /** reshape, view, squeeze, unsqueeze: dx = dy reshaped back. */
+    record ReshapeBackward(int[] inputShape) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) { return new Tensor[] {dy.reshape(inputShape)}; }
+    }
+
+    /** dx = dy permuted by the inverse permutation. */
+    record PermuteBackward(int[] inverse) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) { return new Tensor[] {dy.permute(inverse)}; }
+    }
+
+    /** dx = zeros with dy added into the sliced positions. */
+    record SliceBackward(int[] inputShape, int dim, long start, long end, long step) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            Tensor dx = Tensor.zeros(dy.device(), dy.dtype(), inputShape);
+            dx.backend().addInto(dx.slice(dim, start, end, step), dy);
+            return new Tensor[] {dx};
+        }
+    }
+
+    /** dx = dy summed over the broadcast axes. */
+    record ExpandBackward(int[] inputShape) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) { return new Tensor[] {Reductions.sumTo(dy, inputShape)}; }
+    }
+
+    /** dx = zeros with dy added through the same window (repeated elements add up). */
+    record AsStridedBackward(int[] inputShape, int[] viewShape, long[] viewStrides, long offset) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) {
+            Tensor dx = Tensor.zeros(dy.device(), dy.dtype(), inputShape);
+            Tensor window = new Tensor(dx.storage(), dx.dtype, viewShape.clone(), viewStrides.clone(), offset);
+            dx.backend().addInto(window, dy);
+            window.close();
+            return new Tensor[] {dx};
+        }
+    }
+
+    /** dx = dy. */
+    record CopyBackward() implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) { return new Tensor[] {dy}; }
+    }
+
+    /** dx = dy converted back to the input's dtype. */
+    record ToDTypeBackward(DType from) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) { return new Tensor[] {dy.to(from)}; }
+    }
+
+    /** dx = dy copied back to the input's device. */
+    record ToDeviceBackward(Device from) implements Autograd.Backward {
+        @Override public Tensor[] apply(Tensor dy, boolean[] needs) { return new Tensor[] {dy.to(from)}; }
     }
 
     private int[] inferShape(String op, int[] newShape) {
@@ -696,11 +739,19 @@ public final class Tensor implements AutoCloseable {
     /** Batched, broadcasting matrix product (PyTorch's matmul rules, 1-D operands included). */
     public Tensor matmul(Tensor o) { return MatmulOp.matmul(this, o); }
 
-    public Tensor softmax(int dim) { return SoftmaxOp.softmax(this, dim, false); }
-    public Tensor logSoftmax(int dim) { return SoftmaxOp.softmax(this, dim, true); }
+    public Tensor softmax(int dim) { return dev.jomni.tensor.ops.Softmax.softmax(this, dim); }
+    public Tensor logSoftmax(int dim) { return dev.jomni.tensor.ops.Softmax.logSoftmax(this, dim); }
 
     /** y = x·rstd·w, rstd = 1/√(mean(x²) + eps) over the last axis, computed in f32 or wider. */
-    public Tensor rmsNorm(Tensor weight, double eps) { return Norms.rmsNorm(this, weight, eps); }
+    public Tensor rmsNorm(Tensor weight, double eps) { return dev.jomni.tensor.ops.RmsNorm.rmsNorm(this, weight, eps); }
+
+    /**
+     * Attention of this query [B, nh, T, d] over k, v [B, nkv, S, d] (grouped-query: nh a multiple of
+     * nkv, no K/V copies), scale 1/√d, keys hidden as {@code mask} describes (null: none).
+     */
+    public Tensor scaledDotProductAttention(Tensor k, Tensor v, dev.jomni.tensor.ops.AttentionMask mask) {
+        return dev.jomni.tensor.ops.ScaledDotProductAttention.scaledDotProductAttention(this, k, v, mask);
+    }
 
     /** Layer normalisation over the last axis; weight and bias may be null. */
     public Tensor layerNorm(Tensor weight, Tensor bias, double eps) { return Norms.layerNorm(this, weight, bias, eps); }

@@ -22,4 +22,27 @@ class DeviceTest {
         var e = assertThrows(IllegalArgumentException.class, () -> Device.parse("tpu"));
         assertTrue(e.getMessage().contains("expected cpu, cuda or cuda:N"), e.getMessage());
     }
+
+    @Test
+    void theCpuBackendIsFoundThroughTheServiceLoaderOnceAndCached() {
+        long cpuProviders = java.util.ServiceLoader.load(Backend.class).stream()
+                .filter(p -> p.get().kind() == Device.Kind.CPU).count();
+        assertEquals(1, cpuProviders, "tensor registers exactly one CPU backend in META-INF/services");
+        Backend b = Device.cpu().backend();
+        assertSame(b, Device.cpu().backend());
+        assertEquals("dev.jomni.tensor.cpu.CpuBackend", b.getClass().getName());
+    }
+
+    @Test
+    void wrapGoesThroughTheBackendAndDoesNotCopy() {
+        try (var arena = java.lang.foreign.Arena.ofConfined()) {
+            var mem = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, 1, 2, 3, 4);
+            long mark = Storage.mark();
+            Tensor t = Tensor.wrap(mem, DType.F32, 2, 2);
+            assertEquals(0, Storage.liveSince(mark)[0]);              // not an allocation
+            mem.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 3, 9f);
+            assertEquals(15.0, t.sum().item());                      // reads the memory in place
+            t.close();
+        }
+    }
 }

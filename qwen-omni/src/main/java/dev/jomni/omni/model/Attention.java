@@ -4,12 +4,13 @@ import dev.jomni.nn.Linear;
 import dev.jomni.nn.Module;
 import dev.jomni.nn.RmsNorm;
 import dev.jomni.omni.config.TextConfig;
-import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.AttentionMask;
 
 /**
- * thinker.model.layers.N.self_attn: GQA with per-head RMSNorm on q and k before RoPE, scores
- * q·kᵀ/√d plus an additive mask, softmax in f32, no biases.
+ * thinker.model.layers.N.self_attn: GQA with per-head RMSNorm on q and k before RoPE, then
+ * softmax(q·kᵀ/√d) v under the causal and padding mask (one coarse op, scaledDotProductAttention:
+ * no expanded K/V, no [T, S] scores), no biases.
  */
 final class Attention extends Module {
     final Linear qProj, kProj, vProj, oProj;
@@ -30,10 +31,10 @@ final class Attention extends Module {
 
     /**
      * @param x    [B, T, H]
-     * @param mask [B, 1, T, S] additive (0 or the dtype's most negative value)
+     * @param mask  causal after the cached tokens, hiding the padding keys of each batch row
      * @param cache null, or the layer's cache (this step's k, v are appended)
      */
-    Tensor forward(Tensor x, Rope rope, Tensor mask, KvCache cache, int layer) {
+    Tensor forward(Tensor x, Rope rope, AttentionMask mask, KvCache cache, int layer) {
         int b = x.size(0), t = x.size(1);
         Tensor q = rope.apply(qNorm.forward(qProj.forward(x).reshape(b, t, heads, headDim)).transpose(1, 2));     // [B, nh, T, d]
         Tensor k = rope.apply(kNorm.forward(kProj.forward(x).reshape(b, t, kvHeads, headDim)).transpose(1, 2));   // [B, nkv, T, d]
@@ -43,13 +44,8 @@ final class Attention extends Module {
             k = kv[0];
             v = kv[1];
         }
-        int s = k.size(2), group = heads / kvHeads;
-        // GQA: query head h reads kv head ⌊h / group⌋.
-        k = k.unsqueeze(2).expand(b, kvHeads, group, s, headDim).reshape(b, heads, s, headDim);
-        v = v.unsqueeze(2).expand(b, kvHeads, group, s, headDim).reshape(b, heads, s, headDim);
-        Tensor scores = q.matmul(k.mT()).mul(1 / Math.sqrt(headDim)).add(mask);                                   // [B, nh, T, S]
-        Tensor probs = scores.to(x.dtype().atLeastF32()).softmax(-1).to(x.dtype());
-        Tensor o = probs.matmul(v).transpose(1, 2).reshape(b, t, heads * headDim);
+        // GQA inside the op: query head h reads kv head ⌊h / (nh / nkv)⌋ of the cached [B, nkv, S, d].
+        Tensor o = q.scaledDotProductAttention(k, v, mask).transpose(1, 2).reshape(b, t, heads * headDim);   // [B, T, nh·d]
         return oProj.forward(o);
     }
 }

@@ -8,6 +8,7 @@ import dev.jomni.nn.ModuleList;
 import dev.jomni.omni.config.AudioConfig;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.AttentionMask;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -87,13 +88,13 @@ public final class AudioEncoder extends Module {
         Tensor h = Tensor.cat(rows, 0);                                                               // [R, D]
         // Attention windows: per clip, runs of (longest chunk's rows) · ⌊n_window_infer / (2·n_window)⌋ rows.
         int window = maxRows * (c.nWindowInfer() / chunk);
-        List<int[]> windows = new ArrayList<>();
-        int at = 0;
+        List<Integer> windowLengths = new ArrayList<>();
         for (int b = 0; b < frames.length; b++) {
             int n = outputLength(frames[b], c.nWindow());
-            for (int w = 0; w < n; w += window) windows.add(new int[] {at + w, Math.min(window, n - w)});
-            at += n;
+            for (int w = 0; w < n; w += window) windowLengths.add(Math.min(window, n - w));
         }
+        // The windows tile the rows in order: block-diagonal attention, none across windows or clips.
+        AttentionMask windows = AttentionMask.blockDiagonal(windowLengths.stream().mapToInt(Integer::intValue).toArray());
         for (EncoderLayer layer : layers.items()) h = layer.forward(h, windows);
         return proj2.forward(proj1.forward(lnPost.forward(h)).gelu());
     }
@@ -127,7 +128,7 @@ public final class AudioEncoder extends Module {
             fc2 = child("fc2", new Linear(c.encoderFfnDim(), c.dModel(), true));
         }
 
-        Tensor forward(Tensor h, List<int[]> windows) {                  // h: [R, D]
+        Tensor forward(Tensor h, AttentionMask windows) {                // h: [R, D]
             h = h.add(selfAttn.forward(selfAttnLayerNorm.forward(h), windows));
             return h.add(fc2.forward(fc1.forward(finalLayerNorm.forward(h)).gelu()));
         }
@@ -147,19 +148,15 @@ public final class AudioEncoder extends Module {
             outProj = child("out_proj", new Linear(c.dModel(), c.dModel(), true));
         }
 
-        Tensor forward(Tensor x, List<int[]> windows) {                  // x: [R, D]
-            Tensor q = qProj.forward(x), k = kProj.forward(x), v = vProj.forward(x);
-            List<Tensor> outs = new ArrayList<>();
-            for (int[] w : windows) {
-                Tensor qw = split(q.narrow(0, w[0], w[1])), kw = split(k.narrow(0, w[0], w[1])), vw = split(v.narrow(0, w[0], w[1]));
-                Tensor p = qw.matmul(kw.mT()).mul(1 / Math.sqrt(headDim)).to(x.dtype().atLeastF32()).softmax(-1).to(x.dtype());
-                outs.add(p.matmul(vw).transpose(0, 1).reshape(w[1], heads * headDim));   // [len, D]
-            }
-            return outProj.forward(Tensor.cat(outs, 0));
+        Tensor forward(Tensor x, AttentionMask windows) {                // x: [R, D]
+            int r = x.size(0);
+            Tensor q = split(qProj.forward(x)), k = split(kProj.forward(x)), v = split(vProj.forward(x));
+            Tensor o = q.scaledDotProductAttention(k, v, windows);          // [1, heads, R, hd], laid out [1, R, heads, hd]
+            return outProj.forward(o.transpose(1, 2).reshape(r, heads * headDim));
         }
 
-        private Tensor split(Tensor rows) {                              // [len, D] → [heads, len, hd]
-            return rows.reshape(rows.size(0), heads, headDim).transpose(0, 1);
+        private Tensor split(Tensor rows) {                              // [R, D] → [1, heads, R, hd] (a view)
+            return rows.reshape(1, rows.size(0), heads, headDim).transpose(1, 2);
         }
     }
 }

@@ -13,6 +13,7 @@ import dev.jomni.nn.io.TensorData;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.MoeExperts;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -20,7 +21,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
-import java.util.IdentityHashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -32,19 +32,24 @@ import java.util.regex.Pattern;
 
 /**
  * A PEFT LoRA adapter ({@code adapter_config.json} + {@code adapter_model.safetensors}) attached to the
- * thinker's Linears as {@link Lora} updates; the base weights stay as loaded.
+ * thinker's Linears as {@link Lora} updates and to its stacked experts as {@link MoeExperts.Lora}; the base
+ * weights stay as loaded.
  *
  * <p>Two layouts of the MoE experts exist. PEFT ≥ 0.17 with transformers 5 (fused experts) stores one pair per
  * layer and fused parameter: {@code mlp.experts[.base_layer…].lora_A.weight} [E·r, in], expert-major (expert e
  * owns rows e·r … e·r+r−1), and {@code lora_B.weight} [out, r·E] with the expert index fastest (column j is
  * expert j mod E, rank j div E); gate_up's out axis holds gate rows then up rows, so gate and up share expert
- * e's A. Older adapters (transformers 4) name each expert's Linear: {@code mlp.experts.E.gate_proj.lora_A.weight}.
- * Here each expert's Linear gets its own {@link Lora}; {@link #peftTensors} and {@link #gradients} fuse back.
+ * e's A. The experts hold them as [E, r, in] and [E, out, r] (the op's layout; A is the same memory). Older
+ * adapters (transformers 4) name each expert's Linear, {@code mlp.experts.E.gate_proj.lora_A.weight}; they are
+ * converted on reading: gate and up stack into one rank r_gate + r_up update (A rows of gate then up, B
+ * block-diagonal, each B scaled by its scaling over the stacked one), ranks padded with zero rows to the largest
+ * expert's, and the config rewritten to PEFT 0.21's target_parameters, so {@link #save} writes the new layout.
  */
 public final class LoraAdapter {
     public static final String CONFIG = "adapter_config.json", WEIGHTS = "adapter_model.safetensors";
     private static final String PREFIX = "base_model.model.", A = ".lora_A.weight", B = ".lora_B.weight";
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final Pattern PER_EXPERT = Pattern.compile("\\.mlp\\.experts\\.\\d+\\.(gate_proj|up_proj|down_proj)\\.lora_[AB]\\.weight$");
 
     private final ObjectNode config;
     private final List<Site> sites;
@@ -61,8 +66,16 @@ public final class LoraAdapter {
 
     private record Plain(String key, Linear linear) implements Site {}
 
-    /** experts.get(e): expert e's Linears whose out axes the fused parameter stacks (gate, up) or (down). */
-    private record Fused(String key, List<List<Linear>> experts) implements Site {}
+    /** One stacked parameter of a layer's experts, "gate_up_proj" or "down_proj", in PEFT 0.21's layout. */
+    private record Fused(String key, SparseMoe.Experts experts, String parameter) implements Site {
+        boolean gateUp() { return parameter.equals("gate_up_proj"); }
+    }
+
+    /** One expert's gate_proj, up_proj or down_proj in the older per-expert layout; converted into a Fused site. */
+    private record PerExpert(String key, SparseMoe.Experts experts, int expert, String proj) implements Site {}
+
+    /** A per-expert update as read: A [r, in], B [out, r]. */
+    private record Piece(String proj, Tensor a, Tensor b, double scaling) {}
 
     /**
      * Reads the adapter in {@code dir} and attaches it to {@code thinker} in the thinker's dtype and device.
@@ -76,11 +89,16 @@ public final class LoraAdapter {
             throw new IllegalArgumentException(weightsFile + ": no such file"
                     + (Files.exists(dir.resolve("adapter_model.bin")) ? " (adapter_model.bin, PyTorch's pickle format, is not read: save with safe_serialization)" : ""));
 
-        Map<String, Site> expected = sites(thinker, s);
         List<String> problems = new ArrayList<>();
         List<Site> sites = new ArrayList<>();
+        Map<SparseMoe.Experts, Map<Integer, List<Piece>>> gateUps = new LinkedHashMap<>(), downs = new LinkedHashMap<>();
         String file = weightsFile.getFileName().toString();
         try (var st = SafeTensors.open(weightsFile)) {
+            boolean perExpert = st.names().stream().anyMatch(n -> PER_EXPERT.matcher(n).find());
+            if (perExpert && !s.targetParameters().isEmpty())
+                throw new IllegalArgumentException(dir + ": the adapter has per-expert tensors and target_parameters " + s.targetParameters()
+                        + "; it mixes the two layouts of the experts");
+            Map<String, Site> expected = sites(thinker, s, perExpert);
             Set<String> unmatched = new TreeSet<>();
             for (String n : st.names()) {
                 String key = n.endsWith(A) ? n.substring(0, n.length() - A.length()) : n.endsWith(B) ? n.substring(0, n.length() - B.length()) : null;
@@ -98,9 +116,16 @@ public final class LoraAdapter {
                 int r = s.rank(patternName(site));
                 int[][] shapes = shapes(site, r);
                 StoredTensor a = st.get(key + A), b = st.get(key + B);
-                if (checkShape(problems, a, file, shapes[0]) & checkShape(problems, b, file, shapes[1])) {
-                    attach(site, load(a, first(site)), load(b, first(site)), r, s.alpha(patternName(site)) / r);
-                    sites.add(site);
+                if (!(checkShape(problems, a, file, shapes[0]) & checkShape(problems, b, file, shapes[1]))) continue;
+                double scaling = s.alpha(patternName(site)) / r;
+                Tensor like = base(site);
+                switch (site) {
+                    case PerExpert p -> (p.proj().equals("down_proj") ? downs : gateUps).computeIfAbsent(p.experts(), x -> new TreeMap<>())
+                            .computeIfAbsent(p.expert(), x -> new ArrayList<>()).add(new Piece(p.proj(), load(a, like), load(b, like), scaling));
+                    default -> {
+                        attach(site, load(a, like), load(b, like), r, scaling);
+                        sites.add(site);
+                    }
                 }
             }
         }
@@ -108,16 +133,88 @@ public final class LoraAdapter {
             for (Site site : sites) detach(site);
             throw new IllegalArgumentException("cannot apply the LoRA adapter in " + dir + " (" + problems.size() + " problems):\n  " + String.join("\n  ", problems));
         }
+        if (!gateUps.isEmpty() || !downs.isEmpty()) config = convert(thinker, config, gateUps, downs, sites);
         return new LoraAdapter(config, Collections.unmodifiableList(sites));
     }
 
-    /** The trainable tensors (each once; gate and up of a fused expert share their A). */
+    /**
+     * The older per-expert pieces stacked into each layer's experts, and the config rewritten to name them as
+     * PEFT 0.21 does: target_parameters (bare names when every MoE layer has them, else full names), and per layer
+     * rank_pattern / alpha_pattern entries giving the stacked rank R and alpha = scaling · R.
+     */
+    private static ObjectNode convert(Thinker thinker, ObjectNode original, Map<SparseMoe.Experts, Map<Integer, List<Piece>>> gateUps,
+                                      Map<SparseMoe.Experts, Map<Integer, List<Piece>>> downs, List<Site> sites) {
+        Map<SparseMoe.Experts, String> names = new LinkedHashMap<>();
+        thinker.modules().forEach((n, m) -> { if (m instanceof SparseMoe.Experts x) names.put(x, "thinker." + n); });
+        ObjectNode c = original.deepCopy();
+        var params = c.putArray("target_parameters");
+        ObjectNode ranks = JSON.createObjectNode(), alphas = JSON.createObjectNode();
+        Map<String, MoeExperts.Lora> stacked = new LinkedHashMap<>();
+        for (String parameter : List.of("gate_up_proj", "down_proj")) {
+            var groups = parameter.equals("gate_up_proj") ? gateUps : downs;
+            if (groups.isEmpty()) continue;
+            boolean everyLayer = groups.size() == names.size();
+            for (var g : groups.entrySet()) {
+                String name = names.get(g.getKey()) + "." + parameter;
+                MoeExperts.Lora l = stack(g.getKey(), parameter, g.getValue());
+                stacked.put(name, l);
+                if (!everyLayer) params.add(name);
+                ranks.put(name, l.rank());
+                alphas.put(name, l.scaling() * l.rank());
+            }
+            if (everyLayer) params.add(parameter);
+        }
+        c.path("rank_pattern").properties().forEach(e -> ranks.set(e.getKey(), e.getValue()));
+        c.path("alpha_pattern").properties().forEach(e -> alphas.set(e.getKey(), e.getValue()));
+        c.set("rank_pattern", ranks);
+        c.set("alpha_pattern", alphas);
+        for (Site site : sites(thinker, Settings.of(Path.of(CONFIG), c), false).values())
+            if (site instanceof Fused f && stacked.containsKey(names.get(f.experts()) + "." + f.parameter())) {
+                MoeExperts.Lora l = stacked.get(names.get(f.experts()) + "." + f.parameter());
+                if (f.gateUp()) f.experts().gateUpLora = l;
+                else f.experts().downLora = l;
+                sites.add(f);
+            }
+        return c;
+    }
+
+    /** One stacked update from per-expert pieces: A [E, R, in] (each expert's A rows in order, zero rows after), B [E, out, R] block-placed. */
+    private static MoeExperts.Lora stack(SparseMoe.Experts experts, String parameter, Map<Integer, List<Piece>> byExpert) {
+        int count = experts.count(), rank = 0;
+        int[] gu = experts.gateUpProj.shape(), dn = experts.downProj.shape();
+        boolean gateUp = parameter.equals("gate_up_proj");
+        int in = gateUp ? gu[2] : dn[2], out = gateUp ? gu[1] : dn[1];
+        for (List<Piece> ps : byExpert.values()) rank = Math.max(rank, ps.stream().mapToInt(p -> p.a().size(0)).sum());
+        Piece first = byExpert.values().iterator().next().getFirst();
+        double scaling = first.scaling();
+        Tensor like = first.a();
+        try (var g = Autograd.noGrad()) {
+            List<Tensor> as = new ArrayList<>(), bs = new ArrayList<>();
+            for (int e = 0; e < count; e++) {
+                Tensor a = Tensor.zeros(like.device(), like.dtype(), rank, in), b = Tensor.zeros(like.device(), like.dtype(), out, rank);
+                int col = 0;
+                for (Piece p : byExpert.getOrDefault(e, List.of())) {
+                    int r = p.a().size(0), row = p.proj().equals("up_proj") ? out / 2 : 0;
+                    a.narrow(0, col, r).assign(p.a());
+                    b.narrow(0, row, p.b().size(0)).narrow(1, col, r).assign(p.scaling() == scaling ? p.b() : p.b().mul(p.scaling() / scaling));
+                    col += r;
+                }
+                as.add(a);
+                bs.add(b);
+            }
+            return new MoeExperts.Lora(Tensor.stack(as, 0), Tensor.stack(bs, 0), scaling);
+        }
+    }
+
+    /** The trainable tensors (each once; gate and up of the stacked experts share their A). */
     public List<Tensor> parameters() {
-        Map<Tensor, Boolean> seen = new IdentityHashMap<>();
         List<Tensor> out = new ArrayList<>();
         for (Site site : sites)
-            for (Linear l : linears(site))
-                for (Tensor t : List.of(l.lora().a(), l.lora().b())) if (seen.put(t, true) == null) out.add(t);
+            switch (site) {
+                case Plain p -> out.addAll(List.of(p.linear().lora().a(), p.linear().lora().b()));
+                case Fused f -> out.addAll(List.of(lora(f).a(), lora(f).b()));
+                case PerExpert p -> throw new IllegalStateException("converted when read");
+            }
         return out;
     }
 
@@ -129,7 +226,7 @@ public final class LoraAdapter {
         return fuse(t -> t.grad() != null ? t.grad() : Tensor.zeros(t.device(), t.dtype(), t.shape()));
     }
 
-    /** Writes the adapter as PEFT does: the config as it was read and the weights in PEFT's layout. */
+    /** Writes the adapter as PEFT does: the config as it was read (rewritten if converted) and the weights in PEFT's layout. */
     public void save(Path dir) {
         try {
             Files.createDirectories(dir);
@@ -152,19 +249,17 @@ public final class LoraAdapter {
                         out.put(p.key() + B, pick.apply(p.linear().lora().b()));
                     }
                     case Fused f -> {
-                        List<Tensor> as = new ArrayList<>(), bs = new ArrayList<>();
-                        for (List<Linear> expert : f.experts()) {
-                            as.add(pick.apply(expert.getFirst().lora().a()));
-                            bs.add(Tensor.cat(expert.stream().map(l -> pick.apply(l.lora().b())).toList(), 0));   // [out, r]
-                        }
-                        Tensor b = Tensor.stack(bs, 2);                                                        // [out, r, E]
-                        out.put(f.key() + A, Tensor.cat(as, 0));                                               // [E·r, in]
-                        out.put(f.key() + B, b.reshape(b.size(0), -1));                                        // [out, r·E]
+                        Tensor a = pick.apply(lora(f).a()), b = pick.apply(lora(f).b());            // [E, r, in], [E, out, r]
+                        out.put(f.key() + A, a.reshape(-1, a.size(2)));                              // [E·r, in]
+                        out.put(f.key() + B, b.permute(1, 2, 0).contiguous().reshape(b.size(1), -1)); // [out, r·E], expert fastest
                     }
+                    case PerExpert p -> throw new IllegalStateException("converted when read");
                 }
         }
         return out;
     }
+
+    private static MoeExperts.Lora lora(Fused f) { return f.gateUp() ? f.experts().gateUpLora : f.experts().downLora; }
 
     /**
      * A new adapter for training, initialised as PEFT does (A kaiming-uniform with a = √5, i.e. U(±1/√in); B zero, so
@@ -193,10 +288,10 @@ public final class LoraAdapter {
         Settings s = Settings.of(Path.of(CONFIG), c);
         var gen = new dev.jomni.tensor.Generator(seed);
         List<Site> sites = new ArrayList<>();
-        for (Site site : sites(thinker, s).values()) {
+        for (Site site : sites(thinker, s, false).values()) {
             int rank = s.rank(patternName(site));
             int[][] shapes = shapes(site, rank);
-            Tensor w = first(site).weight.value();
+            Tensor w = base(site);
             double bound = 1 / Math.sqrt(shapes[0][1]);
             Tensor a = Tensor.rand(gen, DType.F32, shapes[0]).mul(2 * bound).sub(bound).to(w.dtype()).to(w.device());
             attach(site, a, Tensor.zeros(w.device(), w.dtype(), shapes[1]), rank, s.alpha(patternName(site)) / rank);
@@ -206,18 +301,32 @@ public final class LoraAdapter {
         return new LoraAdapter(c, Collections.unmodifiableList(sites));
     }
 
-    /** What the config's targets name in this thinker, by PEFT key (without {@code .lora_A.weight}). */
-    private static Map<String, Site> sites(Thinker thinker, Settings s) {
+    /**
+     * What the config's targets name in this thinker, by PEFT key (without {@code .lora_A.weight}); the experts'
+     * per-expert Linears of the older layout only when {@code perExpert} (the file holds such tensors).
+     */
+    private static Map<String, Site> sites(Thinker thinker, Settings s, boolean perExpert) {
         Map<String, Site> expected = new LinkedHashMap<>();
         for (var e : thinker.modules().entrySet()) {
             String name = "thinker." + e.getKey();
             if (e.getValue() instanceof Linear l && s.targetsModule(name)) expected.put(PREFIX + name, new Plain(PREFIX + name, l));
-            if (e.getValue() instanceof SparseMoe moe)
-                for (int i = 0; i < s.targetParameters().size(); i++) {
+            if (e.getValue() instanceof SparseMoe.Experts experts) {
+                List<String> matched = new ArrayList<>();
+                for (String t : s.targetParameters())
+                    for (String p : List.of("gate_up_proj", "down_proj"))
+                        if (Settings.suffixMatches(name + "." + p, t) && !matched.contains(p)) matched.add(p);
+                for (int i = 0; i < matched.size(); i++) {
                     // PEFT wraps the experts once per target parameter in the listed order: the first is innermost.
-                    String key = PREFIX + name + ".experts" + ".base_layer".repeat(s.targetParameters().size() - 1 - i);
-                    expected.put(key, new Fused(key, fusedParts(moe, s.targetParameters().get(i))));
+                    String key = PREFIX + name + ".base_layer".repeat(matched.size() - 1 - i);
+                    expected.put(key, new Fused(key, experts, matched.get(i)));
                 }
+                if (perExpert)
+                    for (int x = 0; x < experts.count(); x++)
+                        for (String proj : List.of("gate_proj", "up_proj", "down_proj")) {
+                            String m = name + "." + x + "." + proj;
+                            if (s.targetsModule(m)) expected.put(PREFIX + m, new PerExpert(PREFIX + m, experts, x, proj));
+                        }
+            }
         }
         return expected;
     }
@@ -227,68 +336,66 @@ public final class LoraAdapter {
         String key = site.key().substring(PREFIX.length());
         return switch (site) {
             case Plain p -> key;
-            case Fused f -> key.substring(0, key.indexOf(".experts") + ".experts".length()) + "." + (f.experts().getFirst().size() == 2 ? "gate_up_proj" : "down_proj");
+            case PerExpert p -> key;
+            case Fused f -> key.substring(0, key.indexOf(".experts") + ".experts".length()) + "." + f.parameter();
         };
     }
 
     /** {A shape, B shape} of a site at rank r in PEFT's layout: [r, in], [out, r]; fused [E·r, in], [out, r·E]. */
     private static int[][] shapes(Site site, int r) {
-        int experts = site instanceof Fused f ? f.experts().size() : 1, out = 0;
-        List<Linear> first = site instanceof Fused f ? f.experts().getFirst() : List.of(first(site));
-        for (Linear l : first) out += l.weight.shape()[0];
-        return new int[][] {{experts * r, first.getFirst().weight.shape()[1]}, {out, r * experts}};
-    }
-
-    private static Linear first(Site site) {
         return switch (site) {
-            case Plain p -> p.linear();
-            case Fused f -> f.experts().getFirst().getFirst();
+            case Plain p -> {
+                int[] w = p.linear().weight.shape();
+                yield new int[][] {{r, w[1]}, {w[0], r}};
+            }
+            case Fused f -> {
+                int[] w = f.gateUp() ? f.experts().gateUpProj.shape() : f.experts().downProj.shape();   // [E, out, in]
+                yield new int[][] {{w[0] * r, w[2]}, {w[1], r * w[0]}};
+            }
+            case PerExpert p -> {
+                int[] gu = p.experts().gateUpProj.shape();                                             // [E, 2I, H]
+                yield p.proj().equals("down_proj") ? new int[][] {{r, gu[1] / 2}, {gu[2], r}} : new int[][] {{r, gu[2]}, {gu[1] / 2, r}};
+            }
         };
     }
 
+    /** The weight a site adapts (for the dtype and device of its A and B). */
+    private static Tensor base(Site site) {
+        return switch (site) {
+            case Plain p -> p.linear().weight.value();
+            case Fused f -> f.experts().gateUpProj.value();
+            case PerExpert p -> p.experts().gateUpProj.value();
+        };
+    }
+
+    /** Attaches A and B given in PEFT's layout. */
     private static void attach(Site site, Tensor a, Tensor b, int r, double scaling) {
         switch (site) {
             case Plain p -> p.linear().lora(new Lora(a, b, scaling));
-            case Fused f -> attachFused(f, a, b, r, scaling);
-        }
-    }
-
-    private static void attachFused(Fused f, Tensor a, Tensor b, int r, double scaling) {
-        int experts = f.experts().size();
-        try (var g = Autograd.noGrad()) {
-            Tensor b3 = b.reshape(b.size(0), r, experts);                      // [out, r, E], expert fastest
-            for (int e = 0; e < experts; e++) {
-                Tensor ae = a.narrow(0, (long) e * r, r).copy();               // [r, in], shared by gate and up
-                Tensor be = b3.narrow(2, e, 1).squeeze(2);                     // [out, r]
-                int row = 0;
-                for (Linear l : f.experts().get(e)) {
-                    int rows = l.weight.shape()[0];
-                    l.lora(new Lora(ae, be.narrow(0, row, rows).copy(), scaling));
-                    row += rows;
+            case Fused f -> {
+                int experts = f.experts().count();
+                MoeExperts.Lora l;
+                try (var g = Autograd.noGrad()) {
+                    l = new MoeExperts.Lora(a.reshape(experts, r, a.size(1)),                                    // [E, r, in]: the same memory
+                            b.reshape(b.size(0), r, experts).permute(2, 0, 1).contiguous(), scaling);           // [E, out, r]
                 }
+                if (f.gateUp()) f.experts().gateUpLora = l;
+                else f.experts().downLora = l;
             }
+            case PerExpert p -> throw new IllegalStateException("stacked by convert");
         }
     }
 
-    private static List<List<Linear>> fusedParts(SparseMoe moe, String parameter) {
-        List<List<Linear>> out = new ArrayList<>();
-        for (SwiGlu e : moe.experts.items())
-            out.add(switch (parameter) {
-                case "gate_up_proj" -> List.of(e.gateProj, e.upProj);
-                case "down_proj" -> List.of(e.downProj);
-                default -> throw new IllegalStateException(parameter);         // Settings admits only these two
-            });
-        return out;
+    private static void detach(Site site) {
+        switch (site) {
+            case Plain p -> p.linear().lora(null);
+            case Fused f -> {
+                if (f.gateUp()) f.experts().gateUpLora = null;
+                else f.experts().downLora = null;
+            }
+            case PerExpert p -> {}
+        }
     }
-
-    private static List<Linear> linears(Site site) {
-        return switch (site) {
-            case Plain p -> List.of(p.linear());
-            case Fused f -> f.experts().stream().flatMap(List::stream).toList();
-        };
-    }
-
-    private static void detach(Site site) { for (Linear l : linears(site)) l.lora(null); }
 
     private static boolean checkShape(List<String> problems, StoredTensor t, String file, int[] shape) {
         long[] want = {shape[0], shape[1]};
@@ -298,8 +405,7 @@ public final class LoraAdapter {
     }
 
     /** A stored tensor as an owned leaf in the dtype and on the device of the layer it adapts. */
-    private static Tensor load(StoredTensor t, Linear like) {
-        Tensor w = like.weight.value();
+    private static Tensor load(StoredTensor t, Tensor w) {
         try (var g = Autograd.noGrad()) {
             Tensor stored = t.data().toTensor(), out = stored.to(w.dtype()).to(w.device());
             return out == stored ? stored.copy() : out;                          // never keep a view of the mapped file
@@ -345,7 +451,7 @@ public final class LoraAdapter {
             List<String> params = new ArrayList<>();
             c.path("target_parameters").forEach(n -> params.add(n.asText()));
             for (String p : params)
-                if (!p.equals("gate_up_proj") && !p.equals("down_proj")) refuse(file, "target_parameters entry \"" + p + "\" (only the experts' gate_up_proj and down_proj)");
+                if (!p.endsWith("gate_up_proj") && !p.endsWith("down_proj")) refuse(file, "target_parameters entry \"" + p + "\" (only the experts' gate_up_proj and down_proj)");
             return new Settings(c.get("r").asInt(), c.get("lora_alpha").asDouble(), ranks, alphas, list, regex, params);
         }
 
@@ -355,6 +461,9 @@ public final class LoraAdapter {
             for (String t : targetList) if (name.equals(t) || name.endsWith("." + t)) return true;
             return false;
         }
+
+        /** PEFT's rule for target_parameters: the parameter's full name, or its last components. */
+        static boolean suffixMatches(String name, String target) { return name.equals(target) || name.endsWith("." + target); }
 
         int rank(String name) {
             for (var e : rankPattern.entrySet()) if (patternMatches(e.getKey(), name)) return e.getValue();

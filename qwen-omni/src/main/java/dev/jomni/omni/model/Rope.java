@@ -10,10 +10,11 @@ import java.util.List;
  * Interleaved multimodal rotary embedding (M-RoPE). Positions come in three streams (temporal,
  * height, width); slot j of the d/2 frequencies takes the H stream when j ≡ 1 (mod 3) and
  * j < 3·section[1], the W stream when j ≡ 2 (mod 3) and j < 3·section[2], else the T stream. Tables
- * are computed in f32 and cast to the activation dtype; rotation is half-split (rotate_half).
+ * are computed in f32 and cast to the activation dtype; the rotation, half-split (rotate_half), is the
+ * coarse op {@link dev.jomni.tensor.ops.Rope}, whose backward keeps only these tables.
  */
 final class Rope {
-    private final Tensor cos, sin;                             // [B, 1, T, d]
+    private final Tensor cos, sin;                             // [B, T, d]
 
     private Rope(Tensor cos, Tensor sin) {
         this.cos = cos;
@@ -36,13 +37,9 @@ final class Rope {
                     cosv[at] = cosv[at + half] = (float) Math.cos(phi);
                     sinv[at] = sinv[at + half] = (float) Math.sin(phi);
                 }
-        return new Rope(Tensor.of(cosv, b, 1, t, d).to(dtype).to(device), Tensor.of(sinv, b, 1, t, d).to(dtype).to(device));
+        return new Rope(Tensor.of(cosv, b, t, d).to(dtype).to(device), Tensor.of(sinv, b, t, d).to(dtype).to(device));
     }
 
     /** x' = x·cos + rotate_half(x)·sin, rotate_half(x) = concat(−x[d/2:], x[:d/2]); x: [B, h, T, d]. */
-    Tensor apply(Tensor x) {
-        int d = x.size(-1);
-        Tensor rotated = Tensor.cat(List.of(x.narrow(-1, d / 2, d / 2).neg(), x.narrow(-1, 0, d / 2)), -1);
-        return x.mul(cos).add(rotated.mul(sin));
-    }
+    Tensor apply(Tensor x) { return dev.jomni.tensor.ops.Rope.rope(x, cos, sin); }
 }

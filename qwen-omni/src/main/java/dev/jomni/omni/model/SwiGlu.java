@@ -3,8 +3,9 @@ package dev.jomni.omni.model;
 import dev.jomni.nn.Linear;
 import dev.jomni.nn.Module;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.Swiglu;
 
-/** down(silu(gate(x)) ⊙ up(x)): one expert, or a dense layer's MLP. */
+/** down(silu(gate(x)) ⊙ up(x)), gated by the coarse op {@link Swiglu}: the MLP of a dense layer (mlp_only_layers); the experts are {@link SparseMoe.Experts}. */
 final class SwiGlu extends Module {
     final Linear gateProj, upProj, downProj;
 
@@ -15,6 +16,6 @@ final class SwiGlu extends Module {
     }
 
     Tensor forward(Tensor x) {                                 // [..., H] → [..., H]
-        return downProj.forward(gateProj.forward(x).silu().mul(upProj.forward(x)));
+        return downProj.forward(Swiglu.swiglu(gateProj.forward(x), upProj.forward(x)));
     }
 }

@@ -10,6 +10,7 @@ import dev.jomni.omni.config.ThinkerConfig;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.AttentionMask;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -44,7 +45,7 @@ public final class Thinker extends Module {
     public static Thinker load(java.nio.file.Path dir, DType dtype, Device device) {
         var thinker = new Thinker(ThinkerConfig.load(dir));
         try (var file = dev.jomni.nn.io.SafeTensors.open(dir)) {
-            thinker.load(new dev.jomni.nn.io.SafeTensorWeights(file), "thinker.",
+            thinker.load(new StackedExperts(new dev.jomni.nn.io.SafeTensorWeights(file), "thinker.", thinker.parameters()), "thinker.",
                     name -> SKIPPED.stream().anyMatch(name::startsWith),
                     stored -> {
                         try (var g = dev.jomni.tensor.Autograd.noGrad()) {
@@ -105,7 +106,8 @@ public final class Thinker extends Module {
         long[][][] positions = positions(attentionMask.toLongArray(), b, past + t, t);
         if (cache != null) applyRopeDeltas(cache, positions, attentionMask.toLongArray(), past);
         Rope rope = Rope.of(config.text(), positions, h.dtype(), h.device());
-        Tensor mask = causalMask(attentionMask.toLongArray(), b, t, past, h.dtype()).to(h.device());
+        // Query i (position past + i) sees keys j ≤ past + i that are not padding (attention_mask[b, j] = 1).
+        AttentionMask mask = AttentionMask.causal(past).withKeyMask(attentionMask.to(h.device()));
         List<Tensor> hidden = new ArrayList<>();
         List<Tensor> routerLogits = config.text().outputRouterLogits() ? new ArrayList<>() : null;
         hidden.add(h);
@@ -169,18 +171,6 @@ public final class Thinker extends Module {
         for (int stream = 0; stream < 3; stream++)
             for (int r = 0; r < b; r++)
                 for (int j = 0; j < t; j++) positions[stream][r][j] += cache.ropeDeltas[r];
-    }
-
-    /** [B, 1, T, S]: 0 where query i may see key j (j ≤ past + i and mask[b, j] = 1), else the dtype's most negative value. */
-    static Tensor causalMask(long[] mask, int b, int t, int past, DType dtype) {
-        int s = past + t;
-        double min = dtype == DType.F64 ? -Double.MAX_VALUE : dtype == DType.BF16 ? -3.3895313892515355e38 : dtype == DType.F16 ? -65504 : -Float.MAX_VALUE;
-        double[] m = new double[b * t * s];
-        for (int r = 0; r < b; r++)
-            for (int i = 0; i < t; i++)
-                for (int j = 0; j < s; j++)
-                    m[(r * t + i) * s + j] = j <= past + i && mask[r * s + j] != 0 ? 0 : min;
-        return Tensor.fromDoubles(dtype, m, b, 1, t, s);
     }
 
     /** Mean cross-entropy of logits [B, T, V] against labels [B, T] shifted by one (target t = label t+1), ignoring −100; in f32 (f64 stays f64). */

@@ -117,11 +117,29 @@ class LoraAdapterTest {
         Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
         SafeTensors.write(dir.resolve(LoraAdapter.WEIGHTS), perExpert, Map.of("format", "pt"));
         Thinker other = Thinker.load(tiny("model"), DType.F32, Device.cpu());
-        LoraAdapter.apply(dir, other);
+        LoraAdapter converted = LoraAdapter.apply(dir, other);
         Tensor logits = other.forward(npy("input_ids.npy"), npy("attention_mask.npy"),
                 Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy")), null).logits();
         double e = relError(logits.toFloatArray(), npy("lora/logits_lora.npy").toFloatArray());
         assertTrue(e < 1e-4, "logits relative error " + e);
+
+        // Saved, it is PEFT 0.21's layout: gate and up stacked at rank 16 + 16, the config naming target_parameters.
+        Path saved = dir.resolve("saved");
+        converted.save(saved);
+        var savedConfig = new ObjectMapper().readTree(saved.resolve(LoraAdapter.CONFIG).toFile());
+        assertEquals("[\"gate_up_proj\",\"down_proj\"]", savedConfig.get("target_parameters").toString());
+        assertEquals(32, savedConfig.get("rank_pattern").get("thinker.model.layers.0.mlp.experts.gate_up_proj").asInt());
+        try (var st = SafeTensors.open(saved.resolve(LoraAdapter.WEIGHTS))) {
+            String fused = "base_model.model.thinker.model.layers.1.mlp.experts.base_layer.";
+            assertArrayEquals(new long[] {experts * 32, 64}, st.get(fused + "lora_A.weight").shape());
+            assertArrayEquals(new long[] {64, 32 * experts}, st.get(fused + "lora_B.weight").shape());
+            assertTrue(st.names().stream().noneMatch(n -> n.matches(".*experts\\.\\d+\\..*")), "no per-expert names left");
+        }
+        Thinker again = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        LoraAdapter.apply(saved, again);
+        double same = relError(again.forward(npy("input_ids.npy"), npy("attention_mask.npy"),
+                Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy")), null).logits().toFloatArray(), logits.toFloatArray());
+        assertEquals(0, same, 1e-6, "the converted adapter, saved and applied again");
     }
 
     @Test
@@ -142,7 +160,8 @@ class LoraAdapterTest {
         assertTrue(m.contains(q + "lora_A.weight: expected [8, 64], found [4, 64] in adapter_model.safetensors"), m);
         assertTrue(m.contains(unknown + " in adapter_model.safetensors matches no target module"), m);
         assertTrue(m.contains("target thinker.model.layers.0.self_attn.k_proj has no lora_B tensor in adapter_model.safetensors"), m);
-        assertTrue(other.modules().values().stream().noneMatch(mod -> mod instanceof dev.jomni.nn.Linear l && l.lora() != null), "nothing stays attached");
+        assertTrue(other.modules().values().stream().noneMatch(mod -> mod instanceof dev.jomni.nn.Linear l && l.lora() != null
+                || mod instanceof SparseMoe.Experts x && (x.gateUpLora != null || x.downLora != null)), "nothing stays attached");
     }
 
     @Test

@@ -87,7 +87,7 @@ class OtherConfigurationTest {
         for (int i = 0; i < 20; i++) labelValues[i] = -100;
         Tensor labels = Tensor.of(labelValues, ids.shape());
         Map<String, Parameter> params = thinker.parameters();
-        List<String> names = List.of("model.layers.1.mlp.down_proj.weight", "model.layers.2.mlp.experts.3.up_proj.weight",
+        List<String> names = List.of("model.layers.1.mlp.down_proj.weight", "model.layers.2.mlp.experts.gate_up_proj", "model.layers.0.mlp.experts.down_proj",
                 "model.layers.0.mlp.gate.weight", "model.layers.0.self_attn.k_norm.weight", "audio_tower.conv2d2.weight",
                 "audio_tower.layers.0.self_attn.q_proj.bias", "model.embed_tokens.weight");
         for (String n : names) params.get(n).value().requiresGrad(true);

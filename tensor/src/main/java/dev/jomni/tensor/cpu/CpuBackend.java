@@ -11,6 +11,12 @@ import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Stream;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.ops.RmsNorm;
+import dev.jomni.tensor.ops.Rope;
+import dev.jomni.tensor.ops.Softmax;
+import dev.jomni.tensor.ops.Swiglu;
+import dev.jomni.tensor.ops.ScaledDotProductAttention;
+import dev.jomni.tensor.ops.MoeExperts;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -21,13 +27,20 @@ import java.lang.foreign.ValueLayout;
  * chunks, never across a reduction, so results do not depend on the thread count.
  */
 public final class CpuBackend implements Backend {
-    public static final CpuBackend INSTANCE = new CpuBackend();
     private static final long CHUNK = 1 << 14;                // elements per parallel task in element-wise ops
 
     /** The coarse ops' CPU kernels, the reference the CUDA ones are tested against: one line per op. */
     private final OpKernels kernels = new OpKernels("cpu");
 
-    private CpuBackend() {}
+    /** For {@link java.util.ServiceLoader}: use {@code Device.cpu().backend()}, which keeps one. */
+    public CpuBackend() {
+        kernels.register(RmsNorm.Kernels.class, new CpuRmsNorm(true));
+        kernels.register(Softmax.Kernels.class, new CpuSoftmax(true));
+        kernels.register(Rope.Kernels.class, new CpuRope());
+        kernels.register(Swiglu.Kernels.class, new CpuSwiglu());
+        kernels.register(ScaledDotProductAttention.Kernels.class, new CpuScaledDotProductAttention());
+        kernels.register(MoeExperts.Kernels.class, new CpuMoeExperts());
+    }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
 
@@ -49,6 +62,9 @@ public final class CpuBackend implements Backend {
         s.segment.copyFrom(host);
         return s;
     }
+
+    @Override
+    public Storage wrap(Device device, MemorySegment memory) { return CpuStorage.wrap(memory); }
 
     @Override
     public void toHost(Tensor src, MemorySegment host) {

@@ -13,7 +13,7 @@ import java.lang.invoke.MethodHandle;
  * it closes, so memory-scoped code never waits for the garbage collector; or a wrapped segment
  * (a memory-mapped file) that this storage does not own.
  */
-public final class CpuStorage extends Storage {
+final class CpuStorage extends Storage {
     private static final Linker LINKER = Linker.nativeLinker();
     private static final MethodHandle MALLOC = LINKER.downcallHandle(LINKER.defaultLookup().find("malloc").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG));
@@ -42,7 +42,7 @@ public final class CpuStorage extends Storage {
     }
 
     /** Storage over memory that someone else owns and keeps alive (not freed, not counted as live). */
-    public static CpuStorage wrap(MemorySegment memory) { return new CpuStorage(memory, false); }
+    static CpuStorage wrap(MemorySegment memory) { return new CpuStorage(memory, false); }
 
     @Override
     protected void free() {

@@ -1,0 +1,128 @@
+package dev.jomni.tensor.ops;
+
+import dev.jomni.tensor.Autograd;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Tensor;
+import java.util.Arrays;
+
+/**
+ * O = softmax(scale · Q Kᵀ + mask) V per batch row and query head, with grouped-query attention:
+ * query head h reads kv head ⌊h / (nh / nkv)⌋, without expanding or copying K and V. The mask is
+ * described ({@link AttentionMask}: causal with an offset, key padding, block-diagonal segments),
+ * never a dense [T, S] tensor. Forward saves O and the log-sum-exp L = m + log Σ exp(s − m) of each
+ * query row (f32; f64 for f64 inputs), and backward recomputes the scores blockwise from them
+ * (FlashAttention-2, arXiv:2307.08691): D = rowsum(dO ∘ O), P = exp(S − L), dS = P ∘ (dP − D).
+ *
+ * <p>Shapes: q [B, nh, T, d]; k, v [B, nkv, S, d] (nh a multiple of nkv); out [B, nh, T, d].
+ * Numerics, as the composition it replaced (scores → f32 softmax → probabilities cast to the
+ * activation dtype → probs @ v): scores and softmax statistics in at least f32, the probabilities
+ * rounded to the activation dtype before they multiply V, products accumulated in at least f32,
+ * the output rounded once.
+ */
+public final class ScaledDotProductAttention {
+    private ScaledDotProductAttention() {}
+
+    /**
+     * A backend's attention kernels. Every tensor argument has unit stride on its last axis (d) and
+     * any strides on the others (q and the output are transposed views of [B, T, nh, d] in the
+     * decoder; k, v may be the first S positions of a preallocated cache [B, nkv, capacity, d]).
+     * Results must not depend on the thread count (split by (batch, head, block), never across a
+     * reduction). The mask's keyMask is a contiguous bool [B, S] on the same device; its segment
+     * offsets are host ints (a launcher copies them to the device with the launch).
+     */
+    public interface Kernels {
+        /**
+         * out ← attention(q, k, v), lse ← the log-sum-exp of each query row's scaled, masked scores
+         * (+∞ where the row sees no key, whose output is 0).
+         *
+         * @param out [B, nh, T, d], q's dtype
+         * @param lse [B, nh, T] contiguous, f32 (f64 for f64 inputs)
+         */
+        void forward(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lse);
+
+        /**
+         * The gradients from the saved out and lse. A null output is not needed: skip its work.
+         *
+         * @param dOut [B, nh, T, d]
+         * @param dq   null, or [B, nh, T, d] contiguous, q's dtype
+         * @param dk   null, or [B, nkv, S, d] contiguous, k's dtype (summed over the heads of its group)
+         * @param dv   null, or [B, nkv, S, d] contiguous, v's dtype
+         */
+        void backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dOut, AttentionMask mask, double scale,
+                      Tensor dq, Tensor dk, Tensor dv);
+    }
+
+    /** With the default scale 1/√d. */
+    public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionMask mask) {
+        return scaledDotProductAttention(q, k, v, mask, 1 / Math.sqrt(q.size(-1)));
+    }
+
+    /**
+     * @param q    [B, nh, T, d]
+     * @param k    [B, nkv, S, d]
+     * @param v    [B, nkv, S, d]
+     * @param mask which keys each query sees (null: all)
+     * @return [B, nh, T, d], laid out as [B, T, nh, d] (so that merging the heads is a view)
+     */
+    public static Tensor scaledDotProductAttention(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale) {
+        AttentionMask m = mask == null ? AttentionMask.none() : mask;
+        check(q, k, v, m, scale);
+        int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3);
+        Tensor qu = unitLast(q), ku = unitLast(k), vu = unitLast(v);
+        Tensor out = Tensor.empty(q.device(), q.dtype(), b, t, nh, d).permute(0, 2, 1, 3);   // [B, nh, T, d] over [B, T, nh, d]
+        Tensor lse = Tensor.empty(q.device(), q.dtype().atLeastF32(), b, nh, t);
+        q.backend().kernels(Kernels.class).forward(qu, ku, vu, m, scale, out, lse);
+        return Autograd.record("scaledDotProductAttention", out, new Saved(qu, ku, vu, out, lse, m, scale), q, k, v);
+    }
+
+    /** What backward reads: the inputs, the output and each query row's log-sum-exp (no scores). */
+    record Saved(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, AttentionMask mask, double scale) implements Autograd.Backward {
+        @Override
+        public Tensor[] apply(Tensor dOut, boolean[] needs) {
+            Tensor dq = needs[0] ? Tensor.empty(q.device(), q.dtype(), q.shape()) : null;
+            Tensor dk = needs[1] ? Tensor.empty(k.device(), k.dtype(), k.shape()) : null;
+            Tensor dv = needs[2] ? Tensor.empty(v.device(), v.dtype(), v.shape()) : null;
+            if (dq != null || dk != null || dv != null)
+                q.backend().kernels(Kernels.class).backward(q, k, v, out, lse, unitLast(dOut), mask, scale, dq, dk, dv);
+            return new Tensor[] {dq, dk, dv};
+        }
+    }
+
+    /** The tensor itself when its last axis has unit stride (what the kernels read), else a contiguous copy. */
+    private static Tensor unitLast(Tensor x) {
+        return x.strides()[x.rank() - 1] == 1 || x.size(-1) == 1 ? x : x.contiguous();
+    }
+
+    private static void check(Tensor q, Tensor k, Tensor v, AttentionMask m, double scale) {
+        String shapes = "q " + q.dtype().lower() + Arrays.toString(q.shape()) + ", k " + k.dtype().lower() + Arrays.toString(k.shape())
+                + ", v " + v.dtype().lower() + Arrays.toString(v.shape());
+        if (q.rank() != 4 || k.rank() != 4 || v.rank() != 4)
+            throw fail("needs q [B, nh, T, d] and k, v [B, nkv, S, d]; got " + shapes);
+        if (!q.dtype().floating || q.dtype() != k.dtype() || q.dtype() != v.dtype())
+            throw fail("q, k and v must share one floating dtype; got " + shapes);
+        if (!q.device().equals(k.device()) || !q.device().equals(v.device()))
+            throw fail("q, k, v on different devices: " + q.device() + ", " + k.device() + ", " + v.device());
+        int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3), nkv = k.size(1), s = k.size(2);
+        if (!Arrays.equals(k.shape(), v.shape()))
+            throw fail("k and v must have one shape; got " + shapes);
+        if (k.size(0) != b || k.size(3) != d)
+            throw fail("k, v must be [B=" + b + ", nkv, S, d=" + d + "]; got " + shapes);
+        if (nkv == 0 || nh % nkv != 0)
+            throw fail("query heads nh=" + nh + " must be a multiple of kv heads nkv=" + nkv + "; got " + shapes);
+        if (!(scale > 0) || Double.isInfinite(scale))
+            throw fail("scale " + scale + " must be positive and finite");
+        if (m.keyMask() != null) {
+            Tensor km = m.keyMask();
+            if (km.size(0) != b || km.size(1) != s)
+                throw fail("keyMask " + Arrays.toString(km.shape()) + " must be [B=" + b + ", S=" + s + "]; " + shapes);
+            if (!km.device().equals(q.device()))
+                throw fail("keyMask on " + km.device() + ", q on " + q.device());
+        }
+        if (m.segmentOffsets() != null && (t != s || m.segmentTotal() != t))
+            throw fail("segments cover " + m.segmentTotal() + " rows; they need T = S = that, got " + shapes);
+    }
+
+    private static IllegalArgumentException fail(String message) {
+        return new IllegalArgumentException("scaledDotProductAttention: " + message);
+    }
+}
