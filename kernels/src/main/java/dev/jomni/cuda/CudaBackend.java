@@ -39,7 +39,9 @@ public final class CudaBackend implements Backend {
     /** This backend's devices by index, each made on first use. */
     private final ConcurrentHashMap<Integer, CudaDevice> devices = new ConcurrentHashMap<>();
 
-    public CudaBackend() {}
+    public CudaBackend() {
+        kernels.register(dev.jomni.tensor.ops.RmsNorm.Kernels.class, new CudaRmsNorm(this));
+    }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
 
