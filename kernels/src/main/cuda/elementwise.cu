@@ -4,8 +4,8 @@
 //     FILL     out = a
 //     COPY     out = x                       (converted through the compute type)
 //     RAWCOPY  out = x                       (same dtype, bits copied)
-//     UNARY    out = unary(op, x, a, b)      (op: dev.jomni.tensor.UnaryOp ordinal)
-//     BINARY   out = binary(op, x, y)        (op: dev.jomni.tensor.BinaryOp ordinal)
+//     UNARY    out = unary(op, x, a, b)      (op: dev.jomni.tensor.UnaryOp code, codes.cuh)
+//     BINARY   out = binary(op, x, y)        (op: dev.jomni.tensor.BinaryOp code, codes.cuh)
 //     WHERE    out = c != 0 ? x : y
 //   ew_flat_f32 / ew_flat_f64(FlatArgs {kind, op, a, b, n, out, x, y, c}): the same over one axis (what a
 //   contiguous op merges to): operands are {pointer, stride, dtype}, out's stride 1; fewer bytes to pass.
@@ -15,8 +15,6 @@
 //   elements overlap is add_into_ordered, below.
 // Launcher: dev.jomni.cuda.CudaBackend (fill, copy, unary, binary, where, addInto). Reference: CpuBackend.
 #include "tensor.cuh"
-
-enum Kind { K_FILL = 0, K_COPY = 1, K_RAWCOPY = 2, K_UNARY = 3, K_BINARY = 4, K_WHERE = 5 };
 
 __device__ __forceinline__ float m_exp(float x) { return expf(x); }
 __device__ __forceinline__ double m_exp(double x) { return exp(x); }
@@ -47,50 +45,52 @@ template <typename T>
 __device__ T unary(int op, T x, T a, T b) {
   const T SQRT_2_OVER_PI = (T)0.7978845608028654, INV_SQRT_2 = (T)0.7071067811865476, INV_SQRT_2PI = (T)0.3989422804014327;
   switch (op) {
-    case 0: return -x;                                             // NEG
-    case 1: return m_exp(x);                                       // EXP
-    case 2: return m_log(x);                                       // LOG
-    case 3: return m_sqrt(x);                                      // SQRT
-    case 4: return (T)1 / m_sqrt(x);                               // RSQRT
-    case 5: return m_tanh(x);                                      // TANH
-    case 6: return sigmoid(x);                                     // SIGMOID
-    case 7: return x * sigmoid(x);                                 // SILU
-    case 8: return (T)0.5 * x * ((T)1 + m_erf(x * INV_SQRT_2));    // GELU_ERF
-    case 9: return (T)0.5 * x * ((T)1 + m_tanh(SQRT_2_OVER_PI * (x + (T)0.044715 * x * x * x)));  // GELU_TANH
-    case 10: return x > (T)0 ? x : (is_nan(x) ? x : (T)0);         // RELU (NaN stays NaN)
-    case 11: return m_abs(x);                                      // ABS
-    case 12: return x > (T)0 ? (T)1 : (x < (T)0 ? (T)-1 : x);      // SIGN (keeps ±0 and NaN)
-    case 13: return a * x + b;                                     // AFFINE
-    case 14: return m_pow(x, a);                                   // POW
-    case 15: return j_min(j_max(x, a), b);                         // CLAMP
-    case 16: return x >= a && x <= b ? (T)1 : (T)0;                // INSIDE
-    case 17: { T s = sigmoid(x); return s * ((T)1 + x * ((T)1 - s)); }                            // SILU_GRAD
-    case 18: return (T)0.5 * ((T)1 + m_erf(x * INV_SQRT_2)) + x * m_exp((T)-0.5 * x * x) * INV_SQRT_2PI;  // GELU_ERF_GRAD
-    default: {                                                     // GELU_TANH_GRAD
+    case UNARY_NEG: return -x;
+    case UNARY_EXP: return m_exp(x);
+    case UNARY_LOG: return m_log(x);
+    case UNARY_SQRT: return m_sqrt(x);
+    case UNARY_RSQRT: return (T)1 / m_sqrt(x);
+    case UNARY_TANH: return m_tanh(x);
+    case UNARY_SIGMOID: return sigmoid(x);
+    case UNARY_SILU: return x * sigmoid(x);
+    case UNARY_GELU_ERF: return (T)0.5 * x * ((T)1 + m_erf(x * INV_SQRT_2));
+    case UNARY_GELU_TANH: return (T)0.5 * x * ((T)1 + m_tanh(SQRT_2_OVER_PI * (x + (T)0.044715 * x * x * x)));
+    case UNARY_RELU: return x > (T)0 ? x : (is_nan(x) ? x : (T)0);         // NaN stays NaN
+    case UNARY_ABS: return m_abs(x);
+    case UNARY_SIGN: return x > (T)0 ? (T)1 : (x < (T)0 ? (T)-1 : x);      // keeps ±0 and NaN
+    case UNARY_AFFINE: return a * x + b;
+    case UNARY_POW: return m_pow(x, a);
+    case UNARY_CLAMP: return j_min(j_max(x, a), b);
+    case UNARY_INSIDE: return x >= a && x <= b ? (T)1 : (T)0;
+    case UNARY_SILU_GRAD: { T s = sigmoid(x); return s * ((T)1 + x * ((T)1 - s)); }
+    case UNARY_GELU_ERF_GRAD: return (T)0.5 * ((T)1 + m_erf(x * INV_SQRT_2)) + x * m_exp((T)-0.5 * x * x) * INV_SQRT_2PI;
+    case UNARY_GELU_TANH_GRAD: {
       T u = SQRT_2_OVER_PI * (x + (T)0.044715 * x * x * x), t = m_tanh(u);
       return (T)0.5 * ((T)1 + t) + (T)0.5 * x * ((T)1 - t * t) * SQRT_2_OVER_PI * ((T)1 + (T)3 * (T)0.044715 * x * x);
     }
+    default: return (T)NAN;                                        // a code without a case: visible, not silent
   }
 }
 
 template <typename T>
 __device__ T binary(int op, T x, T y) {
   switch (op) {
-    case 0: return x + y;
-    case 1: return x - y;
-    case 2: return x * y;
-    case 3: return x / y;
-    case 4: return m_pow(x, y);
-    case 5: return is_nan(x) || is_nan(y) ? (T)NAN : (x > y ? x : y);   // MAXIMUM
-    case 6: return is_nan(x) || is_nan(y) ? (T)NAN : (x < y ? x : y);   // MINIMUM
-    case 7: return x == y ? (T)1 : (T)0;
-    case 8: return x != y ? (T)1 : (T)0;
-    case 9: return x < y ? (T)1 : (T)0;
-    case 10: return x <= y ? (T)1 : (T)0;
-    case 11: return x > y ? (T)1 : (T)0;
-    case 12: return x >= y ? (T)1 : (T)0;
-    case 13: return x != (T)0 && y != (T)0 ? (T)1 : (T)0;
-    default: return x != (T)0 || y != (T)0 ? (T)1 : (T)0;
+    case BINARY_ADD: return x + y;
+    case BINARY_SUB: return x - y;
+    case BINARY_MUL: return x * y;
+    case BINARY_DIV: return x / y;
+    case BINARY_POW: return m_pow(x, y);
+    case BINARY_MAXIMUM: return is_nan(x) || is_nan(y) ? (T)NAN : (x > y ? x : y);
+    case BINARY_MINIMUM: return is_nan(x) || is_nan(y) ? (T)NAN : (x < y ? x : y);
+    case BINARY_EQ: return x == y ? (T)1 : (T)0;
+    case BINARY_NE: return x != y ? (T)1 : (T)0;
+    case BINARY_LT: return x < y ? (T)1 : (T)0;
+    case BINARY_LE: return x <= y ? (T)1 : (T)0;
+    case BINARY_GT: return x > y ? (T)1 : (T)0;
+    case BINARY_GE: return x >= y ? (T)1 : (T)0;
+    case BINARY_AND: return x != (T)0 && y != (T)0 ? (T)1 : (T)0;
+    case BINARY_OR: return x != (T)0 || y != (T)0 ? (T)1 : (T)0;
+    default: return (T)NAN;
   }
 }
 
@@ -120,12 +120,12 @@ __device__ __forceinline__ void ew(int kind, int op, const Shape& s, const Opera
       }
     }
     switch (kind) {
-      case K_FILL: store<T>(out, oo, (T)a); break;
-      case K_COPY: store<T>(out, oo, load<T>(x, xo)); break;
-      case K_RAWCOPY: raw_copy(out, oo, x, xo); break;
-      case K_UNARY: store<T>(out, oo, unary<T>(op, load<T>(x, xo), (T)a, (T)b)); break;
-      case K_BINARY: store<T>(out, oo, binary<T>(op, load<T>(x, xo), load<T>(y, yo))); break;
-      default: store<T>(out, oo, load<T>(c, co) != (T)0 ? load<T>(x, xo) : load<T>(y, yo)); break;
+      case EW_FILL: store<T>(out, oo, (T)a); break;
+      case EW_COPY: store<T>(out, oo, load<T>(x, xo)); break;
+      case EW_RAWCOPY: raw_copy(out, oo, x, xo); break;
+      case EW_UNARY: store<T>(out, oo, unary<T>(op, load<T>(x, xo), (T)a, (T)b)); break;
+      case EW_BINARY: store<T>(out, oo, binary<T>(op, load<T>(x, xo), load<T>(y, yo))); break;
+      case EW_WHERE: store<T>(out, oo, load<T>(c, co) != (T)0 ? load<T>(x, xo) : load<T>(y, yo)); break;
     }
   }
 }

@@ -18,12 +18,18 @@
 //     grid = rows * ceil(n / 256), block b taking row b / ceil(n / 256).
 //   matmul_f64(MatmulArgs {batch, m, n, k, a, b, out}): out[p, i, j] = sum_q a[p, i, q] * b[p, q, j] in double;
 //     strides [batch, row, col] in each operand. block 256, grid-stride over batch * m * n.
+//   check_index(CheckArgs {shape, n, bound, index, error, op}): for the n elements of an I64/I32 index (any
+//     strides), the first one met outside [0, bound) is written into *error (IndexError, below) with
+//     the op's number, unless an earlier check already wrote it (the first failure in stream order is
+//     kept; within one launch, whichever bad element a thread meets first). The host reads the record
+//     at its next synchronisation (CudaDevice.await). block 256, grid-stride.
 // Launcher: dev.jomni.cuda.CudaBackend. Reference: CpuBackend.
 #include "tensor.cuh"
 
 constexpr int THREADS = 256;
 
-__device__ __forceinline__ void gather_body(const Shape& s, int dim, const Operand& out, const Operand& x, const Operand& index, long long n) {
+__device__ __forceinline__ void gather_body(const Shape& s, int dim, const Operand& out, const Operand& x, const Operand& index, long long n,
+                                            long long bound) {
   const long long step = (long long)gridDim.x * THREADS;
   for (long long i = (long long)blockIdx.x * THREADS + threadIdx.x; i < n; i += step) {
     long long r = i, oo = 0, xo = 0, io = 0;
@@ -35,11 +41,13 @@ __device__ __forceinline__ void gather_body(const Shape& s, int dim, const Opera
       if (d != dim) xo += k * x.stride[d];
     }
     long long at = load_index(index, io);
-    store<double>(out, oo, load<double>(x, xo + at * x.stride[dim]));
+    // out of range: check_index has recorded it (raised at the next sync); reading there could fault the context
+    store<double>(out, oo, at >= 0 && at < bound ? load<double>(x, xo + at * x.stride[dim]) : 0.0);
   }
 }
 
-__device__ __forceinline__ void scatter_add_body(const Shape& s, int dim, const Operand& dst, const Operand& src, const Operand& index, long long columns) {
+__device__ __forceinline__ void scatter_add_body(const Shape& s, int dim, const Operand& dst, const Operand& src, const Operand& index,
+                                                 long long columns, long long bound) {
   const long long col = (long long)blockIdx.x * THREADS + threadIdx.x;
   if (col >= columns) return;
   long long r = col, dbase = 0, sbase = 0, ibase = 0;
@@ -54,6 +62,7 @@ __device__ __forceinline__ void scatter_add_body(const Shape& s, int dim, const 
   const long long len = s.size[dim];
   for (long long j = 0; j < len; j++) {
     long long t = load_index(index, ibase + j * index.stride[dim]);
+    if (t < 0 || t >= bound) continue;                // recorded by check_index, skipped here (no fault)
     long long o = dbase + t * dst.stride[dim];
     store<double>(dst, o, load<double>(dst, o) + load<double>(src, sbase + j * src.stride[dim]));
   }
@@ -137,10 +146,11 @@ __device__ __forceinline__ void matmul_body(const Operand& a, const Operand& b, 
 }
 
 // One struct parameter each: a launch's cost grows with the number of parameters (dev.jomni.cuda.Launch).
-struct IndexArgs {        // gather and scatter_add: 328 bytes
+struct IndexArgs {        // gather and scatter_add: 336 bytes
   Shape s;
   int dim;
   long long n;            // gather: elements; scatter_add: columns
+  long long bound;        // x's (dst's) size along dim: indices outside [0, bound) are skipped
   Operand out, x, index;  // scatter_add: dst, src, index
 };
 struct RowArgs {          // cumsum_rows and argsort_rows: 184 bytes
@@ -152,14 +162,14 @@ struct MatmulArgs {       // 272 bytes
   long long batch, m, n, k;
   Operand a, b, out;
 };
-static_assert(sizeof(IndexArgs) == 328 && sizeof(RowArgs) == 184 && sizeof(MatmulArgs) == 272, "layouts Launch writes");
+static_assert(sizeof(IndexArgs) == 336 && sizeof(RowArgs) == 184 && sizeof(MatmulArgs) == 272, "layouts Launch writes");
 
 extern "C" __global__ void __launch_bounds__(THREADS) gather(const IndexArgs p) {
-  gather_body(p.s, p.dim, p.out, p.x, p.index, p.n);
+  gather_body(p.s, p.dim, p.out, p.x, p.index, p.n, p.bound);
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS) scatter_add(const IndexArgs p) {
-  scatter_add_body(p.s, p.dim, p.out, p.x, p.index, p.n);
+  scatter_add_body(p.s, p.dim, p.out, p.x, p.index, p.n, p.bound);
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS) cumsum_rows(const RowArgs p) {
@@ -176,4 +186,41 @@ extern "C" __global__ void __launch_bounds__(THREADS) argsort_rows(const RowArgs
 
 extern "C" __global__ void __launch_bounds__(THREADS) matmul_f64(const MatmulArgs p) {
   matmul_body(p.a, p.b, p.out, p.batch, p.m, p.n, p.k);
+}
+
+// The deferred index-range error (CudaDevice reads these 32 bytes): flag 0 means none.
+struct IndexError {
+  int flag, op;
+  long long position, value, bound;
+};
+struct CheckArgs {        // 184 bytes
+  Shape s;
+  long long n, bound;
+  Operand index;
+  IndexError* error;
+  int op;
+};
+static_assert(sizeof(IndexError) == 32 && sizeof(CheckArgs) == 184, "layouts CudaDevice and Launch use");
+
+extern "C" __global__ void __launch_bounds__(THREADS) check_index(const CheckArgs p) {
+  if (*(volatile int*)&p.error->flag) return;       // an earlier op's error is the one to report
+  const long long step = (long long)gridDim.x * THREADS;
+  for (long long i = (long long)blockIdx.x * THREADS + threadIdx.x; i < p.n; i += step) {
+    long long r = i, io = 0;
+    for (int d = p.s.rank - 1; d >= 0; d--) {
+      long long size = p.s.size[d], q = r / size, k = r - q * size;
+      r = q;
+      io += k * p.index.stride[d];
+    }
+    long long v = load_index(p.index, io);
+    if (v < 0 || v >= p.bound) {
+      if (atomicCAS(&p.error->flag, 0, 1) == 0) {
+        p.error->op = p.op;
+        p.error->position = i;
+        p.error->value = v;
+        p.error->bound = p.bound;
+      }
+      return;
+    }
+  }
 }

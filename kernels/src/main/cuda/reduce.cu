@@ -1,5 +1,5 @@
 // reduce.cu: reductions along the last axis, x: [rows, n] (any strides) -> out: [rows].
-//   op: dev.jomni.tensor.ReduceOp ordinal. SUM accumulates in double; MAX/MIN give NaN when the row holds
+//   op: dev.jomni.tensor.ReduceOp code (codes.cuh). SUM accumulates in double; MAX/MIN give NaN when the row holds
 //   one; ARGMAX/ARGMIN give the first maximum (minimum), or the first NaN, as CpuBackend.reduce.
 //   The result does not depend on scheduling: every thread reads a fixed set of elements and partials
 //   are combined in a fixed tree (no atomics).
@@ -31,8 +31,8 @@ __device__ __forceinline__ Best better(Best p, Best q, bool largest) {
 
 __device__ __forceinline__ void write(int op, const Operand& out, long long row, double sum, Best b) {
   long long o = row * out.stride[0];
-  if (op == 0) store<double>(out, o, sum);
-  else if (op <= 2) store<double>(out, o, b.v);
+  if (op == REDUCE_SUM) store<double>(out, o, sum);
+  else if (op == REDUCE_MAX || op == REDUCE_MIN) store<double>(out, o, b.v);
   else store<double>(out, o, (double)b.i);
 }
 
@@ -40,12 +40,12 @@ __device__ __forceinline__ void reduce_block_body(int op, const Operand& x, cons
   __shared__ double sums[THREADS];
   __shared__ Best bests[THREADS];
   const long long row = blockIdx.x;
-  const bool largest = op == 1 || op == 3;
+  const bool largest = op == REDUCE_MAX || op == REDUCE_ARGMAX;
   double sum = 0;
   Best b = {0, -1};
   for (long long j = threadIdx.x; j < n; j += THREADS) {
     double v = load<double>(x, row * x.stride[0] + j * x.stride[1]);
-    if (op == 0) sum += v;
+    if (op == REDUCE_SUM) sum += v;
     else {
       Best c = {v, j};
       b = b.i < 0 ? c : better(b, c, largest);
@@ -56,7 +56,7 @@ __device__ __forceinline__ void reduce_block_body(int op, const Operand& x, cons
   __syncthreads();
   for (int w = THREADS / 2; w > 0; w >>= 1) {
     if (threadIdx.x < w) {
-      if (op == 0) sums[threadIdx.x] += sums[threadIdx.x + w];
+      if (op == REDUCE_SUM) sums[threadIdx.x] += sums[threadIdx.x + w];
       else {
         Best p = bests[threadIdx.x], q = bests[threadIdx.x + w];
         bests[threadIdx.x] = q.i < 0 ? p : (p.i < 0 ? q : better(p, q, largest));
@@ -70,12 +70,12 @@ __device__ __forceinline__ void reduce_block_body(int op, const Operand& x, cons
 __device__ __forceinline__ void reduce_thread_body(int op, const Operand& x, const Operand& out, long long rows, long long n) {
   const long long row = (long long)blockIdx.x * THREADS + threadIdx.x;
   if (row >= rows) return;
-  const bool largest = op == 1 || op == 3;
+  const bool largest = op == REDUCE_MAX || op == REDUCE_ARGMAX;
   double sum = 0;
   Best b = {0, -1};
   for (long long j = 0; j < n; j++) {
     double v = load<double>(x, row * x.stride[0] + j * x.stride[1]);
-    if (op == 0) sum += v;
+    if (op == REDUCE_SUM) sum += v;
     else {
       Best c = {v, j};
       b = b.i < 0 ? c : better(b, c, largest);

@@ -7,11 +7,9 @@
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include "codes.cuh"
 
 #define MAX_RANK 8
-
-// dev.jomni.tensor.DType ordinals
-enum DTypeCode { DT_F64 = 0, DT_F32 = 1, DT_BF16 = 2, DT_F16 = 3, DT_I64 = 4, DT_I32 = 5, DT_U8 = 6, DT_BOOL = 7 };
 
 struct Shape {            // 72 bytes
   long long size[MAX_RANK];

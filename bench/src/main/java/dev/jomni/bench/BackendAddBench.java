@@ -58,7 +58,7 @@ public class BackendAddBench {
             b = rb.expand(256, 1 << 20).contiguous().reshape(N);
         }
         out = Tensor.empty(gpu, DType.BF16, N);
-        CudaBackend.synchronize(gpu);
+        gpu.backend().synchronize(gpu);
         times = new DeviceTimes(stream.context());
     }
 

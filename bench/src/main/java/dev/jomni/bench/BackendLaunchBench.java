@@ -52,7 +52,7 @@ public class BackendLaunchBench {
         x = Tensor.full(gpu, DType.F32, 1.5, 1);
         out = Tensor.empty(gpu, DType.F32, 1);
         backend.unary(UnaryOp.NEG, x, out, 0, 0);
-        CudaBackend.synchronize(gpu);
+        gpu.backend().synchronize(gpu);
         times = new DeviceTimes(CudaBackend.stream(gpu).context());
         deviceTimes = new DeviceTimes(CudaBackend.stream(gpu).context());
         blocker = Tensor.empty(gpu, DType.F32, 1 << 29);                 // 2 GiB: ~1.3 ms a fill on an H100
@@ -69,7 +69,7 @@ public class BackendLaunchBench {
     public void unaryOp() {
         long t0 = System.nanoTime();
         for (int i = 0; i < OPS; i++) backend.unary(UnaryOp.NEG, x, out, 0, 0);
-        CudaBackend.synchronize(gpu);
+        gpu.backend().synchronize(gpu);
         times.add((System.nanoTime() - t0) / 1e3 / OPS);
     }
 

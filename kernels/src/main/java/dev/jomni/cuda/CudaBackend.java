@@ -28,19 +28,21 @@ import java.util.concurrent.ConcurrentHashMap;
  * uses atomics: results do not depend on scheduling.
  */
 public final class CudaBackend implements Backend {
-    private static final ConcurrentHashMap<Integer, DeviceState> DEVICES = new ConcurrentHashMap<>();
     static final int THREADS = 256;
     /** reduce_thread (one thread per row) below this row length, reduce_block (a block per row) from it. */
     static final int SHORT_ROW = 64;
 
-    // elementwise.cu's kinds
+    // elementwise.cu's kinds: codes.cuh's EW_ constants (CodesTest checks them)
     static final int FILL = 0, COPY = 1, RAWCOPY = 2, UNARY = 3, BINARY = 4, WHERE = 5;
 
     /** The coarse ops' CUDA launchers: one line per op. */
     private final OpKernels kernels = new OpKernels("cuda");
+    /** This backend's devices by index, each made on first use. */
+    private final ConcurrentHashMap<Integer, CudaDevice> devices = new ConcurrentHashMap<>();
 
     public CudaBackend() {
         kernels.register(CrossEntropy.Kernels.class, new CrossEntropy.Composed());   // until cross_entropy.cu: composed from the primitives
+        kernels.register(dev.jomni.tensor.ops.RmsNorm.Kernels.class, new CudaRmsNorm(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
@@ -57,33 +59,48 @@ public final class CudaBackend implements Backend {
                     + " (no dev/jomni/cuda/kernels/*.fatbin on the class path); rebuild where nvcc is on PATH");
     }
 
+    // ---------------------------------------------------------------- streams
+
+    @Override
+    public dev.jomni.tensor.Stream defaultStream(Device device) {
+        return on(device).defaultStream;
+    }
+
+    @Override
+    public dev.jomni.tensor.Stream newStream(Device device) {
+        CudaDevice d = on(device);
+        return new CudaStream(d, d.ctx.createStream(), true);
+    }
+
     // ---------------------------------------------------------------- public helpers
+
+    // Shorthands for of(device).X(), kept for the benchmarks and tests that call them.
 
     /** The caching allocator's counters for {@code device} (allocated, reserved, peaks, driver allocations). */
     public static AllocatorStats memoryStats(Device device) {
-        return state(device).ctx.allocator().stats();
+        return of(device).memoryStats();
     }
 
     /** Restarts the allocator's peaks from the current values (per training step). */
     public static void resetPeakMemory(Device device) {
-        state(device).ctx.allocator().resetPeaks();
-    }
-
-    /** Waits until all work queued on {@code device} has run. */
-    public static void synchronize(Device device) {
-        state(device).stream.synchronize();
+        of(device).resetPeakMemory();
     }
 
     /** The stream the backend queues {@code device}'s work on, in order (for events and timing). */
     public static Stream stream(Device device) {
-        return state(device).stream;
+        return of(device).stream();
+    }
+
+    /** How many times the host has waited for {@code device} (see {@link CudaDevice#hostSyncs}). */
+    public static long hostSyncs(Device device) {
+        return of(device).hostSyncs();
     }
 
     // ---------------------------------------------------------------- memory
 
     @Override
     public Storage allocate(Device device, DType dtype, long numel) {
-        DeviceState s = state(device);
+        CudaDevice s = on(device);
         long bytes = numel * dtype.byteSize;
         return new CudaStorage(device, s.ctx.allocator().allocate(Math.max(1, bytes), s.stream), bytes);
     }
@@ -93,7 +110,7 @@ public final class CudaBackend implements Backend {
         CudaStorage st = (CudaStorage) allocate(device, dtype, host.byteSize() / dtype.byteSize);
         long n = host.byteSize();
         if (n == 0) return st;
-        DeviceState s = state(device);
+        CudaDevice s = on(device);
         s.ctx.bind();
         // From pageable memory the call returns once the bytes are staged: host may be freed after it.
         try (Arena arena = Arena.ofConfined()) {
@@ -118,21 +135,21 @@ public final class CudaBackend implements Backend {
             return;
         }
         long n = src.numel() * src.dtype().byteSize;
-        DeviceState s = state(src.device());
+        CudaDevice s = on(src.device());
         if (n > 0) {
             s.ctx.bind();
             try (Arena arena = Arena.ofConfined()) {
                 MemorySegment dst = host.isNative() ? host : arena.allocate(n, 16);
                 int status = (int) Driver.MEMCPY_DTOH_ASYNC.invokeExact(dst, address(src), n, s.stream.handle());
                 if (status != 0) throw Driver.error(status, "cuMemcpyDtoHAsync(" + n + " bytes) of " + describe(src) + s.ctx.on());
-                s.stream.synchronize();
+                s.await();
                 if (dst != host) MemorySegment.copy(dst, 0, host, 0, n);
             } catch (RuntimeException | Error e) {
                 throw e;
             } catch (Throwable t) {
                 throw Driver.rethrow("cuMemcpyDtoHAsync", t);
             }
-        } else s.stream.synchronize();
+        } else s.await();
     }
 
     // ---------------------------------------------------------------- element-wise
@@ -147,7 +164,7 @@ public final class CudaBackend implements Backend {
         checkShapes("copy", src, dst);
         if (dst.numel() == 0) return;
         if (src.dtype() == dst.dtype() && src.isContiguous() && dst.isContiguous()) {
-            DeviceState s = state(dst.device());
+            CudaDevice s = on(dst.device());
             long n = dst.numel() * dst.dtype().byteSize;
             s.ctx.bind();
             int status;
@@ -165,7 +182,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void addInto(Tensor dst, Tensor src) {
         checkShapes("addInto", src, dst);
-        if (!overlaps(dst.shape(), dst.strides())) elementwise(BINARY, BinaryOp.ADD.ordinal(), dst, dst, src, null, 0, 0);
+        if (!overlaps(dst.shape(), dst.strides())) elementwise(BINARY, BinaryOp.ADD.code, dst, dst, src, null, 0, 0);
         else addIntoOrdered(dst, src);
     }
 
@@ -196,10 +213,10 @@ public final class CudaBackend implements Backend {
                         outer *= shape[d];
                     }
                 }
-        DeviceState s = state(dst.device());
+        CudaDevice s = on(dst.device());
         Launch.begin().struct().shape(size, rank).i32(count).i64(outer).i64(n / outer)    // AddIntoArgs
-                .operand(address(dst), dst2, rank, dst.dtype().ordinal())
-                .operand(address(src), src2, rank, src.dtype().ordinal())
+                .operand(address(dst), dst2, rank, dst.dtype().code)
+                .operand(address(src), src2, rank, src.dtype().code)
                 .launch(s.addIntoOrdered, s.stream, Dim3.blocks(outer, THREADS), THREADS);
     }
 
@@ -229,7 +246,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void unary(UnaryOp op, Tensor x, Tensor out, double a, double b) {
         checkShapes("unary " + op, x, out);
-        elementwise(UNARY, op.ordinal(), out, x, null, null, a, b);
+        elementwise(UNARY, op.code, out, x, null, null, a, b);
     }
 
     @Override
@@ -239,10 +256,10 @@ public final class CudaBackend implements Backend {
         if (op == BinaryOp.ADD && out.dtype() == DType.BF16 && x.dtype() == DType.BF16 && y.dtype() == DType.BF16
                 && out.numel() > 0 && out.isContiguous() && x.isContiguous() && y.isContiguous()) {
             long n = out.numel();                          // add.cu's vectorised kernel (the 256M-element benchmark)
-            AddKernel.bf16(state(out.device()).stream, slice(out, n), slice(x, n), slice(y, n), n);
+            AddKernel.bf16(on(out.device()).stream, slice(out, n), slice(x, n), slice(y, n), n);
             return;
         }
-        elementwise(BINARY, op.ordinal(), out, x, y, null, 0, 0);
+        elementwise(BINARY, op.code, out, x, y, null, 0, 0);
     }
 
     @Override
@@ -257,14 +274,14 @@ public final class CudaBackend implements Backend {
     private void elementwise(int kind, int op, Tensor out, Tensor x, Tensor y, Tensor c, double a, double b) {
         long n = out.numel();
         if (n == 0) return;
-        DeviceState s = state(out.device());
+        CudaDevice s = on(out.device());
         long outAddress = address(out);
         // all contiguous (the common case): one axis, no shape merging
         Dims d = contiguous(out) && contiguous(x) && contiguous(y) && contiguous(c) ? Dims.flat(n) : merged(out, x, y, c);
         long xAddress = x == null ? outAddress : address(x), yAddress = y == null ? outAddress : address(y),
                 cAddress = c == null ? outAddress : address(c);
-        int od = out.dtype().ordinal(), xd = (x == null ? out : x).dtype().ordinal(), yd = (y == null ? out : y).dtype().ordinal(),
-                cd = (c == null ? out : c).dtype().ordinal();
+        int od = out.dtype().code, xd = (x == null ? out : x).dtype().code, yd = (y == null ? out : y).dtype().code,
+                cd = (c == null ? out : c).dtype().code;
         boolean wide = kind != RAWCOPY && (wide(out) || wide(x) || wide(y) || wide(c));
         int grid = (int) Math.min((n + THREADS - 1) / THREADS, s.maxBlocks), block = THREADS;
         if (d.rank == 1 && d.strides[0][0] == 1) {         // one contiguous axis: the small-parameter kernel
@@ -293,12 +310,12 @@ public final class CudaBackend implements Backend {
             fill(out, 0);
             return;
         }
-        DeviceState s = state(x.device());
+        CudaDevice s = on(x.device());
         long[] xs = x.strides();
         boolean shortRows = n < SHORT_ROW;
-        Launch.begin().struct().i32(op.ordinal()).i64(rows).i64(n)                       // reduce.cu's ReduceArgs
-                .operand(address(x), xs, 2, x.dtype().ordinal())
-                .operand(address(out), out.strides(), 1, out.dtype().ordinal())
+        Launch.begin().struct().i32(op.code).i64(rows).i64(n)                       // reduce.cu's ReduceArgs
+                .operand(address(x), xs, 2, x.dtype().code)
+                .operand(address(out), out.strides(), 1, out.dtype().code)
                 .launch(shortRows ? s.reduceThread : s.reduceBlock, s.stream, shortRows ? Dim3.blocks(rows, THREADS) : rows, THREADS);
     }
 
@@ -312,12 +329,12 @@ public final class CudaBackend implements Backend {
         }
         DType t = out.dtype();
         DataType lt = t == DType.F32 ? DataType.F32 : t == DType.BF16 ? DataType.BF16 : t == DType.F16 ? DataType.F16 : null;
-        DeviceState s = state(out.device());
+        CudaDevice s = on(out.device());
         if (lt == null || a.dtype() != t || b.dtype() != t) {
             Launch.begin().struct().i64(batch).i64(m).i64(n).i64(k)                      // index.cu's MatmulArgs
-                    .operand(address(a), a.strides(), 3, a.dtype().ordinal())
-                    .operand(address(b), b.strides(), 3, b.dtype().ordinal())
-                    .operand(address(out), out.strides(), 3, t.ordinal())
+                    .operand(address(a), a.strides(), 3, a.dtype().code)
+                    .operand(address(b), b.strides(), 3, b.dtype().code)
+                    .operand(address(out), out.strides(), 3, t.code)
                     .launch(s.matmulF64, s.stream, (int) Math.min(Dim3.blocks(out.numel(), THREADS), s.maxBlocks), THREADS);
             return;
         }
@@ -337,7 +354,7 @@ public final class CudaBackend implements Backend {
         }
     }
 
-    private void blasMatmul(DeviceState s, DataType lt, Tensor a, Tensor b, Tensor c, int batch, int m, int n, int k, List<Tensor> temps) {
+    private void blasMatmul(CudaDevice s, DataType lt, Tensor a, Tensor b, Tensor c, int batch, int m, int n, int k, List<Tensor> temps) {
         long[] as = a.strides(), bs = b.strides();
         // A [m, k] row-major (ld k), or stored transposed [k, m] (ld m); otherwise a contiguous copy.
         boolean aN = (k == 1 || as[2] == 1) && (m == 1 || as[1] == k), aT = !aN && (m == 1 || as[1] == 1) && (k == 1 || as[2] == m);
@@ -360,15 +377,22 @@ public final class CudaBackend implements Backend {
     // ---------------------------------------------------------------- indexing
 
     /**
-     * Temporary: copies the index to the host (a synchronisation) and checks it there, as the tensor
-     * core did before {@code Backend.checkIndex}; to be replaced by a check on the device raised at
-     * the next synchronisation.
+     * Queues index.cu's check_index: no host read here. A bad element is recorded on the device and
+     * raised, naming op, position, value and bound, at the next synchronisation (toHost, synchronize);
+     * meanwhile gather and scatter_add skip out-of-range elements, so the context does not fault.
      */
     @Override
     public void checkIndex(String op, Tensor index, long bound) {
-        long[] v = index.toLongArray();
-        for (int i = 0; i < v.length; i++)
-            if (v[i] < 0 || v[i] >= bound) throw Backend.indexOutOfRange(op, v[i], i, bound);
+        long n = index.numel();
+        if (n == 0) return;
+        CudaDevice s = on(index.device());
+        int rank = index.rank();
+        checkRank(op, rank);
+        long[] shape = rank == 0 ? new long[] {1} : longs(index.shape());
+        Launch.begin().struct().shape(shape, Math.max(rank, 1)).i64(n).i64(bound)          // index.cu's CheckArgs
+                .operand(address(index), rank == 0 ? new long[] {0} : index.strides(), Math.max(rank, 1), index.dtype().code)
+                .i64(s.indexErrorAddress()).i32(s.opId(op))
+                .launch(s.checkIndex, s.stream, (int) Math.min(Dim3.blocks(n, THREADS), s.maxBlocks), THREADS);
     }
 
     @Override
@@ -390,14 +414,14 @@ public final class CudaBackend implements Backend {
     }
 
     private void gatherKernel(Tensor x, int dim, Tensor idx, long[] idxStrides, Tensor out) {
-        DeviceState s = state(out.device());
+        CudaDevice s = on(out.device());
         int rank = out.rank();
         checkRank("gather", rank);
         long n = out.numel();
-        Launch.begin().struct().shape(longs(out.shape()), rank).i32(dim).i64(n)          // index.cu's IndexArgs
-                .operand(address(out), out.strides(), rank, out.dtype().ordinal())
-                .operand(address(x), x.strides(), rank, x.dtype().ordinal())
-                .operand(address(idx), idxStrides, rank, idx.dtype().ordinal())
+        Launch.begin().struct().shape(longs(out.shape()), rank).i32(dim).i64(n).i64(x.shape()[dim])   // index.cu's IndexArgs
+                .operand(address(out), out.strides(), rank, out.dtype().code)
+                .operand(address(x), x.strides(), rank, x.dtype().code)
+                .operand(address(idx), idxStrides, rank, idx.dtype().code)
                 .launch(s.gather, s.stream, (int) Math.min(Dim3.blocks(n, THREADS), s.maxBlocks), THREADS);
     }
 
@@ -424,16 +448,16 @@ public final class CudaBackend implements Backend {
      * f32 copy and is rounded once at the end, close to the CPU's double accumulator.
      */
     private void scatterAddKernel(Tensor dst, int dim, Tensor idx, long[] idxStrides, Tensor src, int[] shape) {
-        DeviceState s = state(dst.device());
+        CudaDevice s = on(dst.device());
         int rank = shape.length;
         checkRank("scatterAdd", rank);
         long columns = Tensor.numel(shape) / shape[dim];
         Tensor acc = dst.dtype() == DType.BF16 || dst.dtype() == DType.F16 ? Tensor.empty(dst.device(), DType.F32, dst.shape()) : dst;
         if (acc != dst) copy(dst, acc);
-        Launch.begin().struct().shape(longs(shape), rank).i32(dim).i64(columns)          // index.cu's IndexArgs
-                .operand(address(acc), acc.strides(), rank, acc.dtype().ordinal())
-                .operand(address(src), src.strides(), rank, src.dtype().ordinal())
-                .operand(address(idx), idxStrides, rank, idx.dtype().ordinal())
+        Launch.begin().struct().shape(longs(shape), rank).i32(dim).i64(columns).i64(dst.shape()[dim])  // index.cu's IndexArgs
+                .operand(address(acc), acc.strides(), rank, acc.dtype().code)
+                .operand(address(src), src.strides(), rank, src.dtype().code)
+                .operand(address(idx), idxStrides, rank, idx.dtype().code)
                 .launch(s.scatterAdd, s.stream, Dim3.blocks(columns, THREADS), THREADS);
         if (acc != dst) {
             copy(acc, dst);
@@ -454,14 +478,14 @@ public final class CudaBackend implements Backend {
     /** cumsum_rows or argsort_rows over the rows of the last axis; non-contiguous operands go through copies. */
     private void rowKernel(Tensor x, Tensor out, boolean flag, boolean cumsum) {
         if (out.numel() == 0) return;
-        DeviceState s = state(out.device());
+        CudaDevice s = on(out.device());
         long n = x.rank() == 0 ? 1 : x.shape()[x.rank() - 1], rows = x.numel() / n;
         Tensor xc = x.isContiguous() ? x : contiguousCopy(x);
         Tensor oc = out.isContiguous() ? out : Tensor.empty(out.device(), out.dtype(), out.shape());
         long[] rowMajor = {n, 1};
         Launch l = Launch.begin().struct().i64(rows).i64(n).i32(flag ? 1 : 0)            // index.cu's RowArgs
-                .operand(address(xc), rowMajor, 2, xc.dtype().ordinal())
-                .operand(address(oc), rowMajor, 2, oc.dtype().ordinal());
+                .operand(address(xc), rowMajor, 2, xc.dtype().code)
+                .operand(address(oc), rowMajor, 2, oc.dtype().code);
         if (cumsum) {
             if (n < SHORT_ROW) l.launch(s.cumsum, s.stream, Dim3.blocks(rows, THREADS), THREADS);
             else {
@@ -483,9 +507,18 @@ public final class CudaBackend implements Backend {
 
     // ---------------------------------------------------------------- helpers
 
-    static DeviceState state(Device device) {
-        DeviceState s = DEVICES.get(device.index());
-        return s != null ? s : DEVICES.computeIfAbsent(device.index(), i -> new DeviceState(Cuda.context(i)));
+    /** This backend's state for {@code device} (made on first use). */
+    public CudaDevice on(Device device) {
+        if (device.kind() != Device.Kind.CUDA) throw new IllegalArgumentException("CUDA backend asked for " + device);
+        CudaDevice d = devices.get(device.index());
+        return d != null ? d : devices.computeIfAbsent(device.index(), i -> new CudaDevice(device, Cuda.context(i)));
+    }
+
+    /** The CUDA state of {@code device} in the backend that {@link Device#backend()} finds for it. */
+    public static CudaDevice of(Device device) {
+        if (!(device.backend() instanceof CudaBackend b))
+            throw new IllegalArgumentException(device + " is not a CUDA device");
+        return b.on(device);
     }
 
     private static CudaStorage storage(Tensor t) {
@@ -625,45 +658,6 @@ public final class CudaBackend implements Backend {
             }
             checkRank("element-wise op over " + Arrays.toString(shape), r);
             return new Dims(size, st, r);
-        }
-    }
-
-    /** Per device: its context, the backend's stream, the kernels and (made on first use) a cuBLASLt handle. */
-    static final class DeviceState {
-        final CudaContext ctx;
-        final Stream stream;
-        final int maxBlocks;
-        final Kernel ewF32, ewF64, ewFlatF32, ewFlatF64, addIntoOrdered, reduceBlock, reduceThread, gather, scatterAdd, cumsum, cumsumBlock, argsort, matmulF64;
-        private volatile BlasLt blas;
-
-        DeviceState(CudaContext ctx) {
-            this.ctx = ctx;
-            stream = ctx.createStream();
-            maxBlocks = Math.max(1, ctx.properties().multiprocessorCount() * 8);
-            ewF32 = ctx.kernel("elementwise", "ew_f32");
-            ewF64 = ctx.kernel("elementwise", "ew_f64");
-            ewFlatF32 = ctx.kernel("elementwise", "ew_flat_f32");
-            ewFlatF64 = ctx.kernel("elementwise", "ew_flat_f64");
-            addIntoOrdered = ctx.kernel("elementwise", "add_into_ordered");
-            reduceBlock = ctx.kernel("reduce", "reduce_block");
-            reduceThread = ctx.kernel("reduce", "reduce_thread");
-            gather = ctx.kernel("index", "gather");
-            scatterAdd = ctx.kernel("index", "scatter_add");
-            cumsum = ctx.kernel("index", "cumsum_rows");
-            cumsumBlock = ctx.kernel("index", "cumsum_block");
-            argsort = ctx.kernel("index", "argsort_rows");
-            matmulF64 = ctx.kernel("index", "matmul_f64");
-        }
-
-        BlasLt blas() {
-            BlasLt b = blas;
-            if (b == null) {
-                synchronized (this) {
-                    if (blas == null) blas = BlasLt.create(ctx);
-                    b = blas;
-                }
-            }
-            return b;
         }
     }
 }

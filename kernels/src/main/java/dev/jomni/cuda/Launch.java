@@ -83,7 +83,7 @@ final class Launch {
         return this;
     }
 
-    /** An Operand: device address of the first element, strides[0..rank) in elements (the rest 0), dtype ordinal. */
+    /** An Operand: device address of the first element, strides[0..rank) in elements (the rest 0), dtype code (DType.code). */
     Launch operand(long address, long[] strides, int rank, int dtype) {
         long a = slot(OPERAND_BYTES);
         values.set(JAVA_LONG, a, address);

@@ -22,6 +22,19 @@ public interface Backend {
     /** Throws, saying what is missing, when this backend cannot run on this machine. */
     default void checkAvailable() {}
 
+    /** The stream this backend queues {@code device}'s ops on, in order (one per device, never closed). */
+    Stream defaultStream(Device device);
+
+    /**
+     * A new stream of {@code device}, for work that may overlap the default stream's (a copy beside
+     * compute); ordered with other streams through {@link Stream#record} / {@link Stream#waitFor}.
+     * The caller closes it.
+     */
+    Stream newStream(Device device);
+
+    /** Blocks until all work queued on {@code device}'s default stream has run; reports deferred errors. */
+    default void synchronize(Device device) { defaultStream(device).synchronize(); }
+
     /** Uninitialised memory for {@code numel} elements. */
     Storage allocate(Device device, DType dtype, long numel);
 

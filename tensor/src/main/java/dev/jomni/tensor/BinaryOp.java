@@ -2,7 +2,12 @@ package dev.jomni.tensor;
 
 /** Element-wise functions of two tensors of one (broadcast) shape. Comparisons give BOOL. */
 public enum BinaryOp {
-    ADD, SUB, MUL, DIV, POW, MAXIMUM, MINIMUM, EQ, NE, LT, LE, GT, GE, AND, OR;
+    ADD(0), SUB(1), MUL(2), DIV(3), POW(4), MAXIMUM(5), MINIMUM(6), EQ(7), NE(8), LT(9), LE(10), GT(11), GE(12), AND(13), OR(14);
+
+    /** The number the CUDA kernels know this function by (codes.cuh, BINARY_<name>; CodesTest checks them). */
+    public final int code;
+
+    BinaryOp(int code) { this.code = code; }
 
     public boolean comparison() { return ordinal() >= EQ.ordinal(); }
 

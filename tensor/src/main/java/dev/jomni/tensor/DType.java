@@ -2,12 +2,16 @@ package dev.jomni.tensor;
 
 /** Element types. Floating types compute with at least f32 accumulation; bf16/f16 are storage formats. */
 public enum DType {
-    F64(8, true), F32(4, true), BF16(2, true), F16(2, true), I64(8, false), I32(4, false), U8(1, false), BOOL(1, false);
+    F64(0, 8, true), F32(1, 4, true), BF16(2, 2, true), F16(3, 2, true), I64(4, 8, false), I32(5, 4, false), U8(6, 1, false),
+    BOOL(7, 1, false);
 
+    /** The number the CUDA kernels know this type by (kernels/src/main/cuda/codes.cuh, DT_<name>; CodesTest checks them). */
+    public final int code;
     public final int byteSize;
     public final boolean floating;
 
-    DType(int byteSize, boolean floating) {
+    DType(int code, int byteSize, boolean floating) {
+        this.code = code;
         this.byteSize = byteSize;
         this.floating = floating;
     }

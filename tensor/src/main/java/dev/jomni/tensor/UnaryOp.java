@@ -6,21 +6,29 @@ package dev.jomni.tensor;
  * ({@link Elementwise}), expressed through these same functions.
  */
 public enum UnaryOp {
-    NEG, EXP, LOG, SQRT, RSQRT, TANH, SIGMOID, SILU, GELU_ERF, GELU_TANH, RELU, ABS, SIGN,
+    NEG(0), EXP(1), LOG(2), SQRT(3), RSQRT(4), TANH(5), SIGMOID(6), SILU(7), GELU_ERF(8), GELU_TANH(9), RELU(10), ABS(11), SIGN(12),
     /** a·x + b */
-    AFFINE,
+    AFFINE(13),
     /** x^a */
-    POW,
+    POW(14),
     /** min(max(x, a), b) */
-    CLAMP,
+    CLAMP(15),
     /** 1 where a ≤ x ≤ b, else 0: the derivative of CLAMP */
-    INSIDE,
+    INSIDE(16),
     /** d silu / dx = σ(x)(1 + x(1 − σ(x))) */
-    SILU_GRAD,
+    SILU_GRAD(17),
     /** d gelu / dx = Φ(x) + x φ(x) */
-    GELU_ERF_GRAD,
+    GELU_ERF_GRAD(18),
     /** derivative of the tanh approximation of gelu */
-    GELU_TANH_GRAD;
+    GELU_TANH_GRAD(19);
+
+    /**
+     * The number the CUDA kernels know this function by (kernels/src/main/cuda/codes.cuh, UNARY_<name>;
+     * CodesTest checks the two agree). Fixed, unlike the ordinal, so constants can be added anywhere.
+     */
+    public final int code;
+
+    UnaryOp(int code) { this.code = code; }
 
     private static final double SQRT_2_OVER_PI = Math.sqrt(2 / Math.PI), INV_SQRT_2 = 1 / Math.sqrt(2);
 

@@ -8,6 +8,7 @@ import dev.jomni.tensor.OpKernels;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.Stream;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.UnaryOp;
 import dev.jomni.tensor.ops.RmsNorm;
@@ -50,6 +51,11 @@ public final class CpuBackend implements Backend {
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
 
     @Override public <K> K kernels(Class<K> op) { return kernels.get(op); }
+
+    /** Ops run when called: the default stream is always done (see {@link CpuStream}). */
+    @Override public Stream defaultStream(Device device) { return CpuStream.INSTANCE; }
+
+    @Override public Stream newStream(Device device) { return CpuStream.INSTANCE; }
 
     @Override
     public Storage allocate(Device device, DType dtype, long numel) {
