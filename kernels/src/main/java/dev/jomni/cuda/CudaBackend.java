@@ -44,6 +44,8 @@ public final class CudaBackend implements Backend {
         kernels.register(CrossEntropy.Kernels.class, new CrossEntropy.Composed());   // until cross_entropy.cu: composed from the primitives
         kernels.register(dev.jomni.tensor.ops.RmsNorm.Kernels.class, new CudaRmsNorm(this));
         kernels.register(dev.jomni.tensor.ops.Softmax.Kernels.class, new CudaSoftmax(this));
+        kernels.register(dev.jomni.tensor.ops.Rope.Kernels.class, new CudaRope(this));
+        kernels.register(dev.jomni.tensor.ops.Swiglu.Kernels.class, new CudaSwiglu(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
