@@ -41,7 +41,7 @@ public final class CudaBackend implements Backend {
     private final ConcurrentHashMap<Integer, CudaDevice> devices = new ConcurrentHashMap<>();
 
     public CudaBackend() {
-        kernels.register(CrossEntropy.Kernels.class, new CrossEntropy.Composed());   // until cross_entropy.cu: composed from the primitives
+        kernels.register(CrossEntropy.Kernels.class, new CudaCrossEntropy(this));
         kernels.register(dev.jomni.tensor.ops.RmsNorm.Kernels.class, new CudaRmsNorm(this));
         kernels.register(dev.jomni.tensor.ops.Softmax.Kernels.class, new CudaSoftmax(this));
         kernels.register(dev.jomni.tensor.ops.Rope.Kernels.class, new CudaRope(this));
