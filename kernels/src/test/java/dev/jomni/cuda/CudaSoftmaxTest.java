@@ -26,10 +26,6 @@ class CudaSoftmaxTest {
         };
     }
 
-    static double relErr(Tensor got, Tensor ref) {
-        return Gpu.relativeError(got.toDoubleArray(), ref.toDoubleArray());
-    }
-
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F64"})
     void forwardAndBackwardMatchTheCpuReference(DType t) {
@@ -48,7 +44,7 @@ class CudaSoftmaxTest {
                 cuda.forward(x.to(gpu), yg, log);
                 cuda.backward(dy.to(gpu), y.to(gpu), dxg, log);        // the same y on both sides: backward alone
                 String at = (log ? "logSoftmax " : "softmax ") + t + " [" + rows + ", " + n + "] seed " + seed + ": ";
-                double b = bound(t), ey = relErr(yg, y), edx = relErr(dxg, dx);
+                double b = bound(t), ey = Gpu.relErr(yg, y), edx = Gpu.relErr(dxg, dx);
                 System.out.printf("%sy error %.3g, dx error %.3g (bound %.3g)%n", at, ey, edx, b);
                 assertTrue(ey < b, at + "y relative error " + ey + " >= " + b);
                 assertTrue(edx < b, at + "dx relative error " + edx + " >= " + b);
@@ -69,7 +65,7 @@ class CudaSoftmaxTest {
             yc.backward(dy);
             yg.backward(dy.to(gpu));
             String at = t + " logSoftmax(dim " + dim + ") seed " + seed + ": ";
-            double e = relErr(yg, yc), eg = relErr(xg.grad(), xc.grad());
+            double e = Gpu.relErr(yg, yc), eg = Gpu.relErr(xg.grad(), xc.grad());
             assertTrue(e < bound(t), at + "y relative error " + e);
             assertTrue(eg < bound(t), at + "grad relative error " + eg);
         }

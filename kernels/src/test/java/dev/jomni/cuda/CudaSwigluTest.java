@@ -18,10 +18,6 @@ import org.junit.jupiter.params.provider.EnumSource;
  */
 @Tag("gpu")
 class CudaSwigluTest {
-    static double relErr(Tensor got, Tensor ref) {
-        return Gpu.relativeError(got.toDoubleArray(), ref.toDoubleArray());
-    }
-
     @ParameterizedTest
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F64"})
     void forwardAndBackwardMatchTheCpuReference(DType t) {
@@ -47,7 +43,7 @@ class CudaSwigluTest {
                 Tensor dgate = halves ? dG.narrow(1, 0, n) : Tensor.empty(gpu, t, rows, n), dup = halves ? dG.narrow(1, n, n) : Tensor.empty(gpu, t, rows, n);
                 cuda.backward(doutG, gateG, upG, dgate, dup);
                 String at = "swiglu " + t + (halves ? " halves of [" + rows + ", " + 2 * n + "]" : " [" + rows + ", " + n + "]") + " seed " + seed + ": ";
-                double eo = relErr(outG, out), eg = relErr(dgate, d.narrow(1, 0, n)), eu = relErr(dup, d.narrow(1, n, n));
+                double eo = Gpu.relErr(outG, out), eg = Gpu.relErr(dgate, d.narrow(1, 0, n)), eu = Gpu.relErr(dup, d.narrow(1, n, n));
                 System.out.printf("%sout error %.3g, dgate error %.3g, dup error %.3g (bound %.3g)%n", at, eo, eg, eu, b);
                 assertTrue(eo < b, at + "out relative error " + eo);
                 assertTrue(eg < b, at + "dgate relative error " + eg);
@@ -57,8 +53,8 @@ class CudaSwigluTest {
                 Tensor onlyUp = Tensor.empty(gpu, t, rows, n), onlyGate = Tensor.empty(gpu, t, rows, n);
                 cuda.backward(doutG, gateG, upG, null, onlyUp);
                 cuda.backward(doutG, gateG, upG, onlyGate, null);
-                assertTrue(relErr(onlyUp, d.narrow(1, n, n)) < b, at + "dup alone");
-                assertTrue(relErr(onlyGate, d.narrow(1, 0, n)) < b, at + "dgate alone");
+                assertTrue(Gpu.relErr(onlyUp, d.narrow(1, n, n)) < b, at + "dup alone");
+                assertTrue(Gpu.relErr(onlyGate, d.narrow(1, 0, n)) < b, at + "dgate alone");
             }
         }
     }
@@ -75,7 +71,7 @@ class CudaSwigluTest {
         yg.backward(dy.to(gpu));
         yc.backward(dy);
         String at = "swiglu(gateUp) " + t + " seed " + seed + ": ";
-        assertTrue(relErr(yg, yc) < CudaSoftmaxTest.bound(t), at + "out");
-        assertTrue(relErr(gg.grad(), gc.grad()) < CudaSoftmaxTest.bound(t), at + "grad");
+        assertTrue(Gpu.relErr(yg, yc) < CudaSoftmaxTest.bound(t), at + "out");
+        assertTrue(Gpu.relErr(gg.grad(), gc.grad()) < CudaSoftmaxTest.bound(t), at + "grad");
     }
 }
