@@ -30,7 +30,7 @@ public final class BlasLt implements AutoCloseable {
     private final MemorySegment handle;
     private final DeviceBuffer workspace;
     private final Arena arena = Arena.ofShared();
-    private final MemorySegment alpha, beta, biasPointer;
+    private final MemorySegment alpha, beta, one, biasPointer;
     private final Map<PlanKey, Plan> plans = new HashMap<>();
     private boolean closed;
 
@@ -40,6 +40,7 @@ public final class BlasLt implements AutoCloseable {
         this.workspace = workspace;
         alpha = arena.allocateFrom(JAVA_FLOAT, 1f);
         beta = arena.allocateFrom(JAVA_FLOAT, 0f);
+        one = arena.allocateFrom(JAVA_FLOAT, 1f);
         biasPointer = arena.allocate(ADDRESS);
     }
 
@@ -66,8 +67,19 @@ public final class BlasLt implements AutoCloseable {
      * is null unless the epilogue adds one. Buffers must hold {@link Matmul}'s extents.
      */
     public synchronized void matmul(Matmul op, DeviceBuffer c, DeviceBuffer a, DeviceBuffer b, DeviceBuffer bias, Stream stream) {
-        Plan plan = plan(op, c, a, b, bias, stream);
-        run(plan, plan.chosen, c, a, b, bias, stream);
+        Plan plan = plan(op, op.dtype(), c, a, b, bias, stream);
+        run(plan, plan.chosen, beta, c, a, b, bias, stream);
+    }
+
+    /**
+     * Queues {@code c = op(a) · op(b)}, or {@code c += op(a) · op(b)} when {@code accumulate}, with a and b
+     * of op's dtype and c of {@code cType} (f32 accumulation either way): a bf16 product straight into an
+     * f32 buffer, as the fused linear cross-entropy's logit chunks and gradient sums need. No epilogue.
+     */
+    public synchronized void matmul(Matmul op, DataType cType, boolean accumulate, DeviceBuffer c, DeviceBuffer a, DeviceBuffer b, Stream stream) {
+        if (op.epilogue() != Epilogue.NONE) throw new IllegalArgumentException(op + ": no epilogue with an output type of its own");
+        Plan plan = plan(op, cType, c, a, b, null, stream);
+        run(plan, plan.chosen, accumulate ? one : beta, c, a, b, null, stream);
     }
 
     /**
@@ -76,16 +88,16 @@ public final class BlasLt implements AutoCloseable {
      * milliseconds, in the heuristic's order; the chosen one is the smallest. Overwrites {@code c}.
      */
     public synchronized float[] tune(Matmul op, DeviceBuffer c, DeviceBuffer a, DeviceBuffer b, DeviceBuffer bias, Stream stream) {
-        Plan plan = plan(op, c, a, b, bias, stream);
+        Plan plan = plan(op, op.dtype(), c, a, b, bias, stream);
         float[] medians = new float[plan.count];
         try (Event start = context.createEvent(); Event end = context.createEvent()) {
             for (int i = 0; i < plan.count; i++) {
                 float[] t = new float[5];
                 try {
-                    for (int w = 0; w < 2; w++) run(plan, i, c, a, b, bias, stream);
+                    for (int w = 0; w < 2; w++) run(plan, i, beta, c, a, b, bias, stream);
                     for (int r = 0; r < t.length; r++) {
                         start.record(stream);
-                        run(plan, i, c, a, b, bias, stream);
+                        run(plan, i, beta, c, a, b, bias, stream);
                         end.record(stream);
                         end.synchronize();
                         t[r] = Event.elapsedMillis(start, end);
@@ -104,7 +116,7 @@ public final class BlasLt implements AutoCloseable {
         return medians;
     }
 
-    private void run(Plan plan, int algo, DeviceBuffer c, DeviceBuffer a, DeviceBuffer b, DeviceBuffer bias, Stream stream) {
+    private void run(Plan plan, int algo, MemorySegment beta, DeviceBuffer c, DeviceBuffer a, DeviceBuffer b, DeviceBuffer bias, Stream stream) {
         Matmul op = plan.op;
         int status;
         try {
@@ -128,13 +140,13 @@ public final class BlasLt implements AutoCloseable {
         if (status != 0) throw Lt.error(status, "cublasLtMatmul(" + op + ", algorithm " + algo + " of " + plan.count + ")" + context.on());
     }
 
-    private Plan plan(Matmul op, DeviceBuffer c, DeviceBuffer a, DeviceBuffer b, DeviceBuffer bias, Stream stream) {
+    private Plan plan(Matmul op, DataType cType, DeviceBuffer c, DeviceBuffer a, DeviceBuffer b, DeviceBuffer bias, Stream stream) {
         if (closed) throw new IllegalStateException("BlasLt used after close()");
         context.checkOwn(stream);
         int e = op.dtype().bytes();
         DeviceBuffer.elementsFit(a, op.elementsA(), e, op + ": A");
         DeviceBuffer.elementsFit(b, op.elementsB(), e, op + ": B");
-        DeviceBuffer.elementsFit(c, op.elementsC(), e, op + ": C");
+        DeviceBuffer.elementsFit(c, op.elementsC(), cType.bytes(), op + ": C");
         long addresses = a.address() | b.address() | c.address();
         if (op.epilogue().hasBias()) {
             if (bias == null) throw new IllegalArgumentException(op + ": the epilogue needs a bias of " + op.n() + " elements");
@@ -146,14 +158,14 @@ public final class BlasLt implements AutoCloseable {
         // the heuristic may pick kernels that assume aligned pointers: tell it the alignment these have
         int alignment = (int) Math.min(256, Long.lowestOneBit(addresses | 256));
         context.bind();
-        return plans.computeIfAbsent(new PlanKey(op, alignment), this::newPlan);
+        return plans.computeIfAbsent(new PlanKey(op, cType, alignment), this::newPlan);
     }
 
-    private record PlanKey(Matmul op, int alignment) {}
+    private record PlanKey(Matmul op, DataType cType, int alignment) {}
 
     private Plan newPlan(PlanKey key) {
         Matmul op = key.op();
-        String what = " for " + op;
+        String what = " for " + op + (key.cType() == op.dtype() ? "" : " into " + key.cType());
         int type = op.dtype().cudaDataType;
         MemorySegment desc = Lt.pointerOut("cublasLtMatmulDescCreate" + what, Lt.DESC_CREATE, Lt.CUBLAS_COMPUTE_32F, Lt.CUDA_R_32F);
         descInt(desc, Lt.MATMUL_DESC_TRANSA, op.transB() ? Lt.CUBLAS_OP_T : Lt.CUBLAS_OP_N, what);
@@ -164,7 +176,7 @@ public final class BlasLt implements AutoCloseable {
                 : layout(type, op.n(), op.k(), op.n(), op.batch(), op.strideB(), what);
         MemorySegment y = op.transA() ? layout(type, op.m(), op.k(), op.m(), op.batch(), op.strideA(), what)
                 : layout(type, op.k(), op.m(), op.k(), op.batch(), op.strideA(), what);
-        MemorySegment d = layout(type, op.n(), op.m(), op.n(), op.batch(), op.strideC(), what);
+        MemorySegment d = layout(key.cType().cudaDataType, op.n(), op.m(), op.n(), op.batch(), op.strideC(), what);
         MemorySegment pref = Lt.pointerOut("cublasLtMatmulPreferenceCreate", Lt.PREF_CREATE);
         MemorySegment results = arena.allocate(Lt.HEURISTIC_RESULT_BYTES * CANDIDATES, 16);
         int count;

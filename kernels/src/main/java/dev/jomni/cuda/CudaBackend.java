@@ -41,8 +41,12 @@ public final class CudaBackend implements Backend {
     private final ConcurrentHashMap<Integer, CudaDevice> devices = new ConcurrentHashMap<>();
 
     public CudaBackend() {
-        kernels.register(CrossEntropy.Kernels.class, new CrossEntropy.Composed());   // until cross_entropy.cu: composed from the primitives
+        kernels.register(CrossEntropy.Kernels.class, new CudaCrossEntropy(this));
         kernels.register(dev.jomni.tensor.ops.RmsNorm.Kernels.class, new CudaRmsNorm(this));
+        kernels.register(dev.jomni.tensor.ops.Softmax.Kernels.class, new CudaSoftmax(this));
+        kernels.register(dev.jomni.tensor.ops.Rope.Kernels.class, new CudaRope(this));
+        kernels.register(dev.jomni.tensor.ops.Swiglu.Kernels.class, new CudaSwiglu(this));
+        kernels.register(dev.jomni.tensor.ops.LinearCrossEntropy.Kernels.class, new CudaLinearCrossEntropy(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
@@ -533,7 +537,7 @@ public final class CudaBackend implements Backend {
     }
 
     /** A buffer view from t's first element over {@code elements} elements. */
-    private static DeviceBuffer slice(Tensor t, long elements) {
+    static DeviceBuffer slice(Tensor t, long elements) {
         CudaStorage s = storage(t);
         long w = t.dtype().byteSize;
         return s.buffer.slice(t.offset() * w, Math.max(1, elements * w));

@@ -64,4 +64,18 @@ final class Gpu {
         }
         return Math.sqrt(num / den);
     }
+
+    /**
+     * ‖got − ref‖ / ‖ref‖ of two tensors, or ‖got‖ where ref is all zero (a softmax over one element has a
+     * zero gradient, a one-class loss is 0): NaN anywhere gives NaN.
+     */
+    static double relErr(dev.jomni.tensor.Tensor got, dev.jomni.tensor.Tensor ref) {
+        double[] gv = got.toDoubleArray(), rv = ref.toDoubleArray();
+        double den = 0;
+        for (double r : rv) den += r * r;
+        if (den > 0) return relativeError(gv, rv);
+        double num = 0;
+        for (double x : gv) num += x * x;
+        return Math.sqrt(num);
+    }
 }
