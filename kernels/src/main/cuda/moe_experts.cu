@@ -34,6 +34,7 @@
 //   moe_dweights / _f64 (DwArgs; a warp per slot, 8 per block): dw[s] = Σ_j g[pos, j]·h[pos, j] (fixed shuffle
 //     tree), 0 for a slot routed to no expert.
 // Launcher: dev.jomni.cuda.CudaMoeExperts. Reference: dev.jomni.tensor.cpu.CpuMoeExperts.
+#include <mma.h>
 #include "tensor.cuh"
 
 constexpr int THREADS = 256;
@@ -222,75 +223,124 @@ __device__ __forceinline__ T lora_term(const GemmArgs& g, int e, long long p, lo
   return round_to<T>(g.xdtype, (T)g.lscale * round_to<T>(g.xdtype, u));
 }
 
+/** A row-GEMM block's place: its expert, first row and row count, first output column. */
+struct RowTile {
+  int e, rows;
+  long long row0, n0;
+};
+
+/** The tile of block (blockIdx.x, blockIdx.y), or e = −1 past the last expert's tiles. */
+__device__ __forceinline__ RowTile row_tile(const GemmArgs& g) {
+  const int* tiles = (const int*)g.tiles;
+  const int* offsets = (const int*)g.offsets;
+  const int E = (int)g.experts, ti = blockIdx.x;
+  RowTile t;
+  t.n0 = (long long)blockIdx.y * (g.mode == MODE_SWIGLU ? BN / 2 : BN);   // in output columns (I for SWIGLU)
+  if (ti >= tiles[E]) {
+    t.e = -1;
+    return t;
+  }
+  t.e = expert_of_tile(tiles, E, ti);
+  t.row0 = offsets[t.e] + (long long)(ti - tiles[t.e]) * BM;
+  t.rows = (int)min((long long)BM, (long long)offsets[t.e + 1] - t.row0);
+  return t;
+}
+
+/** The real column of b_e behind virtual tile column c (SWIGLU: 32 gate columns, then their 32 up columns); −1: none. */
+__device__ __forceinline__ long long b_column(const GemmArgs& g, long long n0, int c) {
+  if (g.mode == MODE_SWIGLU) {
+    long long j = n0 + (c % (BN / 2));
+    return j < g.inter ? (c < BN / 2 ? j : g.inter + j) : -1;
+  }
+  return n0 + c < g.n ? n0 + c : -1;
+}
+
+/** The epilogue: the block's accumulators staged in Cs[m·ldcs + c] (shared), written as GemmArgs.mode says. */
+template <typename T>
+__device__ __forceinline__ void rows_epilogue(const GemmArgs& g, const RowTile& t, const T* Cs, int ldcs) {
+  const bool lora = g.lt.ptr != 0;
+  if (g.mode == MODE_SWIGLU) {
+    for (int idx = threadIdx.x; idx < BM * (BN / 2); idx += THREADS) {
+      int m = idx / (BN / 2), c = idx % (BN / 2);
+      long long j = t.n0 + c, p = t.row0 + m;
+      if (m >= t.rows || j >= g.inter) continue;
+      T gate = round_to<T>(g.xdtype, Cs[m * ldcs + c]), up = round_to<T>(g.xdtype, Cs[m * ldcs + c + BN / 2]);
+      if (lora) {
+        gate = round_to<T>(g.xdtype, gate + lora_term<T>(g, t.e, p, j));
+        up = round_to<T>(g.xdtype, up + lora_term<T>(g, t.e, p, g.inter + j));
+      }
+      if (g.gu.ptr != 0) {
+        st<T>(g.gu, p * 2 * g.inter + j, gate);
+        st<T>(g.gu, p * 2 * g.inter + g.inter + j, up);
+      }
+      T act = round_to<T>(g.xdtype, gate * sigmoid(gate));
+      st<T>(g.c, p * g.ldc + j, round_to<T>(g.xdtype, act * up));
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < BM * BN; idx += THREADS) {
+      int m = idx / BN, c = idx % BN;
+      long long col = t.n0 + c, p = t.row0 + m;
+      if (m >= t.rows || col >= g.n) continue;
+      T v = (T)g.alpha * Cs[m * ldcs + c];
+      if (g.accumulate) v += ld<T>(g.c, p * g.ldc + col);
+      if (lora) v = round_to<T>(g.xdtype, round_to<T>(g.xdtype, v) + lora_term<T>(g, t.e, p, col));
+      st<T>(g.c, p * g.ldc + col, v);
+    }
+  }
+}
+
+/** This thread's 4 rows of A (load i: idx = tid + 256·i, m = idx / BK): element offsets of row(p)·lda, −1 past the rows. */
+__device__ __forceinline__ void a_rows(const GemmArgs& g, const RowTile& t, long long arow[4]) {
+  const int* sorted = (const int*)g.sorted;
+  for (int i = 0; i < 4; i++) {
+    int m = (threadIdx.x + THREADS * i) / BK;
+    long long p = t.row0 + m;
+    arow[i] = m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
+  }
+}
+
+/** This thread's 4 columns of B (load i: transB c = idx / BK, else c = idx % BN), −1 past the columns. */
+__device__ __forceinline__ void b_cols(const GemmArgs& g, const RowTile& t, long long bcol[4]) {
+  for (int i = 0; i < 4; i++) {
+    int idx = threadIdx.x + THREADS * i;
+    bcol[i] = b_column(g, t.n0, g.transB ? idx / BK : idx % BN);
+  }
+}
+
+// SIMT: 64×64×16 tiles in the compute type, each thread 4×4 outputs (rows ty + 16i, columns tx + 16j).
 template <typename T>
 __device__ __forceinline__ void gemm_rows(const GemmArgs& g) {
   constexpr int STAGE = (2 * BK * BM > BM * (BN + 1)) ? 2 * BK * BM : BM * (BN + 1);
   __shared__ __align__(16) T smem[STAGE];
   T (*As)[BM] = (T(*)[BM])smem;                     // [BK][BM]: A's tile, k-major
   T (*Bs)[BN] = (T(*)[BN])(smem + BK * BM);         // [BK][BN]
-  T (*Cs)[BN + 1] = (T(*)[BN + 1])smem;             // [BM][BN + 1]: the accumulators, staged for the epilogue
-
-  const int* tiles = (const int*)g.tiles;
-  const int* offsets = (const int*)g.offsets;
-  const int* sorted = (const int*)g.sorted;
-  const int E = (int)g.experts, ti = blockIdx.x;
-  if (ti >= tiles[E]) return;                        // past the last expert's tiles: uniform exit
-  const int e = expert_of_tile(tiles, E, ti);
-  const long long row0 = offsets[e] + (long long)(ti - tiles[e]) * BM;
-  const int rows = (int)min((long long)BM, (long long)offsets[e + 1] - row0);
-  const bool swiglu = g.mode == MODE_SWIGLU;
-  const long long n0 = (long long)blockIdx.y * (swiglu ? BN / 2 : BN);   // in output columns (I for SWIGLU)
-  const long long ncols = swiglu ? g.inter : g.n;
-  const long long bBase = (long long)e * g.strideB;
-
+  const RowTile t = row_tile(g);
+  if (t.e < 0) return;                               // past the last expert's tiles: the whole block exits
+  const long long bBase = (long long)t.e * g.strideB;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
-  // this thread's A rows (4 loads per k-tile: idx = tid + 256·i, m = idx / BK, kk = idx % BK)
-  long long arow[4];
-  bool aok[4];
-  for (int i = 0; i < 4; i++) {
-    int m = (tid + THREADS * i) / BK;
-    aok[i] = m < rows;
-    long long p = row0 + m;
-    arow[i] = aok[i] ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : 0;
-  }
-  // this thread's B columns: the real row of b_e behind each virtual tile column
-  long long bcol[4];
-  bool bok[4];
-  for (int i = 0; i < 4; i++) {
-    int idx = tid + THREADS * i;
-    int c = g.transB ? idx / BK : idx % BN;
-    long long col;
-    if (swiglu) {
-      long long j = n0 + (c % (BN / 2));
-      bok[i] = j < g.inter;
-      col = c < BN / 2 ? j : g.inter + j;
-    } else {
-      col = n0 + c;
-      bok[i] = col < g.n;
-    }
-    bcol[i] = bok[i] ? col : 0;
-  }
+  long long arow[4], bcol[4];
+  a_rows(g, t, arow);
+  b_cols(g, t, bcol);
 
   T acc[4][4];
   for (int i = 0; i < 4; i++)
     for (int j = 0; j < 4; j++) acc[i][j] = 0;
-
   for (long long k0 = 0; k0 < g.kdim; k0 += BK) {
     for (int i = 0; i < 4; i++) {
       int idx = tid + THREADS * i, m = idx / BK, kk = idx % BK;
       long long q = k0 + kk;
-      As[kk][m] = aok[i] && q < g.kdim ? ld<T>(g.a, arow[i] + q) : (T)0;
+      As[kk][m] = arow[i] >= 0 && q < g.kdim ? ld<T>(g.a, arow[i] + q) : (T)0;
     }
     for (int i = 0; i < 4; i++) {
       int idx = tid + THREADS * i;
       if (g.transB) {                                // b_e[col·ldb + q]: consecutive threads walk q
         int c = idx / BK, kk = idx % BK;
         long long q = k0 + kk;
-        Bs[kk][c] = bok[i] && q < g.kdim ? ld<T>(g.b, bBase + bcol[i] * g.ldb + q) : (T)0;
+        Bs[kk][c] = bcol[i] >= 0 && q < g.kdim ? ld<T>(g.b, bBase + bcol[i] * g.ldb + q) : (T)0;
       } else {                                       // b_e[q·ldb + col]: consecutive threads walk col
         int kk = idx / BN, c = idx % BN;
         long long q = k0 + kk;
-        Bs[kk][c] = bok[i] && q < g.kdim ? ld<T>(g.b, bBase + q * g.ldb + bcol[i]) : (T)0;
+        Bs[kk][c] = bcol[i] >= 0 && q < g.kdim ? ld<T>(g.b, bBase + q * g.ldb + bcol[i]) : (T)0;
       }
     }
     __syncthreads();
@@ -304,44 +354,79 @@ __device__ __forceinline__ void gemm_rows(const GemmArgs& g) {
     }
     __syncthreads();
   }
-
+  T* Cs = smem;                                      // [BM][BN + 1], over the operand tiles (all reads done)
   for (int i = 0; i < 4; i++)
-    for (int j = 0; j < 4; j++) Cs[ty + 16 * i][tx + 16 * j] = acc[i][j];
+    for (int j = 0; j < 4; j++) Cs[(ty + 16 * i) * (BN + 1) + tx + 16 * j] = acc[i][j];
   __syncthreads();
-
-  const bool lora = g.lt.ptr != 0;
-  if (swiglu) {
-    for (int idx = tid; idx < BM * (BN / 2); idx += THREADS) {
-      int m = idx / (BN / 2), c = idx % (BN / 2);
-      long long j = n0 + c, p = row0 + m;
-      if (m >= rows || j >= g.inter) continue;
-      T gate = round_to<T>(g.xdtype, Cs[m][c]), up = round_to<T>(g.xdtype, Cs[m][c + BN / 2]);
-      if (lora) {
-        gate = round_to<T>(g.xdtype, gate + lora_term<T>(g, e, p, j));
-        up = round_to<T>(g.xdtype, up + lora_term<T>(g, e, p, g.inter + j));
-      }
-      if (g.gu.ptr != 0) {
-        st<T>(g.gu, p * 2 * g.inter + j, gate);
-        st<T>(g.gu, p * 2 * g.inter + g.inter + j, up);
-      }
-      T act = round_to<T>(g.xdtype, gate * sigmoid(gate));
-      st<T>(g.c, p * g.ldc + j, round_to<T>(g.xdtype, act * up));
-    }
-  } else {
-    for (int idx = tid; idx < BM * BN; idx += THREADS) {
-      int m = idx / BN, c = idx % BN;
-      long long col = n0 + c, p = row0 + m;
-      if (m >= rows || col >= ncols) continue;
-      T v = (T)g.alpha * Cs[m][c];
-      if (g.accumulate) v += ld<T>(g.c, p * g.ldc + col);
-      if (lora) v = round_to<T>(g.xdtype, round_to<T>(g.xdtype, v) + lora_term<T>(g, e, p, col));
-      st<T>(g.c, p * g.ldc + col, v);
-    }
-  }
+  rows_epilogue<T>(g, t, Cs, BN + 1);
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows(const GemmArgs g) { gemm_rows<float>(g); }
+// Tensor cores (bf16 A and B, f32 accumulation): the same tiles, wmma 16×16×16; warp w holds the 16×32 outputs
+// at rows 16·(w / 2), columns 32·(w % 2). Operand tiles padded by 8 (wmma's ldm: a multiple of 8 bf16).
+constexpr int LDA_TC = BK + 8, LDBN_TC = BN + 8, LDC_TC = BN + 4;
+__device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
+  using namespace nvcuda;
+  constexpr int OPERANDS = (BM * LDA_TC + (BN * LDA_TC > BK * LDBN_TC ? BN * LDA_TC : BK * LDBN_TC)) * 2;
+  constexpr int BYTES = OPERANDS > BM * LDC_TC * 4 ? OPERANDS : BM * LDC_TC * 4;
+  __shared__ __align__(128) unsigned char smem[BYTES];
+  __nv_bfloat16* As = (__nv_bfloat16*)smem;          // [BM][LDA_TC]: (m, k)
+  __nv_bfloat16* Bs = As + BM * LDA_TC;              // transB: [BN][LDA_TC] (n, k); else [BK][LDBN_TC] (k, n)
+  const RowTile t = row_tile(g);
+  if (t.e < 0) return;
+  const __nv_bfloat16* a = (const __nv_bfloat16*)g.a.ptr;
+  const __nv_bfloat16* b = (const __nv_bfloat16*)g.b.ptr + (long long)t.e * g.strideB;
+  const __nv_bfloat16 zero = __float2bfloat16_rn(0.f);
+  const int tid = threadIdx.x, warp = tid >> 5, wr = warp >> 1, wc = (warp & 1) * 2;
+  long long arow[4], bcol[4];
+  a_rows(g, t, arow);
+  b_cols(g, t, bcol);
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+  wmma::fill_fragment(acc[0], 0.f);
+  wmma::fill_fragment(acc[1], 0.f);
+  for (long long k0 = 0; k0 < g.kdim; k0 += BK) {
+    for (int i = 0; i < 4; i++) {
+      int idx = tid + THREADS * i, m = idx / BK, kk = idx % BK;
+      long long q = k0 + kk;
+      As[m * LDA_TC + kk] = arow[i] >= 0 && q < g.kdim ? a[arow[i] + q] : zero;
+    }
+    for (int i = 0; i < 4; i++) {
+      int idx = tid + THREADS * i;
+      if (g.transB) {
+        int c = idx / BK, kk = idx % BK;
+        long long q = k0 + kk;
+        Bs[c * LDA_TC + kk] = bcol[i] >= 0 && q < g.kdim ? b[bcol[i] * g.ldb + q] : zero;
+      } else {
+        int kk = idx / BN, c = idx % BN;
+        long long q = k0 + kk;
+        Bs[kk * LDBN_TC + c] = bcol[i] >= 0 && q < g.kdim ? b[q * g.ldb + bcol[i]] : zero;
+      }
+    }
+    __syncthreads();
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+    wmma::load_matrix_sync(fa, As + wr * 16 * LDA_TC, LDA_TC);
+    for (int j = 0; j < 2; j++) {
+      if (g.transB) {                                // B(k, n) at Bs[n·LDA_TC + k]: column-major
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+        wmma::load_matrix_sync(fb, Bs + (wc + j) * 16 * LDA_TC, LDA_TC);
+        wmma::mma_sync(acc[j], fa, fb, acc[j]);
+      } else {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+        wmma::load_matrix_sync(fb, Bs + (wc + j) * 16, LDBN_TC);
+        wmma::mma_sync(acc[j], fa, fb, acc[j]);
+      }
+    }
+    __syncthreads();
+  }
+  float* Cs = (float*)smem;                          // [BM][LDC_TC], over the operand tiles
+  for (int j = 0; j < 2; j++)
+    wmma::store_matrix_sync(Cs + wr * 16 * LDC_TC + (wc + j) * 16, acc[j], LDC_TC, wmma::mem_row_major);
+  __syncthreads();
+  rows_epilogue<float>(g, t, Cs, LDC_TC);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows(const GemmArgs g) { gemm_rows<float>(g); }
 extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_f64(const GemmArgs g) { gemm_rows<double>(g); }
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_bf16_tc(const GemmArgs g) { gemm_rows_tc(g); }
 
 // ------------------------------------------------------------------------------------------ weight-gradient GEMM
 

@@ -13,6 +13,9 @@ import java.util.List;
  * exit. Then grouped GEMMs (f32 accumulation, f64 for f64) with silu·up and the LoRA terms in their epilogues,
  * and a combine that sums each token's expert outputs in the reference's (expert, k) order, without atomics.
  * Backward recomputes the forward intermediates, as CpuMoeExperts does. bf16, f16, f32 (f32 compute) and f64.
+ * Row GEMMs with bf16 A and B (forward, and backward's dy·down) use tensor cores (wmma 16×16×16, f32
+ * accumulation); those reading f32 scratch (dgu, du1) and the per-expert weight gradients are SIMT tiles.
+ * {@code -Djomni.moe.simt=true} runs every GEMM on the SIMT kernel (a diagnosis switch).
  *
  * <p>Scratch (freed at the end of each call, stream-ordered): int32 routing (S·2 + C·E + 2E + 2 ints) and
  * per-slot rows of S = N·K (the bound on routed slots): forward gate/up products h [S, I] and y [S, H] in x's
@@ -30,9 +33,16 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
     private static final int MODE_STORE = 0, MODE_SWIGLU = 1;
 
     private final CudaBackend backend;
+    /** Row GEMMs whose A and B are both bf16 run on tensor cores (wmma, f32 accumulation); false: all SIMT. */
+    private final boolean tensorCores;
 
     CudaMoeExperts(CudaBackend backend) {
+        this(backend, !Boolean.getBoolean("jomni.moe.simt"));
+    }
+
+    CudaMoeExperts(CudaBackend backend, boolean tensorCores) {
         this.backend = backend;
+        this.tensorCores = tensorCores;
     }
 
     // ------------------------------------------------------------------------------------------ forward
@@ -275,7 +285,8 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             buf(buf(buf(l, r.gu), r.lt), r.lb).i64(r.rank).i64(r.lbStride).f64(r.lscale);
             int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, TILE / 2) : Dim3.blocks(r.n, TILE);
             if (columns > 65535) throw new IllegalArgumentException("moeExperts on CUDA: " + r.n + " output columns need " + columns + " column tiles (gridDim.y ≤ 65535)");
-            l.launch(d.kernel(FILE, "moe_gemm_rows" + suffix), d.stream, Dim3.of(tileBound, columns), Dim3.of(THREADS));
+            boolean tc = tensorCores && r.a.dtype() == DType.BF16 && r.b.dtype() == DType.BF16;
+            l.launch(d.kernel(FILE, tc ? "moe_gemm_rows_bf16_tc" : "moe_gemm_rows" + suffix), d.stream, Dim3.of(tileBound, columns), Dim3.of(THREADS));
         }
 
         void wgrad(Wgrad w) {

@@ -122,7 +122,15 @@ class CudaMoeExpertsTest {
 
     static void compare(Case c, long seed, boolean frozenBase) {
         Device gpu = BackendParity.gpu();
-        MoeExperts.Kernels cuda = gpu.backend().kernels(MoeExperts.Kernels.class), cpu = new CpuMoeExperts(true);
+        compare(c, seed, frozenBase, gpu.backend().kernels(MoeExperts.Kernels.class), "");
+        if (c.in().x().dtype() == DType.BF16)                // the SIMT GEMMs too, where bf16 ones ran on tensor cores
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), false), " [simt]");
+    }
+
+    static void compare(Case c0, long seed, boolean frozenBase, MoeExperts.Kernels cuda, String path) {
+        Device gpu = BackendParity.gpu();
+        Case c = new Case(c0.name() + path, c0.in());
+        MoeExperts.Kernels cpu = new CpuMoeExperts(true);
         DType t = c.in().x().dtype();
         Generator g = new Generator(seed ^ 0x9E3779B97F4A7C15L);
         MoeExperts.Inputs in = c.in(), ig = on(gpu, in);
