@@ -47,6 +47,7 @@ public final class CudaBackend implements Backend {
         kernels.register(dev.jomni.tensor.ops.Rope.Kernels.class, new CudaRope(this));
         kernels.register(dev.jomni.tensor.ops.Swiglu.Kernels.class, new CudaSwiglu(this));
         kernels.register(dev.jomni.tensor.ops.LinearCrossEntropy.Kernels.class, new CudaLinearCrossEntropy(this));
+        kernels.register(dev.jomni.tensor.ops.MoeExperts.Kernels.class, new CudaMoeExperts(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }

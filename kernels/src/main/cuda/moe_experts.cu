@@ -1,0 +1,614 @@
+// moe_experts.cu: the CUDA side of dev.jomni.tensor.ops.MoeExperts (a sparse MoE's experts over stacked weights).
+//   Shapes: N tokens, K choices, S = N·K slots (slot s = t·K + k), E experts, H hidden, I intermediate, M routed
+//   slots (ids ≠ −1; known on the device only: the host never learns the per-expert counts).
+//   Routing (int32 scratch, no host sync):
+//     moe_hist   (RouteArgs; grid C = ceil(S/256), block 256): counts[c, e] = slots of chunk c routed to e
+//                (integer shared-memory atomics: exact). An id outside [−1, E) is recorded in the device's
+//                IndexError (raised at the next host sync, CudaDevice.await) and treated as −1.
+//     moe_scan   (RouteArgs; grid 1, block 512, E ≤ 512): offsets[e] = Σ_{e'<e} count[e'] (offsets[E] = M),
+//                tiles[e] = Σ_{e'<e} ceil(count[e'] / 64) (the row GEMMs' tile schedule), and counts[c, e]
+//                becomes where chunk c's first slot of expert e goes.
+//     moe_scatter(RouteArgs; grid C, block 256): stable counting-sort scatter: sorted[p] = s, pos[s] = p (−1: none),
+//                slots of one expert in increasing s (warp __match_any_sync ranks + per-warp counts), so every
+//                later sum has a fixed order: results do not depend on scheduling.
+//   Row GEMM, grouped by expert (moe_gemm_rows / _f64; GemmArgs; grid (tiles bound, ceil(n / 64)), block 256):
+//     C[p, n] = α·Σ_q A(p, q)·B_e(q, n) for the rows p of each expert e, A(p, q) = a[row(p)·lda + q] with
+//     row(p) = sorted[p] / K (gathered tokens) or p; B_e = b + e·strideB, B_e(q, n) = b_e[n·ldb + q] (transB, the
+//     "x·Wᵀ" of a Linear) or b_e[q·ldb + n]. 64×64×16 shared-memory tiles, 4×4 per thread, f32 (f64) accumulation.
+//     A block finds its expert from tiles[] (binary search); blocks past tiles[E] exit, so the grid is the bound
+//     ceil(S/64) + E and needs no count from the host. Epilogues (through a shared-memory stage):
+//       MODE_STORE:  c = α·acc (+ c when accumulate), then + LoRA (below); stored in c's dtype.
+//       MODE_SWIGLU: the tile's 64 columns are 32 gate rows j and the 32 up rows I + j of b_e; gate and up are
+//                    rounded to x's dtype (+ LoRA), optionally stored to gu [M, 2I], and
+//                    h = round(round(silu(gate))·up) is stored to c [M, I]: CpuMoeExperts' rounding points.
+//       LoRA (lora.ptr ≠ 0): v = round(round(v) + round(s·round(Σ_q lt[p, q]·lb_e[col, q]))), lb_e = lb + e·lbStride
+//                    ([out, r] row-major): Linear + LoRA as the composition rounded it.
+//   Weight-gradient GEMM (moe_gemm_wgrad / _f64; WgradArgs; grid (ceil(Nd/64), ceil(Md/64), E), block 256):
+//     C_e[m, n] = α·Σ_{p of e} scale(p)·A(p, m)·B(p, n) over expert e's rows in increasing p (experts without
+//     rows write zeros), A(p, m) = a[rowA(p)·lda + m], scale(p) = weights[sorted[p]] or 1, B likewise.
+//   moe_combine / _f64 (CombineArgs; grid N, block 256): out[t, j] = Σ over t's routed slots in (expert, k)
+//     order — the reference's order — of round(round(y[pos, j])·w) accumulated in x's dtype (forward), or the
+//     plain f32 (f64) sum of rows[pos, j] (backward's dx).
+//   moe_swiglu_bwd / _f64 (SwigluBwdArgs; grid-stride over S·I): dgu[p, j] = w·g·up·silu'(gate),
+//     dgu[p, I + j] = w·g·round(silu(gate)) for p < M (read from offsets[E]).
+//   moe_dweights / _f64 (DwArgs; a warp per slot, 8 per block): dw[s] = Σ_j g[pos, j]·h[pos, j] (fixed shuffle
+//     tree), 0 for a slot routed to no expert.
+// Launcher: dev.jomni.cuda.CudaMoeExperts. Reference: dev.jomni.tensor.cpu.CpuMoeExperts.
+#include <mma.h>
+#include "tensor.cuh"
+
+constexpr int THREADS = 256;
+constexpr int BM = 64, BN = 64, BK = 16;        // GEMM tile: 256 threads × 4×4 outputs
+constexpr int MAX_EXPERTS = 512;
+constexpr int MODE_SWIGLU = 1;                  // GemmArgs.mode; 0 is MODE_STORE
+
+/** A contiguous buffer: device address (offset included) and DType code. */
+struct Buf {
+  long long ptr, dtype;
+};
+
+template <typename T>
+__device__ __forceinline__ T ld(const Buf& b, long long i) {
+  const char* p = (const char*)b.ptr;
+  switch ((int)b.dtype) {
+    case DT_F64: return (T)((const double*)p)[i];
+    case DT_F32: return (T)((const float*)p)[i];
+    case DT_BF16: return (T)__bfloat162float(((const __nv_bfloat16*)p)[i]);
+    default: return (T)__half2float(((const __half*)p)[i]);
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ void st(const Buf& b, long long i, T v) {
+  char* p = (char*)b.ptr;
+  switch ((int)b.dtype) {
+    case DT_F64: ((double*)p)[i] = (double)v; break;
+    case DT_F32: ((float*)p)[i] = (float)v; break;
+    case DT_BF16: ((__nv_bfloat16*)p)[i] = __float2bfloat16_rn((float)v); break;
+    default: ((__half*)p)[i] = __float2half_rn((float)v); break;
+  }
+}
+
+/** v rounded to a storage dtype and back (what storing then loading would give). */
+template <typename T>
+__device__ __forceinline__ T round_to(long long dtype, T v) {
+  switch ((int)dtype) {
+    case DT_BF16: return (T)__bfloat162float(__float2bfloat16_rn((float)v));
+    case DT_F16: return (T)__half2float(__float2half_rn((float)v));
+    case DT_F32: return (T)(float)v;
+    default: return v;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ T sigmoid(T x) { return (T)1 / ((T)1 + exp(-x)); }
+
+// ------------------------------------------------------------------------------------------ routing
+
+struct IndexError {
+  int flag, op;
+  long long position, value, bound;
+};
+
+struct RouteArgs {        // 96 bytes
+  long long slots, experts, chunks;
+  Buf ids;                // [S] I64 or I32
+  long long counts, offsets, tiles, sorted, pos;   // int*: [C, E], [E + 1], [E + 1], [S], [S]
+  long long error, op;    // IndexError*, the op's number
+};
+static_assert(sizeof(RouteArgs) == 96, "RouteArgs layout (CudaMoeExperts writes it)");
+
+/** Slot s's expert, −1 for none; an id outside [−1, E) is recorded (first one wins) and treated as none. */
+__device__ __forceinline__ int expert_of(const RouteArgs& p, long long s, bool record) {
+  long long v = p.ids.dtype == DT_I32 ? (long long)((const int*)p.ids.ptr)[s] : ((const long long*)p.ids.ptr)[s];
+  if (v >= -1 && v < p.experts) return (int)v;
+  if (record) {
+    IndexError* err = (IndexError*)p.error;
+    if (atomicCAS(&err->flag, 0, 1) == 0) {
+      err->op = (int)p.op;
+      err->position = s;
+      err->value = v;
+      err->bound = p.experts;
+    }
+  }
+  return -1;
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_hist(const RouteArgs p) {
+  __shared__ int cnt[MAX_EXPERTS];
+  const int E = (int)p.experts;
+  for (int e = threadIdx.x; e < E; e += THREADS) cnt[e] = 0;
+  __syncthreads();
+  const long long s = (long long)blockIdx.x * THREADS + threadIdx.x;
+  if (s < p.slots) {
+    int e = expert_of(p, s, true);
+    if (e >= 0) atomicAdd(&cnt[e], 1);           // integer: exact in any order
+  }
+  __syncthreads();
+  int* counts = (int*)p.counts + (long long)blockIdx.x * E;
+  for (int e = threadIdx.x; e < E; e += THREADS) counts[e] = cnt[e];
+}
+
+extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteArgs p) {
+  __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS];
+  const int E = (int)p.experts, e = threadIdx.x;
+  int* counts = (int*)p.counts;
+  int total = 0;
+  if (e < E)
+    for (long long c = 0; c < p.chunks; c++) {       // chunk bases relative to the expert's start
+      int v = counts[c * E + e];
+      counts[c * E + e] = total;
+      total += v;
+    }
+  rows[e] = e < E ? total : 0;
+  tiles[e] = e < E ? (total + BM - 1) / BM : 0;
+  __syncthreads();
+  for (int d = 1; d < MAX_EXPERTS; d <<= 1) {        // inclusive Hillis-Steele scan (integers: exact)
+    int r = e >= d ? rows[e - d] : 0, t = e >= d ? tiles[e - d] : 0;
+    __syncthreads();
+    rows[e] += r;
+    tiles[e] += t;
+    __syncthreads();
+  }
+  if (e < E) {
+    const int start = rows[e] - total;
+    ((int*)p.offsets)[e] = start;
+    ((int*)p.tiles)[e] = tiles[e] - (total + BM - 1) / BM;
+    for (long long c = 0; c < p.chunks; c++) counts[c * E + e] += start;
+    if (e == E - 1) {
+      ((int*)p.offsets)[E] = rows[e];
+      ((int*)p.tiles)[E] = tiles[e];
+    }
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_scatter(const RouteArgs p) {
+  constexpr int WARPS = THREADS / 32;
+  __shared__ int warpCount[WARPS][MAX_EXPERTS];
+  const int E = (int)p.experts, lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  for (int i = threadIdx.x; i < WARPS * E; i += THREADS) warpCount[i / E][i % E] = 0;
+  __syncthreads();
+  const long long s = (long long)blockIdx.x * THREADS + threadIdx.x;
+  const int e = s < p.slots ? expert_of(p, s, false) : -1;
+  const unsigned same = __match_any_sync(0xffffffffu, e);
+  const int rank = __popc(same & ((1u << lane) - 1));     // earlier lanes (slots) of this warp with expert e
+  if (e >= 0 && lane == __ffs(same) - 1) warpCount[warp][e] = __popc(same);
+  __syncthreads();
+  if (s >= p.slots) return;
+  if (e < 0) {
+    ((int*)p.pos)[s] = -1;
+    return;
+  }
+  int at = ((const int*)p.counts)[(long long)blockIdx.x * E + e] + rank;
+  for (int w = 0; w < warp; w++) at += warpCount[w][e];
+  ((int*)p.sorted)[at] = (int)s;
+  ((int*)p.pos)[s] = at;
+}
+
+// ------------------------------------------------------------------------------------------ row GEMM
+
+struct GemmArgs {         // 264 bytes
+  long long n, kdim, experts, topk;
+  long long offsets, tiles, sorted;      // int*
+  Buf a;
+  long long lda, gatherA;
+  Buf b;
+  long long ldb, strideB, transB;
+  Buf c;
+  long long ldc, accumulate, mode, inter, xdtype;
+  double alpha;
+  Buf gu;                                // SWIGLU: where the rounded gate ‖ up go ([M, 2I]; ptr 0: nowhere)
+  Buf lt;                                // LoRA's x·Aᵀ [M, r] (ptr 0: no LoRA)
+  Buf lb;                                // LoRA's B, [E, out, r]
+  long long rank, lbStride;
+  double lscale;
+};
+static_assert(sizeof(GemmArgs) == 264, "GemmArgs layout (CudaMoeExperts writes it)");
+
+/** The expert whose tile range holds tile ti: the last e with tiles[e] ≤ ti (empty experts have equal bounds). */
+__device__ __forceinline__ int expert_of_tile(const int* tiles, int experts, int ti) {
+  int lo = 0, hi = experts;            // tiles[lo] ≤ ti < tiles[hi]
+  while (hi - lo > 1) {
+    int mid = (lo + hi) >> 1;
+    if (tiles[mid] <= ti) lo = mid; else hi = mid;
+  }
+  return lo;
+}
+
+template <typename T>
+__device__ __forceinline__ T lora_term(const GemmArgs& g, int e, long long p, long long col) {
+  T u = 0;
+  const long long lb0 = (long long)e * g.lbStride + col * g.rank, lt0 = p * g.rank;
+  for (long long q = 0; q < g.rank; q++) u += ld<T>(g.lt, lt0 + q) * ld<T>(g.lb, lb0 + q);
+  return round_to<T>(g.xdtype, (T)g.lscale * round_to<T>(g.xdtype, u));
+}
+
+/** A row-GEMM block's place: its expert, first row and row count, first output column. */
+struct RowTile {
+  int e, rows;
+  long long row0, n0;
+};
+
+/** The tile of block (blockIdx.x, blockIdx.y), or e = −1 past the last expert's tiles. */
+__device__ __forceinline__ RowTile row_tile(const GemmArgs& g) {
+  const int* tiles = (const int*)g.tiles;
+  const int* offsets = (const int*)g.offsets;
+  const int E = (int)g.experts, ti = blockIdx.x;
+  RowTile t;
+  t.n0 = (long long)blockIdx.y * (g.mode == MODE_SWIGLU ? BN / 2 : BN);   // in output columns (I for SWIGLU)
+  if (ti >= tiles[E]) {
+    t.e = -1;
+    return t;
+  }
+  t.e = expert_of_tile(tiles, E, ti);
+  t.row0 = offsets[t.e] + (long long)(ti - tiles[t.e]) * BM;
+  t.rows = (int)min((long long)BM, (long long)offsets[t.e + 1] - t.row0);
+  return t;
+}
+
+/** The real column of b_e behind virtual tile column c (SWIGLU: 32 gate columns, then their 32 up columns); −1: none. */
+__device__ __forceinline__ long long b_column(const GemmArgs& g, long long n0, int c) {
+  if (g.mode == MODE_SWIGLU) {
+    long long j = n0 + (c % (BN / 2));
+    return j < g.inter ? (c < BN / 2 ? j : g.inter + j) : -1;
+  }
+  return n0 + c < g.n ? n0 + c : -1;
+}
+
+/** The epilogue: the block's accumulators staged in Cs[m·ldcs + c] (shared), written as GemmArgs.mode says. */
+template <typename T>
+__device__ __forceinline__ void rows_epilogue(const GemmArgs& g, const RowTile& t, const T* Cs, int ldcs) {
+  const bool lora = g.lt.ptr != 0;
+  if (g.mode == MODE_SWIGLU) {
+    for (int idx = threadIdx.x; idx < BM * (BN / 2); idx += THREADS) {
+      int m = idx / (BN / 2), c = idx % (BN / 2);
+      long long j = t.n0 + c, p = t.row0 + m;
+      if (m >= t.rows || j >= g.inter) continue;
+      T gate = round_to<T>(g.xdtype, Cs[m * ldcs + c]), up = round_to<T>(g.xdtype, Cs[m * ldcs + c + BN / 2]);
+      if (lora) {
+        gate = round_to<T>(g.xdtype, gate + lora_term<T>(g, t.e, p, j));
+        up = round_to<T>(g.xdtype, up + lora_term<T>(g, t.e, p, g.inter + j));
+      }
+      if (g.gu.ptr != 0) {
+        st<T>(g.gu, p * 2 * g.inter + j, gate);
+        st<T>(g.gu, p * 2 * g.inter + g.inter + j, up);
+      }
+      T act = round_to<T>(g.xdtype, gate * sigmoid(gate));
+      st<T>(g.c, p * g.ldc + j, round_to<T>(g.xdtype, act * up));
+    }
+  } else {
+    for (int idx = threadIdx.x; idx < BM * BN; idx += THREADS) {
+      int m = idx / BN, c = idx % BN;
+      long long col = t.n0 + c, p = t.row0 + m;
+      if (m >= t.rows || col >= g.n) continue;
+      T v = (T)g.alpha * Cs[m * ldcs + c];
+      if (g.accumulate) v += ld<T>(g.c, p * g.ldc + col);
+      if (lora) v = round_to<T>(g.xdtype, round_to<T>(g.xdtype, v) + lora_term<T>(g, t.e, p, col));
+      st<T>(g.c, p * g.ldc + col, v);
+    }
+  }
+}
+
+/** This thread's 4 rows of A (load i: idx = tid + 256·i, m = idx / BK): element offsets of row(p)·lda, −1 past the rows. */
+__device__ __forceinline__ void a_rows(const GemmArgs& g, const RowTile& t, long long arow[4]) {
+  const int* sorted = (const int*)g.sorted;
+  for (int i = 0; i < 4; i++) {
+    int m = (threadIdx.x + THREADS * i) / BK;
+    long long p = t.row0 + m;
+    arow[i] = m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
+  }
+}
+
+/** This thread's 4 columns of B (load i: transB c = idx / BK, else c = idx % BN), −1 past the columns. */
+__device__ __forceinline__ void b_cols(const GemmArgs& g, const RowTile& t, long long bcol[4]) {
+  for (int i = 0; i < 4; i++) {
+    int idx = threadIdx.x + THREADS * i;
+    bcol[i] = b_column(g, t.n0, g.transB ? idx / BK : idx % BN);
+  }
+}
+
+// SIMT: 64×64×16 tiles in the compute type, each thread 4×4 outputs (rows ty + 16i, columns tx + 16j).
+template <typename T>
+__device__ __forceinline__ void gemm_rows(const GemmArgs& g) {
+  constexpr int STAGE = (2 * BK * BM > BM * (BN + 1)) ? 2 * BK * BM : BM * (BN + 1);
+  __shared__ __align__(16) T smem[STAGE];
+  T (*As)[BM] = (T(*)[BM])smem;                     // [BK][BM]: A's tile, k-major
+  T (*Bs)[BN] = (T(*)[BN])(smem + BK * BM);         // [BK][BN]
+  const RowTile t = row_tile(g);
+  if (t.e < 0) return;                               // past the last expert's tiles: the whole block exits
+  const long long bBase = (long long)t.e * g.strideB;
+  const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  long long arow[4], bcol[4];
+  a_rows(g, t, arow);
+  b_cols(g, t, bcol);
+
+  T acc[4][4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) acc[i][j] = 0;
+  for (long long k0 = 0; k0 < g.kdim; k0 += BK) {
+    for (int i = 0; i < 4; i++) {
+      int idx = tid + THREADS * i, m = idx / BK, kk = idx % BK;
+      long long q = k0 + kk;
+      As[kk][m] = arow[i] >= 0 && q < g.kdim ? ld<T>(g.a, arow[i] + q) : (T)0;
+    }
+    for (int i = 0; i < 4; i++) {
+      int idx = tid + THREADS * i;
+      if (g.transB) {                                // b_e[col·ldb + q]: consecutive threads walk q
+        int c = idx / BK, kk = idx % BK;
+        long long q = k0 + kk;
+        Bs[kk][c] = bcol[i] >= 0 && q < g.kdim ? ld<T>(g.b, bBase + bcol[i] * g.ldb + q) : (T)0;
+      } else {                                       // b_e[q·ldb + col]: consecutive threads walk col
+        int kk = idx / BN, c = idx % BN;
+        long long q = k0 + kk;
+        Bs[kk][c] = bcol[i] >= 0 && q < g.kdim ? ld<T>(g.b, bBase + q * g.ldb + bcol[i]) : (T)0;
+      }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk++) {
+      T av[4], bv[4];
+      for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
+      for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  T* Cs = smem;                                      // [BM][BN + 1], over the operand tiles (all reads done)
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) Cs[(ty + 16 * i) * (BN + 1) + tx + 16 * j] = acc[i][j];
+  __syncthreads();
+  rows_epilogue<T>(g, t, Cs, BN + 1);
+}
+
+// Tensor cores (bf16 A and B, f32 accumulation): the same tiles, wmma 16×16×16; warp w holds the 16×32 outputs
+// at rows 16·(w / 2), columns 32·(w % 2). Operand tiles padded by 8 (wmma's ldm: a multiple of 8 bf16).
+constexpr int LDA_TC = BK + 8, LDBN_TC = BN + 8, LDC_TC = BN + 4;
+__device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
+  using namespace nvcuda;
+  constexpr int OPERANDS = (BM * LDA_TC + (BN * LDA_TC > BK * LDBN_TC ? BN * LDA_TC : BK * LDBN_TC)) * 2;
+  constexpr int BYTES = OPERANDS > BM * LDC_TC * 4 ? OPERANDS : BM * LDC_TC * 4;
+  __shared__ __align__(128) unsigned char smem[BYTES];
+  __nv_bfloat16* As = (__nv_bfloat16*)smem;          // [BM][LDA_TC]: (m, k)
+  __nv_bfloat16* Bs = As + BM * LDA_TC;              // transB: [BN][LDA_TC] (n, k); else [BK][LDBN_TC] (k, n)
+  const RowTile t = row_tile(g);
+  if (t.e < 0) return;
+  const __nv_bfloat16* a = (const __nv_bfloat16*)g.a.ptr;
+  const __nv_bfloat16* b = (const __nv_bfloat16*)g.b.ptr + (long long)t.e * g.strideB;
+  const __nv_bfloat16 zero = __float2bfloat16_rn(0.f);
+  const int tid = threadIdx.x, warp = tid >> 5, wr = warp >> 1, wc = (warp & 1) * 2;
+  long long arow[4], bcol[4];
+  a_rows(g, t, arow);
+  b_cols(g, t, bcol);
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
+  wmma::fill_fragment(acc[0], 0.f);
+  wmma::fill_fragment(acc[1], 0.f);
+  for (long long k0 = 0; k0 < g.kdim; k0 += BK) {
+    for (int i = 0; i < 4; i++) {
+      int idx = tid + THREADS * i, m = idx / BK, kk = idx % BK;
+      long long q = k0 + kk;
+      As[m * LDA_TC + kk] = arow[i] >= 0 && q < g.kdim ? a[arow[i] + q] : zero;
+    }
+    for (int i = 0; i < 4; i++) {
+      int idx = tid + THREADS * i;
+      if (g.transB) {
+        int c = idx / BK, kk = idx % BK;
+        long long q = k0 + kk;
+        Bs[c * LDA_TC + kk] = bcol[i] >= 0 && q < g.kdim ? b[bcol[i] * g.ldb + q] : zero;
+      } else {
+        int kk = idx / BN, c = idx % BN;
+        long long q = k0 + kk;
+        Bs[kk * LDBN_TC + c] = bcol[i] >= 0 && q < g.kdim ? b[q * g.ldb + bcol[i]] : zero;
+      }
+    }
+    __syncthreads();
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
+    wmma::load_matrix_sync(fa, As + wr * 16 * LDA_TC, LDA_TC);
+    for (int j = 0; j < 2; j++) {
+      if (g.transB) {                                // B(k, n) at Bs[n·LDA_TC + k]: column-major
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
+        wmma::load_matrix_sync(fb, Bs + (wc + j) * 16 * LDA_TC, LDA_TC);
+        wmma::mma_sync(acc[j], fa, fb, acc[j]);
+      } else {
+        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
+        wmma::load_matrix_sync(fb, Bs + (wc + j) * 16, LDBN_TC);
+        wmma::mma_sync(acc[j], fa, fb, acc[j]);
+      }
+    }
+    __syncthreads();
+  }
+  float* Cs = (float*)smem;                          // [BM][LDC_TC], over the operand tiles
+  for (int j = 0; j < 2; j++)
+    wmma::store_matrix_sync(Cs + wr * 16 * LDC_TC + (wc + j) * 16, acc[j], LDC_TC, wmma::mem_row_major);
+  __syncthreads();
+  rows_epilogue<float>(g, t, Cs, LDC_TC);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows(const GemmArgs g) { gemm_rows<float>(g); }
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_f64(const GemmArgs g) { gemm_rows<double>(g); }
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_bf16_tc(const GemmArgs g) { gemm_rows_tc(g); }
+
+// ------------------------------------------------------------------------------------------ weight-gradient GEMM
+
+struct WgradArgs {        // 144 bytes
+  long long md, nd, topk;
+  long long offsets, sorted;             // int*
+  Buf a;
+  long long lda, gatherA;
+  Buf b;
+  long long ldb, gatherB;
+  Buf scale;                             // routing weights [S] (ptr 0: no scaling)
+  Buf c;                                 // [E, md, nd]
+  double alpha;
+};
+static_assert(sizeof(WgradArgs) == 144, "WgradArgs layout (CudaMoeExperts writes it)");
+
+template <typename T>
+__device__ __forceinline__ void gemm_wgrad(const WgradArgs& g) {
+  __shared__ __align__(16) T As[BK][BM];
+  __shared__ __align__(16) T Bs[BK][BN];
+  const int* offsets = (const int*)g.offsets;
+  const int* sorted = (const int*)g.sorted;
+  const int e = blockIdx.z, tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
+  const long long m0 = (long long)blockIdx.y * BM, n0 = (long long)blockIdx.x * BN;
+  const long long p0 = offsets[e], p1 = offsets[e + 1];
+  T acc[4][4];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) acc[i][j] = 0;
+  for (long long k0 = p0; k0 < p1; k0 += BK) {
+    for (int i = 0; i < 4; i++) {                     // idx = tid + 256·i: kk = idx / 64 (a row p), m = idx % 64
+      int idx = tid + THREADS * i, kk = idx / BM, m = idx % BM;
+      long long p = k0 + kk, col = m0 + m;
+      T v = 0;
+      if (p < p1 && col < g.md) {
+        long long s = sorted[p], row = g.gatherA ? s / g.topk : p;
+        v = ld<T>(g.a, row * g.lda + col);
+        if (g.scale.ptr != 0) v *= ld<T>(g.scale, s);
+      }
+      As[kk][m] = v;
+    }
+    for (int i = 0; i < 4; i++) {
+      int idx = tid + THREADS * i, kk = idx / BN, c = idx % BN;
+      long long p = k0 + kk, col = n0 + c;
+      T v = 0;
+      if (p < p1 && col < g.nd) {
+        long long row = g.gatherB ? (long long)sorted[p] / g.topk : p;
+        v = ld<T>(g.b, row * g.ldb + col);
+      }
+      Bs[kk][c] = v;
+    }
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < BK; kk++) {
+      T av[4], bv[4];
+      for (int i = 0; i < 4; i++) av[i] = As[kk][ty + 16 * i];
+      for (int j = 0; j < 4; j++) bv[j] = Bs[kk][tx + 16 * j];
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 4; j++) acc[i][j] = fma(av[i], bv[j], acc[i][j]);
+    }
+    __syncthreads();
+  }
+  const long long base = (long long)e * g.md * g.nd;
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 4; j++) {
+      long long m = m0 + ty + 16 * i, n = n0 + tx + 16 * j;
+      if (m < g.md && n < g.nd) st<T>(g.c, base + m * g.nd + n, (T)g.alpha * acc[i][j]);
+    }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_wgrad(const WgradArgs g) { gemm_wgrad<float>(g); }
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_wgrad_f64(const WgradArgs g) { gemm_wgrad<double>(g); }
+
+// ------------------------------------------------------------------------------------------ combine
+
+struct CombineArgs {      // 96 bytes
+  long long h, topk, weighted;
+  long long pos, ids;                    // int* pos [S]; ids as given
+  long long idsDtype;
+  Buf rows;                              // [M, H]: expert outputs (forward) or dx rows (backward)
+  Buf weights;                           // [S]
+  Buf out;                               // [N, H]
+};
+static_assert(sizeof(CombineArgs) == 96, "CombineArgs layout (CudaMoeExperts writes it)");
+
+constexpr int MAX_TOPK = THREADS;
+
+template <typename T>
+__device__ __forceinline__ void combine(const CombineArgs& c) {
+  __shared__ int order[MAX_TOPK];      // positions of this token's routed slots, in (expert, k) order
+  __shared__ int valid;
+  const long long t = blockIdx.x;
+  const int K = (int)c.topk;
+  if (threadIdx.x == 0) valid = 0;
+  __syncthreads();
+  if (threadIdx.x < K) {
+    const int* pos = (const int*)c.pos;
+    const long long s = t * K + threadIdx.x;
+    if (pos[s] >= 0) {
+      // this slot's rank among the routed ones by (expert, slot): the reference's order (experts ascending)
+      auto id = [&](long long q) {
+        return c.idsDtype == DT_I32 ? (long long)((const int*)c.ids)[q] : ((const long long*)c.ids)[q];
+      };
+      long long me = id(s);
+      int r = 0;
+      for (int k = 0; k < K; k++) {
+        long long q = t * K + k;
+        if (pos[q] < 0) continue;
+        long long o = id(q);
+        if (o < me || (o == me && k < (int)threadIdx.x)) r++;
+      }
+      order[r] = (int)s;
+      atomicAdd(&valid, 1);               // integer count: exact
+    }
+  }
+  __syncthreads();
+  const int n = valid;
+  const int* pos = (const int*)c.pos;
+  for (long long j = threadIdx.x; j < c.h; j += THREADS) {
+    T acc = 0;
+    for (int r = 0; r < n; r++) {
+      const int s = order[r];
+      const long long p = pos[s];
+      if (c.weighted) {
+        const long long dt = c.out.dtype;
+        acc = round_to<T>(dt, acc + round_to<T>(dt, ld<T>(c.rows, p * c.h + j) * ld<T>(c.weights, s)));
+      } else {
+        acc += ld<T>(c.rows, p * c.h + j);
+      }
+    }
+    st<T>(c.out, t * c.h + j, acc);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_combine(const CombineArgs c) { combine<float>(c); }
+extern "C" __global__ void __launch_bounds__(THREADS) moe_combine_f64(const CombineArgs c) { combine<double>(c); }
+
+// ------------------------------------------------------------------------------------------ backward element-wise
+
+struct SwigluBwdArgs {    // 104 bytes
+  long long slots, inter, routed, sorted, xdtype;   // routed: int* to offsets[E] = M
+  Buf g;                                 // [M, I] ∂/∂h before the routing weight (compute type)
+  Buf gu;                                // [M, 2I] the rounded gate ‖ up
+  Buf weights;                           // [S]
+  Buf dgu;                               // [M, 2I] out (compute type)
+};
+static_assert(sizeof(SwigluBwdArgs) == 104, "SwigluBwdArgs layout (CudaMoeExperts writes it)");
+
+template <typename T>
+__device__ __forceinline__ void swiglu_bwd(const SwigluBwdArgs& a) {
+  const long long total = (long long)*(const int*)a.routed * a.inter;
+  const long long step = (long long)gridDim.x * THREADS;
+  for (long long i = (long long)blockIdx.x * THREADS + threadIdx.x; i < total; i += step) {
+    const long long p = i / a.inter, j = i - p * a.inter;
+    const T dh = ld<T>(a.weights, ((const int*)a.sorted)[p]) * ld<T>(a.g, i);
+    const T gate = ld<T>(a.gu, p * 2 * a.inter + j), up = ld<T>(a.gu, p * 2 * a.inter + a.inter + j);
+    const T s = sigmoid(gate);
+    st<T>(a.dgu, p * 2 * a.inter + j, dh * up * (s * ((T)1 + gate * ((T)1 - s))));
+    st<T>(a.dgu, p * 2 * a.inter + a.inter + j, dh * round_to<T>(a.xdtype, gate * s));
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_swiglu_bwd(const SwigluBwdArgs a) { swiglu_bwd<float>(a); }
+extern "C" __global__ void __launch_bounds__(THREADS) moe_swiglu_bwd_f64(const SwigluBwdArgs a) { swiglu_bwd<double>(a); }
+
+struct DwArgs {           // 72 bytes
+  long long slots, inter, pos;
+  Buf g, h, dw;                          // g [M, I], h [M, I], dw [S]
+};
+static_assert(sizeof(DwArgs) == 72, "DwArgs layout (CudaMoeExperts writes it)");
+
+template <typename T>
+__device__ __forceinline__ void dweights(const DwArgs& a) {
+  const long long s = (long long)blockIdx.x * (THREADS / 32) + (threadIdx.x >> 5);
+  const int lane = threadIdx.x & 31;
+  if (s >= a.slots) return;                          // whole warps: the shuffles below see all 32 lanes
+  const long long p = ((const int*)a.pos)[s];
+  T sum = 0;
+  if (p >= 0)
+    for (long long j = lane; j < a.inter; j += 32) sum += ld<T>(a.g, p * a.inter + j) * ld<T>(a.h, p * a.inter + j);
+  for (int d = 16; d > 0; d >>= 1) sum += __shfl_down_sync(0xffffffffu, sum, d);
+  if (lane == 0) st<T>(a.dw, s, sum);
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_dweights(const DwArgs a) { dweights<float>(a); }
+extern "C" __global__ void __launch_bounds__(THREADS) moe_dweights_f64(const DwArgs a) { dweights<double>(a); }
