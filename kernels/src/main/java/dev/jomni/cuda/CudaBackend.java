@@ -43,6 +43,7 @@ public final class CudaBackend implements Backend {
     public CudaBackend() {
         kernels.register(CrossEntropy.Kernels.class, new CrossEntropy.Composed());   // until cross_entropy.cu: composed from the primitives
         kernels.register(dev.jomni.tensor.ops.RmsNorm.Kernels.class, new CudaRmsNorm(this));
+        kernels.register(dev.jomni.tensor.ops.ScaledDotProductAttention.Kernels.class, new CudaScaledDotProductAttention(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
