@@ -48,6 +48,7 @@ public final class CudaBackend implements Backend {
         kernels.register(dev.jomni.tensor.ops.Swiglu.Kernels.class, new CudaSwiglu(this));
         kernels.register(dev.jomni.tensor.ops.LinearCrossEntropy.Kernels.class, new CudaLinearCrossEntropy(this));
         kernels.register(dev.jomni.tensor.ops.MoeExperts.Kernels.class, new CudaMoeExperts(this));
+        kernels.register(dev.jomni.tensor.ops.ScaledDotProductAttention.Kernels.class, new CudaScaledDotProductAttention(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }

@@ -100,4 +100,9 @@ final class Launch {
     void launch(Kernel kernel, Stream stream, Dim3 grid, Dim3 block) {
         kernel.launchPacked(stream, grid, block, 0, params);
     }
+
+    /** With {@code sharedBytes} of dynamic shared memory per block (above 48 KiB the kernel must have opted in). */
+    void launch(Kernel kernel, Stream stream, int grid, int block, int sharedBytes) {
+        kernel.launchPacked(stream, Dim3.of(grid), Dim3.of(block), sharedBytes, params);
+    }
 }

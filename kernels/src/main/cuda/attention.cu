@@ -1,0 +1,589 @@
+// attention.cu: scaled dot-product attention, the CUDA side of dev.jomni.tensor.ops.ScaledDotProductAttention.
+//   O = softmax(scale · Q Kᵀ + mask) V with grouped-query attention (query head h reads kv head h / (nh / nkv),
+//   K and V never copied) and the described mask (AttentionMask: causal with `past`, key padding keyMask
+//   bool [B, S], block-diagonal segment offsets). The simple version of issue 9 (SIMT f32 FMA, no tensor
+//   cores) until issue 12's flash kernels replace it: tiles in shared memory, an online softmax, f32
+//   accumulation (f64 in the _f64 variants), every sum in a fixed order (no atomics: bits do not depend on
+//   scheduling).
+//   Shapes: q, out, dout [B, nh, T, d]; k, v [B, nkv, S, d]; any strides with unit stride on d (q and out
+//   are transposed views of [B, T, nh, d], k and v may be the first S rows of a larger cache); lse, delta
+//   [B, nh, T] contiguous; dq [B, nh, T, d], dk, dv [B, nkv, S, d] (a null ptr: not wanted, skipped).
+//   keymask: null or bool [B, S] (any strides); seg: null or int32 [nseg] = [0, o1, ..., T] (T = S).
+//   Query i sees key j when lo(i) <= j < hi(i) (its segment, and j <= past + i when causal; row_range)
+//   and keymask[b, j]; lo and hi do not decrease with i, so a tile of queries sees one key range and a
+//   tile of keys one query range, and tiles outside them are skipped.
+//
+//   sdpa_fwd_{f32,f64}_d{64,128,256}: block per (b, h, tile of BQ queries), grid B·nh·ceil(T/BQ) (the
+//     tiles of a (b, h) last to first: under a causal mask the long ones start first). For each tile of BK
+//     keys (starting at a multiple of BK, as CpuScaledDotProductAttention's blocks): S = scale · Q Kᵀ
+//     (masked to −∞), the running row max m and sum l rescaled by exp(m_old − m_new), P = exp(S − m) rounded
+//     to the activation dtype before O += P V (as the CPU reference), l summing the unrounded P. Then
+//     out = O / l and lse = m + log l, or out = 0 and lse = +∞ for a row that sees no key.
+//   sdpa_bwd_delta_{f32,f64}: delta[b, h, i] = Σ_c dout · out, one warp per row, block 256.
+//   sdpa_bwd_dq_{..}: block per (b, h, query tile) as forward: P = exp(scale · Q Kᵀ − lse),
+//     dS = P ∘ (dO Vᵀ − delta), dq = scale · dS K, summed over the key tiles in order.
+//   sdpa_bwd_dkv_{..}: block per (b, kv head, tile of BK keys), grid B·nkv·ceil(S/BK): dv = Σ Pᵀ dO,
+//     dk = scale · Σ dSᵀ Q over the group's query heads in order and, for each, the query tiles that see
+//     the key tile, in order.
+//   Tiles: f32 d ≤ 64 and ≤ 128: BQ = BK = 64; f32 d ≤ 256: 32; f64 (d ≤ 128): 32. 256 threads as 16 × 16,
+//   each holding a (BQ/16) × (BK/16) micro-tile of scores and a (rows/16) × (DMAX/16) one of the
+//   accumulators. Dynamic shared memory: tiles of T with row stride d + 1 (no bank conflicts), sized by the
+//   launcher with the formulas of *_smem below (the kernel traps if it was given less).
+// Launcher: dev.jomni.cuda.CudaScaledDotProductAttention. Reference: dev.jomni.tensor.cpu.CpuScaledDotProductAttention.
+#include "tensor.cuh"
+
+constexpr int NT = 256;
+
+struct SdpaArgs {        // 1040 bytes
+  long long b, nh, nkv, t, s, d;
+  long long past, nseg;  // nseg: entries of seg (segments + 1), 0 without segments
+  double scale;
+  int causal, act;       // act: the activation dtype (q's) the probabilities are rounded to
+  Operand q, k, v, o, lse, dout, dq, dk, dv, keymask, seg, delta;
+};
+static_assert(sizeof(SdpaArgs) == 1040, "SdpaArgs layout (CudaScaledDotProductAttention writes it)");
+
+template <typename T> __device__ __forceinline__ T inf_of();
+template <> __device__ __forceinline__ float inf_of<float>() { return __int_as_float(0x7f800000); }
+template <> __device__ __forceinline__ double inf_of<double>() { return __longlong_as_double(0x7ff0000000000000LL); }
+
+__device__ __forceinline__ float ex(float x) { return expf(x); }
+__device__ __forceinline__ double ex(double x) { return exp(x); }
+__device__ __forceinline__ float lg(float x) { return logf(x); }
+__device__ __forceinline__ double lg(double x) { return log(x); }
+
+/** v rounded to a storage dtype and back (what storing then loading would give). */
+template <typename T>
+__device__ __forceinline__ T round_to(int dtype, T v) {
+  switch (dtype) {
+    case DT_BF16: return (T)__bfloat162float(__float2bfloat16_rn((float)v));
+    case DT_F16: return (T)__half2float(__float2half_rn((float)v));
+    case DT_F32: return (T)(float)v;
+    default: return v;
+  }
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_max(T v) {
+  for (int o = 16; o > 0; o >>= 1) v = max(v, __shfl_xor_sync(0xffffffffu, v, o));
+  return v;
+}
+
+template <typename T>
+__device__ __forceinline__ T warp_sum(T v) {
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+/** The keys query i may see: [lo, hi) (AttentionMask.keyRanges). */
+__device__ __forceinline__ void row_range(const SdpaArgs& p, long long i, int& lo, int& hi) {
+  long long a = 0, e = p.s;
+  if (p.nseg > 0) {                                   // the segment g with seg[g] <= i < seg[g + 1]
+    const int* seg = (const int*)p.seg.ptr;
+    long long g0 = 0, g1 = p.nseg - 1;
+    while (g1 - g0 > 1) {
+      long long mid = (g0 + g1) >> 1;
+      if (seg[mid] <= i) g0 = mid; else g1 = mid;
+    }
+    a = seg[g0];
+    e = seg[g0 + 1];
+  }
+  if (p.causal) e = min(e, p.past + i + 1);
+  if (e < a) e = a;
+  lo = (int)a;
+  hi = (int)e;
+}
+
+/** Key j of batch row b is a token (keymask true, or no keymask). */
+__device__ __forceinline__ bool key_ok(const SdpaArgs& p, long long b, long long j) {
+  if (p.keymask.ptr == nullptr) return true;
+  return ((const unsigned char*)p.keymask.ptr)[b * p.keymask.stride[0] + j * p.keymask.stride[1]] != 0;
+}
+
+/** dst[r, c] (row stride ld) ← x[b, h, r0 + r, c] for r < n, 0 for n <= r < rows; c < d. */
+template <typename T>
+__device__ __forceinline__ void load_tile(T* dst, int ld, const Operand& x, long long b, long long h, long long r0, int n,
+                                          int rows, int d) {
+  const long long base = b * x.stride[0] + h * x.stride[1];
+  for (int e = threadIdx.x; e < rows * d; e += NT) {
+    const int r = e / d, c = e - r * d;
+    dst[r * ld + c] = r < n ? load<T>(x, base + (r0 + r) * x.stride[2] + c) : (T)0;
+  }
+}
+
+/** Traps (a launch error, not a silent overrun) when the launcher gave less dynamic shared memory than the layout needs. */
+__device__ __forceinline__ void check_smem(unsigned long long need) {
+  unsigned int have;
+  asm volatile("mov.u32 %0, %%dynamic_smem_size;" : "=r"(have));
+  if (need > have) __trap();
+}
+
+// Shared-memory sizes: CudaScaledDotProductAttention.smemBytes computes the same.
+template <typename T, int BQ, int BK>
+__host__ __device__ constexpr unsigned long long fwd_smem(int d) {
+  return sizeof(T) * ((unsigned long long)(BQ + 2 * BK) * (d + 1) + BQ * (BK + 1) + 3 * BQ) + 4ull * (2 * BQ + BK);
+}
+template <typename T, int BQ, int BK>
+__host__ __device__ constexpr unsigned long long bwd_smem(int d) {   // dq and dkv kernels alike
+  return sizeof(T) * ((unsigned long long)(2 * BQ + 2 * BK) * (d + 1) + BQ * (BK + 1) + 2 * BQ) + 4ull * (2 * BQ + BK + 2);
+}
+
+// ---------------------------------------------------------------- forward
+
+template <typename T, int BQ, int BK, int DMAX>
+__device__ __forceinline__ void fwd(const SdpaArgs& p) {
+  constexpr int RI = BQ / 16, RJ = BK / 16, RC = DMAX / 16;
+  const int d = (int)p.d, ld = d + 1, t = (int)p.t, s = (int)p.s;
+  const T inf = inf_of<T>(), scale = (T)p.scale;
+  const long long tiles = (t + BQ - 1) / BQ, blk = blockIdx.x;
+  const int tile = (int)(tiles - 1 - blk % tiles);
+  const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
+  const int i0 = tile * BQ, nq = min(BQ, t - i0);
+
+  extern __shared__ __align__(16) unsigned char smem[];
+  check_smem(fwd_smem<T, BQ, BK>(d));
+  T* qs = (T*)smem;              // [BQ][ld]
+  T* ks = qs + BQ * ld;          // [BK][ld]
+  T* vs = ks + BK * ld;          // [BK][ld]
+  T* ss = vs + BK * ld;          // [BQ][BK + 1]: scores, then probabilities
+  T* mrow = ss + BQ * (BK + 1);  // running max
+  T* lrow = mrow + BQ;           // running sum
+  T* arow = lrow + BQ;           // this tile's rescale factor
+  int* lo = (int*)(arow + BQ);
+  int* hi = lo + BQ;
+  int* kval = hi + BQ;           // [BK] key is inside S and a token
+  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4, lane = tid & 31, warp = tid >> 5;
+
+  load_tile(qs, ld, p.q, b, h, i0, nq, BQ, d);
+  for (int r = tid; r < BQ; r += NT) {
+    int a = 0, e = 0;
+    if (r < nq) row_range(p, i0 + r, a, e);
+    lo[r] = a;
+    hi[r] = e;
+    mrow[r] = -inf;
+    lrow[r] = 0;
+  }
+  __syncthreads();
+  const int spanLo = lo[0], spanHi = hi[nq - 1];  // lo, hi do not decrease with i
+
+  T o[RI][RC];
+#pragma unroll
+  for (int i = 0; i < RI; i++)
+#pragma unroll
+    for (int c = 0; c < RC; c++) o[i][c] = 0;
+
+  for (int j0 = spanLo / BK * BK; j0 < spanHi; j0 += BK) {
+    const int nk = min(BK, s - j0);
+    __syncthreads();                                // the previous tile's reads are done
+    load_tile(ks, ld, p.k, b, kvh, j0, nk, BK, d);
+    load_tile(vs, ld, p.v, b, kvh, j0, nk, BK, d);  // rows past nk are 0: 0 · P stays 0
+    for (int c = tid; c < BK; c += NT) kval[c] = c < nk && key_ok(p, b, j0 + c);
+    __syncthreads();
+
+    T sc[RI][RJ];
+#pragma unroll
+    for (int i = 0; i < RI; i++)
+#pragma unroll
+      for (int j = 0; j < RJ; j++) sc[i][j] = 0;
+    for (int c = 0; c < d; c++) {
+      T qr[RI], kr[RJ];
+#pragma unroll
+      for (int i = 0; i < RI; i++) qr[i] = qs[(ty + 16 * i) * ld + c];
+#pragma unroll
+      for (int j = 0; j < RJ; j++) kr[j] = ks[(tx + 16 * j) * ld + c];
+#pragma unroll
+      for (int i = 0; i < RI; i++)
+#pragma unroll
+        for (int j = 0; j < RJ; j++) sc[i][j] += qr[i] * kr[j];
+    }
+#pragma unroll
+    for (int i = 0; i < RI; i++) {
+      const int row = ty + 16 * i;
+#pragma unroll
+      for (int j = 0; j < RJ; j++) {
+        const int col = tx + 16 * j, jj = j0 + col;
+        const bool vis = kval[col] && jj >= lo[row] && jj < hi[row];
+        ss[row * (BK + 1) + col] = vis ? sc[i][j] * scale : -inf;
+      }
+    }
+    __syncthreads();
+
+    for (int r = warp; r < BQ; r += NT / 32) {       // a warp per row: max, exp, sum
+      T* sr = ss + r * (BK + 1);
+      T mt = -inf;
+      for (int c = lane; c < BK; c += 32) mt = max(mt, sr[c]);
+      mt = warp_max(mt);
+      const T mold = mrow[r], mnew = max(mold, mt);
+      T sum = 0, alpha = 1;
+      if (mnew != -inf) {                            // warp-uniform
+        alpha = ex(mold - mnew);                     // 0 while nothing was summed (mold = −∞)
+        for (int c = lane; c < BK; c += 32) {
+          const T e = ex(sr[c] - mnew);              // masked: exp(−∞) = 0
+          sum += e;
+          sr[c] = round_to<T>(p.act, e);             // P meets V in the activation dtype
+        }
+        sum = warp_sum(sum);
+      } else {
+        for (int c = lane; c < BK; c += 32) sr[c] = 0;
+      }
+      __syncwarp();
+      if (lane == 0) {
+        mrow[r] = mnew;
+        lrow[r] = lrow[r] * alpha + sum;
+        arow[r] = alpha;
+      }
+    }
+    __syncthreads();
+
+#pragma unroll
+    for (int i = 0; i < RI; i++) {
+      const T a = arow[ty + 16 * i];
+#pragma unroll
+      for (int c = 0; c < RC; c++) o[i][c] *= a;
+    }
+    for (int kk = 0; kk < nk; kk++) {
+      T pr[RI];
+#pragma unroll
+      for (int i = 0; i < RI; i++) pr[i] = ss[(ty + 16 * i) * (BK + 1) + kk];
+#pragma unroll
+      for (int c = 0; c < RC; c++) {
+        const T vv = vs[kk * ld + min(tx + 16 * c, d - 1)];   // columns past d: unused, never stored
+#pragma unroll
+        for (int i = 0; i < RI; i++) o[i][c] += pr[i] * vv;
+      }
+    }
+  }
+  __syncthreads();
+
+#pragma unroll
+  for (int i = 0; i < RI; i++) {
+    const int row = ty + 16 * i;
+    if (row >= nq) continue;
+    const T l = lrow[row], inv = l == 0 ? (T)0 : (T)1 / l;
+    const long long at = b * p.o.stride[0] + h * p.o.stride[1] + (long long)(i0 + row) * p.o.stride[2];
+#pragma unroll
+    for (int c = 0; c < RC; c++) {
+      const int col = tx + 16 * c;
+      if (col < d) store<T>(p.o, at + col, o[i][c] * inv);
+    }
+  }
+  for (int r = tid; r < nq; r += NT) {
+    const T l = lrow[r];
+    store<T>(p.lse, b * p.lse.stride[0] + h * p.lse.stride[1] + (long long)(i0 + r) * p.lse.stride[2],
+             l == 0 ? inf : mrow[r] + lg(l));
+  }
+}
+
+// ---------------------------------------------------------------- backward
+
+/** delta[row] = Σ_c dout · out over row (b, h, i) = blockIdx · 8 + warp. */
+template <typename T>
+__device__ __forceinline__ void bwd_delta(const SdpaArgs& p) {
+  const long long row = (long long)blockIdx.x * (NT / 32) + (threadIdx.x >> 5), rows = p.b * p.nh * p.t;
+  if (row >= rows) return;
+  const long long i = row % p.t, h = row / p.t % p.nh, b = row / p.t / p.nh;
+  const long long ao = b * p.o.stride[0] + h * p.o.stride[1] + i * p.o.stride[2];
+  const long long ag = b * p.dout.stride[0] + h * p.dout.stride[1] + i * p.dout.stride[2];
+  T sum = 0;
+  for (int c = threadIdx.x & 31; c < p.d; c += 32) sum += load<T>(p.dout, ag + c) * load<T>(p.o, ao + c);
+  sum = warp_sum(sum);
+  if ((threadIdx.x & 31) == 0) store<T>(p.delta, row, sum);
+}
+
+template <typename T, int BQ, int BK, int DMAX>
+__device__ __forceinline__ void bwd_dq(const SdpaArgs& p) {
+  constexpr int RI = BQ / 16, RJ = BK / 16, RC = DMAX / 16;
+  const int d = (int)p.d, ld = d + 1, t = (int)p.t, s = (int)p.s;
+  const T inf = inf_of<T>(), scale = (T)p.scale;
+  const long long tiles = (t + BQ - 1) / BQ, blk = blockIdx.x;
+  const int tile = (int)(tiles - 1 - blk % tiles);
+  const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
+  const int i0 = tile * BQ, nq = min(BQ, t - i0);
+
+  extern __shared__ __align__(16) unsigned char smem[];
+  check_smem(bwd_smem<T, BQ, BK>(d));
+  T* qs = (T*)smem;              // [BQ][ld]
+  T* gs = qs + BQ * ld;          // [BQ][ld] dout
+  T* ks = gs + BQ * ld;          // [BK][ld]
+  T* vs = ks + BK * ld;          // [BK][ld]
+  T* dss = vs + BK * ld;         // [BQ][BK + 1] dS
+  T* lrow = dss + BQ * (BK + 1); // lse
+  T* drow = lrow + BQ;           // delta
+  int* lo = (int*)(drow + BQ);
+  int* hi = lo + BQ;
+  int* kval = hi + BQ;
+  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+
+  load_tile(qs, ld, p.q, b, h, i0, nq, BQ, d);
+  load_tile(gs, ld, p.dout, b, h, i0, nq, BQ, d);
+  for (int r = tid; r < BQ; r += NT) {
+    int a = 0, e = 0;
+    T l = inf, dd = 0;
+    if (r < nq) {
+      row_range(p, i0 + r, a, e);
+      l = load<T>(p.lse, b * p.lse.stride[0] + h * p.lse.stride[1] + (long long)(i0 + r) * p.lse.stride[2]);
+      dd = load<T>(p.delta, (b * p.nh + h) * p.t + i0 + r);
+    }
+    lo[r] = a;
+    hi[r] = e;
+    lrow[r] = l;
+    drow[r] = dd;
+  }
+  __syncthreads();
+  const int spanLo = lo[0], spanHi = hi[nq - 1];
+
+  T acc[RI][RC];
+#pragma unroll
+  for (int i = 0; i < RI; i++)
+#pragma unroll
+    for (int c = 0; c < RC; c++) acc[i][c] = 0;
+
+  for (int j0 = spanLo / BK * BK; j0 < spanHi; j0 += BK) {
+    const int nk = min(BK, s - j0);
+    __syncthreads();
+    load_tile(ks, ld, p.k, b, kvh, j0, nk, BK, d);
+    load_tile(vs, ld, p.v, b, kvh, j0, nk, BK, d);
+    for (int c = tid; c < BK; c += NT) kval[c] = c < nk && key_ok(p, b, j0 + c);
+    __syncthreads();
+
+    T sc[RI][RJ], dp[RI][RJ];
+#pragma unroll
+    for (int i = 0; i < RI; i++)
+#pragma unroll
+      for (int j = 0; j < RJ; j++) sc[i][j] = dp[i][j] = 0;
+    for (int c = 0; c < d; c++) {
+      T qr[RI], gr[RI], kr[RJ], vr[RJ];
+#pragma unroll
+      for (int i = 0; i < RI; i++) {
+        qr[i] = qs[(ty + 16 * i) * ld + c];
+        gr[i] = gs[(ty + 16 * i) * ld + c];
+      }
+#pragma unroll
+      for (int j = 0; j < RJ; j++) {
+        kr[j] = ks[(tx + 16 * j) * ld + c];
+        vr[j] = vs[(tx + 16 * j) * ld + c];
+      }
+#pragma unroll
+      for (int i = 0; i < RI; i++)
+#pragma unroll
+        for (int j = 0; j < RJ; j++) {
+          sc[i][j] += qr[i] * kr[j];
+          dp[i][j] += gr[i] * vr[j];
+        }
+    }
+#pragma unroll
+    for (int i = 0; i < RI; i++) {
+      const int row = ty + 16 * i;
+      const T l = lrow[row], dd = drow[row];
+#pragma unroll
+      for (int j = 0; j < RJ; j++) {
+        const int col = tx + 16 * j, jj = j0 + col;
+        const bool vis = kval[col] && jj >= lo[row] && jj < hi[row] && l != inf;
+        dss[row * (BK + 1) + col] = vis ? ex(sc[i][j] * scale - l) * (dp[i][j] - dd) : (T)0;
+      }
+    }
+    __syncthreads();
+    for (int kk = 0; kk < nk; kk++) {
+      T dr[RI];
+#pragma unroll
+      for (int i = 0; i < RI; i++) dr[i] = dss[(ty + 16 * i) * (BK + 1) + kk];
+#pragma unroll
+      for (int c = 0; c < RC; c++) {
+        const T kv = ks[kk * ld + min(tx + 16 * c, d - 1)];
+#pragma unroll
+        for (int i = 0; i < RI; i++) acc[i][c] += dr[i] * kv;
+      }
+    }
+  }
+
+#pragma unroll
+  for (int i = 0; i < RI; i++) {
+    const int row = ty + 16 * i;
+    if (row >= nq) continue;
+    const long long at = b * p.dq.stride[0] + h * p.dq.stride[1] + (long long)(i0 + row) * p.dq.stride[2];
+#pragma unroll
+    for (int c = 0; c < RC; c++) {
+      const int col = tx + 16 * c;
+      if (col < d) store<T>(p.dq, at + col, acc[i][c] * scale);
+    }
+  }
+}
+
+template <typename T, int BQ, int BK, int DMAX>
+__device__ __forceinline__ void bwd_dkv(const SdpaArgs& p) {
+  constexpr int RJ = BK / 16, RI = BQ / 16, RC = DMAX / 16;   // rows here are keys (ty), columns queries (tx)
+  static_assert(BQ == BK, "bwd_smem sizes ps [BK][BQ + 1] as [BQ][BK + 1]");
+  const int d = (int)p.d, ld = d + 1, t = (int)p.t, s = (int)p.s;
+  const T inf = inf_of<T>(), scale = (T)p.scale;
+  const long long tiles = (s + BK - 1) / BK, blk = blockIdx.x;
+  const int tile = (int)(blk % tiles);
+  const long long kvh = (blk / tiles) % p.nkv, b = blk / tiles / p.nkv, group = p.nh / p.nkv;
+  const int j0 = tile * BK, nk = min(BK, s - j0);
+  const bool wantK = p.dk.ptr != nullptr, wantV = p.dv.ptr != nullptr;
+
+  extern __shared__ __align__(16) unsigned char smem[];
+  check_smem(bwd_smem<T, BQ, BK>(d));
+  T* ks = (T*)smem;              // [BK][ld]
+  T* vs = ks + BK * ld;          // [BK][ld]
+  T* qs = vs + BK * ld;          // [BQ][ld]
+  T* gs = qs + BQ * ld;          // [BQ][ld] dout
+  T* ps = gs + BQ * ld;          // [BK][BQ + 1]: P, then dS (as BQ * (BK + 1) in bwd_smem: BQ = BK here)
+  T* lrow = ps + BK * (BQ + 1);
+  T* drow = lrow + BQ;
+  int* lo = (int*)(drow + BQ);
+  int* hi = lo + BQ;
+  int* kval = hi + BQ;
+  int* qspan = kval + BK;        // [2] the queries that see some key of this tile
+  const int tid = threadIdx.x, tx = tid & 15, ty = tid >> 4;
+
+  load_tile(ks, ld, p.k, b, kvh, j0, nk, BK, d);
+  load_tile(vs, ld, p.v, b, kvh, j0, nk, BK, d);
+  for (int c = tid; c < BK; c += NT) kval[c] = c < nk && key_ok(p, b, j0 + c);
+  if (tid == 0) {   // first i with hi(i) > j0, first i with lo(i) >= j0 + nk (both monotone in i)
+    int a, e, x0 = 0, x1 = t;
+    while (x0 < x1) {
+      const int mid = (x0 + x1) >> 1;
+      row_range(p, mid, a, e);
+      if (e > j0) x1 = mid; else x0 = mid + 1;
+    }
+    qspan[0] = x0;
+    x1 = t;
+    while (x0 < x1) {
+      const int mid = (x0 + x1) >> 1;
+      row_range(p, mid, a, e);
+      if (a >= j0 + nk) x1 = mid; else x0 = mid + 1;
+    }
+    qspan[1] = x0;
+  }
+  __syncthreads();
+  const int qa = qspan[0], qb = qspan[1];
+
+  T dk[RJ][RC], dv[RJ][RC];
+#pragma unroll
+  for (int a = 0; a < RJ; a++)
+#pragma unroll
+    for (int c = 0; c < RC; c++) dk[a][c] = dv[a][c] = 0;
+
+  for (long long hh = 0; hh < group; hh++) {
+    const long long h = kvh * group + hh;
+    for (int i0 = qa; i0 < qb; i0 += BQ) {
+      const int nq = min(BQ, t - i0);
+      __syncthreads();
+      load_tile(qs, ld, p.q, b, h, i0, nq, BQ, d);
+      load_tile(gs, ld, p.dout, b, h, i0, nq, BQ, d);
+      for (int r = tid; r < BQ; r += NT) {
+        int a = 0, e = 0;
+        T l = inf, dd = 0;
+        if (r < nq) {
+          row_range(p, i0 + r, a, e);
+          l = load<T>(p.lse, b * p.lse.stride[0] + h * p.lse.stride[1] + (long long)(i0 + r) * p.lse.stride[2]);
+          dd = load<T>(p.delta, (b * p.nh + h) * p.t + i0 + r);
+        }
+        lo[r] = a;
+        hi[r] = e;
+        lrow[r] = l;
+        drow[r] = dd;
+      }
+      __syncthreads();
+
+      T sc[RJ][RI], dp[RJ][RI];
+#pragma unroll
+      for (int a = 0; a < RJ; a++)
+#pragma unroll
+        for (int i = 0; i < RI; i++) sc[a][i] = dp[a][i] = 0;
+      for (int c = 0; c < d; c++) {
+        T kr[RJ], vr[RJ], qr[RI], gr[RI];
+#pragma unroll
+        for (int a = 0; a < RJ; a++) {
+          kr[a] = ks[(ty + 16 * a) * ld + c];
+          vr[a] = vs[(ty + 16 * a) * ld + c];
+        }
+#pragma unroll
+        for (int i = 0; i < RI; i++) {
+          qr[i] = qs[(tx + 16 * i) * ld + c];
+          gr[i] = gs[(tx + 16 * i) * ld + c];
+        }
+#pragma unroll
+        for (int a = 0; a < RJ; a++)
+#pragma unroll
+          for (int i = 0; i < RI; i++) {
+            sc[a][i] += kr[a] * qr[i];
+            dp[a][i] += vr[a] * gr[i];
+          }
+      }
+#pragma unroll
+      for (int a = 0; a < RJ; a++) {
+        const int key = ty + 16 * a, jj = j0 + key;
+#pragma unroll
+        for (int i = 0; i < RI; i++) {
+          const int qi = tx + 16 * i;
+          const T l = lrow[qi];
+          const bool vis = kval[key] && jj >= lo[qi] && jj < hi[qi] && l != inf;
+          const T pp = vis ? ex(sc[a][i] * scale - l) : (T)0;
+          sc[a][i] = pp;
+          dp[a][i] = pp * (dp[a][i] - drow[qi]);   // dS
+          ps[key * (BQ + 1) + qi] = pp;
+        }
+      }
+      __syncthreads();
+      if (wantV)
+        for (int qq = 0; qq < nq; qq++) {
+          T pr[RJ];
+#pragma unroll
+          for (int a = 0; a < RJ; a++) pr[a] = ps[(ty + 16 * a) * (BQ + 1) + qq];
+#pragma unroll
+          for (int c = 0; c < RC; c++) {
+            const T g = gs[qq * ld + min(tx + 16 * c, d - 1)];
+#pragma unroll
+            for (int a = 0; a < RJ; a++) dv[a][c] += pr[a] * g;
+          }
+        }
+      if (wantK) {
+        __syncthreads();
+#pragma unroll
+        for (int a = 0; a < RJ; a++)
+#pragma unroll
+          for (int i = 0; i < RI; i++) ps[(ty + 16 * a) * (BQ + 1) + tx + 16 * i] = dp[a][i];
+        __syncthreads();
+        for (int qq = 0; qq < nq; qq++) {
+          T dr[RJ];
+#pragma unroll
+          for (int a = 0; a < RJ; a++) dr[a] = ps[(ty + 16 * a) * (BQ + 1) + qq];
+#pragma unroll
+          for (int c = 0; c < RC; c++) {
+            const T qv = qs[qq * ld + min(tx + 16 * c, d - 1)];
+#pragma unroll
+            for (int a = 0; a < RJ; a++) dk[a][c] += dr[a] * qv;
+          }
+        }
+      }
+    }
+  }
+
+#pragma unroll
+  for (int a = 0; a < RJ; a++) {
+    const int key = ty + 16 * a;
+    if (key >= nk) continue;
+#pragma unroll
+    for (int c = 0; c < RC; c++) {
+      const int col = tx + 16 * c;
+      if (col >= d) continue;
+      if (wantK) store<T>(p.dk, b * p.dk.stride[0] + kvh * p.dk.stride[1] + (long long)(j0 + key) * p.dk.stride[2] + col, dk[a][c] * scale);
+      if (wantV) store<T>(p.dv, b * p.dv.stride[0] + kvh * p.dv.stride[1] + (long long)(j0 + key) * p.dv.stride[2] + col, dv[a][c]);
+    }
+  }
+}
+
+#define SDPA_KERNELS(SUFFIX, T, BQ, BK, DMAX)                                                                      \
+  extern "C" __global__ void __launch_bounds__(NT) sdpa_fwd_##SUFFIX(const SdpaArgs p) { fwd<T, BQ, BK, DMAX>(p); }       \
+  extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_dq_##SUFFIX(const SdpaArgs p) { bwd_dq<T, BQ, BK, DMAX>(p); } \
+  extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_dkv_##SUFFIX(const SdpaArgs p) { bwd_dkv<T, BQ, BK, DMAX>(p); }
+
+SDPA_KERNELS(f32_d64, float, 64, 64, 64)
+SDPA_KERNELS(f32_d128, float, 64, 64, 128)
+SDPA_KERNELS(f32_d256, float, 32, 32, 256)
+SDPA_KERNELS(f64_d64, double, 32, 32, 64)
+SDPA_KERNELS(f64_d128, double, 32, 32, 128)
+
+extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_f32(const SdpaArgs p) { bwd_delta<float>(p); }
+extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_f64(const SdpaArgs p) { bwd_delta<double>(p); }

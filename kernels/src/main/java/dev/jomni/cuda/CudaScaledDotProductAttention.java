@@ -1,0 +1,160 @@
+package dev.jomni.cuda;
+
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
+import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.AttentionMask;
+import dev.jomni.tensor.ops.ScaledDotProductAttention;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.util.Arrays;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * ScaledDotProductAttention's CUDA kernels (attention.cu): the simple tiled version of issue 9 (SIMT f32
+ * FMA, shared-memory tiles, online softmax), until issue 12's flash kernels replace it. Forward and dQ
+ * take a block per (batch, head, query tile), dK/dV a block per (batch, kv head, key tile) summing the
+ * group's heads and every query in order: deterministic, no atomics. q, k, v, out and dOut are read
+ * through their strides (unit stride on d); the segment offsets are uploaded with the launch (a
+ * host-to-device copy, no wait) and backward's delta = rowsum(dOut ∘ out) lives in a scratch tensor,
+ * both returned to the stream-ordered cache right after the launches that read them.
+ */
+final class CudaScaledDotProductAttention implements ScaledDotProductAttention.Kernels {
+    /** The widest head the kernels hold (f64: 128). */
+    static final int MAX_HEAD_DIM = 256;
+    private static final int THREADS = 256;            // attention.cu's NT: 16 × 16 threads per block
+    private static final long[] UNIT = {1};
+
+    private final CudaBackend backend;
+    /** Kernels already allowed the device's full opt-in dynamic shared memory (once per kernel, per context). */
+    private final ConcurrentHashMap<Kernel, Boolean> optedIn = new ConcurrentHashMap<>();
+
+    CudaScaledDotProductAttention(CudaBackend backend) {
+        this.backend = backend;
+    }
+
+    /**
+     * One of attention.cu's instantiations: kernel suffix, query and key tile rows, compute type bytes.
+     * f32 compute (bf16, f16, f32 inputs) up to d 256, f64 up to d 128.
+     */
+    record Tiles(String suffix, int bq, int bk, int elem) {
+        static Tiles of(DType dtype, int d, String shapes) {
+            boolean f64 = dtype == DType.F64;
+            if (d > MAX_HEAD_DIM || (f64 && d > 128))
+                throw new IllegalArgumentException("scaledDotProductAttention on CUDA: head_dim d=" + d + " exceeds the kernels' "
+                        + (f64 ? 128 + " for f64" : MAX_HEAD_DIM) + " (attention.cu holds a query tile and its accumulators per block); got " + shapes);
+            if (f64) return new Tiles(d <= 64 ? "f64_d64" : "f64_d128", 32, 32, 8);
+            if (d <= 64) return new Tiles("f32_d64", 64, 64, 4);
+            if (d <= 128) return new Tiles("f32_d128", 64, 64, 4);
+            return new Tiles("f32_d256", 32, 32, 4);
+        }
+
+        /** attention.cu's fwd_smem. */
+        long forwardBytes(int d) {
+            return (long) elem * ((long) (bq + 2 * bk) * (d + 1) + (long) bq * (bk + 1) + 3L * bq) + 4L * (2 * bq + bk);
+        }
+
+        /** attention.cu's bwd_smem (dq and dkv kernels). */
+        long backwardBytes(int d) {
+            return (long) elem * ((long) (2 * bq + 2 * bk) * (d + 1) + (long) bq * (bk + 1) + 2L * bq) + 4L * (2 * bq + bk + 2);
+        }
+    }
+
+    @Override
+    public void forward(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lse) {
+        int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3);
+        if ((long) b * nh * t == 0) return;
+        String shapes = shapes(q, k);
+        Tiles tiles = Tiles.of(q.dtype(), d, shapes);
+        CudaDevice dev = backend.on(q.device());
+        int grid = grid((long) b * nh, t, tiles.bq, shapes);
+        long smem = tiles.forwardBytes(d);
+        Kernel kernel = kernel(dev, "sdpa_fwd_" + tiles.suffix, smem, shapes);
+        Tensor seg = segments(mask, q.device());
+        args(q, k, v, mask, scale, seg, out, lse, null, null, null, null, null).launch(kernel, dev.stream, grid, THREADS, (int) smem);
+        if (seg != null) seg.close();       // the cache hands it out again only to later work on this stream
+    }
+
+    @Override
+    public void backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dOut, AttentionMask mask, double scale,
+                         Tensor dq, Tensor dk, Tensor dv) {
+        int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3), nkv = k.size(1), s = k.size(2);
+        String shapes = shapes(q, k);
+        Tiles tiles = Tiles.of(q.dtype(), d, shapes);
+        CudaDevice dev = backend.on(q.device());
+        boolean keys = (dk != null || dv != null) && (long) b * nkv * s > 0;
+        if ((dq == null || (long) b * nh * t == 0) && !keys) return;
+        Tensor seg = segments(mask, q.device());
+        Tensor delta = Tensor.empty(q.device(), lse.dtype(), b, nh, t);   // [B, nh, T] rowsum(dOut ∘ out), contiguous
+        long rows = (long) b * nh * t;
+        if (rows > 0)
+            args(q, k, v, mask, scale, seg, out, lse, dOut, null, null, null, delta)
+                    .launch(dev.kernel("attention", lse.dtype() == DType.F64 ? "sdpa_bwd_delta_f64" : "sdpa_bwd_delta_f32"), dev.stream,
+                            Dim3.blocks(rows, THREADS / 32), THREADS, 0);
+        long smem = tiles.backwardBytes(d);
+        if (dq != null && rows > 0) {
+            Kernel kernel = kernel(dev, "sdpa_bwd_dq_" + tiles.suffix, smem, shapes);
+            args(q, k, v, mask, scale, seg, out, lse, dOut, dq, null, null, delta)
+                    .launch(kernel, dev.stream, grid((long) b * nh, t, tiles.bq, shapes), THREADS, (int) smem);
+        }
+        if (keys) {
+            Kernel kernel = kernel(dev, "sdpa_bwd_dkv_" + tiles.suffix, smem, shapes);
+            args(q, k, v, mask, scale, seg, out, lse, dOut, null, dk, dv, delta)
+                    .launch(kernel, dev.stream, grid((long) b * nkv, s, tiles.bk, shapes), THREADS, (int) smem);
+        }
+        delta.close();
+        if (seg != null) seg.close();
+    }
+
+    /** heads · ceil(rows / tile) blocks, as an int grid. */
+    private static int grid(long heads, int rows, int tile, String shapes) {
+        long blocks = heads * ((rows + tile - 1) / tile);
+        if (blocks > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("scaledDotProductAttention on CUDA: " + blocks + " blocks exceed the grid's 2^31 − 1; got " + shapes);
+        return (int) blocks;
+    }
+
+    /** The kernel, allowed the dynamic shared memory it needs (above the default 48 KiB it must opt in). */
+    private Kernel kernel(CudaDevice dev, String name, long smem, String shapes) {
+        Kernel kernel = dev.kernel("attention", name);
+        int max = dev.ctx.properties().maxSharedMemoryPerBlockOptin();
+        if (smem > max)
+            throw new IllegalArgumentException("scaledDotProductAttention on CUDA: " + name + " needs " + smem + " bytes of shared memory, "
+                    + dev + " allows " + max + "; got " + shapes);
+        if (smem > 48 * 1024) optedIn.computeIfAbsent(kernel, kn -> {
+            kn.setMaxDynamicSharedMemory(max);
+            return Boolean.TRUE;
+        });
+        return kernel;
+    }
+
+    /** The segment offsets as an int32 tensor on the device (null without segments): a copy queued on the stream, no wait. */
+    private static Tensor segments(AttentionMask mask, Device device) {
+        int[] offsets = mask.segmentOffsets();
+        if (offsets == null) return null;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment host = arena.allocate(4L * offsets.length, 4);
+            MemorySegment.copy(offsets, 0, host, ValueLayout.JAVA_INT, 0, offsets.length);
+            return Tensor.fromHost(device, DType.I32, host, offsets.length);
+        }
+    }
+
+    /** attention.cu's SdpaArgs, in its field order. */
+    private static Launch args(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor seg, Tensor out, Tensor lse,
+                               Tensor dOut, Tensor dq, Tensor dk, Tensor dv, Tensor delta) {
+        Launch l = Launch.begin().struct()
+                .i64(q.size(0)).i64(q.size(1)).i64(k.size(1)).i64(q.size(2)).i64(k.size(2)).i64(q.size(3))
+                .i64(mask.past()).i64(seg == null ? 0 : seg.size(0)).f64(scale)
+                .i32(mask.causal() ? 1 : 0).i32(q.dtype().code);
+        for (Tensor x : new Tensor[] {q, k, v, out, lse, dOut, dq, dk, dv, mask.keyMask(), seg, delta}) {
+            if (x == null) l.operand(0, UNIT, 1, DType.F32.code);
+            else l.operand(CudaBackend.address(x), x.strides(), x.rank(), x.dtype().code);
+        }
+        return l;
+    }
+
+    private static String shapes(Tensor q, Tensor k) {
+        return "q " + q.dtype().lower() + Arrays.toString(q.shape()) + ", k/v " + k.dtype().lower() + Arrays.toString(k.shape());
+    }
+}
