@@ -135,7 +135,7 @@ __device__ __forceinline__ void fwd(const SdpaArgs& p) {
   constexpr int RI = BQ / 16, RJ = BK / 16, RC = DMAX / 16;
   const int d = (int)p.d, ld = d + 1, t = (int)p.t, s = (int)p.s;
   const T inf = inf_of<T>(), scale = (T)p.scale;
-  const long long tiles = (t + BQ - 1) / BQ, blk = blockIdx.x;
+  const long long tiles = ((long long)t + BQ - 1) / BQ, blk = blockIdx.x;
   const int tile = (int)(tiles - 1 - blk % tiles);
   const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
   const int i0 = tile * BQ, nq = min(BQ, t - i0);
@@ -295,7 +295,7 @@ __device__ __forceinline__ void bwd_dq(const SdpaArgs& p) {
   constexpr int RI = BQ / 16, RJ = BK / 16, RC = DMAX / 16;
   const int d = (int)p.d, ld = d + 1, t = (int)p.t, s = (int)p.s;
   const T inf = inf_of<T>(), scale = (T)p.scale;
-  const long long tiles = (t + BQ - 1) / BQ, blk = blockIdx.x;
+  const long long tiles = ((long long)t + BQ - 1) / BQ, blk = blockIdx.x;
   const int tile = (int)(tiles - 1 - blk % tiles);
   const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
   const int i0 = tile * BQ, nq = min(BQ, t - i0);
@@ -415,7 +415,7 @@ __device__ __forceinline__ void bwd_dkv(const SdpaArgs& p) {
   static_assert(BQ == BK, "bwd_smem sizes ps [BK][BQ + 1] as [BQ][BK + 1]");
   const int d = (int)p.d, ld = d + 1, t = (int)p.t, s = (int)p.s;
   const T inf = inf_of<T>(), scale = (T)p.scale;
-  const long long tiles = (s + BK - 1) / BK, blk = blockIdx.x;
+  const long long tiles = ((long long)s + BK - 1) / BK, blk = blockIdx.x;
   const int tile = (int)(blk % tiles);
   const long long kvh = (blk / tiles) % p.nkv, b = blk / tiles / p.nkv, group = p.nh / p.nkv;
   const int j0 = tile * BK, nk = min(BK, s - j0);

@@ -109,7 +109,7 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
 
     /** heads · ceil(rows / tile) blocks, as an int grid. */
     private static int grid(long heads, int rows, int tile, String shapes) {
-        long blocks = heads * ((rows + tile - 1) / tile);
+        long blocks = heads * (((long) rows + tile - 1) / tile);
         if (blocks > Integer.MAX_VALUE)
             throw new IllegalArgumentException("scaledDotProductAttention on CUDA: " + blocks + " blocks exceed the grid's 2^31 − 1; got " + shapes);
         return (int) blocks;
