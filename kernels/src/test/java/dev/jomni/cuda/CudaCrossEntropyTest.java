@@ -80,7 +80,7 @@ class CudaCrossEntropyTest {
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         Tensor x = Tensor.randn(g, t, 3, 11, 1500), tg = targets(g, 33, 1500).reshape(3, 11);
-        Tensor xc = x.requiresGrad(true), xg = x.to(gpu).requiresGrad(true);
+        Tensor xc = x.requiresGrad(true), xg = x.detach().to(gpu).requiresGrad(true);
         Tensor lc = xc.crossEntropy(tg, IGNORE), lg = xg.crossEntropy(tg.to(gpu), IGNORE);
         lc.backward();
         lg.backward();

@@ -88,7 +88,7 @@ class CudaLinearCrossEntropyTest {
         Generator g = new Generator(seed);
         Tensor hidden = Tensor.randn(g, t, 77, 96), weight = Tensor.randn(g, t, 5000, 96).mul(0.3), tg = CudaCrossEntropyTest.targets(g, 77, 5000);
         Tensor hc = hidden.requiresGrad(true), wc = weight.requiresGrad(true);
-        Tensor hg = hidden.to(gpu).requiresGrad(true), wg = weight.to(gpu).requiresGrad(true);
+        Tensor hg = hidden.detach().to(gpu).requiresGrad(true), wg = weight.detach().to(gpu).requiresGrad(true);
         Tensor lc = hc.linearCrossEntropy(wc, tg, IGNORE), lg = hg.linearCrossEntropy(wg, tg.to(gpu), IGNORE);
         lc.backward();
         lg.backward();

@@ -52,7 +52,12 @@ class CudaRmsNormTest {
             double ey = relErr(yg, y), er = relErr(rg, r), edx = relErr(dxg, dx), edw = relErr(dwg, dw);
             assertTrue(ey < b, at + "y relative error " + ey);
             assertTrue(er < Math.max(b / 10, bound(stat)), at + "rstd relative error " + er);
-            assertTrue(edx < b, at + "dx relative error " + edx);
+            if (n == 1) {
+                // one element per row: dx = w·r·(dy − y·(dy·y)) vanishes exactly in real arithmetic, so both sides are
+                // rounding noise and a relative error means nothing; bound it by the size of the terms that cancel
+                double scale = maxAbs(dy) * maxAbs(w) * maxAbs(r);
+                assertTrue(maxAbs(dxg) <= 4 * b * scale, at + "dx " + maxAbs(dxg) + " is not within rounding of 0 (terms " + scale + ")");
+            } else assertTrue(edx < b, at + "dx relative error " + edx);
             assertTrue(edw < b * (t == DType.BF16 ? 2 : 1), at + "dw relative error " + edw);
             // only dw asked for: dx left alone (null)
             cuda.backward(dyg, xg, wg, rg, null, dwg);
@@ -67,5 +72,11 @@ class CudaRmsNormTest {
         Tensor x = Tensor.randn(g, t, 5, 3, 96), w = Tensor.rand(g, t, 96).add(0.5);
         double e = relErr(x.to(gpu).rmsNorm(w.to(gpu), 1e-6), x.rmsNorm(w, 1e-6));
         assertTrue(e < bound(t), t + " rmsNorm relative error " + e);
+    }
+
+    private static double maxAbs(Tensor t) {
+        double m = 0;
+        for (double v : t.toDoubleArray()) m = Math.max(m, Math.abs(v));
+        return m;
     }
 }
