@@ -75,7 +75,7 @@ public final class Generation {
         long[][] out = new long[rows][s.maxNewTokens()];
         int[] produced = new int[rows];
         boolean[] done = new boolean[rows];
-        try (var noGrad = Autograd.noGrad(); var cache = new KvCache(thinker.config.text().numHiddenLayers())) {
+        try (var noGrad = Autograd.noGrad(); var cache = new KvCache(thinker.config.text().numHiddenLayers(), Math.max(1, longest + s.maxNewTokens()))) {
             for (int r = 0; r < rows; r++) gens[r] = new Generator(s.seed());
             Thinker.Audio pending = batchAudio(audio);
             long[] input = ids;
@@ -142,10 +142,25 @@ public final class Generation {
         for (int i = 0; i < order.length; i++) order[i] = i;
         Arrays.sort(order, (a, b) -> Double.compare(logits[b], logits[a]));
         int keep = s.topK() > 0 ? Math.min(s.topK(), order.length) : order.length;
-        double max = logits[order[0]];
+        double[] sorted = new double[keep];
+        long[] ids = new long[keep];
+        for (int i = 0; i < keep; i++) {
+            sorted[i] = logits[order[i]];
+            ids[i] = order[i];
+        }
+        return sample(sorted, ids, s, gen);
+    }
+
+    /**
+     * A sample among candidates already cut to top-k: {@code sorted} their logits in descending order (ties by
+     * increasing id), {@code ids} their token ids; temperature, then top-p, then one draw from {@code gen}.
+     */
+    static long sample(double[] sorted, long[] ids, Settings s, Generator gen) {
+        int keep = sorted.length;
+        double max = sorted[0];
         double[] p = new double[keep];
         double total = 0;
-        for (int i = 0; i < keep; i++) total += p[i] = Math.exp((logits[order[i]] - max) / s.temperature());
+        for (int i = 0; i < keep; i++) total += p[i] = Math.exp((sorted[i] - max) / s.temperature());
         // top-p: the smallest prefix whose probability reaches topP (at least one token).
         double cumulative = 0;
         int nucleus = 0;
@@ -158,8 +173,8 @@ public final class Generation {
         double u = gen.nextDouble() * mass;
         for (int i = 0; i < nucleus; i++) {
             u -= p[i];
-            if (u < 0) return order[i];
+            if (u < 0) return ids[i];
         }
-        return order[nucleus - 1];
+        return ids[nucleus - 1];
     }
 }

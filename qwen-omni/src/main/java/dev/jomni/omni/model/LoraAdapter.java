@@ -48,10 +48,38 @@ public final class LoraAdapter {
 
     private final ObjectNode config;
     private final List<Site> sites;
+    /** Each adapted Linear's update, kept while detached so the adapter can be switched on and off per batch. */
+    private final Map<Linear, Lora> loras = new IdentityHashMap<>();
 
     private LoraAdapter(ObjectNode config, List<Site> sites) {
         this.config = config;
         this.sites = sites;
+        for (Site site : sites) for (Linear l : linears(site)) loras.put(l, l.lora());
+    }
+
+    /**
+     * Takes the adapter's updates off the thinker's Linears, keeping them here: the base model computes alone
+     * again, and {@link #attach} puts them back. Several adapters can so stay resident on one base, one attached
+     * at a time (the generation engine attaches each for the rows that asked for it). Idempotent.
+     */
+    public void detach() {
+        for (Linear l : loras.keySet()) if (l.lora() == loras.get(l)) l.lora(null);
+    }
+
+    /** Puts the updates back on the Linears; refused while another update sits on one of them. */
+    public void attach() {
+        for (var e : loras.entrySet()) {
+            Lora current = e.getKey().lora();
+            if (current != null && current != e.getValue())
+                throw new IllegalStateException("LoRA attach: " + e.getKey().weight.name() + " already carries another adapter's update; detach it first");
+        }
+        for (var e : loras.entrySet()) e.getKey().lora(e.getValue());
+    }
+
+    /** Whether the updates are on the thinker's Linears. */
+    public boolean isAttached() {
+        for (var e : loras.entrySet()) if (e.getKey().lora() != e.getValue()) return false;
+        return true;
     }
 
     /** Where one PEFT module's A and B live in the thinker; key is the PEFT name without {@code .lora_A.weight}. */
@@ -117,7 +145,7 @@ public final class LoraAdapter {
         List<Tensor> out = new ArrayList<>();
         for (Site site : sites)
             for (Linear l : linears(site))
-                for (Tensor t : List.of(l.lora().a(), l.lora().b())) if (seen.put(t, true) == null) out.add(t);
+                for (Tensor t : List.of(loras.get(l).a(), loras.get(l).b())) if (seen.put(t, true) == null) out.add(t);
         return out;
     }
 
@@ -148,14 +176,14 @@ public final class LoraAdapter {
             for (Site site : sites)
                 switch (site) {
                     case Plain p -> {
-                        out.put(p.key() + A, pick.apply(p.linear().lora().a()));
-                        out.put(p.key() + B, pick.apply(p.linear().lora().b()));
+                        out.put(p.key() + A, pick.apply(loras.get(p.linear()).a()));
+                        out.put(p.key() + B, pick.apply(loras.get(p.linear()).b()));
                     }
                     case Fused f -> {
                         List<Tensor> as = new ArrayList<>(), bs = new ArrayList<>();
                         for (List<Linear> expert : f.experts()) {
-                            as.add(pick.apply(expert.getFirst().lora().a()));
-                            bs.add(Tensor.cat(expert.stream().map(l -> pick.apply(l.lora().b())).toList(), 0));   // [out, r]
+                            as.add(pick.apply(loras.get(expert.getFirst()).a()));
+                            bs.add(Tensor.cat(expert.stream().map(l -> pick.apply(loras.get(l).b())).toList(), 0));   // [out, r]
                         }
                         Tensor b = Tensor.stack(bs, 2);                                                        // [out, r, E]
                         out.put(f.key() + A, Tensor.cat(as, 0));                                               // [E·r, in]
