@@ -66,20 +66,33 @@ public final class GenerationEngine implements AutoCloseable {
     /** Why a sequence ended: a stop token, max new tokens, a cancel, or an error (the request was refused mid-way). */
     public enum Finish { STOP, LENGTH, CANCELLED, ERROR }
 
-    /** What a request produced: its new tokens (a stop token included, as {@link Generation} returns it). */
-    public record Result(long[] tokens, Finish finish, String error) {}
+    /**
+     * What a request produced: its new tokens (a stop token included, as {@link Generation} returns it) and, when
+     * asked, each one's log-probability under the model (softmax of the raw logits: no temperature, no filter).
+     */
+    public record Result(long[] tokens, double[] logprobs, Finish finish, String error) {}
 
-    /** A prompt, its audio (one clip [1, mel, T] or null), how to sample, and the adapter name (null: the base model). */
-    public record Request(long[] prompt, Thinker.Audio audio, Generation.Settings settings, String adapter) {
+    /**
+     * A prompt, its audio (the clips of its audio placeholders, in order, or null), how to sample, the adapter
+     * name (null: the base model), and whether to report log-probabilities of the chosen tokens.
+     */
+    public record Request(long[] prompt, Thinker.Audio audio, Generation.Settings settings, String adapter, boolean logprobs) {
         public Request {
             Objects.requireNonNull(prompt, "prompt");
             Objects.requireNonNull(settings, "settings");
+        }
+
+        public Request(long[] prompt, Thinker.Audio audio, Generation.Settings settings, String adapter) {
+            this(prompt, audio, settings, adapter, false);
         }
     }
 
     /** Receives a request's tokens as they come, then its end; called on the engine's thread. */
     public interface Listener {
         void token(long token);
+
+        /** A token with its log-probability (NaN unless the request asked for them); by default {@link #token(long)}. */
+        default void token(long token, double logprob) { token(token); }
 
         default void finished(Result result) {}
     }
@@ -124,6 +137,7 @@ public final class GenerationEngine implements AutoCloseable {
         KvCache.Sequence seq;
         Generator gen;
         long[] out = new long[16];
+        double[] logprobs = new double[16];
         int produced, promise;
         long last;
 
@@ -350,14 +364,18 @@ public final class GenerationEngine implements AutoCloseable {
         long[] ones = new long[p.length];
         Arrays.fill(ones, 1);
         long token;
+        double logprob;
         try (var scope = Scope.open(); var on = withAdapter(a.request.adapter())) {
             Tensor logits = thinker.forward(Tensor.of(p, 1, p.length), Tensor.of(ones, 1, p.length), a.request.audio(), new KvCache(pool, List.of(a.seq))).logits();
-            token = pick(logits.narrow(1, p.length - 1, 1).reshape(1, -1), List.of(a))[0];
+            Tensor last = logits.narrow(1, p.length - 1, 1).reshape(1, -1);
+            long[] next = pick(last, List.of(a));
+            token = next[0];
+            logprob = logprobs(last, next, List.of(a))[0];
         } catch (RuntimeException e) {
             finish(a, Finish.ERROR, e.getMessage());
             return;
         }
-        emit(a, token);
+        emit(a, token, logprob);
     }
 
     private void decode(String adapter, List<Active> rows) {
@@ -373,14 +391,17 @@ public final class GenerationEngine implements AutoCloseable {
             seqs.add(a.seq);
         }
         long[] next;
+        double[] lp;
         try (var scope = Scope.open(); var on = withAdapter(adapter)) {
             Tensor logits = thinker.forward(Tensor.of(ids, b, 1), Tensor.of(mask, b, past + 1), null, new KvCache(pool, seqs)).logits();
-            next = pick(logits.reshape(b, -1), rows);
+            Tensor last = logits.reshape(b, -1);
+            next = pick(last, rows);
+            lp = logprobs(last, next, rows);
         } catch (RuntimeException e) {
             for (Active a : rows) finish(a, Finish.ERROR, e.getMessage());
             return;
         }
-        for (int r = 0; r < b; r++) emit(rows.get(r), next[r]);
+        for (int r = 0; r < b; r++) emit(rows.get(r), next[r], lp[r]);
     }
 
     /** Attaches the named adapter for a try-with-resources block (none for the base model). */
@@ -397,13 +418,17 @@ public final class GenerationEngine implements AutoCloseable {
         void close();
     }
 
-    private void emit(Active a, long token) {
-        if (a.produced == a.out.length) a.out = Arrays.copyOf(a.out, a.out.length * 2);
+    private void emit(Active a, long token, double logprob) {
+        if (a.produced == a.out.length) {
+            a.out = Arrays.copyOf(a.out, a.out.length * 2);
+            a.logprobs = Arrays.copyOf(a.logprobs, a.out.length);
+        }
+        a.logprobs[a.produced] = logprob;
         a.out[a.produced++] = token;
         a.last = token;
         generatedTokens++;
         try {
-            a.listener.token(token);
+            a.listener.token(token, logprob);
         } catch (RuntimeException e) {                             // a broken listener (a closed stream) ends its request only
             finish(a, Finish.CANCELLED, "listener: " + e.getMessage());
             return;
@@ -418,7 +443,7 @@ public final class GenerationEngine implements AutoCloseable {
             a.seq = null;
             running.remove(a);
         }
-        var result = new Result(Arrays.copyOf(a.out, a.produced), finish, error);
+        var result = new Result(Arrays.copyOf(a.out, a.produced), a.request.logprobs() ? Arrays.copyOf(a.logprobs, a.produced) : null, finish, error);
         try {
             a.listener.finished(result);
         } catch (RuntimeException ignored) {
@@ -454,6 +479,21 @@ public final class GenerationEngine implements AutoCloseable {
             } else next[r] = Generation.pick(last.narrow(0, r, 1).reshape(-1).toDoubleArray(), s, rows.get(r).gen);
         }
         return next;
+    }
+
+    /**
+     * log softmax(last)[chosen] per row, in f32 or wider, on the device (one [B] copy to the host), for the rows that
+     * asked; NaN for the others.
+     */
+    private static double[] logprobs(Tensor last, long[] chosen, List<Active> rows) {
+        double[] out = new double[rows.size()];
+        Arrays.fill(out, Double.NaN);
+        if (rows.stream().noneMatch(a -> a.request.logprobs())) return out;
+        Tensor x = last.to(last.dtype().atLeastF32());
+        Tensor at = Tensor.of(chosen, chosen.length, 1).to(x.device());
+        double[] lp = x.gather(1, at).sub(x.logsumexp(-1, true)).toDoubleArray();
+        for (int r = 0; r < out.length; r++) if (rows.get(r).request.logprobs()) out[r] = lp[r];
+        return out;
     }
 
     // ------------------------------------------------------------------ state

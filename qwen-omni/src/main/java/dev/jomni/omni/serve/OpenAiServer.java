@@ -46,7 +46,8 @@ import java.util.concurrent.TimeUnit;
  *       {@code input_audio} {data: base64 WAV, format: wav}, {@code audio_url} {url: file://…
  *       under the allowed media root, or data:…;base64,…}), {@code max_tokens} /
  *       {@code max_completion_tokens}, {@code temperature}, {@code top_p}, {@code top_k},
- *       {@code seed}, {@code n}, {@code stop} (string or list), {@code stream} (server-sent events,
+ *       {@code seed}, {@code n}, {@code stop} (string or list), {@code logprobs} (of the chosen tokens under
+ *       the model's raw distribution; no {@code top_logprobs} yet), {@code stream} (server-sent events,
  *       ending with {@code data: [DONE]}).</li>
  *   <li>{@code GET /v1/models}: the base model and each adapter.</li>
  *   <li>{@code GET /health}, {@code GET /metrics} (Prometheus text: queue, running, KV blocks, tokens).</li>
@@ -158,7 +159,7 @@ public final class OpenAiServer implements AutoCloseable {
     // ------------------------------------------------------------------ chat completions
 
     /** A parsed request: the engine requests (one per choice), the stop strings, streaming. */
-    private record Chat(String model, List<GenerationEngine.Request> choices, List<String> stops, boolean stream, int promptTokens) {}
+    private record Chat(String model, List<GenerationEngine.Request> choices, List<String> stops, boolean stream, int promptTokens, boolean logprobs) {}
 
     private void chat(HttpExchange ex) throws IOException {
         Chat chat = parse(ex.getRequestBody().readAllBytes());
@@ -174,8 +175,9 @@ public final class OpenAiServer implements AutoCloseable {
                 choices.add(c);
                 int index = i;
                 handles.add(engine.submit(chat.choices().get(i), new GenerationEngine.Listener() {
-                    @Override public void token(long token) { events.add(new Event(index, token, null)); }
-                    @Override public void finished(GenerationEngine.Result r) { events.add(new Event(index, -1, r)); }
+                    @Override public void token(long token) { token(token, Double.NaN); }
+                    @Override public void token(long token, double logprob) { events.add(new Event(index, token, logprob, null)); }
+                    @Override public void finished(GenerationEngine.Result r) { events.add(new Event(index, -1, Double.NaN, r)); }
                 }));
             }
         } catch (RuntimeException e) {
@@ -205,8 +207,14 @@ public final class OpenAiServer implements AutoCloseable {
                     if (c.done) continue;
                     completionTokens++;
                     String delta = c.token(e.token(), config.stopTokens());
+                    ObjectNode lp = chat.logprobs() ? logprob(e.token(), e.logprob()) : null;
+                    if (lp != null) c.logprobs.add(lp);
                     if (c.done) handles.get(e.index()).cancel();         // a stop string: the engine frees it at its next step
-                    if (out != null && !delta.isEmpty()) sse(out, deltaChunk(id, created, chat.model(), c.index, delta, null));
+                    if (out != null && (!delta.isEmpty() || lp != null)) {
+                        ObjectNode ch = deltaChunk(id, created, chat.model(), c.index, delta, null);
+                        if (lp != null) ((ObjectNode) ch.get("choices").get(0)).putObject("logprobs").putArray("content").add(lp);
+                        sse(out, ch);
+                    }
                     if (out != null && c.done) sse(out, deltaChunk(id, created, chat.model(), c.index, null, "stop"));
                 } else {
                     open--;
@@ -244,7 +252,8 @@ public final class OpenAiServer implements AutoCloseable {
         for (Choice c : choices) {
             ObjectNode o = array.addObject().put("index", c.index);
             o.putObject("message").put("role", "assistant").put("content", c.text.toString());
-            o.putNull("logprobs");
+            if (chat.logprobs()) o.putObject("logprobs").putArray("content").addAll(c.logprobs);
+            else o.putNull("logprobs");
             o.put("finish_reason", c.reason);
         }
         root.putObject("usage").put("prompt_tokens", chat.promptTokens()).put("completion_tokens", completionTokens)
@@ -252,7 +261,17 @@ public final class OpenAiServer implements AutoCloseable {
         send(ex, 200, "application/json", JSON.writeValueAsString(root));
     }
 
-    private record Event(int index, long token, GenerationEngine.Result result) {}
+    private record Event(int index, long token, double logprob, GenerationEngine.Result result) {}
+
+    /** OpenAI's token log-probability entry: the token's text, its bytes, its logprob (no alternatives). */
+    private ObjectNode logprob(long token, double logprob) {
+        String text = config.encoder().tokenizer().decode(new int[] {(int) token}, false);
+        ObjectNode o = JSON.createObjectNode().put("token", text).put("logprob", logprob);
+        ArrayNode bytes = o.putArray("bytes");
+        for (byte b : text.getBytes(StandardCharsets.UTF_8)) bytes.add(b & 0xFF);
+        o.putArray("top_logprobs");
+        return o;
+    }
 
     /** One choice's text as it grows: stop tokens dropped, stop strings cut, text held back while it may begin a stop string. */
     private static final class Choice {
@@ -260,6 +279,7 @@ public final class OpenAiServer implements AutoCloseable {
         final DecodeStream decode;
         final List<String> stops;
         final StringBuilder text = new StringBuilder();
+        final List<ObjectNode> logprobs = new ArrayList<>();
         int sent;
         boolean done;
         String reason = "stop";
@@ -357,6 +377,8 @@ public final class OpenAiServer implements AutoCloseable {
         int n = integer(root, "n", 1, MAX_N, 1);
         long seed = root.has("seed") && !root.get("seed").isNull() ? longValue(root, "seed") : new java.util.Random().nextLong();
         boolean stream = bool(root, "stream", false);
+        boolean logprobs = bool(root, "logprobs", false);
+        if (integer(root, "top_logprobs", 0, 20, 0) > 0) throw ApiError.bad("top_logprobs", "top_logprobs: alternatives are not reported yet; only 0");
         List<String> stops = new ArrayList<>();
         JsonNode stop = root.get("stop");
         if (stop != null && !stop.isNull()) {
@@ -386,9 +408,9 @@ public final class OpenAiServer implements AutoCloseable {
         for (int i = 0; i < n; i++) {
             // Each choice draws from its own generator: seed, seed + 1, … (a request with n = 1 and seed s equals one of n with s).
             var settings = new Generation.Settings(maxTokens, temperature, topK, topP, seed + i, config.stopTokens());
-            choices.add(new GenerationEngine.Request(prompt, audio, settings, adapter));
+            choices.add(new GenerationEngine.Request(prompt, audio, settings, adapter, logprobs));
         }
-        return new Chat(model, choices, stops, stream, prompt.length);
+        return new Chat(model, choices, stops, stream, prompt.length, logprobs);
     }
 
     private ChatMessage message(JsonNode m, String where, List<float[]> clips) {
