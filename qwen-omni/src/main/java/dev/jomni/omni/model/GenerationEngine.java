@@ -25,7 +25,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * <p>Each {@link #step} first admits waiting requests while the running batch has room and the pool
  * can promise them every block they may need (prompt + max new tokens, so decoding never runs out
  * and nothing is preempted): each admitted request is prefilled alone (its audio through the encoder,
- * its prompt into its own blocks) and yields its first token. Then every running sequence decodes one
+ * its prompt into its own blocks, shared copy-on-write by its n samples) and yields its first token. Then every running sequence decodes one
  * token; sequences with the same adapter decode as one batch (rows of different lengths, the gap
  * masked). A sequence leaves as soon as it meets a stop token or its max new tokens, or is cancelled,
  * and its blocks go back to the pool at once.
@@ -139,6 +139,7 @@ public final class GenerationEngine implements AutoCloseable {
         long[] out = new long[16];
         double[] logprobs = new double[16];
         int produced, promise;
+        List<Active> group;                                     // the samples of one request, this one first when queued
         long last;
 
         Active(Request request, Listener listener, Handle handle) {
@@ -230,17 +231,39 @@ public final class GenerationEngine implements AutoCloseable {
      *
      * @throws QueueFullException when {@code maxQueued} requests already wait
      */
-    public Handle submit(Request request, Listener listener) {
+    public Handle submit(Request request, Listener listener) { return submit(request, 1, i -> listener).getFirst(); }
+
+    /**
+     * Queues {@code n} samples of one request (OpenAI's {@code n}): sample i draws from seed + i, so sample 0 equals the
+     * request alone. The prompt is prefilled once and its KV blocks are shared by the samples (copy-on-write).
+     *
+     * @param listeners the listener of sample i
+     */
+    public List<Handle> submit(Request request, int n, java.util.function.IntFunction<Listener> listeners) {
+        if (n <= 0) throw new IllegalArgumentException("n: " + n + " must be positive");
         long[] p = request.prompt();
         if (p.length == 0) throw new IllegalArgumentException("prompt: empty");
         for (long id : p)
             if (id < 0 || id >= vocab) throw new IllegalArgumentException("prompt: token id " + id + " is outside the vocabulary [0, " + vocab + ")");
-        int need = pool.blocksFor((long) p.length + request.settings().maxNewTokens());
+        // The blocks a sample may take: alone, its prompt and new tokens; forked, the prompt once, then per sample its
+        // new tokens and one copy of the shared last prompt block.
+        int maxNew = request.settings().maxNewTokens();
+        int each = n == 1 ? 0 : pool.blocksFor(maxNew) + 1, first = n == 1 ? pool.blocksFor((long) p.length + maxNew) : pool.blocksFor(p.length) + each;
+        long need = first + (long) each * (n - 1);
         if (need > pool.capacity())
-            throw new IllegalArgumentException("max_tokens: a prompt of " + p.length + " tokens plus " + request.settings().maxNewTokens()
-                    + " new tokens needs " + need + " KV blocks of " + pool.blockSize() + ", the pool has " + pool.capacity());
-        var active = new Active(request, listener, new Handle());
-        active.promise = need;
+            throw new IllegalArgumentException("max_tokens: a prompt of " + p.length + " tokens plus " + maxNew + " new tokens"
+                    + (n > 1 ? " in " + n + " samples" : "") + " needs " + need + " KV blocks of " + pool.blockSize() + ", the pool has " + pool.capacity());
+        List<Active> group = new ArrayList<>();
+        for (int i = 0; i < n; i++) {
+            var s = request.settings();
+            var r = i == 0 ? request : new Request(p, request.audio(),
+                    new Generation.Settings(s.maxNewTokens(), s.temperature(), s.topK(), s.topP(), s.seed() + i, s.stopTokens()), request.adapter(), request.logprobs());
+            var a = new Active(r, listeners.apply(i), new Handle());
+            a.promise = i == 0 ? first : each;
+            a.group = group;
+            group.add(a);
+        }
+        Active active = group.getFirst();
         lock.lock();
         try {
             if (closed) throw new IllegalStateException("engine: closed");
@@ -253,7 +276,7 @@ public final class GenerationEngine implements AutoCloseable {
         } finally {
             lock.unlock();
         }
-        return active.handle;
+        return group.stream().map(a -> a.handle).toList();
     }
 
     /** Runs one request to its end on the calling thread (with whatever else is queued) and returns its tokens. */
@@ -324,19 +347,23 @@ public final class GenerationEngine implements AutoCloseable {
 
     /** The head of the queue if it may be admitted now (removed from the queue), else null. */
     private Active nextAdmissible() {
-        int owed = 0;                                              // blocks promised to running sequences, not yet taken
-        for (Active a : running) owed += a.promise - a.seq.blocks();
+        // Each running sequence takes at most its promise, shared blocks are counted once in the pool, so
+        // blocks promised but not yet taken are at most Σ promise − used: the pool can keep any promise within capacity.
+        int promised = 0;
+        for (Active a : running) promised += a.promise;
         lock.lock();
         try {
             while (!waiting.isEmpty()) {
                 Active a = waiting.peek();
-                if (a.handle.cancelled) {
+                if (a.group.stream().allMatch(m -> m.handle.cancelled)) {
                     waiting.poll();
-                    finish(a, Finish.CANCELLED, null);
+                    for (Active m : a.group) finish(m, Finish.CANCELLED, null);
                     continue;
                 }
+                int need = 0;
+                for (Active m : a.group) need += m.promise;
                 // first come, first served: the head waits until the pool can promise it every block it may need
-                return a.promise <= pool.freeBlocks() - owed ? waiting.poll() : null;
+                return promised + need <= pool.capacity() ? waiting.poll() : null;
             }
             return null;
         } finally {
@@ -346,36 +373,52 @@ public final class GenerationEngine implements AutoCloseable {
 
     private void admit() {
         while (running.size() < options.maxRunning()) {
-            Active a = nextAdmissible();
-            if (a == null) break;
-            a.seq = new KvCache.Sequence(pool);
-            a.gen = new Generator(a.settings().seed());
-            running.add(a);
-            if (a.settings().maxNewTokens() == 0) {
-                finish(a, Finish.LENGTH, null);
+            Active head = nextAdmissible();
+            if (head == null) break;
+            List<Active> group = new ArrayList<>();
+            for (Active m : head.group) {
+                if (m.handle.cancelled) finish(m, Finish.CANCELLED, null);
+                else group.add(m);
+            }
+            for (Active m : group) {
+                m.gen = new Generator(m.settings().seed());
+                running.add(m);
+            }
+            if (head.settings().maxNewTokens() == 0) {
+                for (Active m : group) finish(m, Finish.LENGTH, null);
                 continue;
             }
-            prefill(a);
+            prefill(group);
         }
     }
 
-    private void prefill(Active a) {
+    /** The prompt into the first sample's blocks (the others fork them), then each sample's first token from its own generator. */
+    private void prefill(List<Active> group) {
+        Active a = group.getFirst();
         long[] p = a.request.prompt();
         long[] ones = new long[p.length];
         Arrays.fill(ones, 1);
-        long token;
-        double logprob;
+        long[] token = new long[group.size()];
+        double[] logprob = new double[group.size()];
+        a.seq = new KvCache.Sequence(pool);
         try (var scope = Scope.open(); var on = withAdapter(a.request.adapter())) {
             Tensor logits = thinker.forward(Tensor.of(p, 1, p.length), Tensor.of(ones, 1, p.length), a.request.audio(), new KvCache(pool, List.of(a.seq))).logits();
             Tensor last = logits.narrow(1, p.length - 1, 1).reshape(1, -1);
-            long[] next = pick(last, List.of(a));
-            token = next[0];
-            logprob = logprobs(last, next, List.of(a))[0];
+            for (int i = 0; i < group.size(); i++) {
+                Active m = group.get(i);
+                if (i > 0) m.seq = a.seq.fork();
+                long[] next = pick(last, List.of(m));
+                token[i] = next[0];
+                logprob[i] = logprobs(last, next, List.of(m))[0];
+            }
         } catch (RuntimeException e) {
-            finish(a, Finish.ERROR, e.getMessage());
+            for (Active m : group) {
+                if (m.seq == null) m.seq = new KvCache.Sequence(pool);      // so that finish takes it out of the batch
+                finish(m, Finish.ERROR, e.getMessage());
+            }
             return;
         }
-        emit(a, token, logprob);
+        for (int i = 0; i < group.size(); i++) emit(group.get(i), token[i], logprob[i]);
     }
 
     private void decode(String adapter, List<Active> rows) {
@@ -441,8 +484,8 @@ public final class GenerationEngine implements AutoCloseable {
         if (a.seq != null) {
             a.seq.free();
             a.seq = null;
-            running.remove(a);
         }
+        running.remove(a);
         var result = new Result(Arrays.copyOf(a.out, a.produced), a.request.logprobs() ? Arrays.copyOf(a.logprobs, a.produced) : null, finish, error);
         try {
             a.listener.finished(result);
@@ -530,7 +573,7 @@ public final class GenerationEngine implements AutoCloseable {
         lock.lock();
         try {
             for (Active a : List.copyOf(running)) finish(a, Finish.CANCELLED, "engine closed");
-            while (!waiting.isEmpty()) finish(waiting.poll(), Finish.CANCELLED, "engine closed");
+            while (!waiting.isEmpty()) for (Active m : waiting.poll().group) finish(m, Finish.CANCELLED, "engine closed");
             pool.close();
         } finally {
             lock.unlock();

@@ -11,8 +11,10 @@ import java.util.ArrayDeque;
  * Keys and values of every decoder layer in fixed-size blocks, allocated once (vLLM's paged KV cache,
  * arXiv:2309.06180): per layer one K and one V tensor [blocks·blockSize, nkv, d], token-major so that
  * the slots of any set of sequences are read with one indexSelect. A sequence owns a block table
- * ({@link KvCache.Sequence}); blocks go back to the free list when it ends. Block 0 is never handed
- * out: it stays zero and fills the padding of a batch view, so masked keys are finite.
+ * ({@link KvCache.Sequence}); blocks are reference-counted, so the samples of one prompt share its
+ * blocks ({@link KvCache.Sequence#fork}, copy-on-write), and go back to the free list when the last
+ * sequence holding them ends. Block 0 is never handed out: it stays zero and fills the padding of a
+ * batch view, so masked keys are finite.
  *
  * <p>Not thread-safe: the engine thread allocates and frees.
  */
@@ -20,6 +22,7 @@ public final class KvBlockPool implements AutoCloseable {
     final int layers, kvHeads, headDim, blockSize, blocks;
     final Tensor[] keys, values;                               // per layer [blocks·blockSize, nkv, d]
     private final ArrayDeque<Integer> free = new ArrayDeque<>();
+    private final int[] refs;                                  // sequences holding each block
     private final long bytes;
 
     /**
@@ -46,6 +49,7 @@ public final class KvBlockPool implements AutoCloseable {
             }
         }
         for (int b = 1; b < blocks; b++) free.add(b);
+        refs = new int[blocks];
         bytes = 2L * layers * slots * kvHeads * headDim * dtype.byteSize;
     }
 
@@ -72,12 +76,32 @@ public final class KvBlockPool implements AutoCloseable {
     int allocate() {
         Integer b = free.poll();
         if (b == null) throw new IllegalStateException("kv pool: all " + capacity() + " blocks of " + blockSize + " tokens are in use");
+        refs[b] = 1;
         return b;
     }
 
+    /** One more sequence holds {@code block}. */
+    void retain(int block) {
+        assert refs[block] > 0 : "block " + block + " is free";
+        refs[block]++;
+    }
+
+    /** Whether more than one sequence holds {@code block} (a write must copy it first). */
+    boolean shared(int block) { return refs[block] > 1; }
+
     void release(int block) {
-        assert block > 0 && block < blocks && !free.contains(block) : "block " + block + " released twice or out of range";
-        free.add(block);
+        assert block > 0 && block < blocks && refs[block] > 0 : "block " + block + " released twice or out of range";
+        if (--refs[block] == 0) free.add(block);
+    }
+
+    /** Copies the first {@code tokens} slots of block {@code from} into block {@code to}, in every layer. */
+    void copyBlock(int from, int to, int tokens) {
+        try (var g = Autograd.noGrad()) {
+            for (int l = 0; l < layers; l++) {
+                keys[l].narrow(0, (long) to * blockSize, tokens).assign(keys[l].narrow(0, (long) from * blockSize, tokens));
+                values[l].narrow(0, (long) to * blockSize, tokens).assign(values[l].narrow(0, (long) from * blockSize, tokens));
+            }
+        }
     }
 
     @Override

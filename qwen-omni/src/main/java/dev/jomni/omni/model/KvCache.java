@@ -57,9 +57,33 @@ public final class KvCache implements AutoCloseable {
 
         int slot(int position) { return blocks.get(position / pool.blockSize) * pool.blockSize + position % pool.blockSize; }
 
+        /** Blocks for {@code tokens} tokens, the one the next token goes into made this sequence's own (copy-on-write). */
         void reserve(int tokens) {
             if (freed) throw new IllegalStateException("kv cache: sequence already freed");
+            int last = length / pool.blockSize;
+            if (tokens > length && last < blocks.size() && pool.shared(blocks.get(last))) {
+                int own = pool.allocate(), shared = blocks.get(last);
+                if (length % pool.blockSize > 0) pool.copyBlock(shared, own, length % pool.blockSize);
+                pool.release(shared);
+                blocks.set(last, own);
+            }
             while (blocks.size() * pool.blockSize < tokens) blocks.add(pool.allocate());
+        }
+
+        /**
+         * A second sequence with the same tokens, sharing every block (the n samples of one prompt): neither
+         * copies anything until it writes into a shared, partly filled last block.
+         */
+        public Sequence fork() {
+            if (freed) throw new IllegalStateException("kv cache: sequence already freed");
+            var s = new Sequence(pool);
+            for (int b : blocks) {
+                pool.retain(b);
+                s.blocks.add(b);
+            }
+            s.length = length;
+            s.ropeDelta = ropeDelta;
+            return s;
         }
 
         /** Returns the blocks to the pool; the sequence cannot be used again. Idempotent. */

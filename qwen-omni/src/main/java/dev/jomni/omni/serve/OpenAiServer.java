@@ -159,31 +159,25 @@ public final class OpenAiServer implements AutoCloseable {
     // ------------------------------------------------------------------ chat completions
 
     /** A parsed request: the engine requests (one per choice), the stop strings, streaming. */
-    private record Chat(String model, List<GenerationEngine.Request> choices, List<String> stops, boolean stream, int promptTokens, boolean logprobs) {}
+    private record Chat(String model, GenerationEngine.Request request, int n, List<String> stops, boolean stream, int promptTokens, boolean logprobs) {}
 
     private void chat(HttpExchange ex) throws IOException {
         Chat chat = parse(ex.getRequestBody().readAllBytes());
         String id = "chatcmpl-" + UUID.randomUUID().toString().replace("-", "");
         long created = System.currentTimeMillis() / 1000;
-        int n = chat.choices().size();
+        int n = chat.n();
         var events = new LinkedBlockingQueue<Event>();
         List<GenerationEngine.Handle> handles = new ArrayList<>();
         List<Choice> choices = new ArrayList<>();
+        for (int i = 0; i < n; i++) choices.add(new Choice(i, config.encoder().tokenizer().decodeStream(true), chat.stops()));
         try {
-            for (int i = 0; i < n; i++) {
-                var c = new Choice(i, config.encoder().tokenizer().decodeStream(true), chat.stops());
-                choices.add(c);
-                int index = i;
-                handles.add(engine.submit(chat.choices().get(i), new GenerationEngine.Listener() {
-                    @Override public void token(long token) { token(token, Double.NaN); }
-                    @Override public void token(long token, double logprob) { events.add(new Event(index, token, logprob, null)); }
-                    @Override public void finished(GenerationEngine.Result r) { events.add(new Event(index, -1, Double.NaN, r)); }
-                }));
-            }
-        } catch (RuntimeException e) {
-            handles.forEach(GenerationEngine.Handle::cancel);
-            if (e instanceof IllegalArgumentException) throw ApiError.bad(param(e.getMessage()), e.getMessage());
-            throw e;
+            handles.addAll(engine.submit(chat.request(), n, index -> new GenerationEngine.Listener() {
+                @Override public void token(long token) { token(token, Double.NaN); }
+                @Override public void token(long token, double logprob) { events.add(new Event(index, token, logprob, null)); }
+                @Override public void finished(GenerationEngine.Result r) { events.add(new Event(index, -1, Double.NaN, r)); }
+            }));
+        } catch (IllegalArgumentException e) {
+            throw ApiError.bad(param(e.getMessage()), e.getMessage());
         }
         OutputStream out = null;
         if (chat.stream()) {
@@ -404,13 +398,9 @@ public final class OpenAiServer implements AutoCloseable {
             LogMel.Batch b = config.logMel().batch(clips);
             audio = new Thinker.Audio(Tensor.of(b.values(), b.batch(), b.melBins(), b.frames()), b.validFrames());
         }
-        List<GenerationEngine.Request> choices = new ArrayList<>();
-        for (int i = 0; i < n; i++) {
-            // Each choice draws from its own generator: seed, seed + 1, … (a request with n = 1 and seed s equals one of n with s).
-            var settings = new Generation.Settings(maxTokens, temperature, topK, topP, seed + i, config.stopTokens());
-            choices.add(new GenerationEngine.Request(prompt, audio, settings, adapter, logprobs));
-        }
-        return new Chat(model, choices, stops, stream, prompt.length, logprobs);
+        // Choice i draws from its own generator seeded seed + i (the engine's n), so choice 0 equals the request with n = 1.
+        var settings = new Generation.Settings(maxTokens, temperature, topK, topP, seed, config.stopTokens());
+        return new Chat(model, new GenerationEngine.Request(prompt, audio, settings, adapter, logprobs), n, stops, stream, prompt.length, logprobs);
     }
 
     private ChatMessage message(JsonNode m, String where, List<float[]> clips) {
@@ -550,7 +540,7 @@ public final class OpenAiServer implements AutoCloseable {
         int colon = message.indexOf(':');
         String head = colon > 0 ? message.substring(0, colon) : "";
         return switch (head) {
-            case "max_tokens", "model" -> head;
+            case "max_tokens", "model", "n" -> head;
             default -> "messages";
         };
     }

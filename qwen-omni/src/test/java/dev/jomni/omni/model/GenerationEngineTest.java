@@ -168,4 +168,23 @@ class GenerationEngineTest {
                 assertArrayEquals(Generation.greedy(thinker, prompts.get(i), null, 5), handles.get(i - 2).result().get().tokens(), "request " + i);
         }
     }
+
+    @Test
+    void nSamplesShareThePromptAndEachFollowsItsSeed() {
+        var s = new Generation.Settings(10, 1.0, 8, 0.95, 21, Set.of());
+        int n = 4;
+        try (var engine = engine(400, 8)) {
+            var handles = engine.submit(new GenerationEngine.Request(prompts.get(0), clips.get(0), s, null), n, i -> t -> {});
+            engine.step();
+            int shared = engine.stats().blocksUsed();
+            int alone = n * ((prompts.get(0).length + 1 + 3) / 4);
+            assertTrue(shared < alone, "the samples share the prompt's blocks: " + shared + " used, " + alone + " without sharing");
+            engine.runUntilIdle();
+            for (int i = 0; i < n; i++) {
+                var si = new Generation.Settings(10, 1.0, 8, 0.95, 21 + i, Set.of());
+                assertArrayEquals(Generation.generate(thinker, prompts.get(0), clips.get(0), si, t -> {}), handles.get(i).result().join().tokens(), "sample " + i);
+            }
+            assertEquals(0, engine.stats().blocksUsed());
+        }
+    }
 }

@@ -177,4 +177,29 @@ class KvCacheTest {
             }
         }
     }
+
+    @Test
+    void aForkSharesTheBlocksAndCopiesOnlyTheLastOneWhenItWrites() {
+        var g = new Generator(11);
+        try (var noGrad = Autograd.noGrad(); var pool = new KvBlockPool(2, 1, 3, 4, 10, DType.F32, Device.cpu())) {
+            var a = new KvCache.Sequence(pool);
+            Tensor prompt = Tensor.randn(g, DType.F32, 1, 1, 6, 3);             // 6 tokens: one full block, one half-full
+            new KvCache(pool, List.of(a)).append(0, prompt, prompt);
+            var b = a.fork();
+            assertEquals(9 - 2, pool.freeBlocks(), "the fork copies nothing");
+            Tensor ta = Tensor.randn(g, DType.F32, 1, 1, 1, 3), tb = Tensor.randn(g, DType.F32, 1, 1, 1, 3);
+            Tensor ka = new KvCache(pool, List.of(a)).append(0, ta, ta)[0];
+            assertEquals(9 - 3, pool.freeBlocks(), "the first writer copies the shared half-full block");
+            Tensor kb = new KvCache(pool, List.of(b)).append(0, tb, tb)[0];
+            assertEquals(9 - 3, pool.freeBlocks(), "the last holder writes in place");
+            assertArrayEquals(Tensor.cat(List.of(prompt, ta), 2).toDoubleArray(), ka.toDoubleArray(), 0);
+            assertArrayEquals(Tensor.cat(List.of(prompt, tb), 2).toDoubleArray(), kb.toDoubleArray(), 0);
+            assertArrayEquals(Tensor.cat(List.of(prompt, ta), 2).toDoubleArray(), new KvCache(pool, List.of(a)).append(0, ta, ta)[0].narrow(2, 0, 7).toDoubleArray(), 0,
+                    "b's write did not touch a's copy");
+            a.free();
+            assertEquals(9 - 2, pool.freeBlocks(), "b still holds the shared full block and its own");
+            b.free();
+            assertEquals(9, pool.freeBlocks());
+        }
+    }
 }
