@@ -26,7 +26,9 @@ import org.openjdk.jmh.annotations.Warmup;
 /**
  * The generation engine on the tiny in-repo thinker (CPU, f32): {@code concurrency} text requests of a
  * 24-token prompt, each decoding {@link #NEW_TOKENS} greedy tokens, submitted together and run to the end
- * (prefill included). Output tokens/s = concurrency · NEW_TOKENS / time. Run from the repository root:
+ * (prefill included). Output tokens/s = concurrency · NEW_TOKENS / time. The peer, in the same run, is
+ * {@link Generation#generateBatch} on the same prompts (one left-padded batch, the cache it used to grow by
+ * concatenation). Run from the repository root:
  * {@code java -cp bench/target/bench.jar:bench/target/lib/* org.openjdk.jmh.Main GenerationEngineBench}.
  */
 @State(Scope.Benchmark)
@@ -44,12 +46,13 @@ public class GenerationEngineBench {
     @Param({"qwen-omni/src/test/resources/tiny/model"})
     String model;
 
+    private Thinker thinker;
     private GenerationEngine engine;
     private List<long[]> prompts;
 
     @Setup(Level.Trial)
     public void setup() {
-        Thinker thinker = Thinker.load(Path.of(model), DType.F32, Device.cpu());
+        thinker = Thinker.load(Path.of(model), DType.F32, Device.cpu());
         engine = new GenerationEngine(thinker, new GenerationEngine.Options(16, 1 + concurrency * 4, concurrency, concurrency));
         prompts = new ArrayList<>();
         for (int r = 0; r < concurrency; r++) {
@@ -69,6 +72,15 @@ public class GenerationEngineBench {
         engine.runUntilIdle();
         int tokens = 0;
         for (var h : handles) tokens += h.result().join().tokens().length;
+        return tokens;
+    }
+
+    @Benchmark
+    public int generationBatch() {
+        List<Thinker.Audio> none = new ArrayList<>();
+        for (int i = 0; i < prompts.size(); i++) none.add(null);
+        int tokens = 0;
+        for (long[] t : Generation.generateBatch(thinker, prompts, none, Generation.Settings.greedy(NEW_TOKENS), (row, token) -> {})) tokens += t.length;
         return tokens;
     }
 }

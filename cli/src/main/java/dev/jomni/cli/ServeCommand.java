@@ -50,6 +50,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--kv-blocks", defaultValue = "4096", description = "KV cache blocks (default ${DEFAULT-VALUE})") int kvBlocks;
     @Option(names = "--block-size", defaultValue = "16", description = "tokens per KV block (default ${DEFAULT-VALUE})") int blockSize;
     @Option(names = "--max-tokens", defaultValue = "1024", description = "max_tokens when a request sets none (default ${DEFAULT-VALUE})") int defaultMaxTokens;
+    @Option(names = "--request-timeout", defaultValue = "600", paramLabel = "SECONDS", description = "a request still running after this gets a 408 and is cancelled (default ${DEFAULT-VALUE})") long timeoutSeconds;
 
     @Override
     public Integer call() throws IOException, InterruptedException {
@@ -68,7 +69,7 @@ final class ServeCommand implements Callable<Integer> {
                 engine.loadAdapter(a.getKey(), a.getValue());
             }
             engine.start();
-            var config = new OpenAiServer.Config(name, encoder, logMel, Set.copyOf(stops), root, defaultMaxTokens);
+            var config = new OpenAiServer.Config(name, encoder, logMel, Set.copyOf(stops), root, defaultMaxTokens, java.time.Duration.ofSeconds(timeoutSeconds));
             try (var server = OpenAiServer.start(engine, config, host, port)) {
                 System.out.println("omni serve: http://" + host + ":" + server.port() + "/v1 serving " + name
                         + (adapters.isEmpty() ? "" : " and adapters " + String.join(", ", adapters.keySet())));

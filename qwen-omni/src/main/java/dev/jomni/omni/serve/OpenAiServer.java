@@ -25,6 +25,7 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
@@ -53,7 +54,8 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code GET /health}, {@code GET /metrics} (Prometheus text: queue, running, KV blocks, tokens).</li>
  * </ul>
  * Errors are OpenAI's JSON error objects ({@code error.message}, {@code type}, {@code param} naming the
- * bad field): 400 for a bad request, 404 for an unknown path, 429 when the engine's queue is full.
+ * bad field): 400 for a bad request, 404 for an unknown path, 408 past the server's timeout (the
+ * request's sequences are cancelled and their blocks freed), 429 when the engine's queue is full.
  */
 public final class OpenAiServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
@@ -61,7 +63,7 @@ public final class OpenAiServer implements AutoCloseable {
 
     /** What the server needs besides the engine: how to read prompts and audio, and which names it answers to. */
     public record Config(String baseModel, ChatEncoder encoder, LogMel logMel, Set<Long> stopTokens, Path allowedMediaRoot,
-                         int defaultMaxTokens) {}
+                         int defaultMaxTokens, Duration timeout) {}
 
     private final GenerationEngine engine;
     private final Config config;
@@ -192,9 +194,19 @@ public final class OpenAiServer implements AutoCloseable {
             }
         }
         int open = n, completionTokens = 0;
+        long deadline = System.nanoTime() + config.timeout().toNanos();
         try {
             while (open > 0) {
-                Event e = events.poll(1, TimeUnit.SECONDS);
+                Event e = events.poll(Math.max(1, Math.min(deadline - System.nanoTime(), 1_000_000_000L)), TimeUnit.NANOSECONDS);
+                if (e == null && System.nanoTime() >= deadline) {   // past its time: free its blocks, answer 408
+                    handles.forEach(GenerationEngine.Handle::cancel);
+                    String message = "the request took longer than the server's timeout of " + config.timeout().toMillis() + " ms";
+                    if (out == null) throw new ApiError(408, "timeout_error", null, message);
+                    ObjectNode err = JSON.createObjectNode();
+                    err.putObject("error").put("message", message).put("type", "timeout_error").putNull("param");
+                    sse(out, err);
+                    break;
+                }
                 if (e == null) continue;
                 Choice c = choices.get(e.index());
                 if (e.result() == null) {

@@ -52,7 +52,7 @@ class OpenAiServerTest {
         thinker = Thinker.load(tiny("model"), DType.F32, Device.cpu());
         encoder = ChatEncoder.load(tiny("tokenizer"), thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(tiny("model"), thinker.config.audio()));
-        config = new OpenAiServer.Config("tiny", encoder, logMel, Set.of(), tiny(""), 16);
+        config = new OpenAiServer.Config("tiny", encoder, logMel, Set.of(), tiny(""), 16, Duration.ofSeconds(120));
         engine = new GenerationEngine(thinker, new GenerationEngine.Options(4, 400, 8, 64));
         engine.start();
         server = OpenAiServer.start(engine, config, "127.0.0.1", 0);
@@ -149,20 +149,22 @@ class OpenAiServerTest {
 
     @Test
     void aClientThatDisconnectsMidStreamFreesItsSequence() throws Exception {
-        String body = text("Tell a long story", 2000).put("stream", true).put("temperature", 1.0).toString();
+        String body = text("Tell a long story", 1000).put("stream", true).put("temperature", 1.0).toString();
         try (var socket = new Socket("127.0.0.1", server.port())) {
             OutputStream out = socket.getOutputStream();
             out.write(("POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
                     + body.getBytes(StandardCharsets.UTF_8).length + "\r\n\r\n" + body).getBytes(StandardCharsets.UTF_8));
             out.flush();
             InputStream in = socket.getInputStream();
+            var seen = new StringBuilder();
             byte[] buf = new byte[4096];
-            int total = 0;
-            while (total < 2000) {                                             // a few events in: it is decoding
+            while (seen.toString().split("data: ", -1).length < 5) {         // a few events in: it is decoding
                 int n = in.read(buf);
-                if (n < 0) break;
-                total += n;
+                assertTrue(n > 0, "the stream ended early: " + seen);
+                seen.append(new String(buf, 0, n, StandardCharsets.UTF_8));
             }
+            assertTrue(seen.toString().startsWith("HTTP/1.1 200"), seen.toString());
+            assertEquals(1, engine.stats().running(), "decoding when the client leaves");
         }
         long deadline = System.nanoTime() + 60_000_000_000L;
         GenerationEngine.Stats s;
@@ -202,6 +204,21 @@ class OpenAiServerTest {
             var r = post(s, text("Hi", 4).toString());
             assertEquals(429, r.statusCode());
             assertEquals("rate_limit_error", JSON.readTree(r.body()).get("error").get("type").asText());
+        }
+    }
+
+    @Test
+    void aRequestPastTheTimeoutGets408AndItsBlocksBack() throws Exception {
+        var quick = new OpenAiServer.Config("tiny", encoder, config.logMel(), Set.of(), null, 16, Duration.ofMillis(300));
+        try (var s = OpenAiServer.start(engine, quick, "127.0.0.1", 0)) {
+            var r = post(s, text("Tell a long story", 1000).put("temperature", 1.0).toString());
+            assertEquals(408, r.statusCode(), r.body());
+            assertEquals("timeout_error", JSON.readTree(r.body()).get("error").get("type").asText());
+        }
+        long deadline = System.nanoTime() + 30_000_000_000L;
+        while (engine.stats().blocksUsed() > 0) {
+            assertTrue(System.nanoTime() < deadline, "the timed-out sequence still holds blocks: " + engine.stats());
+            Thread.sleep(50);
         }
     }
 
