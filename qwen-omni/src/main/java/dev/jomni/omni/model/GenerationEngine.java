@@ -34,8 +34,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * seed, so a request's tokens do not depend on what it is batched with (bit-exact per row up to the
  * reduction order of the batched matmuls; on the tiny fixture greedy output equals
  * {@link Generation#greedy}). On the device: greedy takes one argmax per batch; top-k sampling takes
- * one topk per batch and draws on the host among the k candidates; sampling without top-k copies the
- * row's logits to the host.
+ * one topk per batch and draws on the host among the k candidates; sampling without top-k, and any row
+ * with a repetition penalty, copies the row's logits to the host.
  *
  * <p>LoRA is applied live, never merged: an adapter's updates are attached to the base Linears only
  * while its rows run ({@link LoraAdapter#attach}/{@link LoraAdapter#detach}), so a trainer's adapter
@@ -255,9 +255,7 @@ public final class GenerationEngine implements AutoCloseable {
                     + (n > 1 ? " in " + n + " samples" : "") + " needs " + need + " KV blocks of " + pool.blockSize() + ", the pool has " + pool.capacity());
         List<Active> group = new ArrayList<>();
         for (int i = 0; i < n; i++) {
-            var s = request.settings();
-            var r = i == 0 ? request : new Request(p, request.audio(),
-                    new Generation.Settings(s.maxNewTokens(), s.temperature(), s.topK(), s.topP(), s.seed() + i, s.stopTokens()), request.adapter(), request.logprobs());
+            var r = i == 0 ? request : new Request(p, request.audio(), request.settings().withSeed(request.settings().seed() + i), request.adapter(), request.logprobs());
             var a = new Active(r, listeners.apply(i), new Handle());
             a.promise = i == 0 ? first : each;
             a.group = group;
@@ -502,6 +500,7 @@ public final class GenerationEngine implements AutoCloseable {
         boolean greedy = false;
         int topK = 0;
         for (Active a : rows) {
+            if (onHost(a.settings())) continue;
             if (a.settings().temperature() == 0) greedy = true;
             else if (a.settings().topK() > 0) topK = Math.max(topK, Math.min(a.settings().topK(), vocab));
         }
@@ -514,14 +513,24 @@ public final class GenerationEngine implements AutoCloseable {
             topIds = top.indices().toLongArray();
         }
         for (int r = 0; r < b; r++) {
-            var s = rows.get(r).settings();
-            if (s.temperature() == 0) next[r] = argmax[r];
+            Active a = rows.get(r);
+            var s = a.settings();
+            if (onHost(s)) {
+                double[] l = last.narrow(0, r, 1).reshape(-1).toDoubleArray();
+                if (s.repetitionPenalty() != 1) Generation.penalize(l, a.request.prompt(), a.out, a.produced, s.repetitionPenalty());
+                next[r] = Generation.pick(l, s, a.gen);
+            } else if (s.temperature() == 0) next[r] = argmax[r];
             else if (s.topK() > 0) {
                 int k = Math.min(s.topK(), vocab);
                 next[r] = Generation.sample(Arrays.copyOfRange(topValues, r * topK, r * topK + k), Arrays.copyOfRange(topIds, r * topK, r * topK + k), s, rows.get(r).gen);
-            } else next[r] = Generation.pick(last.narrow(0, r, 1).reshape(-1).toDoubleArray(), s, rows.get(r).gen);
+            }
         }
         return next;
+    }
+
+    /** Rows the device cannot narrow down: sampling over the whole vocabulary, or a repetition penalty to apply first. */
+    private static boolean onHost(Generation.Settings s) {
+        return s.repetitionPenalty() != 1 || s.temperature() > 0 && s.topK() == 0;
     }
 
     /**

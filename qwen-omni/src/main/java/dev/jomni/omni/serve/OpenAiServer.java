@@ -46,7 +46,8 @@ import java.util.concurrent.TimeUnit;
  *       {@code messages} (system/user/assistant; content a string or parts {@code text},
  *       {@code input_audio} {data: base64 WAV, format: wav}, {@code audio_url} {url: file://…
  *       under the allowed media root, or data:…;base64,…}), {@code max_tokens} /
- *       {@code max_completion_tokens}, {@code temperature}, {@code top_p}, {@code top_k},
+ *       {@code max_completion_tokens}, {@code temperature}, {@code top_p}, {@code top_k}, {@code min_p} and
+ *       {@code repetition_penalty} (vLLM's extensions),
  *       {@code seed}, {@code n}, {@code stop} (string or list), {@code logprobs} (of the chosen tokens under
  *       the model's raw distribution; no {@code top_logprobs} yet), {@code stream} (server-sent events,
  *       ending with {@code data: [DONE]}).</li>
@@ -381,6 +382,9 @@ public final class OpenAiServer implements AutoCloseable {
         int topK = integer(root, "top_k", -1, Integer.MAX_VALUE, 0);
         if (topK < 0) topK = 0;                                     // vLLM's -1: no top-k
         int n = integer(root, "n", 1, MAX_N, 1);
+        double minP = number(root, "min_p", 0, 1, 0);
+        double repetitionPenalty = number(root, "repetition_penalty", 0, 10, 1);
+        if (repetitionPenalty == 0) throw ApiError.bad("repetition_penalty", "repetition_penalty: must be positive, got 0");
         long seed = root.has("seed") && !root.get("seed").isNull() ? longValue(root, "seed") : new java.util.Random().nextLong();
         boolean stream = bool(root, "stream", false);
         boolean logprobs = bool(root, "logprobs", false);
@@ -411,7 +415,7 @@ public final class OpenAiServer implements AutoCloseable {
             audio = new Thinker.Audio(Tensor.of(b.values(), b.batch(), b.melBins(), b.frames()), b.validFrames());
         }
         // Choice i draws from its own generator seeded seed + i (the engine's n), so choice 0 equals the request with n = 1.
-        var settings = new Generation.Settings(maxTokens, temperature, topK, topP, seed, config.stopTokens());
+        var settings = new Generation.Settings(maxTokens, temperature, topK, topP, seed, config.stopTokens(), minP, repetitionPenalty);
         return new Chat(model, new GenerationEngine.Request(prompt, audio, settings, adapter, logprobs), n, stops, stream, prompt.length, logprobs);
     }
 

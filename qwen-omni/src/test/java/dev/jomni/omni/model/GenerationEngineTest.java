@@ -187,4 +187,43 @@ class GenerationEngineTest {
             assertEquals(0, engine.stats().blocksUsed());
         }
     }
+
+    @Test
+    void minPAndTheRepetitionPenaltyPickAsGenerationDoes() {
+        var penalised = new Generation.Settings(12, 0, 0, 1, 0, Set.of(), 0, 1.8);
+        var minP = new Generation.Settings(12, 1.0, 10, 1.0, 9, Set.of(), 0.3, 1.0);
+        var both = new Generation.Settings(12, 0.7, 0, 0.9, 4, Set.of(), 0.1, 1.3);
+        List<Generation.Settings> settings = List.of(penalised, minP, both);
+        try (var engine = engine(300, 8)) {
+            List<GenerationEngine.Handle> handles = new ArrayList<>();
+            for (int i = 0; i < prompts.size(); i++)
+                handles.add(engine.submit(new GenerationEngine.Request(prompts.get(i), clips.get(i), settings.get(i % 3), null), t -> {}));
+            engine.runUntilIdle();
+            for (int i = 0; i < prompts.size(); i++)
+                assertArrayEquals(Generation.generate(thinker, prompts.get(i), clips.get(i), settings.get(i % 3), t -> {}),
+                        handles.get(i).result().join().tokens(), "request " + i);
+        }
+        long[] plain = Generation.greedy(thinker, prompts.get(3), null, 12);
+        long[] penalisedTokens = Generation.generate(thinker, prompts.get(3), null, penalised, t -> {});
+        assertFalse(Arrays.equals(plain, penalisedTokens), "the penalty changes the greedy answer of the random model");
+    }
+
+    @Test
+    void theRepetitionPenaltyAndMinPFollowTransformers() {
+        double[] logits = {2.0, -1.0, 0.5, 3.0};
+        Generation.penalize(logits, new long[] {0, 1, 1}, new long[] {3, 0}, 1, 2.0);    // seen: 0, 1, 3 (out's 0 not produced yet)
+        assertArrayEquals(new double[] {1.0, -2.0, 0.5, 1.5}, logits, 0);
+        // min-p 0.5 at temperature 1: p ∝ e^3, e^2, e^0.5: e^0.5 / e^3 < 0.5 drops; e^2 / e^3 = 0.37 < 0.5 drops too
+        var s = new Generation.Settings(1, 1.0, 0, 1.0, 0, Set.of(), 0.5, 1.0);
+        for (int seed = 0; seed < 20; seed++)
+            assertEquals(1, Generation.pick(new double[] {2.0, 3.0, 0.5}, s, new dev.jomni.tensor.Generator(seed)));
+        var loose = new Generation.Settings(1, 1.0, 0, 1.0, 0, Set.of(), 0.3, 1.0);
+        boolean sawZero = false;
+        for (int seed = 0; seed < 40; seed++) {
+            long t = Generation.pick(new double[] {2.0, 3.0, 0.5}, loose, new dev.jomni.tensor.Generator(seed));
+            assertTrue(t == 0 || t == 1, "token 2 (ratio 0.08) is below min-p 0.3: " + t);
+            sawZero |= t == 0;
+        }
+        assertTrue(sawZero, "token 0 (ratio 0.37) stays");
+    }
 }
