@@ -89,8 +89,7 @@ public final class LoraAdapter {
         for (var e : stacked.entrySet()) {
             MoeExperts.Lora current = lora(e.getKey());
             if (current != null && current != e.getValue())
-                throw new IllegalStateException("LoRA attach: " + e.getKey().key().substring(PREFIX.length()) + " (" + e.getKey().parameter()
-                        + ") already carries another adapter's update; detach it first");
+                throw new IllegalStateException("LoRA attach: " + patternName(e.getKey()) + " already carries another adapter's update; detach it first");
         }
         for (var e : loras.entrySet()) e.getKey().linear().lora(e.getValue());
         for (var e : stacked.entrySet()) setLora(e.getKey(), e.getValue());
