@@ -48,11 +48,48 @@ public final class LoraAdapter {
 
     private final ObjectNode config;
     private final List<Site> sites;
+    private final Lora.Dropout dropout;
 
-    private LoraAdapter(ObjectNode config, List<Site> sites) {
+    private LoraAdapter(ObjectNode config, List<Site> sites, Lora.Dropout dropout) {
         this.config = config;
         this.sites = sites;
+        this.dropout = dropout;
     }
+
+    /**
+     * What {@link #create} adapts and how: rank, alpha, lora_dropout, use_rslora (scaling α/√r instead of α/r), and the
+     * targets by PEFT's rules: {@code targetRegex} non-null is a full-match regex over module names (PEFT's string form),
+     * else {@code targetList} entries match a module name or its last components.
+     */
+    public record Spec(int r, double alpha, double dropout, boolean useRslora, List<String> targetList, String targetRegex) {
+        public Spec {
+            if (r <= 0) throw new IllegalArgumentException("lora_r " + r + " must be positive");
+            if (dropout < 0 || dropout >= 1) throw new IllegalArgumentException("lora_dropout " + dropout + " must be in [0, 1)");
+            targetList = targetList == null ? List.of() : List.copyOf(targetList);
+            if (targetRegex == null && targetList.isEmpty()) throw new IllegalArgumentException("target_modules: none given");
+        }
+    }
+
+    /** The dropout shared by this adapter's attention/linear targets (the fused experts take none yet), to switch on for training. */
+    public Lora.Dropout dropout() { return dropout; }
+
+    /** The adapted sites counted per kind: {@code "model …q_proj"} / {@code "audio_tower …q_proj"} / {@code "model …experts.gate_up_proj"}. */
+    public Map<String, Integer> matches() {
+        Map<String, Integer> out = new TreeMap<>();
+        for (Site site : sites) {
+            String name = site.key().substring(PREFIX.length() + "thinker.".length());
+            String part = name.substring(0, name.indexOf('.') < 0 ? name.length() : name.indexOf('.'));
+            String kind = switch (site) {
+                case Plain p -> name.substring(name.lastIndexOf('.') + 1);
+                case Fused f -> "experts." + (f.experts().getFirst().size() == 2 ? "gate_up_proj" : "down_proj");
+            };
+            out.merge(part + " " + kind, 1, Integer::sum);
+        }
+        return out;
+    }
+
+    /** The adapter's config (adapter_config.json as it will be written). */
+    public ObjectNode config() { return config.deepCopy(); }
 
     /** Where one PEFT module's A and B live in the thinker; key is the PEFT name without {@code .lora_A.weight}. */
     private sealed interface Site {
@@ -68,7 +105,13 @@ public final class LoraAdapter {
      * Reads the adapter in {@code dir} and attaches it to {@code thinker} in the thinker's dtype and device.
      * Every tensor that matches no target, every target without tensors and every wrong shape is reported at once.
      */
-    public static LoraAdapter apply(Path dir, Thinker thinker) {
+    public static LoraAdapter apply(Path dir, Thinker thinker) { return apply(dir, thinker, null); }
+
+    /**
+     * As {@link #apply(Path, Thinker)}, with the adapter's tensors in {@code loraDtype} (f32 master weights for
+     * training) instead of the adapted layers' dtype when it is non-null.
+     */
+    public static LoraAdapter apply(Path dir, Thinker thinker, DType loraDtype) {
         Path configFile = dir.resolve(CONFIG), weightsFile = dir.resolve(WEIGHTS);
         ObjectNode config = readConfig(configFile);
         Settings s = Settings.of(configFile, config);
@@ -77,6 +120,8 @@ public final class LoraAdapter {
                     + (Files.exists(dir.resolve("adapter_model.bin")) ? " (adapter_model.bin, PyTorch's pickle format, is not read: save with safe_serialization)" : ""));
 
         Map<String, Site> expected = sites(thinker, s);
+        Lora.Dropout dropout = new Lora.Dropout(s.dropout());
+        int plain = 0;
         List<String> problems = new ArrayList<>();
         List<Site> sites = new ArrayList<>();
         String file = weightsFile.getFileName().toString();
@@ -99,7 +144,7 @@ public final class LoraAdapter {
                 int[][] shapes = shapes(site, r);
                 StoredTensor a = st.get(key + A), b = st.get(key + B);
                 if (checkShape(problems, a, file, shapes[0]) & checkShape(problems, b, file, shapes[1])) {
-                    attach(site, load(a, first(site)), load(b, first(site)), r, s.alpha(patternName(site)) / r);
+                    attach(site, load(a, first(site), loraDtype), load(b, first(site), loraDtype), r, s.scaling(patternName(site), r), dropout, plain++);
                     sites.add(site);
                 }
             }
@@ -108,7 +153,7 @@ public final class LoraAdapter {
             for (Site site : sites) detach(site);
             throw new IllegalArgumentException("cannot apply the LoRA adapter in " + dir + " (" + problems.size() + " problems):\n  " + String.join("\n  ", problems));
         }
-        return new LoraAdapter(config, Collections.unmodifiableList(sites));
+        return new LoraAdapter(config, Collections.unmodifiableList(sites), dropout);
     }
 
     /** The trainable tensors (each once; gate and up of a fused expert share their A). */
@@ -173,11 +218,24 @@ public final class LoraAdapter {
      * (scaling unchanged) as PEFT converts them. Only the attention projections and the experts are targeted this way.
      */
     public static LoraAdapter create(Thinker thinker, int r, double alpha, List<String> targetModules, long seed) {
+        return create(thinker, new Spec(r, alpha, 0.0, false, targetModules, null), seed);
+    }
+
+    /**
+     * A new adapter as {@link #create(Thinker, int, double, List, long)} makes one, with {@code spec}'s dropout, rsLoRA and
+     * targets; A and B are f32 (master weights) whatever the base's dtype. A regex target adapts the Linears whose full
+     * name it matches (PEFT's string form); the fused experts are reached only through the list's gate/up/down names.
+     */
+    public static LoraAdapter create(Thinker thinker, Spec spec, long seed) {
+        int r = spec.r();
+        double alpha = spec.alpha();
+        List<String> targetModules = spec.targetRegex() != null ? List.of() : spec.targetList();
         ObjectNode c = JSON.createObjectNode();
-        c.put("peft_type", "LORA").put("r", r).put("lora_alpha", alpha).put("lora_dropout", 0.0).put("bias", "none")
-                .put("use_dora", false).put("use_rslora", false).put("fan_in_fan_out", false).put("init_lora_weights", true)
+        c.put("peft_type", "LORA").put("r", r).put("lora_alpha", alpha).put("lora_dropout", spec.dropout()).put("bias", "none")
+                .put("use_dora", false).put("use_rslora", spec.useRslora()).put("fan_in_fan_out", false).put("init_lora_weights", true)
                 .put("inference_mode", false).putNull("task_type");
-        var modules = c.putArray("target_modules");
+        if (spec.targetRegex() != null) c.put("target_modules", spec.targetRegex());
+        var modules = spec.targetRegex() != null ? JSON.createArrayNode() : c.putArray("target_modules");
         var parameters = c.putArray("target_parameters");
         var ranks = c.putObject("rank_pattern");
         var alphas = c.putObject("alpha_pattern");
@@ -192,18 +250,22 @@ public final class LoraAdapter {
         for (String t : targetModules) if (!List.of("gate_proj", "up_proj", "down_proj").contains(t)) modules.add(t);
         Settings s = Settings.of(Path.of(CONFIG), c);
         var gen = new dev.jomni.tensor.Generator(seed);
+        Lora.Dropout dropout = new Lora.Dropout(spec.dropout());
+        int plain = 0;
         List<Site> sites = new ArrayList<>();
         for (Site site : sites(thinker, s).values()) {
             int rank = s.rank(patternName(site));
             int[][] shapes = shapes(site, rank);
             Tensor w = first(site).weight.value();
             double bound = 1 / Math.sqrt(shapes[0][1]);
-            Tensor a = Tensor.rand(gen, DType.F32, shapes[0]).mul(2 * bound).sub(bound).to(w.dtype()).to(w.device());
-            attach(site, a, Tensor.zeros(w.device(), w.dtype(), shapes[1]), rank, s.alpha(patternName(site)) / rank);
+            Tensor a = Tensor.rand(gen, DType.F32, shapes[0]).mul(2 * bound).sub(bound).to(w.device());
+            attach(site, a, Tensor.zeros(w.device(), DType.F32, shapes[1]), rank, s.scaling(patternName(site), rank), dropout, plain++);
             sites.add(site);
         }
-        if (sites.isEmpty()) throw new IllegalArgumentException("LoRA targets " + targetModules + " name no Linear of the thinker");
-        return new LoraAdapter(c, Collections.unmodifiableList(sites));
+        if (sites.isEmpty())
+            throw new IllegalArgumentException("LoRA targets " + (spec.targetRegex() != null ? "regex '" + spec.targetRegex() + "'" : targetModules)
+                    + " name no Linear of the thinker");
+        return new LoraAdapter(c, Collections.unmodifiableList(sites), dropout);
     }
 
     /** What the config's targets name in this thinker, by PEFT key (without {@code .lora_A.weight}). */
@@ -246,9 +308,9 @@ public final class LoraAdapter {
         };
     }
 
-    private static void attach(Site site, Tensor a, Tensor b, int r, double scaling) {
+    private static void attach(Site site, Tensor a, Tensor b, int r, double scaling, Lora.Dropout dropout, int index) {
         switch (site) {
-            case Plain p -> p.linear().lora(new Lora(a, b, scaling));
+            case Plain p -> p.linear().lora(new Lora(a, b, scaling, dropout, index));
             case Fused f -> attachFused(f, a, b, r, scaling);
         }
     }
@@ -298,10 +360,10 @@ public final class LoraAdapter {
     }
 
     /** A stored tensor as an owned leaf in the dtype and on the device of the layer it adapts. */
-    private static Tensor load(StoredTensor t, Linear like) {
+    private static Tensor load(StoredTensor t, Linear like, DType dtype) {
         Tensor w = like.weight.value();
         try (var g = Autograd.noGrad()) {
-            Tensor stored = t.data().toTensor(), out = stored.to(w.dtype()).to(w.device());
+            Tensor stored = t.data().toTensor(), out = stored.to(dtype != null ? dtype : w.dtype()).to(w.device());
             return out == stored ? stored.copy() : out;                          // never keep a view of the mapped file
         }
     }
@@ -319,12 +381,12 @@ public final class LoraAdapter {
 
     /** The fields of adapter_config.json that decide what is computed; anything else that would change it is refused. */
     private record Settings(int r, double alpha, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern,
-                            List<String> targetList, Pattern targetRegex, List<String> targetParameters) {
+                            List<String> targetList, Pattern targetRegex, List<String> targetParameters, double dropout, boolean rslora) {
 
         static Settings of(Path file, ObjectNode c) {
             require(file, c, "peft_type", "LORA", "only LoRA adapters are read");
             require(file, c, "bias", "none", "bias terms are not trained here");
-            for (String flag : List.of("use_dora", "use_rslora", "lora_bias", "fan_in_fan_out", "use_qalora"))
+            for (String flag : List.of("use_dora", "lora_bias", "fan_in_fan_out", "use_qalora"))
                 if (c.path(flag).asBoolean(false)) refuse(file, flag + "=true");
             for (String field : List.of("modules_to_save", "layers_to_transform", "layers_pattern", "layer_replication",
                     "exclude_modules", "trainable_token_indices", "alora_invocation_tokens", "use_bdlora"))
@@ -346,7 +408,16 @@ public final class LoraAdapter {
             c.path("target_parameters").forEach(n -> params.add(n.asText()));
             for (String p : params)
                 if (!p.equals("gate_up_proj") && !p.equals("down_proj")) refuse(file, "target_parameters entry \"" + p + "\" (only the experts' gate_up_proj and down_proj)");
-            return new Settings(c.get("r").asInt(), c.get("lora_alpha").asDouble(), ranks, alphas, list, regex, params);
+            double dropout = c.path("lora_dropout").asDouble(0.0);
+            if (dropout < 0 || dropout >= 1) refuse(file, "lora_dropout=" + dropout + " (outside [0, 1))");
+            return new Settings(c.get("r").asInt(), c.get("lora_alpha").asDouble(), ranks, alphas, list, regex, params, dropout,
+                    c.path("use_rslora").asBoolean(false));
+        }
+
+        /** PEFT's scaling: alpha / r, or alpha / √r with use_rslora. */
+        double scaling(String name, int rank) {
+            double a = alpha(name);
+            return rslora ? a / Math.sqrt(rank) : a / rank;
         }
 
         /** PEFT's rule: a list entry matches the whole name or its last components; a string is a full-match regex. */
