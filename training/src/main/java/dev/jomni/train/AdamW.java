@@ -16,7 +16,7 @@ import java.util.Map;
 public final class AdamW implements Optimizer {
     public record Config(double lr, double beta1, double beta2, double eps, double weightDecay) {
         public Config {
-            if (!(lr > 0)) throw new IllegalArgumentException("AdamW: lr=" + lr + " must be positive");
+            if (!(lr >= 0)) throw new IllegalArgumentException("AdamW: lr=" + lr + " must be non-negative");
             if (beta1 < 0 || beta1 >= 1 || beta2 < 0 || beta2 >= 1)
                 throw new IllegalArgumentException("AdamW: betas (" + beta1 + ", " + beta2 + ") must be in [0, 1)");
         }
