@@ -231,9 +231,10 @@ public final class LoraAdapter {
         double alpha = spec.alpha();
         List<String> targetModules = spec.targetRegex() != null ? List.of() : spec.targetList();
         ObjectNode c = JSON.createObjectNode();
-        c.put("peft_type", "LORA").put("r", r).put("lora_alpha", alpha).put("lora_dropout", spec.dropout()).put("bias", "none")
+        c.put("peft_type", "LORA").put("r", r).put("lora_dropout", spec.dropout()).put("bias", "none")
                 .put("use_dora", false).put("use_rslora", spec.useRslora()).put("fan_in_fan_out", false).put("init_lora_weights", true)
                 .put("inference_mode", false).putNull("task_type");
+        putNumber(c, "lora_alpha", alpha);                               // PEFT's lora_alpha is an int: 16, not 16.0, when whole
         if (spec.targetRegex() != null) c.put("target_modules", spec.targetRegex());
         var modules = spec.targetRegex() != null ? JSON.createArrayNode() : c.putArray("target_modules");
         var parameters = c.putArray("target_parameters");
@@ -244,7 +245,7 @@ public final class LoraAdapter {
         if (gate) {
             parameters.add("gate_up_proj");
             ranks.put(".*\\.gate_up_proj", 2 * r);
-            alphas.put(".*\\.gate_up_proj", 2 * alpha);
+            putNumber(alphas, ".*\\.gate_up_proj", 2 * alpha);
         }
         if (targetModules.contains("down_proj")) parameters.add("down_proj");
         for (String t : targetModules) if (!List.of("gate_proj", "up_proj", "down_proj").contains(t)) modules.add(t);
@@ -266,6 +267,11 @@ public final class LoraAdapter {
             throw new IllegalArgumentException("LoRA targets " + (spec.targetRegex() != null ? "regex '" + spec.targetRegex() + "'" : targetModules)
                     + " name no Linear of the thinker");
         return new LoraAdapter(c, Collections.unmodifiableList(sites), dropout);
+    }
+
+    private static void putNumber(ObjectNode node, String field, double v) {
+        if (v == Math.rint(v) && Math.abs(v) < Integer.MAX_VALUE) node.put(field, (int) v);
+        else node.put(field, v);
     }
 
     /** What the config's targets name in this thinker, by PEFT key (without {@code .lora_A.weight}). */

@@ -172,6 +172,31 @@ class LoraAdapterTest {
     }
 
     @Test
+    void aSavedAdapterHasPeftsKeyNamesAndConfigFields(@TempDir Path dir) throws Exception {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        // The fixture adapter's settings: r 8, alpha 16, attention projections and the fused experts.
+        LoraAdapter.create(fresh, 8, 16, java.util.List.of("q_proj", "v_proj", "k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), 3).save(dir);
+        java.util.Set<String> mine, peft;
+        try (var a = dev.jomni.nn.io.SafeTensors.open(dir.resolve(LoraAdapter.WEIGHTS));
+             var b = dev.jomni.nn.io.SafeTensors.open(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS))) {
+            mine = new java.util.TreeSet<>(a.names());
+            peft = new java.util.TreeSet<>(b.names());
+            for (String n : peft) assertEquals(java.util.Arrays.toString(b.get(n).shape()), java.util.Arrays.toString(a.get(n).shape()), n);
+        }
+        // PEFT's adapter also adapts the audio tower's q/k/v (suffix match); so does jomni's: the key sets are equal.
+        assertEquals(peft, mine);
+        var json = new ObjectMapper();
+        var ours = json.readTree(dir.resolve(LoraAdapter.CONFIG).toFile());
+        var theirs = json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        for (var it = ours.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            assertTrue(theirs.has(f), "PEFT's adapter_config.json has no field " + f);
+        }
+        for (String f : java.util.List.of("r", "lora_alpha", "rank_pattern", "alpha_pattern", "target_parameters", "peft_type", "bias"))
+            assertEquals(theirs.get(f), ours.get(f), f);
+    }
+
+    @Test
     void rsloraScalesByAlphaOverTheRootOfTheRank(@TempDir Path dir) throws Exception {
         var json = new ObjectMapper();
         var config = (ObjectNode) json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
