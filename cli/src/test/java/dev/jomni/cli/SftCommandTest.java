@@ -26,9 +26,9 @@ class SftCommandTest {
 
     private static List<String> sftArgs(Path data, Path out, String... extra) {
         var args = new ArrayList<>(List.of("sft", "--model", TINY.resolve("model").toString(), "--tokenizer", TINY.resolve("tokenizer").toString(),
-                "--data", data.toString(), "--output_dir", out.toString(), "--max_steps", "16", "--per_device_train_batch_size", "1",
+                "--data", data.toString(), "--output_dir", out.toString(), "--max_steps", "20", "--per_device_train_batch_size", "1",
                 "--gradient_accumulation_steps", "2", "--learning_rate", "2e-2", "--warmup_steps", "1", "--lr_scheduler_type", "linear",
-                "--lora_r", "8", "--lora_alpha", "16", "--lora_dropout", "0", "--save_steps", "8", "--target_modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head", "--logging_steps", "1", "--seed", "5", "--optim", "paged_adamw_8bit"));
+                "--lora_r", "8", "--lora_alpha", "16", "--lora_dropout", "0", "--save_steps", "10", "--save_total_limit", "1", "--target_modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head", "--logging_steps", "1", "--seed", "5", "--optim", "paged_adamw_8bit"));
         for (int i = 0; i < extra.length; i++) {
             int at = args.indexOf(extra[i]);
             boolean valued = i + 1 < extra.length && !extra[i + 1].startsWith("--");
@@ -97,31 +97,35 @@ class SftCommandTest {
         List<JsonNode> metrics = new ArrayList<>();
         var json = new ObjectMapper();
         for (String line : Files.readAllLines(full.resolve("metrics.jsonl"))) metrics.add(json.readTree(line));
-        assertEquals(16, metrics.size());
+        assertEquals(20, metrics.size());
         for (String f : List.of("step", "epoch", "loss", "learning_rate", "grad_norm", "tokens_per_s")) assertTrue(metrics.getFirst().has(f), f);
         double first = metrics.getFirst().get("loss").asDouble(), last = metrics.getLast().get("loss").asDouble();
         System.err.println("sft losses: " + metrics.stream().map(j -> j.get("loss").asText()).toList());
         assertTrue(last < 0.1 * first, "the loss falls by 90%: " + first + " → " + last);
         for (String f : List.of("adapter_config.json", "adapter_model.safetensors", "optimizer.safetensors", "scheduler.json", "rng_state.json", "trainer_state.json"))
-            assertTrue(Files.isRegularFile(full.resolve("checkpoint-8").resolve(f)), f);
+            assertTrue(Files.isRegularFile(full.resolve("checkpoint-20").resolve(f)), f);
+        assertFalse(Files.exists(full.resolve("checkpoint-10")), "save_total_limit 1 keeps only the newest");
+        try (var listing = Files.list(full)) {
+            assertTrue(listing.noneMatch(p -> p.getFileName().toString().startsWith(".checkpoint")), "no temporary folders left");
+        }
         assertTrue(Files.isRegularFile(full.resolve("adapter_model.safetensors")));
 
-        // 2. The same run in a child JVM, SIGKILLed once checkpoint-8 is there, then resumed here from 'latest'.
+        // 2. The same run in a child JVM, SIGKILLed once checkpoint-10 is there, then resumed here from 'latest'.
         List<String> cmd = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
                 "dev.jomni.cli.Main"));
         cmd.addAll(sftArgs(data, killed));
         Process child = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(dir.resolve("child.log").toFile()).start();
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
-        while (!Files.exists(killed.resolve("checkpoint-8").resolve("trainer_state.json")) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(10);
+        while (!Files.exists(killed.resolve("checkpoint-10").resolve("trainer_state.json")) && child.isAlive() && System.nanoTime() < deadline) Thread.sleep(10);
         boolean wasRunning = child.isAlive();
         child.destroyForcibly();                                                   // SIGKILL on Linux
         child.waitFor(30, TimeUnit.SECONDS);
-        assertTrue(Files.exists(killed.resolve("checkpoint-8")), Files.readString(dir.resolve("child.log")));
-        assertTrue(wasRunning && !Files.exists(killed.resolve("checkpoint-16")), "killed before the end");
+        assertTrue(Files.exists(killed.resolve("checkpoint-10")), Files.readString(dir.resolve("child.log")));
+        assertTrue(wasRunning && !Files.exists(killed.resolve("checkpoint-20")), "killed before the end");
         String resumed = run(sftArgs(data, killed, "--resume_from_checkpoint", "latest"));
         assertTrue(resumed.contains("resuming from"), resumed);
-        for (String f : List.of("checkpoint-16/adapter_model.safetensors", "checkpoint-16/optimizer.safetensors", "adapter_model.safetensors"))
+        for (String f : List.of("checkpoint-20/adapter_model.safetensors", "checkpoint-20/optimizer.safetensors", "adapter_model.safetensors"))
             assertArrayEquals(Files.readAllBytes(full.resolve(f)), Files.readAllBytes(killed.resolve(f)), f + " is bit-identical");
         assertEquals(Files.readAllLines(full.resolve("metrics.jsonl")).stream().map(l -> l.replaceAll(",\"tokens_per_s\":[^}]*", "")).toList(),
                 Files.readAllLines(killed.resolve("metrics.jsonl")).stream().map(l -> l.replaceAll(",\"tokens_per_s\":[^}]*", "")).toList());
