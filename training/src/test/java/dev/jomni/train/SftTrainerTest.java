@@ -117,4 +117,19 @@ class SftTrainerTest {
         assertTrue(e.getMessage().startsWith("step 1: the loss is NaN on the batch of samples [synth-0000"), e.getMessage());
         assertFalse(Files.exists(out.resolve("checkpoint-1")), "no checkpoint of the bad step");
     }
+
+    @Test
+    void theLogSaysWhenLoraDropoutCannotReachTheStackedExperts(@TempDir Path dir) throws Exception {
+        Thinker thinker = Thinker.load(TINY.resolve("model"), DType.F32, Device.cpu());
+        SftData d = data(dir.resolve("synth"), thinker);
+        var adapter = LoraAdapter.create(thinker, new LoraAdapter.Spec(4, 8, 0.1, false, List.of("q_proj", "gate_proj", "up_proj", "down_proj"), null), 1);
+        var log = new ByteArrayOutputStream();
+        new SftTrainer(thinker, adapter, d, config(dir.resolve("run"), 2, 1), new PrintStream(log, true), false).train(null);
+        String text = log.toString();
+        int linears = adapter.matches().entrySet().stream().filter(e -> !e.getKey().contains("experts")).mapToInt(java.util.Map.Entry::getValue).sum();
+        assertEquals(4, adapter.matches().entrySet().stream().filter(e -> e.getKey().contains("experts")).mapToInt(java.util.Map.Entry::getValue).sum());
+        assertTrue(text.contains("note: lora_dropout 0.1 applies to the " + linears + " Linear target(s) only; the 4 stacked expert parameter(s)")
+                && text.contains("train without dropout"), text);
+    }
 }
+
