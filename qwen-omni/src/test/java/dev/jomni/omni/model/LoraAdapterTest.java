@@ -5,6 +5,9 @@ import static dev.jomni.omni.model.ThinkerParityTest.relError;
 import static dev.jomni.omni.model.ThinkerParityTest.tiny;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -80,11 +83,11 @@ class LoraAdapterTest {
         }
     }
 
-    @Test
-    void olderPerExpertLayoutGivesTheSameLogits(@TempDir Path dir) throws Exception {
-        // The fused tensors rewritten as peft 0.12 with transformers 4 named them: one Linear per expert.
+    /** The fixture adapter's fused tensors rewritten as peft 0.12 with transformers 4 named them: one Linear per expert. */
+    static void writePerExpert(Path dir, boolean rslora) throws Exception {
         Map<String, TensorData> perExpert = new TreeMap<>();
         var config = (ObjectNode) new ObjectMapper().readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        config.put("use_rslora", rslora);
         config.putArray("target_modules").add("q_proj").add("k_proj").add("v_proj").add("o_proj").add("gate_proj").add("up_proj").add("down_proj");
         config.remove("target_parameters");
         config.putObject("rank_pattern").put(".*\\.(gate|up)_proj", 16);
@@ -116,6 +119,12 @@ class LoraAdapterTest {
         }
         Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
         SafeTensors.write(dir.resolve(LoraAdapter.WEIGHTS), perExpert, Map.of("format", "pt"));
+    }
+
+    @Test
+    void olderPerExpertLayoutGivesTheSameLogits(@TempDir Path dir) throws Exception {
+        writePerExpert(dir, false);
+        int experts = thinker.config.text().numExperts();
         Thinker other = Thinker.load(tiny("model"), DType.F32, Device.cpu());
         LoraAdapter converted = LoraAdapter.apply(dir, other);
         Tensor logits = other.forward(npy("input_ids.npy"), npy("attention_mask.npy"),
@@ -140,6 +149,41 @@ class LoraAdapterTest {
         double same = relError(again.forward(npy("input_ids.npy"), npy("attention_mask.npy"),
                 Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy")), null).logits().toFloatArray(), logits.toFloatArray());
         assertEquals(0, same, 1e-6, "the converted adapter, saved and applied again");
+    }
+
+    @Test
+    void detachLeavesTheBaseAndAttachPutsBackTheLinearAndStackedExpertUpdates() {
+        Thinker other = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        Tensor ids = npy("input_ids.npy"), mask = npy("attention_mask.npy");
+        var audio = Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy"));
+        LoraAdapter live = LoraAdapter.apply(tiny("lora/adapter"), other);
+        float[] adapted = other.forward(ids, mask, audio, null).logits().toFloatArray();
+        assertTrue(live.isAttached());
+
+        live.detach();
+        assertFalse(live.isAttached());
+        assertTrue(other.modules().values().stream().noneMatch(m -> m instanceof dev.jomni.nn.Linear l && l.lora() != null
+                || m instanceof SparseMoe.Experts x && (x.gateUpLora != null || x.downLora != null)), "detached from Linears and experts");
+        assertEquals(0, relError(other.forward(ids, mask, audio, null).logits().toFloatArray(), npy("logits.npy").toFloatArray()), 1e-5,
+                "detached, the thinker is the base model");
+        live.detach();                                                    // idempotent
+
+        live.attach();
+        assertTrue(live.isAttached());
+        assertArrayEquals(adapted, other.forward(ids, mask, audio, null).logits().toFloatArray(), "attached again, the same logits");
+        assertEquals(new TreeMap<>(adapter.peftTensors()).keySet(), new TreeMap<>(live.peftTensors()).keySet());
+
+        // A second adapter on the experts alone: attaching the first over it is refused (by the experts), and changes nothing.
+        live.detach();
+        LoraAdapter second = LoraAdapter.create(other, 2, 4, java.util.List.of("gate_proj", "up_proj"), 3);
+        var e = assertThrows(IllegalStateException.class, live::attach);
+        assertTrue(e.getMessage().contains("LoRA attach: thinker.model.layers.0.mlp.experts.gate_up_proj already carries another adapter's update"), e.getMessage());
+        assertTrue(other.modules().values().stream().noneMatch(m -> m instanceof dev.jomni.nn.Linear l && l.lora() != null), "no Linear attached");
+        assertTrue(second.isAttached());
+        assertFalse(live.isAttached());
+        second.detach();
+        live.attach();
+        assertArrayEquals(adapted, other.forward(ids, mask, audio, null).logits().toFloatArray(), "the first adapter, after the second");
     }
 
     @Test
@@ -176,7 +220,7 @@ class LoraAdapterTest {
     @Test
     void unsupportedVariantsAreRefusedNamingFileAndField(@TempDir Path dir) throws Exception {
         var json = new ObjectMapper();
-        for (String field : new String[] {"use_dora", "use_rslora"}) {
+        for (String field : new String[] {"use_dora", "lora_bias"}) {
             var config = (ObjectNode) json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
             config.put(field, true);
             Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
@@ -188,6 +232,212 @@ class LoraAdapterTest {
         Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
         var e = assertThrows(IllegalArgumentException.class, () -> LoraAdapter.apply(dir, thinker));
         assertTrue(e.getMessage().startsWith(dir.resolve(LoraAdapter.CONFIG) + ": bias=\"all\""), e.getMessage());
+    }
+
+    @Test
+    void aSavedAdapterHasPeftsKeyNamesAndConfigFields(@TempDir Path dir) throws Exception {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        // The fixture adapter's settings: r 8, alpha 16, attention projections and the fused experts.
+        LoraAdapter.create(fresh, 8, 16, java.util.List.of("q_proj", "v_proj", "k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), 3).save(dir);
+        java.util.Set<String> mine, peft;
+        try (var a = dev.jomni.nn.io.SafeTensors.open(dir.resolve(LoraAdapter.WEIGHTS));
+             var b = dev.jomni.nn.io.SafeTensors.open(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS))) {
+            mine = new java.util.TreeSet<>(a.names());
+            peft = new java.util.TreeSet<>(b.names());
+            for (String n : peft) assertEquals(java.util.Arrays.toString(b.get(n).shape()), java.util.Arrays.toString(a.get(n).shape()), n);
+        }
+        // PEFT's adapter also adapts the audio tower's q/k/v (suffix match); so does jomni's: the key sets are equal.
+        assertEquals(peft, mine);
+        var json = new ObjectMapper();
+        var ours = json.readTree(dir.resolve(LoraAdapter.CONFIG).toFile());
+        var theirs = json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        for (var it = ours.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            assertTrue(theirs.has(f), "PEFT's adapter_config.json has no field " + f);
+        }
+        for (String f : java.util.List.of("r", "lora_alpha", "rank_pattern", "alpha_pattern", "target_parameters", "peft_type", "bias"))
+            assertEquals(theirs.get(f), ours.get(f), f);
+    }
+
+    @Test
+    void rsloraScalesByAlphaOverTheRootOfTheRank(@TempDir Path dir) throws Exception {
+        var json = new ObjectMapper();
+        var config = (ObjectNode) json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        config.put("use_rslora", true);
+        Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
+        Files.copy(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS), dir.resolve(LoraAdapter.WEIGHTS));
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        LoraAdapter.apply(dir, fresh);
+        var q = (dev.jomni.nn.Linear) fresh.modules().get("model.layers.0.self_attn.q_proj");
+        assertEquals(16 / Math.sqrt(8), q.lora().scaling(), 1e-12);          // r 8, alpha 16: 16/√8, not 16/8
+    }
+
+    @Test
+    void rsloraScalesTheStackedExpertsAndSurvivesTheConversionOfTheOlderLayout(@TempDir Path dir) throws Exception {
+        Tensor ids = npy("input_ids.npy"), mask = npy("attention_mask.npy");
+        var audio = Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy"));
+        var config = (ObjectNode) new ObjectMapper().readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        config.put("use_rslora", true);
+        Path fusedDir = Files.createDirectories(dir.resolve("fused"));
+        Files.writeString(fusedDir.resolve(LoraAdapter.CONFIG), config.toString());
+        Files.copy(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS), fusedDir.resolve(LoraAdapter.WEIGHTS));
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        LoraAdapter.apply(fusedDir, fresh);
+        var x = (SparseMoe.Experts) fresh.modules().get("model.layers.0.mlp.experts");
+        assertEquals(32 / Math.sqrt(16), x.gateUpLora.scaling(), 1e-12);    // gate_up: r 16, alpha 32 (rank/alpha_pattern)
+        assertEquals(16 / Math.sqrt(8), x.downLora.scaling(), 1e-12);       // down: r 8, alpha 16
+        float[] fused = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+
+        // The older layout under use_rslora: gate and up (r 16, alpha 32 each: scaling 8) stack into rank 32; the rewritten
+        // alpha_pattern must be 8·√32 (not 8·32), so that the saved adapter, applied again, keeps scaling 8.
+        Path perDir = Files.createDirectories(dir.resolve("per"));
+        writePerExpert(perDir, true);
+        Thinker other = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        LoraAdapter converted = LoraAdapter.apply(perDir, other);
+        var y = (SparseMoe.Experts) other.modules().get("model.layers.0.mlp.experts");
+        assertEquals(32, y.gateUpLora.rank());
+        assertEquals(8, y.gateUpLora.scaling(), 1e-12);
+        assertTrue(relError(other.forward(ids, mask, audio, null).logits().toFloatArray(), fused) < 1e-5, "the same update in either layout");
+        Path saved = dir.resolve("saved");
+        converted.save(saved);
+        var savedConfig = new ObjectMapper().readTree(saved.resolve(LoraAdapter.CONFIG).toFile());
+        assertEquals(8 * Math.sqrt(32), savedConfig.get("alpha_pattern").get("thinker.model.layers.0.mlp.experts.gate_up_proj").asDouble(), 1e-9);
+        Thinker again = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        LoraAdapter.apply(saved, again);
+        assertEquals(8, ((SparseMoe.Experts) again.modules().get("model.layers.0.mlp.experts")).gateUpLora.scaling(), 1e-12);
+        assertTrue(relError(again.forward(ids, mask, audio, null).logits().toFloatArray(), fused) < 1e-5, "saved and applied again");
+    }
+
+    @Test
+    void aCreatedRsloraAdapterKeepsGateAndUpsScalingOnTheStackedExperts(@TempDir Path dir) {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        var created = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0, true, java.util.List.of("q_proj", "gate_proj", "up_proj", "down_proj"), null), 1);
+        var q = (dev.jomni.nn.Linear) fresh.modules().get("model.layers.0.self_attn.q_proj");
+        var x = (SparseMoe.Experts) fresh.modules().get("model.layers.0.mlp.experts");
+        assertEquals(8 / 2.0, q.lora().scaling(), 1e-12);                   // 8/√4
+        assertEquals(8, x.gateUpLora.rank());                               // gate and up: 2r
+        assertEquals(8 / 2.0, x.gateUpLora.scaling(), 1e-12);              // √2·8/√8 = 8/√4: gate's and up's own
+        assertEquals(8 / 2.0, x.downLora.scaling(), 1e-12);
+        assertEquals(Math.sqrt(2) * 8, created.config().get("alpha_pattern").get(".*\\.gate_up_proj").asDouble(), 1e-12);
+        assertEquals(DType.F32, x.gateUpLora.a().dtype());
+        created.save(dir);
+        Thinker other = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        LoraAdapter.apply(dir, other);
+        var y = (SparseMoe.Experts) other.modules().get("model.layers.0.mlp.experts");
+        assertEquals(x.gateUpLora.scaling(), y.gateUpLora.scaling(), 1e-12);
+        assertEquals(x.downLora.scaling(), y.downLora.scaling(), 1e-12);
+    }
+
+    @Test
+    void dropoutActsOnLinearTargetsOnlyAndTheNoteSaysTheExpertsTrainWithoutIt() {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        Tensor ids = npy("input_ids.npy"), mask = npy("attention_mask.npy");
+        var audio = Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy"));
+        var experts = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0.5, false, java.util.List.of("gate_proj", "up_proj", "down_proj"), null), 1);
+        try (var g = dev.jomni.tensor.Autograd.noGrad()) {                  // B starts at zero: make the update visible
+            var gen = new dev.jomni.tensor.Generator(2);
+            for (Tensor t : experts.parameters()) t.assign(Tensor.randn(gen, DType.F32, t.shape()).mul(0.1));
+        }
+        String note = experts.dropoutNote();
+        assertNotNull(note, "lora_dropout 0.5 with expert targets is said");
+        assertTrue(note.contains("lora_dropout 0.5 applies to the 0 Linear target(s) only; the 4 stacked expert parameter(s)")
+                && note.contains("train without dropout"), note);
+        experts.dropout().set(true, 42);
+        float[] on = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        experts.dropout().set(false, 0);
+        assertArrayEquals(fresh.forward(ids, mask, audio, null).logits().toFloatArray(), on, "the stacked experts' update takes no dropout");
+        experts.detach();
+
+        var linear = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0.5, false, java.util.List.of("q_proj"), null), 1);
+        assertNull(linear.dropoutNote(), "no experts targeted: nothing to say");
+        var q = (dev.jomni.nn.Linear) fresh.modules().get("model.layers.0.self_attn.q_proj");
+        assertEquals(linear.dropout(), q.lora().dropout(), "a Linear target takes the adapter's dropout");
+        linear.detach();
+        var none = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0, false, java.util.List.of("q_proj", "gate_proj", "up_proj"), null), 1);
+        assertNull(none.dropoutNote(), "lora_dropout 0: nothing to say");
+    }
+
+    @Test
+    void f32MasterWeightsOnABf16BaseTrainTheStackedExperts() {
+        Thinker bf16 = Thinker.load(tiny("model"), DType.BF16, Device.cpu());
+        var created = LoraAdapter.create(bf16, new LoraAdapter.Spec(4, 8, 0, false, java.util.List.of("q_proj", "gate_proj", "up_proj", "down_proj"), null), 1);
+        try (var g = dev.jomni.tensor.Autograd.noGrad()) {
+            var gen = new dev.jomni.tensor.Generator(5);
+            for (Tensor t : created.parameters()) t.assign(Tensor.randn(gen, DType.F32, t.shape()).mul(0.1));
+        }
+        for (Tensor t : created.parameters()) {
+            assertEquals(DType.F32, t.dtype(), "master weights are f32");
+            t.requiresGrad(true);
+        }
+        Tensor loss = Thinker.loss(bf16.forward(npy("input_ids.npy"), npy("attention_mask.npy"),
+                Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy")), null).logits(), npy("labels.npy"));
+        assertTrue(Double.isFinite(loss.item()), "loss " + loss.item());
+        loss.backward();
+        for (var e : created.gradients().entrySet()) {
+            Tensor grad = e.getValue();
+            assertEquals(DType.F32, grad.dtype(), e.getKey());
+            float max = 0;
+            for (float v : grad.toFloatArray()) max = Math.max(max, Math.abs(v));
+            assertTrue(max > 0, e.getKey() + ": the gradient reaches the f32 master weight through the cast");
+        }
+        assertTrue(created.gradients().keySet().stream().anyMatch(k -> k.contains(".mlp.experts.")), "the experts are among them");
+    }
+
+    @Test
+    void targetsFollowPeftRulesAndAreCountedPerKind() {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        var byList = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0.05, false, java.util.List.of("q_proj", "v_proj"), null), 1);
+        var counts = byList.matches();
+        int layers = fresh.config.text().numHiddenLayers();
+        assertEquals(layers, counts.get("model q_proj"));
+        assertEquals(layers, counts.get("model v_proj"));
+        assertTrue(counts.containsKey("audio_tower q_proj"), "a suffix matches the audio encoder's projections too, as in PEFT: " + counts);
+        assertEquals(0.05, byList.dropout().p());
+        assertEquals(0.05, byList.config().get("lora_dropout").asDouble());
+        for (var e : fresh.modules().entrySet()) if (e.getValue() instanceof dev.jomni.nn.Linear l) l.lora(null);
+        // A string is a full-match regex: only the text model's layer-0 q_proj.
+        var byRegex = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0, true, null, "thinker\\.model\\.layers\\.0\\.self_attn\\.q_proj"), 1);
+        assertEquals(java.util.Map.of("model q_proj", 1), byRegex.matches());
+        var q = (dev.jomni.nn.Linear) fresh.modules().get("model.layers.0.self_attn.q_proj");
+        assertEquals(8 / 2.0, q.lora().scaling(), 1e-12);                   // rsLoRA: 8/√4
+        assertEquals(DType.F32, q.lora().a().dtype());
+        var none = assertThrows(IllegalArgumentException.class,
+                () -> LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0, false, null, "nothing"), 1));
+        assertTrue(none.getMessage().contains("regex 'nothing'"), none.getMessage());
+    }
+
+    @Test
+    void dropoutMasksAreKeyedSoARecomputedForwardDrawsTheSame() {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        var created = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0.5, false, java.util.List.of("q_proj", "v_proj", "k_proj", "o_proj"), null), 1);
+        Tensor ids = npy("input_ids.npy"), mask = npy("attention_mask.npy"), labels = npy("labels.npy");
+        var audio = Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy"));
+        // B starts at zero, so dropout cannot show in the output: make B non-zero first.
+        try (var g = dev.jomni.tensor.Autograd.noGrad()) {
+            var gen = new dev.jomni.tensor.Generator(2);
+            for (Tensor t : created.parameters()) t.assign(Tensor.randn(gen, DType.F32, t.shape()).mul(0.1));
+        }
+        for (Tensor t : created.parameters()) t.requiresGrad(true);
+        created.dropout().set(true, 42);
+        float[] a = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        float[] b = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        org.junit.jupiter.api.Assertions.assertArrayEquals(a, b, "same step seed, same masks");
+        created.dropout().set(true, 43);
+        float[] c = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        assertTrue(!java.util.Arrays.equals(a, c), "another step seed, other masks");
+        created.dropout().set(false, 0);
+        float[] off = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        assertTrue(!java.util.Arrays.equals(a, off), "dropout off differs from on");
+        // Gradient checkpointing recomputes each layer in backward: with keyed masks the gradients are the same.
+        created.dropout().set(true, 42);
+        Thinker.loss(fresh.forward(ids, mask, audio, null).logits(), labels).backward();
+        java.util.List<float[]> plain = created.parameters().stream().map(t -> t.grad().toFloatArray()).toList();
+        created.parameters().forEach(Tensor::zeroGrad);
+        fresh.gradientCheckpointing(true);
+        Thinker.loss(fresh.forward(ids, mask, audio, null).logits(), labels).backward();
+        fresh.gradientCheckpointing(false);
+        for (int i = 0; i < plain.size(); i++)
+            org.junit.jupiter.api.Assertions.assertArrayEquals(plain.get(i), created.parameters().get(i).grad().toFloatArray(), 1e-6f, "tensor " + i);
     }
 
     @Test
