@@ -131,7 +131,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (g.downB() != null) c.wgrad(Wgrad.of(h, dn.rank()).a(dy, h, true, true).b(t2, dn.rank(), false).c(g.downB()).alpha(dn.scaling()));
             if (g.downA() != null) c.wgrad(Wgrad.of(dn.rank(), i).a(p2, dn.rank(), false, true).b(hm, i, false).c(g.downA()).alpha(dn.scaling()));
             if (!needUpstream) return;
-            Tensor dgu = c.temp(gt, s, 2 * i);                     // d gate ‖ d up [S, 2I]
+            Tensor dgu = c.temp(gt, s, 2 * i);                            // d gate ‖ d up [S, 2I]
             c.swigluBackward(gm, gateUp, dgu);
             if (g.gateUp() != null) c.wgrad(Wgrad.of(2 * i, h).a(dgu, 2 * i, false, false).b(in.x(), h, true).c(g.gateUp()));
             if (g.gateUpB() != null)
