@@ -6,26 +6,32 @@
 //                (integer shared-memory atomics: exact). An id outside [−1, E) is recorded in the device's
 //                IndexError (raised at the next host sync, CudaDevice.await) and treated as −1.
 //     moe_scan   (RouteArgs; grid 1, block 512, E ≤ 512): offsets[e] = Σ_{e'<e} count[e'] (offsets[E] = M),
-//                tiles[e] = Σ_{e'<e} ceil(count[e'] / 64) (the row GEMMs' tile schedule), and counts[c, e]
+//                tiles[e] = Σ_{e'<e} ceil(count[e'] / 64) (the SIMT row GEMMs' tile schedule), tilesTc[e] likewise
+//                with 128 (the tensor-core row GEMM's), and counts[c, e]
 //                becomes where chunk c's first slot of expert e goes.
 //     moe_scatter(RouteArgs; grid C, block 256): stable counting-sort scatter: sorted[p] = s, pos[s] = p (−1: none),
 //                slots of one expert in increasing s (warp __match_any_sync ranks + per-warp counts), so every
 //                later sum has a fixed order: results do not depend on scheduling.
-//   Row GEMM, grouped by expert (moe_gemm_rows / _f64; GemmArgs; grid (tiles bound, ceil(n / 64)), block 256):
+//   Row GEMM, grouped by expert (moe_gemm_rows / _f64 / _bf16_tc; GemmArgs; grid (tiles bound, ceil(n / tile)), block 256):
 //     C[p, n] = α·Σ_q A(p, q)·B_e(q, n) for the rows p of each expert e, A(p, q) = a[row(p)·lda + q] with
 //     row(p) = sorted[p] / K (gathered tokens) or p; B_e = b + e·strideB, B_e(q, n) = b_e[n·ldb + q] (transB, the
-//     "x·Wᵀ" of a Linear) or b_e[q·ldb + n]. 64×64×16 shared-memory tiles, 4×4 per thread, f32 (f64) accumulation.
-//     A block finds its expert from tiles[] (binary search); blocks past tiles[E] exit, so the grid is the bound
-//     ceil(S/64) + E and needs no count from the host. Epilogues (through a shared-memory stage):
+//     "x·Wᵀ" of a Linear) or b_e[q·ldb + n]. SIMT: 64×64×16 shared-memory tiles, 4×4 per thread, f32 (f64)
+//     accumulation. _bf16_tc (bf16 A and B): 128×128 tiles, k steps of 32 double-buffered with cp.async, wmma
+//     16×16×16 with f32 accumulation, 16-byte copies where rows are 16-byte aligned (element loads otherwise).
+//     A block finds its expert from the schedule GemmArgs.tiles points at (binary search); blocks past its E-th
+//     entry exit, so the grid is the bound ceil(S/tile) + E and needs no count from the host. Epilogues
+//     (through a shared-memory stage; the tensor-core kernel's in two halves of 64 rows):
 //       MODE_STORE:  c = α·acc (+ c when accumulate), then + LoRA (below); stored in c's dtype.
-//       MODE_SWIGLU: the tile's 64 columns are 32 gate rows j and the 32 up rows I + j of b_e; gate and up are
+//       MODE_SWIGLU: the tile's columns are gate rows j and (the second half) the up rows I + j of b_e; gate and up are
 //                    rounded to x's dtype (+ LoRA), optionally stored to gu [M, 2I], and
 //                    h = round(round(silu(gate))·up) is stored to c [M, I]: CpuMoeExperts' rounding points.
 //       LoRA (lora.ptr ≠ 0): v = round(round(v) + round(s·round(Σ_q lt[p, q]·lb_e[col, q]))), lb_e = lb + e·lbStride
 //                    ([out, r] row-major): Linear + LoRA as the composition rounded it.
-//   Weight-gradient GEMM (moe_gemm_wgrad / _f64; WgradArgs; grid (ceil(Nd/64), ceil(Md/64), E), block 256):
+//   Weight-gradient GEMM (moe_gemm_wgrad / _f64; WgradArgs; grid (ceil(Nd/64), ceil(Md/64), E), block 256;
+//   moe_gemm_wgrad_bf16_tc: grid (ceil(Md/128)·ceil(Nd/128), E), wmma, cp.async as the row GEMM):
 //     C_e[m, n] = α·Σ_{p of e} scale(p)·A(p, m)·B(p, n) over expert e's rows in increasing p (experts without
-//     rows write zeros), A(p, m) = a[rowA(p)·lda + m], scale(p) = weights[sorted[p]] or 1, B likewise.
+//     rows write zeros), A(p, m) = a[rowA(p)·lda + m], scale(p) = weights[sorted[p]] or 1, B likewise. Each
+//     output tile belongs to one block looping over its expert's rows: no atomics, the same bits every run.
 //   moe_combine / _f64 (CombineArgs; grid N, block 256): out[t, j] = Σ over t's routed slots in (expert, k)
 //     order — the reference's order — of round(round(y[pos, j])·w) accumulated in x's dtype (forward), or the
 //     plain f32 (f64) sum of rows[pos, j] (backward's dx).
@@ -35,10 +41,12 @@
 //     tree), 0 for a slot routed to no expert.
 // Launcher: dev.jomni.cuda.CudaMoeExperts. Reference: dev.jomni.tensor.cpu.CpuMoeExperts.
 #include <mma.h>
+#include <type_traits>
 #include "tensor.cuh"
 
 constexpr int THREADS = 256;
-constexpr int BM = 64, BN = 64, BK = 16;        // GEMM tile: 256 threads × 4×4 outputs
+constexpr int BM = 64, BN = 64, BK = 16;        // SIMT GEMM tile: 256 threads × 4×4 outputs
+constexpr int TBM = 128, TBN = 128, TBK = 32;   // tensor-core tiles: 8 warps of 64×32 outputs, k steps of 32
 constexpr int MAX_EXPERTS = 512;
 constexpr int MODE_SWIGLU = 1;                  // GemmArgs.mode; 0 is MODE_STORE
 
@@ -90,13 +98,14 @@ struct IndexError {
   long long position, value, bound;
 };
 
-struct RouteArgs {        // 96 bytes
+struct RouteArgs {        // 104 bytes
   long long slots, experts, chunks;
   Buf ids;                // [S] I64 or I32
   long long counts, offsets, tiles, sorted, pos;   // int*: [C, E], [E + 1], [E + 1], [S], [S]
   long long error, op;    // IndexError*, the op's number
+  long long tilesTc;      // int* [E + 1]: the tile schedule of the tensor-core row GEMM's TBM-row tiles
 };
-static_assert(sizeof(RouteArgs) == 96, "RouteArgs layout (CudaMoeExperts writes it)");
+static_assert(sizeof(RouteArgs) == 104, "RouteArgs layout (CudaMoeExperts writes it)");
 
 /** Slot s's expert, −1 for none; an id outside [−1, E) is recorded (first one wins) and treated as none. */
 __device__ __forceinline__ int expert_of(const RouteArgs& p, long long s, bool record) {
@@ -130,7 +139,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) moe_hist(const RouteArgs p
 }
 
 extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteArgs p) {
-  __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS];
+  __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS], tilesTc[MAX_EXPERTS];
   const int E = (int)p.experts, e = threadIdx.x;
   int* counts = (int*)p.counts;
   int total = 0;
@@ -142,22 +151,26 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
     }
   rows[e] = e < E ? total : 0;
   tiles[e] = e < E ? (total + BM - 1) / BM : 0;
+  tilesTc[e] = e < E ? (total + TBM - 1) / TBM : 0;
   __syncthreads();
   for (int d = 1; d < MAX_EXPERTS; d <<= 1) {        // inclusive Hillis-Steele scan (integers: exact)
-    int r = e >= d ? rows[e - d] : 0, t = e >= d ? tiles[e - d] : 0;
+    int r = e >= d ? rows[e - d] : 0, t = e >= d ? tiles[e - d] : 0, u = e >= d ? tilesTc[e - d] : 0;
     __syncthreads();
     rows[e] += r;
     tiles[e] += t;
+    tilesTc[e] += u;
     __syncthreads();
   }
   if (e < E) {
     const int start = rows[e] - total;
     ((int*)p.offsets)[e] = start;
     ((int*)p.tiles)[e] = tiles[e] - (total + BM - 1) / BM;
+    ((int*)p.tilesTc)[e] = tilesTc[e] - (total + TBM - 1) / TBM;
     for (long long c = 0; c < p.chunks; c++) counts[c * E + e] += start;
     if (e == E - 1) {
       ((int*)p.offsets)[E] = rows[e];
       ((int*)p.tiles)[E] = tiles[e];
+      ((int*)p.tilesTc)[E] = tilesTc[e];
     }
   }
 }
@@ -229,42 +242,47 @@ struct RowTile {
   long long row0, n0;
 };
 
-/** The tile of block (blockIdx.x, blockIdx.y), or e = −1 past the last expert's tiles. */
+/** The TM×TN tile of block (blockIdx.x, blockIdx.y), or e = −1 past the last expert's tiles. g.tiles is the
+ *  schedule of TM-row tiles (RouteArgs.tiles for the SIMT kernel's BM, tilesTc for TBM). */
+template <int TM, int TN>
 __device__ __forceinline__ RowTile row_tile(const GemmArgs& g) {
   const int* tiles = (const int*)g.tiles;
   const int* offsets = (const int*)g.offsets;
   const int E = (int)g.experts, ti = blockIdx.x;
   RowTile t;
-  t.n0 = (long long)blockIdx.y * (g.mode == MODE_SWIGLU ? BN / 2 : BN);   // in output columns (I for SWIGLU)
+  t.n0 = (long long)blockIdx.y * (g.mode == MODE_SWIGLU ? TN / 2 : TN);   // in output columns (I for SWIGLU)
   if (ti >= tiles[E]) {
     t.e = -1;
     return t;
   }
   t.e = expert_of_tile(tiles, E, ti);
-  t.row0 = offsets[t.e] + (long long)(ti - tiles[t.e]) * BM;
-  t.rows = (int)min((long long)BM, (long long)offsets[t.e + 1] - t.row0);
+  t.row0 = offsets[t.e] + (long long)(ti - tiles[t.e]) * TM;
+  t.rows = (int)min((long long)TM, (long long)offsets[t.e + 1] - t.row0);
   return t;
 }
 
-/** The real column of b_e behind virtual tile column c (SWIGLU: 32 gate columns, then their 32 up columns); −1: none. */
+/** The real column of b_e behind virtual column c of a TN-wide tile (SWIGLU: TN/2 gate columns, then their
+ *  TN/2 up columns); −1: none. */
+template <int TN = BN>
 __device__ __forceinline__ long long b_column(const GemmArgs& g, long long n0, int c) {
   if (g.mode == MODE_SWIGLU) {
-    long long j = n0 + (c % (BN / 2));
-    return j < g.inter ? (c < BN / 2 ? j : g.inter + j) : -1;
+    long long j = n0 + (c % (TN / 2));
+    return j < g.inter ? (c < TN / 2 ? j : g.inter + j) : -1;
   }
   return n0 + c < g.n ? n0 + c : -1;
 }
 
-/** The epilogue: the block's accumulators staged in Cs[m·ldcs + c] (shared), written as GemmArgs.mode says. */
-template <typename T>
-__device__ __forceinline__ void rows_epilogue(const GemmArgs& g, const RowTile& t, const T* Cs, int ldcs) {
+/** The epilogue: SM rows (tile rows mBase ..) of a TN-wide tile's accumulators staged in Cs[m·ldcs + c]
+ *  (shared), written as GemmArgs.mode says. */
+template <typename T, int SM = BM, int TN = BN>
+__device__ __forceinline__ void rows_epilogue(const GemmArgs& g, const RowTile& t, const T* Cs, int ldcs, int mBase = 0) {
   const bool lora = g.lt.ptr != 0;
   if (g.mode == MODE_SWIGLU) {
-    for (int idx = threadIdx.x; idx < BM * (BN / 2); idx += THREADS) {
-      int m = idx / (BN / 2), c = idx % (BN / 2);
-      long long j = t.n0 + c, p = t.row0 + m;
-      if (m >= t.rows || j >= g.inter) continue;
-      T gate = round_to<T>(g.xdtype, Cs[m * ldcs + c]), up = round_to<T>(g.xdtype, Cs[m * ldcs + c + BN / 2]);
+    for (int idx = threadIdx.x; idx < SM * (TN / 2); idx += THREADS) {
+      int m = idx / (TN / 2), c = idx % (TN / 2);
+      long long j = t.n0 + c, p = t.row0 + mBase + m;
+      if (mBase + m >= t.rows || j >= g.inter) continue;
+      T gate = round_to<T>(g.xdtype, Cs[m * ldcs + c]), up = round_to<T>(g.xdtype, Cs[m * ldcs + c + TN / 2]);
       if (lora) {
         gate = round_to<T>(g.xdtype, gate + lora_term<T>(g, t.e, p, j));
         up = round_to<T>(g.xdtype, up + lora_term<T>(g, t.e, p, g.inter + j));
@@ -277,10 +295,10 @@ __device__ __forceinline__ void rows_epilogue(const GemmArgs& g, const RowTile& 
       st<T>(g.c, p * g.ldc + j, round_to<T>(g.xdtype, act * up));
     }
   } else {
-    for (int idx = threadIdx.x; idx < BM * BN; idx += THREADS) {
-      int m = idx / BN, c = idx % BN;
-      long long col = t.n0 + c, p = t.row0 + m;
-      if (m >= t.rows || col >= g.n) continue;
+    for (int idx = threadIdx.x; idx < SM * TN; idx += THREADS) {
+      int m = idx / TN, c = idx % TN;
+      long long col = t.n0 + c, p = t.row0 + mBase + m;
+      if (mBase + m >= t.rows || col >= g.n) continue;
       T v = (T)g.alpha * Cs[m * ldcs + c];
       if (g.accumulate) v += ld<T>(g.c, p * g.ldc + col);
       if (lora) v = round_to<T>(g.xdtype, round_to<T>(g.xdtype, v) + lora_term<T>(g, t.e, p, col));
@@ -314,7 +332,7 @@ __device__ __forceinline__ void gemm_rows(const GemmArgs& g) {
   __shared__ __align__(16) T smem[STAGE];
   T (*As)[BM] = (T(*)[BM])smem;                     // [BK][BM]: A's tile, k-major
   T (*Bs)[BN] = (T(*)[BN])(smem + BK * BM);         // [BK][BN]
-  const RowTile t = row_tile(g);
+  const RowTile t = row_tile<BM, BN>(g);
   if (t.e < 0) return;                               // past the last expert's tiles: the whole block exits
   const long long bBase = (long long)t.e * g.strideB;
   const int tid = threadIdx.x, tx = tid % 16, ty = tid / 16;
@@ -361,72 +379,161 @@ __device__ __forceinline__ void gemm_rows(const GemmArgs& g) {
   rows_epilogue<T>(g, t, Cs, BN + 1);
 }
 
-// Tensor cores (bf16 A and B, f32 accumulation): the same tiles, wmma 16×16×16; warp w holds the 16×32 outputs
-// at rows 16·(w / 2), columns 32·(w % 2). Operand tiles padded by 8 (wmma's ldm: a multiple of 8 bf16).
-constexpr int LDA_TC = BK + 8, LDBN_TC = BN + 8, LDC_TC = BN + 4;
-__device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
+// ------------------------------------------------------------------------------------------ tensor cores
+
+// cp.async (sm_80+): 16-byte global→shared copies that bypass registers, so the next k step's tiles load while
+// this one's multiply-adds run. src-size 0 writes zeros (rows past an expert's, columns past the matrix).
+__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
+  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
+template <int N>
+__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
+
+// Operand tiles padded by 8 bf16 (16 bytes: wmma's ldm a multiple of 8, rows 16-byte aligned for cp.async, and
+// consecutive rows shifted by 4 banks); f32 staging rows padded by 4.
+constexpr int LDK = TBK + 8;                     // 40: [m][k] and [n][k] tiles
+constexpr int LDN = TBN + 8;                     // 136: [k][n] and [k][m] tiles
+constexpr int LDCS = TBN + 4;                    // 132: f32 staging, half a tile (TBM / 2 rows) at a time
+constexpr int STAGE_BYTES = (TBM / 2) * LDCS * 4;
+static_assert(TBM == 128 && TBN == 128 && THREADS == 256, "8 warps as 2 × 4 of 64×32 outputs; 2 16-byte chunks per thread per tile");
+
+using bf16 = __nv_bfloat16;
+
+/** 8 elements into dst: one cp.async when vec (all 8 in range or none), else element by element (ok(j): in range). */
+template <typename Ok, typename Src>
+__device__ __forceinline__ void load8(bf16* dst, bool vec, bool valid, const bf16* src, const bf16* base, Ok ok, Src at) {
+  if (vec) {
+    cp_async16(dst, valid ? src : base, valid);
+  } else {
+    const bf16 zero = __float2bfloat16_rn(0.f);
+#pragma unroll
+    for (int j = 0; j < 8; j++) dst[j] = ok(j) ? base[at(j)] : zero;
+  }
+}
+
+/** The warp's 4×2 accumulator fragments (rows 64·wm + 16i, columns 32·wn + 16j) through shared memory into the
+ *  epilogue, half the tile (64 rows) at a time: the whole f32 tile would need 66 KiB (static limit 48). */
+template <typename Acc, typename Epi>
+__device__ __forceinline__ void tc_epilogue(Acc (&acc)[4][2], float* Cs, int wm, int wn, Epi epi) {
   using namespace nvcuda;
-  constexpr int OPERANDS = (BM * LDA_TC + (BN * LDA_TC > BK * LDBN_TC ? BN * LDA_TC : BK * LDBN_TC)) * 2;
-  constexpr int BYTES = OPERANDS > BM * LDC_TC * 4 ? OPERANDS : BM * LDC_TC * 4;
-  __shared__ __align__(128) unsigned char smem[BYTES];
-  __nv_bfloat16* As = (__nv_bfloat16*)smem;          // [BM][LDA_TC]: (m, k)
-  __nv_bfloat16* Bs = As + BM * LDA_TC;              // transB: [BN][LDA_TC] (n, k); else [BK][LDBN_TC] (k, n)
-  const RowTile t = row_tile(g);
-  if (t.e < 0) return;
-  const __nv_bfloat16* a = (const __nv_bfloat16*)g.a.ptr;
-  const __nv_bfloat16* b = (const __nv_bfloat16*)g.b.ptr + (long long)t.e * g.strideB;
-  const __nv_bfloat16 zero = __float2bfloat16_rn(0.f);
-  const int tid = threadIdx.x, warp = tid >> 5, wr = warp >> 1, wc = (warp & 1) * 2;
-  long long arow[4], bcol[4];
-  a_rows(g, t, arow);
-  b_cols(g, t, bcol);
-  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2];
-  wmma::fill_fragment(acc[0], 0.f);
-  wmma::fill_fragment(acc[1], 0.f);
-  for (long long k0 = 0; k0 < g.kdim; k0 += BK) {
-    for (int i = 0; i < 4; i++) {
-      int idx = tid + THREADS * i, m = idx / BK, kk = idx % BK;
-      long long q = k0 + kk;
-      As[m * LDA_TC + kk] = arow[i] >= 0 && q < g.kdim ? a[arow[i] + q] : zero;
-    }
-    for (int i = 0; i < 4; i++) {
-      int idx = tid + THREADS * i;
-      if (g.transB) {
-        int c = idx / BK, kk = idx % BK;
-        long long q = k0 + kk;
-        Bs[c * LDA_TC + kk] = bcol[i] >= 0 && q < g.kdim ? b[bcol[i] * g.ldb + q] : zero;
-      } else {
-        int kk = idx / BN, c = idx % BN;
-        long long q = k0 + kk;
-        Bs[kk * LDBN_TC + c] = bcol[i] >= 0 && q < g.kdim ? b[q * g.ldb + bcol[i]] : zero;
-      }
-    }
+  for (int half = 0; half < 2; half++) {
+    if (wm == half)
+      for (int i = 0; i < 4; i++)
+        for (int j = 0; j < 2; j++) wmma::store_matrix_sync(Cs + 16 * i * LDCS + 32 * wn + 16 * j, acc[i][j], LDCS, wmma::mem_row_major);
     __syncthreads();
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, __nv_bfloat16, wmma::row_major> fa;
-    wmma::load_matrix_sync(fa, As + wr * 16 * LDA_TC, LDA_TC);
-    for (int j = 0; j < 2; j++) {
-      if (g.transB) {                                // B(k, n) at Bs[n·LDA_TC + k]: column-major
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::col_major> fb;
-        wmma::load_matrix_sync(fb, Bs + (wc + j) * 16 * LDA_TC, LDA_TC);
-        wmma::mma_sync(acc[j], fa, fb, acc[j]);
-      } else {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, __nv_bfloat16, wmma::row_major> fb;
-        wmma::load_matrix_sync(fb, Bs + (wc + j) * 16, LDBN_TC);
-        wmma::mma_sync(acc[j], fa, fb, acc[j]);
-      }
-    }
+    epi(half * (TBM / 2));
     __syncthreads();
   }
-  float* Cs = (float*)smem;                          // [BM][LDC_TC], over the operand tiles
-  for (int j = 0; j < 2; j++)
-    wmma::store_matrix_sync(Cs + wr * 16 * LDC_TC + (wc + j) * 16, acc[j], LDC_TC, wmma::mem_row_major);
-  __syncthreads();
-  rows_epilogue<float>(g, t, Cs, LDC_TC);
+}
+
+// Row GEMM on tensor cores (bf16 A and B, f32 accumulation): 128×128 output tiles, k steps of 32 double-buffered
+// with cp.async; warp w holds rows 64·(w / 4), columns 32·(w % 4) as 4×2 wmma 16×16×16 fragments. A tile [m][k];
+// B tile [n][k] (TRANS: B(q, n) = b_e[n·ldb + q], wmma col_major) or [k][n] (wmma row_major). Each thread
+// copies 2 chunks of 8 per operand per step; operands whose rows are not 16-byte aligned (odd lda, ldb, kdim or
+// n) load element by element instead, the same tiles.
+template <bool TRANS>
+__device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTile& t, unsigned char* smem) {
+  using namespace nvcuda;
+  constexpr int A_ST = TBM * LDK, B_ST = (TBN * LDK > TBK * LDN) ? TBN * LDK : TBK * LDN;
+  bf16* As = (bf16*)smem;                            // [2][A_ST]
+  bf16* Bs = As + 2 * A_ST;                          // [2][B_ST]
+  const bf16* a = (const bf16*)g.a.ptr;
+  const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
+  const int* sorted = (const int*)g.sorted;
+  const int tid = threadIdx.x, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+  const bool vecA = (g.a.ptr & 15) == 0 && g.lda % 8 == 0 && g.kdim % 8 == 0;
+  const bool vecB = (g.b.ptr & 15) == 0 && g.strideB % 8 == 0 && g.ldb % 8 == 0 &&
+                    (TRANS ? g.kdim % 8 == 0 : (g.n % 8 == 0 && g.mode != MODE_SWIGLU));
+  long long arow[2], bcol[2];                        // chunk c = tid + 256·i: A row m = c / 4, columns (c % 4)·8 ..
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+    const int c = tid + THREADS * i, m = c >> 2;
+    const long long p = t.row0 + m;
+    arow[i] = m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
+    bcol[i] = TRANS ? b_column<TBN>(g, t.n0, m) : 0;
+  }
+  auto load = [&](int stage, long long k0) {
+    bf16* as = As + stage * A_ST;
+    bf16* bs = Bs + stage * B_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      {
+        const int m = c >> 2, kc = (c & 3) * 8;
+        const long long q = k0 + kc, r = arow[i];
+        load8(as + m * LDK + kc, vecA, r >= 0 && q < g.kdim, a + r + q, a,
+              [&](int j) { return r >= 0 && q + j < g.kdim; }, [&](int j) { return r + q + j; });
+      }
+      if (TRANS) {
+        const int n = c >> 2, kc = (c & 3) * 8;
+        const long long q = k0 + kc, col = bcol[i];
+        load8(bs + n * LDK + kc, vecB, col >= 0 && q < g.kdim, b + col * g.ldb + q, b,
+              [&](int j) { return col >= 0 && q + j < g.kdim; }, [&](int j) { return col * g.ldb + q + j; });
+      } else {
+        const int kk = c >> 4, nc = (c & 15) * 8;
+        const long long q = k0 + kk;
+        load8(bs + kk * LDN + nc, vecB, q < g.kdim && t.n0 + nc < g.n, b + q * g.ldb + t.n0 + nc, b,
+              [&](int j) { return q < g.kdim && b_column<TBN>(g, t.n0, nc + j) >= 0; },
+              [&](int j) { return q * g.ldb + b_column<TBN>(g, t.n0, nc + j); });
+      }
+    }
+  };
+
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+  const long long steps = (g.kdim + TBK - 1) / TBK;
+  if (steps > 0) load(0, 0);
+  cp_async_commit();
+  for (long long ks = 0; ks < steps; ks++) {
+    if (ks + 1 < steps) {                            // the next step's tiles into the other buffer, in flight
+      load((int)((ks + 1) & 1), (ks + 1) * TBK);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    const bf16* as = As + (ks & 1) * A_ST;
+    const bf16* bs = Bs + (ks & 1) * B_ST;
+#pragma unroll
+    for (int kk = 0; kk < TBK; kk += 16) {
+      using Layout = typename std::conditional<TRANS, wmma::col_major, wmma::row_major>::type;
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, Layout> fb[2];
+      for (int j = 0; j < 2; j++) {
+        const int n = 32 * wn + 16 * j;
+        if (TRANS) wmma::load_matrix_sync(fb[j], bs + n * LDK + kk, LDK);
+        else wmma::load_matrix_sync(fb[j], bs + kk * LDN + n, LDN);
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> fa;
+        wmma::load_matrix_sync(fa, as + (64 * wm + 16 * i) * LDK + kk, LDK);
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
+      }
+    }
+    __syncthreads();                                 // this buffer is refilled two steps on
+  }
+  float* Cs = (float*)smem;                          // over the operand tiles: all reads done, no copy in flight
+  tc_epilogue(acc, Cs, wm, wn, [&](int mBase) { rows_epilogue<float, TBM / 2, TBN>(g, t, Cs, LDCS, mBase); });
+}
+
+__device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
+  constexpr int OPERANDS = 2 * (TBM * LDK + (TBN * LDK > TBK * LDN ? TBN * LDK : TBK * LDN)) * 2;
+  constexpr int BYTES = OPERANDS > STAGE_BYTES ? OPERANDS : STAGE_BYTES;
+  static_assert(BYTES <= 48 * 1024, "static shared memory");
+  __shared__ __align__(128) unsigned char smem[BYTES];
+  const RowTile t = row_tile<TBM, TBN>(g);
+  if (t.e < 0) return;
+  if (g.transB) gemm_rows_tc_body<true>(g, t, smem);
+  else gemm_rows_tc_body<false>(g, t, smem);
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows(const GemmArgs g) { gemm_rows<float>(g); }
 extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_f64(const GemmArgs g) { gemm_rows<double>(g); }
-extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_bf16_tc(const GemmArgs g) { gemm_rows_tc(g); }
+extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows_bf16_tc(const GemmArgs g) { gemm_rows_tc(g); }
 
 // ------------------------------------------------------------------------------------------ weight-gradient GEMM
 
@@ -498,6 +605,106 @@ __device__ __forceinline__ void gemm_wgrad(const WgradArgs& g) {
 
 extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_wgrad(const WgradArgs g) { gemm_wgrad<float>(g); }
 extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_wgrad_f64(const WgradArgs g) { gemm_wgrad<double>(g); }
+
+// Weight gradient on tensor cores (bf16 A and B, f32 accumulation): grid (tilesM·tilesN, E), block 256; block
+// (x, e) owns expert e's 128×128 output tile x (row-major over tiles, so an expert's tiles run together and share
+// its rows in L2) and walks the expert's rows p in increasing order, 32 a step, double-buffered with cp.async:
+// one block per output element, the same order on every run. A tile [p][m], B tile [p][n] (wmma: A col_major,
+// B row_major). Scaled: after a step's A rows land, each is multiplied by its slot's routing weight in shared
+// memory and rounded to bf16 (the reference keeps w·dy in f32: a relative 2^-9 per element, inside bf16 bounds).
+__device__ __forceinline__ void gemm_wgrad_tc(const WgradArgs& g) {
+  using namespace nvcuda;
+  constexpr int ST = TBK * LDN;                      // one operand tile: [32][136]
+  constexpr int BYTES = 4 * ST * 2 > STAGE_BYTES ? 4 * ST * 2 : STAGE_BYTES;
+  static_assert(BYTES <= 48 * 1024, "static shared memory");
+  __shared__ __align__(128) unsigned char smem[BYTES];
+  __shared__ float scale[2][TBK];
+  bf16* As = (bf16*)smem;                            // [2][ST]
+  bf16* Bs = As + 2 * ST;                            // [2][ST]
+  const int* offsets = (const int*)g.offsets;
+  const int* sorted = (const int*)g.sorted;
+  const bf16* a = (const bf16*)g.a.ptr;
+  const bf16* b = (const bf16*)g.b.ptr;
+  const long long tilesN = (g.nd + TBN - 1) / TBN;
+  const long long m0 = (long long)(blockIdx.x / tilesN) * TBM, n0 = (long long)(blockIdx.x % tilesN) * TBN;
+  const int e = blockIdx.y, tid = threadIdx.x, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+  const long long p0 = offsets[e], p1 = offsets[e + 1];
+  const bool scaled = g.scale.ptr != 0;
+  const bool vecA = (g.a.ptr & 15) == 0 && g.lda % 8 == 0 && g.md % 8 == 0;
+  const bool vecB = (g.b.ptr & 15) == 0 && g.ldb % 8 == 0 && g.nd % 8 == 0;
+  auto load = [&](int stage, long long k0) {
+    bf16* as = As + stage * ST;
+    bf16* bs = Bs + stage * ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {                    // chunk c: row kk = c / 16, columns (c % 16)·8 ..
+      const int c = tid + THREADS * i, kk = c >> 4, ch = (c & 15) * 8;
+      const long long p = k0 + kk;
+      const bool row = p < p1;
+      const long long s = row ? sorted[p] : 0;
+      const long long ra = (g.gatherA ? s / g.topk : p) * g.lda + m0 + ch, rb = (g.gatherB ? s / g.topk : p) * g.ldb + n0 + ch;
+      load8(as + kk * LDN + ch, vecA, row && m0 + ch < g.md, a + ra, a,
+            [&](int j) { return row && m0 + ch + j < g.md; }, [&](int j) { return ra + j; });
+      load8(bs + kk * LDN + ch, vecB, row && n0 + ch < g.nd, b + rb, b,
+            [&](int j) { return row && n0 + ch + j < g.nd; }, [&](int j) { return rb + j; });
+    }
+    if (scaled && tid < TBK) {
+      const long long p = k0 + tid;
+      scale[stage][tid] = p < p1 ? ld<float>(g.scale, sorted[p]) : 0.f;
+    }
+  };
+
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
+  for (int i = 0; i < 4; i++)
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+  const long long steps = (p1 - p0 + TBK - 1) / TBK;
+  if (steps > 0) load(0, p0);
+  cp_async_commit();
+  for (long long ks = 0; ks < steps; ks++) {
+    if (ks + 1 < steps) {
+      load((int)((ks + 1) & 1), p0 + (ks + 1) * TBK);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    bf16* as = As + (ks & 1) * ST;
+    const bf16* bs = Bs + (ks & 1) * ST;
+    if (scaled) {                                    // A rows × their routing weights, 2 columns a thread at a time
+      const float* sc = scale[ks & 1];
+      for (int idx = tid; idx < TBK * TBM / 2; idx += THREADS) {
+        const int kk = idx / (TBM / 2), m = 2 * (idx % (TBM / 2));
+        __nv_bfloat162* v = (__nv_bfloat162*)(as + kk * LDN + m);
+        const float2 f = __bfloat1622float2(*v);
+        *v = __floats2bfloat162_rn(f.x * sc[kk], f.y * sc[kk]);
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int kk = 0; kk < TBK; kk += 16) {
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> fb[2];
+      for (int j = 0; j < 2; j++) wmma::load_matrix_sync(fb[j], bs + kk * LDN + 32 * wn + 16 * j, LDN);
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::col_major> fa;   // (m, p) at as[p·LDN + m]
+        wmma::load_matrix_sync(fa, as + kk * LDN + 64 * wm + 16 * i, LDN);
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
+      }
+    }
+    __syncthreads();
+  }
+  float* Cs = (float*)smem;
+  const long long base = (long long)e * g.md * g.nd;
+  tc_epilogue(acc, Cs, wm, wn, [&](int mBase) {
+    for (int idx = tid; idx < (TBM / 2) * TBN; idx += THREADS) {   // experts without rows: zeros
+      const int m = idx / TBN, c = idx % TBN;
+      const long long row = m0 + mBase + m, col = n0 + c;
+      if (row < g.md && col < g.nd) st<float>(g.c, base + row * g.nd + col, (float)g.alpha * Cs[m * LDCS + c]);
+    }
+  });
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_wgrad_bf16_tc(const WgradArgs g) { gemm_wgrad_tc(g); }
 
 // ------------------------------------------------------------------------------------------ combine
 

@@ -13,19 +13,26 @@ import java.util.List;
  * exit. Then grouped GEMMs (f32 accumulation, f64 for f64) with silu·up and the LoRA terms in their epilogues,
  * and a combine that sums each token's expert outputs in the reference's (expert, k) order, without atomics.
  * Backward recomputes the forward intermediates, as CpuMoeExperts does. bf16, f16, f32 (f32 compute) and f64.
- * Row GEMMs with bf16 A and B (forward, and backward's dy·down) use tensor cores (wmma 16×16×16, f32
- * accumulation); those reading f32 scratch (dgu, du1) and the per-expert weight gradients are SIMT tiles.
- * {@code -Djomni.moe.simt=true} runs every GEMM on the SIMT kernel (a diagnosis switch).
+ * GEMMs whose A and B are both bf16 run on tensor cores (wmma 16×16×16, f32 accumulation, 128×128 tiles,
+ * cp.async double buffering): the row GEMMs and the weight gradients (one block per expert and output tile,
+ * walking the expert's rows in order: deterministic). For bf16 x the backward's intermediate gradients that feed
+ * GEMMs (dgu, du1 = s·dgu·B, p2 = dy·B) are kept in bf16 so those GEMMs run on tensor cores too; the reference
+ * keeps them in f32, and the extra rounding (a relative 2^-9 per element) stays well inside the bf16 bounds of
+ * CudaMoeExpertsTest. {@code -Djomni.moe.simt=true} runs every GEMM on the SIMT kernels with f32 scratch (a
+ * diagnosis switch).
  *
- * <p>Scratch (freed at the end of each call, stream-ordered): int32 routing (S·2 + C·E + 2E + 2 ints) and
+ * <p>Scratch (freed at the end of each call, stream-ordered): int32 routing (S·2 + C·E + 3E + 3 ints) and
  * per-slot rows of S = N·K (the bound on routed slots): forward gate/up products h [S, I] and y [S, H] in x's
- * dtype; backward also gate ‖ up [S, 2I], and f32 (f64) g [S, I], dgu [S, 2I], dx rows [S, H].
+ * dtype; backward also gate ‖ up [S, 2I], f32 (f64) g [S, I] and dx rows [S, H], and dgu [S, 2I] in bf16 (tensor
+ * cores) or f32 (f64).
  */
 final class CudaMoeExperts implements MoeExperts.Kernels {
     private static final String FILE = "moe_experts", OP = "moeExperts";
     private static final int THREADS = 256;
-    /** moe_experts.cu's BM = BN: the GEMMs' 64×64 output tiles (SWIGLU tiles: 32 gate and 32 up columns). */
+    /** moe_experts.cu's BM = BN: the SIMT GEMMs' 64×64 output tiles (SWIGLU tiles: 32 gate and 32 up columns). */
     private static final int TILE = 64;
+    /** moe_experts.cu's TBM = TBN: the tensor-core GEMMs' 128×128 output tiles (SWIGLU: 64 gate and 64 up columns). */
+    private static final int TILE_TC = 128;
     /** moe_scan is one block of 512 threads, one per expert. */
     private static final int MAX_EXPERTS = 512;
     /** moe_combine ranks a token's slots with one thread each. */
@@ -89,6 +96,8 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         Call c = new Call(in);
         try {
             int s = c.slots;
+            // gradients that feed GEMMs: bf16 where those GEMMs run on tensor cores, else the compute type
+            DType gt = tensorCores && c.type == DType.BF16 ? DType.BF16 : c.compute;
             // the forward's intermediates, recomputed: t1, gate ‖ up, h (t2 only for down's LoRA B)
             Tensor t1 = null;
             if (gu != null) {
@@ -106,7 +115,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             // G = dy·down[e] (+ s·(dy·B)·A) [S, I]: ∂(dy·down_e(h))/∂h before the routing weight
             Tensor gm = null, p2 = null;
             if (dn != null && (needG || g.downA() != null)) {           // p2 = dy·B [S, r2]
-                p2 = c.temp(c.compute, s, dn.rank());
+                p2 = c.temp(gt, s, dn.rank());
                 c.rows(Rows.of(dn.rank(), h).a(dy, h, true).b(dn.b(), dn.rank(), (long) h * dn.rank(), false).c(p2, dn.rank()));
             }
             if (needG) {
@@ -122,14 +131,14 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (g.downB() != null) c.wgrad(Wgrad.of(h, dn.rank()).a(dy, h, true, true).b(t2, dn.rank(), false).c(g.downB()).alpha(dn.scaling()));
             if (g.downA() != null) c.wgrad(Wgrad.of(dn.rank(), i).a(p2, dn.rank(), false, true).b(hm, i, false).c(g.downA()).alpha(dn.scaling()));
             if (!needUpstream) return;
-            Tensor dgu = c.temp(c.compute, s, 2 * i);                     // d gate ‖ d up [S, 2I]
+            Tensor dgu = c.temp(gt, s, 2 * i);                            // d gate ‖ d up [S, 2I]
             c.swigluBackward(gm, gateUp, dgu);
             if (g.gateUp() != null) c.wgrad(Wgrad.of(2 * i, h).a(dgu, 2 * i, false, false).b(in.x(), h, true).c(g.gateUp()));
             if (g.gateUpB() != null)
                 c.wgrad(Wgrad.of(2 * i, gu.rank()).a(dgu, 2 * i, false, false).b(t1, gu.rank(), false).c(g.gateUpB()).alpha(gu.scaling()));
             Tensor du1 = null;
             if (gu != null && (g.gateUpA() != null || g.x() != null)) {   // du1 = s·dgu·B [S, r1]
-                du1 = c.temp(c.compute, s, gu.rank());
+                du1 = c.temp(gt, s, gu.rank());
                 c.rows(Rows.of(gu.rank(), 2 * i).a(dgu, 2 * i, false).b(gu.b(), gu.rank(), 2L * i * gu.rank(), false).c(du1, gu.rank())
                         .alpha(gu.scaling()));
             }
@@ -224,9 +233,9 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         final DType type, compute;
         final String suffix;
         final int slots, experts, topK, chunks;
-        /** moe_gemm_rows' grid: Σ_e ceil(count_e / 64) ≤ ceil(S / 64) + E, whatever the counts. */
-        final int tileBound;
-        final long counts, offsets, tiles, sorted, pos;
+        /** moe_gemm_rows' grid: Σ_e ceil(count_e / 64) ≤ ceil(S / 64) + E, whatever the counts; _tc's with 128. */
+        final int tileBound, tileBoundTc;
+        final long counts, offsets, tiles, sorted, pos, tilesTc;
         private final List<Tensor> temps = new ArrayList<>();
 
         Call(MoeExperts.Inputs in) {
@@ -249,8 +258,9 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             slots = (int) s;
             chunks = (slots + THREADS - 1) / THREADS;
             tileBound = Dim3.blocks(slots, TILE) + experts;
+            tileBoundTc = Dim3.blocks(slots, TILE_TC) + experts;
             d = backend.on(in.x().device());
-            long ints = (long) chunks * experts + 2L * (experts + 1) + 2L * slots;
+            long ints = (long) chunks * experts + 3L * (experts + 1) + 2L * slots;
             Tensor r = temp(DType.I32, (int) ints);
             long base = CudaBackend.address(r);
             counts = base;
@@ -258,10 +268,11 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             tiles = offsets + 4L * (experts + 1);
             sorted = tiles + 4L * (experts + 1);
             pos = sorted + 4L * slots;
+            tilesTc = pos + 4L * slots;
             Tensor ids = in.ids();
             // moe_experts.cu's RouteArgs
             Launch l = Launch.begin().struct().i64(slots).i64(experts).i64(chunks).i64(CudaBackend.address(ids)).i64(ids.dtype().code)
-                    .i64(counts).i64(offsets).i64(tiles).i64(sorted).i64(pos).i64(d.indexErrorAddress()).i64(d.opId(OP));
+                    .i64(counts).i64(offsets).i64(tiles).i64(sorted).i64(pos).i64(d.indexErrorAddress()).i64(d.opId(OP)).i64(tilesTc);
             if (slots > 0) l.launch(d.kernel(FILE, "moe_hist"), d.stream, chunks, THREADS);
             l.launch(d.kernel(FILE, "moe_scan"), d.stream, 1, MAX_EXPERTS);   // the packed parameters are reused
             if (slots > 0) l.launch(d.kernel(FILE, "moe_scatter"), d.stream, chunks, THREADS);
@@ -278,15 +289,17 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         }
 
         void rows(Rows r) {
-            Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(tiles).i64(sorted);
+            boolean tc = tensorCores && r.a.dtype() == DType.BF16 && r.b.dtype() == DType.BF16;
+            int tile = tc ? TILE_TC : TILE;                  // the tile schedule must be the kernel's tile rows
+            Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(tc ? tilesTc : tiles).i64(sorted);
             buf(l, r.a).i64(r.lda).i64(r.gatherA ? 1 : 0);
             buf(l, r.b).i64(r.ldb).i64(r.strideB).i64(r.transB ? 1 : 0);
             buf(l, r.cc).i64(r.ldc).i64(r.accumulate ? 1 : 0).i64(r.mode).i64(r.inter).i64(type.code).f64(r.alpha);
             buf(buf(buf(l, r.gu), r.lt), r.lb).i64(r.rank).i64(r.lbStride).f64(r.lscale);
-            int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, TILE / 2) : Dim3.blocks(r.n, TILE);
+            int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, tile / 2) : Dim3.blocks(r.n, tile);
             if (columns > 65535) throw new IllegalArgumentException("moeExperts on CUDA: " + r.n + " output columns need " + columns + " column tiles (gridDim.y ≤ 65535)");
-            boolean tc = tensorCores && r.a.dtype() == DType.BF16 && r.b.dtype() == DType.BF16;
-            l.launch(d.kernel(FILE, tc ? "moe_gemm_rows_bf16_tc" : "moe_gemm_rows" + suffix), d.stream, Dim3.of(tileBound, columns), Dim3.of(THREADS));
+            l.launch(d.kernel(FILE, tc ? "moe_gemm_rows_bf16_tc" : "moe_gemm_rows" + suffix), d.stream, Dim3.of(tc ? tileBoundTc : tileBound, columns),
+                    Dim3.of(THREADS));
         }
 
         void wgrad(Wgrad w) {
@@ -294,6 +307,13 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             buf(l, w.a).i64(w.lda).i64(w.gatherA ? 1 : 0);
             buf(l, w.b).i64(w.ldb).i64(w.gatherB ? 1 : 0);
             buf(buf(l, w.scaled ? in.weights() : null), w.cc).f64(w.alpha);
+            if (tensorCores && w.a.dtype() == DType.BF16 && w.b.dtype() == DType.BF16) {
+                // one block per (output tile, expert): x walks an expert's tiles, y the experts (E ≤ 512)
+                long tilesXy = (long) Dim3.blocks(w.md, TILE_TC) * Dim3.blocks(w.nd, TILE_TC);
+                if (tilesXy > Integer.MAX_VALUE) throw new IllegalArgumentException("moeExperts on CUDA: a weight gradient of [" + w.md + ", " + w.nd + "] has too many tiles");
+                l.launch(d.kernel(FILE, "moe_gemm_wgrad_bf16_tc"), d.stream, new Dim3((int) tilesXy, experts, 1), Dim3.of(THREADS));
+                return;
+            }
             int rowsT = Dim3.blocks(w.md, TILE);
             if (rowsT > 65535) throw new IllegalArgumentException("moeExperts on CUDA: a weight gradient of " + w.md + " rows needs more than 65535 row tiles");
             l.launch(d.kernel(FILE, "moe_gemm_wgrad" + suffix), d.stream, new Dim3(Dim3.blocks(w.nd, TILE), rowsT, experts), Dim3.of(THREADS));

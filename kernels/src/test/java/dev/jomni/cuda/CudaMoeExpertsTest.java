@@ -21,7 +21,7 @@ import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * moe_experts.cu against CpuMoeExperts on fresh random inputs: forward and every gradient, N = 1, 31, 257 tokens,
- * E = 8 and 128, K = 8, odd H and I (partial tiles), experts without tokens, all slots on one expert, ids −1, i32
+ * E = 8 and 128, K = 8, odd H and I (partial tiles), H and I multiples of 8 (vector loads), experts without tokens, all slots on one expert, ids −1, i32
  * ids, LoRA on both projections, the frozen base (QLoRA: no base gradients), f32/bf16 (f64 in one case);
  * also no host synchronisation, bit-identical reruns, and a bad id raised at the next synchronisation.
  */
@@ -164,7 +164,10 @@ class CudaMoeExpertsTest {
                 random("every slot on expert 5", t, g, 257, H, I, 8, 8, Routing.ONE_EXPERT, 0, DType.I64),
                 random("ids -1 (one token wholly)", t, g, 31, H, I, 128, 8, Routing.SOME_NONE, 0, DType.I64),
                 random("one token, LoRA", t, g, 1, H, I, 8, 8, Routing.DISTINCT, 4, DType.I64),
-                random("LoRA, ids -1", t, g, 31, H, I, 128, 8, Routing.SOME_NONE, 4, DType.I32));
+                random("LoRA, ids -1", t, g, 31, H, I, 128, 8, Routing.SOME_NONE, 4, DType.I32),
+                // multiples of 8: the tensor-core GEMMs' 16-byte cp.async loads (the shapes above load element by
+                // element); 257 rows per expert: 3 row tiles of 128 and 9 weight-gradient steps of 32 rows
+                random("aligned, LoRA r=8", t, g, 257, 256, 136, 8, 8, Routing.DISTINCT, 8, DType.I64));
         for (Case c : cases) compare(c, seed, false);
         compare(random("QLoRA frozen base", t, g, 31, H, I, 8, 8, Routing.DISTINCT, 3, DType.I64), seed, true);
     }
