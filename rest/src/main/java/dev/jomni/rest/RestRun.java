@@ -42,7 +42,7 @@ import java.util.Set;
  * <li><b>eval</b> (with an eval set) {@code eval/generations.jsonl}: greedy answers on the held-out set.
  * </ol>
  * {@code OUT/config.json} holds the original's fields (and jomni's); {@code OUT/metrics.jsonl} one line per
- * finished phase. The held-out set is answered by the base model first ({@code OUT/base_eval/}).
+ * finished phase; at the end {@code OUT/accuracy.png} plots accuracy per iteration. The held-out set is answered by the base model first ({@code OUT/base_eval/}).
  *
  * <h2>Resume</h2>
  * A finished phase has its line in metrics.jsonl; {@code resume} skips those. An unfinished generation keeps
@@ -151,6 +151,8 @@ public final class RestRun {
         }
         var summary = new Summary(baseEval, rows);
         log.print(summary.table());
+        Plot.accuracy(summary, out.resolve("accuracy.png"));
+        log.println("wrote " + out.resolve("accuracy.png"));
         return summary;
     }
 

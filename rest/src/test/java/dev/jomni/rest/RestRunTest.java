@@ -123,6 +123,8 @@ class RestRunTest {
         assertEquals(List.of("iteration_1@training", "iteration_2@training"), source.adapters);   // iteration 2's for its evaluation
         assertEquals(List.of("1:2.0E-5:base", "2:1.0E-5:iteration_1"), policy.calls);
         assertTrue(log.contains("iter"), log);
+        byte[] png = Files.readAllBytes(out.resolve("accuracy.png"));
+        assertEquals("PNG", new String(png, 1, 3, StandardCharsets.US_ASCII));
         List<String> metrics = Files.readAllLines(out.resolve("metrics.jsonl"));
         assertEquals(1 + 2 * 4, metrics.size(), String.join("\n", metrics));       // base eval, then generate/filter/train/eval per iteration
     }
