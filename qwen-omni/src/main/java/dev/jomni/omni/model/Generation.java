@@ -20,14 +20,31 @@ import java.util.function.LongConsumer;
 public final class Generation {
     private Generation() {}
 
-    /** How to pick tokens and when to stop. topK 0 and topP 1 disable those filters. */
-    public record Settings(int maxNewTokens, double temperature, int topK, double topP, long seed, Set<Long> stopTokens) {
+    /**
+     * How to pick tokens and when to stop. topK 0, topP 1, minP 0 and repetitionPenalty 1 disable those. As transformers
+     * orders them: the repetition penalty on the raw logits (a logit of a token already in the prompt or the output is
+     * divided by the penalty when positive, multiplied when negative), then temperature, top-k, top-p, and min-p (drop
+     * tokens whose probability is below minP times the most likely one's).
+     */
+    public record Settings(int maxNewTokens, double temperature, int topK, double topP, long seed, Set<Long> stopTokens,
+                           double minP, double repetitionPenalty) {
         public Settings {
             if (maxNewTokens < 0) throw new IllegalArgumentException("max new tokens " + maxNewTokens + " is negative");
             if (temperature < 0) throw new IllegalArgumentException("temperature " + temperature + " is negative");
             if (topK < 0) throw new IllegalArgumentException("top-k " + topK + " is negative");
             if (!(topP > 0 && topP <= 1)) throw new IllegalArgumentException("top-p " + topP + " must be in (0, 1]");
+            if (!(minP >= 0 && minP <= 1)) throw new IllegalArgumentException("min-p " + minP + " must be in [0, 1]");
+            if (!(repetitionPenalty > 0)) throw new IllegalArgumentException("repetition penalty " + repetitionPenalty + " must be positive");
             stopTokens = Set.copyOf(stopTokens);
+        }
+
+        public Settings(int maxNewTokens, double temperature, int topK, double topP, long seed, Set<Long> stopTokens) {
+            this(maxNewTokens, temperature, topK, topP, seed, stopTokens, 0, 1);
+        }
+
+        /** The same settings with another seed (the i-th of n samples draws from seed + i). */
+        public Settings withSeed(long seed) {
+            return new Settings(maxNewTokens, temperature, topK, topP, seed, stopTokens, minP, repetitionPenalty);
         }
 
         public static Settings greedy(int maxNewTokens) { return new Settings(maxNewTokens, 0, 0, 1, 0, Set.of()); }
@@ -75,7 +92,7 @@ public final class Generation {
         long[][] out = new long[rows][s.maxNewTokens()];
         int[] produced = new int[rows];
         boolean[] done = new boolean[rows];
-        try (var noGrad = Autograd.noGrad(); var cache = new KvCache(thinker.config.text().numHiddenLayers())) {
+        try (var noGrad = Autograd.noGrad(); var cache = new KvCache(thinker.config.text().numHiddenLayers(), Math.max(1, longest + s.maxNewTokens()))) {
             for (int r = 0; r < rows; r++) gens[r] = new Generator(s.seed());
             Thinker.Audio pending = batchAudio(audio);
             long[] input = ids;
@@ -86,7 +103,11 @@ public final class Generation {
                     Tensor logits = thinker.forward(Tensor.of(input, rows, width), Tensor.of(mask, rows, mask.length / rows), pending, cache).logits();
                     Tensor last = logits.narrow(1, width - 1, 1).reshape(rows, -1);
                     for (int r = 0; r < rows; r++)
-                        if (!done[r]) next[r] = pick(last.narrow(0, r, 1).reshape(-1).toDoubleArray(), s, gens[r]);
+                        if (!done[r]) {
+                            double[] l = last.narrow(0, r, 1).reshape(-1).toDoubleArray();
+                            if (s.repetitionPenalty() != 1) penalize(l, prompts.get(r), out[r], produced[r], s.repetitionPenalty());
+                            next[r] = pick(l, s, gens[r]);
+                        }
                 }
                 pending = null;
                 boolean all = true;
@@ -131,7 +152,20 @@ public final class Generation {
         return new Thinker.Audio(Tensor.cat(features, 0), frames.stream().mapToInt(Integer::intValue).toArray());
     }
 
-    /** The next token from last-position logits: argmax (first on ties), or a sample after temperature, top-k and top-p. */
+    /**
+     * transformers' RepetitionPenaltyLogitsProcessor, in place: each token id seen in {@code prompt} or the first
+     * {@code produced} of {@code out} (once, however often it occurs) has its logit divided by penalty if positive,
+     * multiplied if negative.
+     */
+    static void penalize(double[] logits, long[] prompt, long[] out, int produced, double penalty) {
+        java.util.BitSet seen = new java.util.BitSet(logits.length);
+        for (long t : prompt) seen.set((int) t);
+        for (int i = 0; i < produced; i++) seen.set((int) out[i]);
+        for (int t = seen.nextSetBit(0); t >= 0; t = seen.nextSetBit(t + 1))
+            logits[t] = logits[t] < 0 ? logits[t] * penalty : logits[t] / penalty;
+    }
+
+    /** The next token from last-position logits: argmax (first on ties), or a sample after temperature, top-k, top-p and min-p. */
     static long pick(double[] logits, Settings s, Generator gen) {
         if (s.temperature() == 0) {
             int best = 0;
@@ -142,10 +176,25 @@ public final class Generation {
         for (int i = 0; i < order.length; i++) order[i] = i;
         Arrays.sort(order, (a, b) -> Double.compare(logits[b], logits[a]));
         int keep = s.topK() > 0 ? Math.min(s.topK(), order.length) : order.length;
-        double max = logits[order[0]];
+        double[] sorted = new double[keep];
+        long[] ids = new long[keep];
+        for (int i = 0; i < keep; i++) {
+            sorted[i] = logits[order[i]];
+            ids[i] = order[i];
+        }
+        return sample(sorted, ids, s, gen);
+    }
+
+    /**
+     * A sample among candidates already cut to top-k: {@code sorted} their logits in descending order (ties by
+     * increasing id), {@code ids} their token ids; temperature, then top-p, then one draw from {@code gen}.
+     */
+    static long sample(double[] sorted, long[] ids, Settings s, Generator gen) {
+        int keep = sorted.length;
+        double max = sorted[0];
         double[] p = new double[keep];
         double total = 0;
-        for (int i = 0; i < keep; i++) total += p[i] = Math.exp((logits[order[i]] - max) / s.temperature());
+        for (int i = 0; i < keep; i++) total += p[i] = Math.exp((sorted[i] - max) / s.temperature());
         // top-p: the smallest prefix whose probability reaches topP (at least one token).
         double cumulative = 0;
         int nucleus = 0;
@@ -153,13 +202,15 @@ public final class Generation {
             cumulative += p[nucleus++] / total;
             if (cumulative >= s.topP()) break;
         }
+        // min-p: p[0] is the largest; the ratio is the same before and after renormalisation.
+        if (s.minP() > 0) while (nucleus > 1 && p[nucleus - 1] < s.minP() * p[0]) nucleus--;
         double mass = 0;
         for (int i = 0; i < nucleus; i++) mass += p[i];
         double u = gen.nextDouble() * mass;
         for (int i = 0; i < nucleus; i++) {
             u -= p[i];
-            if (u < 0) return order[i];
+            if (u < 0) return ids[i];
         }
-        return order[nucleus - 1];
+        return ids[nucleus - 1];
     }
 }

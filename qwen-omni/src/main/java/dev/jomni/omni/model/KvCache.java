@@ -1,45 +1,215 @@
 package dev.jomni.omni.model;
 
+import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
- * Keys (after q/k-norm and RoPE) and values of the tokens seen so far, per decoder layer:
- * [B, nkv, S, d] each, grown by concatenation. Holds its tensors outside any scope.
+ * The keys (after q/k-norm and RoPE) and values a forward pass attends to, for a batch of sequences
+ * whose tokens live in the blocks of a {@link KvBlockPool}: row r of the batch is {@code rows.get(r)}.
+ * Nothing is ever grown or concatenated: each step writes its new tokens into the rows' blocks.
+ *
+ * <p>Batch view. A forward pass with T new tokens and past = {@link #length()} (the longest row) sees,
+ * per layer, K and V [B, nkv, past + T, d]: row r's cached tokens at 0 … len_r − 1, the zero block's
+ * slot from len_r to past − 1 (the caller's attention mask must be 0 there), the new tokens at past …
+ * past + T − 1. Rows of one length (as {@link Generation} decodes them) give exactly the tensor the old
+ * concatenating cache gave. The view is gathered from the block table with one indexSelect per layer
+ * into a step-local tensor (O(B·S) per step, released with the step's scope, no growth across steps);
+ * attention reads it as a strided [B, nkv, S, d] view. A flash-attention decode kernel reading the block
+ * table directly will remove the gather.
  */
 public final class KvCache implements AutoCloseable {
-    private final Tensor[] keys, values;
+    /** Tokens per row a {@link #KvCache(int)} cache holds. */
+    public static final int DEFAULT_MAX_TOKENS = 1024;
+    /** Block size of the pools a cache creates for itself. */
+    static final int OWN_BLOCK_SIZE = 16;
+
+    private final int layers, maxTokens;
+    private KvBlockPool pool;
+    private final boolean ownsPool;
+    private List<Sequence> rows;
     /** Per row, set by the prefill: decode positions are (valid tokens before) + delta (spec §6, §9). */
     long[] ropeDeltas;
 
-    public KvCache(int layers) {
-        keys = new Tensor[layers];
-        values = new Tensor[layers];
-    }
+    // The plan of the current forward pass, made at layer 0 and used by every layer.
+    private int planT = -1, planPast;
+    private int[][] writeSlots;                                // [B][T] pool slot of each new token
+    private Tensor gatherIndex;                                // [B·(past + T)] I64 on the pool's device, in the caller's scope
 
-    /** Tokens cached so far. */
-    public int length() { return keys[0] == null ? 0 : keys[0].size(2); }
+    /** The one block table of a sequence: its tokens' slots in a pool, in order. */
+    public static final class Sequence {
+        private final KvBlockPool pool;
+        private final List<Integer> blocks = new ArrayList<>();
+        private int length;
+        private long ropeDelta;
+        private boolean freed;
 
-    /** Appends this step's k and v for a layer; returns everything cached for it. */
-    Tensor[] append(int layer, Tensor k, Tensor v) {
-        Tensor nk = Scope.unscoped(keys[layer] == null ? k.copy() : Tensor.cat(List.of(keys[layer], k), 2));
-        Tensor nv = Scope.unscoped(values[layer] == null ? v.copy() : Tensor.cat(List.of(values[layer], v), 2));
-        if (keys[layer] != null) {
-            keys[layer].close();
-            values[layer].close();
+        public Sequence(KvBlockPool pool) { this.pool = pool; }
+
+        /** Tokens cached. */
+        public int length() { return length; }
+
+        /** Blocks held. */
+        public int blocks() { return blocks.size(); }
+
+        int slot(int position) { return blocks.get(position / pool.blockSize) * pool.blockSize + position % pool.blockSize; }
+
+        /** Blocks for {@code tokens} tokens, the one the next token goes into made this sequence's own (copy-on-write). */
+        void reserve(int tokens) {
+            if (freed) throw new IllegalStateException("kv cache: sequence already freed");
+            int last = length / pool.blockSize;
+            if (tokens > length && last < blocks.size() && pool.shared(blocks.get(last))) {
+                int own = pool.allocate(), shared = blocks.get(last);
+                if (length % pool.blockSize > 0) pool.copyBlock(shared, own, length % pool.blockSize);
+                pool.release(shared);
+                blocks.set(last, own);
+            }
+            while (blocks.size() * pool.blockSize < tokens) blocks.add(pool.allocate());
         }
-        keys[layer] = nk;
-        values[layer] = nv;
-        return new Tensor[] {nk, nv};
+
+        /**
+         * A second sequence with the same tokens, sharing every block (the n samples of one prompt): neither
+         * copies anything until it writes into a shared, partly filled last block.
+         */
+        public Sequence fork() {
+            if (freed) throw new IllegalStateException("kv cache: sequence already freed");
+            var s = new Sequence(pool);
+            for (int b : blocks) {
+                pool.retain(b);
+                s.blocks.add(b);
+            }
+            s.length = length;
+            s.ropeDelta = ropeDelta;
+            return s;
+        }
+
+        /** Returns the blocks to the pool; the sequence cannot be used again. Idempotent. */
+        public void free() {
+            if (freed) return;
+            freed = true;
+            for (int b : blocks) pool.release(b);
+            blocks.clear();
+            length = 0;
+        }
     }
 
+    /** A batch over sequences of a shared pool; closing it frees nothing (the sequences are the caller's). */
+    public KvCache(KvBlockPool pool, List<Sequence> rows) {
+        if (rows.isEmpty()) throw new IllegalArgumentException("kv cache: no rows");
+        this.layers = pool.layers;
+        this.maxTokens = Integer.MAX_VALUE;
+        this.pool = pool;
+        this.ownsPool = false;
+        this.rows = List.copyOf(rows);
+        ropeDeltas = new long[rows.size()];
+        for (int r = 0; r < ropeDeltas.length; r++) ropeDeltas[r] = rows.get(r).ropeDelta;
+    }
+
+    /** A cache with a pool of its own for up to {@code maxTokens} tokens per row, allocated at the first forward pass (which fixes B). */
+    public KvCache(int layers, int maxTokens) {
+        if (layers <= 0 || maxTokens <= 0) throw new IllegalArgumentException("kv cache: layers " + layers + ", max tokens " + maxTokens);
+        this.layers = layers;
+        this.maxTokens = maxTokens;
+        this.ownsPool = true;
+    }
+
+    public KvCache(int layers) { this(layers, DEFAULT_MAX_TOKENS); }
+
+    /** Tokens cached so far: the longest row. */
+    public int length() {
+        if (rows == null) return 0;
+        int n = 0;
+        for (Sequence s : rows) n = Math.max(n, s.length);
+        return n;
+    }
+
+    /**
+     * Writes this step's k and v for a layer into the rows' blocks and returns the batch view
+     * (see the class comment) of everything cached for it.
+     *
+     * @param k [B, nkv, T, d], v the same
+     * @return {K, V} [B, nkv, past + T, d] each, views of step-local tensors
+     */
+    Tensor[] append(int layer, Tensor k, Tensor v) {
+        if (layer == 0) plan(k);
+        int b = k.size(0), t = k.size(2);
+        if (t != planT || b != rows.size())
+            throw new IllegalStateException("kv cache: layer " + layer + " appends " + Arrays.toString(k.shape())
+                    + " but layer 0 planned " + rows.size() + " rows of " + planT + " tokens");
+        try (var g = Autograd.noGrad()) {
+            write(pool.keys[layer], k);
+            write(pool.values[layer], v);
+            int s = planPast + t;
+            return new Tensor[] {view(pool.keys[layer], b, s), view(pool.values[layer], b, s)};
+        }
+    }
+
+    /** At layer 0: blocks for the new tokens, their slots, the gather index; the rows' lengths move on by T. */
+    private void plan(Tensor k) {
+        int b = k.size(0), t = k.size(2);
+        if (rows == null) {                                    // own pool, first pass: B is known now
+            int perRow = (maxTokens + OWN_BLOCK_SIZE - 1) / OWN_BLOCK_SIZE;
+            pool = new KvBlockPool(layers, k.size(1), k.size(3), OWN_BLOCK_SIZE, 1 + b * perRow, k.dtype(), k.device());
+            List<Sequence> own = new ArrayList<>();
+            for (int r = 0; r < b; r++) own.add(new Sequence(pool));
+            rows = own;
+        }
+        if (b != rows.size())
+            throw new IllegalArgumentException("kv cache: a batch of " + b + " rows for a cache of " + rows.size());
+        if (k.size(1) != pool.kvHeads || k.size(3) != pool.headDim)
+            throw new IllegalArgumentException("kv cache: k " + Arrays.toString(k.shape()) + " does not fit a pool of "
+                    + pool.kvHeads + " kv heads of " + pool.headDim);
+        int past = length();
+        for (int r = 0; r < b; r++) {
+            Sequence seq = rows.get(r);
+            if (seq.length + t > maxTokens)
+                throw new IllegalStateException("kv cache: row " + r + " would hold " + (seq.length + t) + " tokens, more than its "
+                        + maxTokens + " (new KvCache(layers, maxTokens))");
+            seq.reserve(seq.length + t);
+        }
+        writeSlots = new int[b][t];
+        long[] index = new long[b * (past + t)];               // slot 0 (the zero block) where a row is shorter than past
+        for (int r = 0; r < b; r++) {
+            Sequence seq = rows.get(r);
+            for (int j = 0; j < seq.length; j++) index[r * (past + t) + j] = seq.slot(j);
+            for (int j = 0; j < t; j++) index[r * (past + t) + past + j] = writeSlots[r][j] = seq.slot(seq.length + j);
+        }
+        for (int r = 0; r < b; r++) {
+            rows.get(r).length += t;
+            rows.get(r).ropeDelta = ropeDeltas == null ? 0 : ropeDeltas[r];   // the prefill has just set them (Thinker.applyRopeDeltas)
+        }
+        gatherIndex = Tensor.of(index, index.length).to(k.device());
+        planT = t;
+        planPast = past;
+    }
+
+    /** Copies x [B, nkv, T, d] into the planned slots of store [slots, nkv, d], one copy per run of consecutive slots. */
+    private void write(Tensor store, Tensor x) {
+        int t = x.size(2);
+        for (int r = 0; r < writeSlots.length; r++) {
+            Tensor row = x.narrow(0, r, 1).squeeze(0).transpose(0, 1);                 // [T, nkv, d]
+            for (int j = 0; j < t; ) {
+                int run = 1;
+                while (j + run < t && writeSlots[r][j + run] == writeSlots[r][j] + run) run++;
+                store.narrow(0, writeSlots[r][j], run).assign(row.narrow(0, j, run));
+                j += run;
+            }
+        }
+    }
+
+    private Tensor view(Tensor store, int b, int s) {
+        return store.indexSelect(0, gatherIndex).reshape(b, s, pool.kvHeads, pool.headDim).transpose(1, 2);   // [B, nkv, S, d]
+    }
+
+    /** A cache with its own pool frees it; one over shared sequences leaves them to their owner. */
     @Override
     public void close() {
-        for (int i = 0; i < keys.length; i++) {
-            if (keys[i] != null) keys[i].close();
-            if (values[i] != null) values[i].close();
-            keys[i] = values[i] = null;
-        }
+        if (!ownsPool || pool == null) return;
+        for (Sequence s : rows) s.free();
+        pool.close();
+        pool = null;
     }
 }

@@ -53,10 +53,53 @@ public final class LoraAdapter {
 
     private final ObjectNode config;
     private final List<Site> sites;
+    // Each site's update as read or created, kept here while detached so the adapter can be switched on and off
+    // per batch: a Lora on each adapted Linear, a MoeExperts.Lora on each stacked experts parameter.
+    private final Map<Plain, Lora> loras = new LinkedHashMap<>();
+    private final Map<Fused, MoeExperts.Lora> stacked = new LinkedHashMap<>();
 
     private LoraAdapter(ObjectNode config, List<Site> sites) {
         this.config = config;
         this.sites = sites;
+        for (Site site : sites)
+            switch (site) {
+                case Plain p -> loras.put(p, p.linear().lora());
+                case Fused f -> stacked.put(f, lora(f));
+                case PerExpert p -> throw new IllegalStateException("converted when read");
+            }
+    }
+
+    /**
+     * Takes the adapter's updates off the thinker's Linears and stacked experts, keeping them here: the base model
+     * computes alone again, and {@link #attach} puts them back. Several adapters can so stay resident on one base,
+     * one attached at a time (the generation engine attaches each for the rows that asked for it). Idempotent.
+     */
+    public void detach() {
+        for (var e : loras.entrySet()) if (e.getKey().linear().lora() == e.getValue()) e.getKey().linear().lora(null);
+        for (var e : stacked.entrySet()) if (lora(e.getKey()) == e.getValue()) setLora(e.getKey(), null);
+    }
+
+    /** Puts the updates back; refused, changing nothing, while another update sits on one of the sites. */
+    public void attach() {
+        for (var e : loras.entrySet()) {
+            Lora current = e.getKey().linear().lora();
+            if (current != null && current != e.getValue())
+                throw new IllegalStateException("LoRA attach: " + e.getKey().linear().weight.name() + " already carries another adapter's update; detach it first");
+        }
+        for (var e : stacked.entrySet()) {
+            MoeExperts.Lora current = lora(e.getKey());
+            if (current != null && current != e.getValue())
+                throw new IllegalStateException("LoRA attach: " + patternName(e.getKey()) + " already carries another adapter's update; detach it first");
+        }
+        for (var e : loras.entrySet()) e.getKey().linear().lora(e.getValue());
+        for (var e : stacked.entrySet()) setLora(e.getKey(), e.getValue());
+    }
+
+    /** Whether the updates are on the thinker's Linears and experts. */
+    public boolean isAttached() {
+        for (var e : loras.entrySet()) if (e.getKey().linear().lora() != e.getValue()) return false;
+        for (var e : stacked.entrySet()) if (lora(e.getKey()) != e.getValue()) return false;
+        return true;
     }
 
     /** Where one PEFT module's A and B live in the thinker; key is the PEFT name without {@code .lora_A.weight}. */
@@ -170,9 +213,7 @@ public final class LoraAdapter {
         c.set("alpha_pattern", alphas);
         for (Site site : sites(thinker, Settings.of(Path.of(CONFIG), c), false).values())
             if (site instanceof Fused f && stacked.containsKey(names.get(f.experts()) + "." + f.parameter())) {
-                MoeExperts.Lora l = stacked.get(names.get(f.experts()) + "." + f.parameter());
-                if (f.gateUp()) f.experts().gateUpLora = l;
-                else f.experts().downLora = l;
+                setLora(f, stacked.get(names.get(f.experts()) + "." + f.parameter()));
                 sites.add(f);
             }
         return c;
@@ -211,8 +252,8 @@ public final class LoraAdapter {
         List<Tensor> out = new ArrayList<>();
         for (Site site : sites)
             switch (site) {
-                case Plain p -> out.addAll(List.of(p.linear().lora().a(), p.linear().lora().b()));
-                case Fused f -> out.addAll(List.of(lora(f).a(), lora(f).b()));
+                case Plain p -> out.addAll(List.of(loras.get(p).a(), loras.get(p).b()));
+                case Fused f -> out.addAll(List.of(stacked.get(f).a(), stacked.get(f).b()));
                 case PerExpert p -> throw new IllegalStateException("converted when read");
             }
         return out;
@@ -245,13 +286,13 @@ public final class LoraAdapter {
             for (Site site : sites)
                 switch (site) {
                     case Plain p -> {
-                        out.put(p.key() + A, pick.apply(p.linear().lora().a()));
-                        out.put(p.key() + B, pick.apply(p.linear().lora().b()));
+                        out.put(p.key() + A, pick.apply(loras.get(p).a()));
+                        out.put(p.key() + B, pick.apply(loras.get(p).b()));
                     }
                     case Fused f -> {
-                        Tensor a = pick.apply(lora(f).a()), b = pick.apply(lora(f).b());            // [E, r, in], [E, out, r]
-                        out.put(f.key() + A, a.reshape(-1, a.size(2)));                              // [E·r, in]
-                        out.put(f.key() + B, b.permute(1, 2, 0).contiguous().reshape(b.size(1), -1)); // [out, r·E], expert fastest
+                        Tensor a = pick.apply(stacked.get(f).a()), b = pick.apply(stacked.get(f).b());   // [E, r, in], [E, out, r]
+                        out.put(f.key() + A, a.reshape(-1, a.size(2)));                                    // [E·r, in]
+                        out.put(f.key() + B, b.permute(1, 2, 0).contiguous().reshape(b.size(1), -1));       // [out, r·E], expert fastest
                     }
                     case PerExpert p -> throw new IllegalStateException("converted when read");
                 }
@@ -260,6 +301,11 @@ public final class LoraAdapter {
     }
 
     private static MoeExperts.Lora lora(Fused f) { return f.gateUp() ? f.experts().gateUpLora : f.experts().downLora; }
+
+    private static void setLora(Fused f, MoeExperts.Lora l) {
+        if (f.gateUp()) f.experts().gateUpLora = l;
+        else f.experts().downLora = l;
+    }
 
     /**
      * A new adapter for training, initialised as PEFT does (A kaiming-uniform with a = √5, i.e. U(±1/√in); B zero, so
@@ -379,8 +425,7 @@ public final class LoraAdapter {
                     l = new MoeExperts.Lora(a.reshape(experts, r, a.size(1)),                                    // [E, r, in]: the same memory
                             b.reshape(b.size(0), r, experts).permute(2, 0, 1).contiguous(), scaling);           // [E, out, r]
                 }
-                if (f.gateUp()) f.experts().gateUpLora = l;
-                else f.experts().downLora = l;
+                setLora(f, l);
             }
             case PerExpert p -> throw new IllegalStateException("stacked by convert");
         }
@@ -389,10 +434,7 @@ public final class LoraAdapter {
     private static void detach(Site site) {
         switch (site) {
             case Plain p -> p.linear().lora(null);
-            case Fused f -> {
-                if (f.gateUp()) f.experts().gateUpLora = null;
-                else f.experts().downLora = null;
-            }
+            case Fused f -> setLora(f, null);
             case PerExpert p -> {}
         }
     }

@@ -5,6 +5,7 @@ import static dev.jomni.omni.model.ThinkerParityTest.relError;
 import static dev.jomni.omni.model.ThinkerParityTest.tiny;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -140,6 +141,41 @@ class LoraAdapterTest {
         double same = relError(again.forward(npy("input_ids.npy"), npy("attention_mask.npy"),
                 Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy")), null).logits().toFloatArray(), logits.toFloatArray());
         assertEquals(0, same, 1e-6, "the converted adapter, saved and applied again");
+    }
+
+    @Test
+    void detachLeavesTheBaseAndAttachPutsBackTheLinearAndStackedExpertUpdates() {
+        Thinker other = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        Tensor ids = npy("input_ids.npy"), mask = npy("attention_mask.npy");
+        var audio = Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy"));
+        LoraAdapter live = LoraAdapter.apply(tiny("lora/adapter"), other);
+        float[] adapted = other.forward(ids, mask, audio, null).logits().toFloatArray();
+        assertTrue(live.isAttached());
+
+        live.detach();
+        assertFalse(live.isAttached());
+        assertTrue(other.modules().values().stream().noneMatch(m -> m instanceof dev.jomni.nn.Linear l && l.lora() != null
+                || m instanceof SparseMoe.Experts x && (x.gateUpLora != null || x.downLora != null)), "detached from Linears and experts");
+        assertEquals(0, relError(other.forward(ids, mask, audio, null).logits().toFloatArray(), npy("logits.npy").toFloatArray()), 1e-5,
+                "detached, the thinker is the base model");
+        live.detach();                                                    // idempotent
+
+        live.attach();
+        assertTrue(live.isAttached());
+        assertArrayEquals(adapted, other.forward(ids, mask, audio, null).logits().toFloatArray(), "attached again, the same logits");
+        assertEquals(new TreeMap<>(adapter.peftTensors()).keySet(), new TreeMap<>(live.peftTensors()).keySet());
+
+        // A second adapter on the experts alone: attaching the first over it is refused (by the experts), and changes nothing.
+        live.detach();
+        LoraAdapter second = LoraAdapter.create(other, 2, 4, java.util.List.of("gate_proj", "up_proj"), 3);
+        var e = assertThrows(IllegalStateException.class, live::attach);
+        assertTrue(e.getMessage().contains("LoRA attach: thinker.model.layers.0.mlp.experts.gate_up_proj already carries another adapter's update"), e.getMessage());
+        assertTrue(other.modules().values().stream().noneMatch(m -> m instanceof dev.jomni.nn.Linear l && l.lora() != null), "no Linear attached");
+        assertTrue(second.isAttached());
+        assertFalse(live.isAttached());
+        second.detach();
+        live.attach();
+        assertArrayEquals(adapted, other.forward(ids, mask, audio, null).logits().toFloatArray(), "the first adapter, after the second");
     }
 
     @Test

@@ -1,0 +1,2 @@
+/** Serving: an OpenAI-compatible HTTP front of the generation engine. */
+package dev.jomni.omni.serve;
