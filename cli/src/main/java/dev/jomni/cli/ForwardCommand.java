@@ -29,6 +29,9 @@ final class ForwardCommand implements Callable<Integer> {
     @Option(names = "--out", required = true, description = "where to write the logits (.npy)")
     Path out;
 
+    @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply to the thinker")
+    Path adapter;
+
     @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda[:N] (default ${DEFAULT-VALUE})")
     String device;
 
@@ -41,6 +44,7 @@ final class ForwardCommand implements Callable<Integer> {
         DType t = dtype != null ? DType.valueOf(dtype.toUpperCase()) : d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
         try (var g = Autograd.noGrad()) {
             Thinker thinker = Thinker.load(model, t, d);
+            if (adapter != null) dev.jomni.omni.model.LoraAdapter.apply(adapter, thinker);
             ModelInputs in = ModelInputs.read(inputs, model, thinker.config);
             Tensor logits = thinker.forward(in.inputIds(), in.attentionMask(), in.audio(), null).logits();
             Npy.write(out, TensorData.of(logits.to(DType.F32)));

@@ -39,6 +39,32 @@ class ForwardCommandTest {
     }
 
     @Test
+    void forwardWithTheFixtureAdapterReproducesPeftLogitsAndLoss(@TempDir Path tmp) {
+        Path out = tmp.resolve("logits.npy");
+        PrintStream stdout = System.out;
+        var captured = new ByteArrayOutputStream();
+        System.setOut(new PrintStream(captured));
+        int code;
+        try {
+            code = Main.run("forward", "--model", TINY.resolve("model").toString(), "--inputs", TINY.toString(), "--out", out.toString(),
+                    "--adapter", TINY.resolve("lora/adapter").toString());
+        } finally {
+            System.setOut(stdout);
+        }
+        assertEquals(0, code);
+        float[] got = Npy.read(out).toFloats(), want = Npy.read(TINY.resolve("lora/logits_lora.npy")).toFloats();
+        double num = 0, den = 0;
+        for (int i = 0; i < want.length; i++) {
+            num = Math.max(num, Math.abs(got[i] - want[i]));
+            den = Math.max(den, Math.abs(want[i]));
+        }
+        assertTrue(num / den < 1e-4, "relative error " + num / den);
+        String json = captured.toString().trim();
+        double loss = Double.parseDouble(json.substring(json.indexOf(':') + 1, json.indexOf('}')).trim());
+        assertEquals(7.413536071777344, loss, 1e-5, "lora_reference.json's loss");          // transformers + PEFT 0.21
+    }
+
+    @Test
     void aMissingInputNamesTheFile(@TempDir Path tmp) {
         var err = new ByteArrayOutputStream();
         PrintStream stderr = System.err;

@@ -26,6 +26,7 @@ public final class Progress implements AutoCloseable {
     private long done, lastDrawNanos;
     private int lastDecile = 0;
     private boolean closed;
+    private String status = "";
 
     Progress(String label, long total, PrintStream out, boolean tty, long startNanos) {
         if (total < 0) throw new IllegalArgumentException("progress '" + label + "': total " + total + " < 0");
@@ -68,6 +69,9 @@ public final class Progress implements AutoCloseable {
 
     public long done() { return done; }
 
+    /** Text shown after the counts from the next redraw on (a trainer's loss and learning rate). */
+    public void status(String text) { status = text == null || text.isEmpty() ? "" : ", " + text; }
+
     /** Draws the final state and ends the line. */
     @Override
     public void close() {
@@ -86,7 +90,7 @@ public final class Progress implements AutoCloseable {
         double rate = seconds > 0 ? done / seconds : 0;
         String eta = rate > 0 && done < total ? String.format(Locale.ROOT, ", eta %s", clock((total - done) / rate)) : "";
         return String.format(Locale.ROOT, "%s [%s] %d/%d %3.0f%% %s, %.2f/s%s", label, bar, done, total, frac * 100,
-                clock(seconds), rate, eta);
+                clock(seconds), rate, eta) + status;
     }
 
     private static String clock(double seconds) {

@@ -44,6 +44,12 @@ import java.util.regex.Pattern;
  * converted on reading: gate and up stack into one rank r_gate + r_up update (A rows of gate then up, B
  * block-diagonal, each B scaled by its scaling over the stacked one), ranks padded with zero rows to the largest
  * expert's, and the config rewritten to PEFT 0.21's target_parameters, so {@link #save} writes the new layout.
+ *
+ * <p>lora_dropout acts on the Linear targets only. The stacked experts' update is computed inside the
+ * {@link MoeExperts} op, which takes one input for the base projection and the LoRA path, so it cannot see a
+ * dropped-out copy of x: the experts train without dropout, and {@link #dropoutNote} says so whenever an adapter
+ * with lora_dropout &gt; 0 targets them. (PEFT's ParamWrapper, which adapts the same stacked parameters, refuses
+ * lora_dropout != 0 outright for the same reason: dropout(x) cannot be factored out of W + ΔW.)
  */
 public final class LoraAdapter {
     public static final String CONFIG = "adapter_config.json", WEIGHTS = "adapter_model.safetensors";
@@ -57,10 +63,12 @@ public final class LoraAdapter {
     // per batch: a Lora on each adapted Linear, a MoeExperts.Lora on each stacked experts parameter.
     private final Map<Plain, Lora> loras = new LinkedHashMap<>();
     private final Map<Fused, MoeExperts.Lora> stacked = new LinkedHashMap<>();
+    private final Lora.Dropout dropout;
 
-    private LoraAdapter(ObjectNode config, List<Site> sites) {
+    private LoraAdapter(ObjectNode config, List<Site> sites, Lora.Dropout dropout) {
         this.config = config;
         this.sites = sites;
+        this.dropout = dropout;
         for (Site site : sites)
             switch (site) {
                 case Plain p -> loras.put(p, p.linear().lora());
@@ -102,6 +110,56 @@ public final class LoraAdapter {
         return true;
     }
 
+    /**
+     * What {@link #create} adapts and how: rank, alpha, lora_dropout, use_rslora (scaling α/√r instead of α/r), and the
+     * targets by PEFT's rules: {@code targetRegex} non-null is a full-match regex over module names (PEFT's string form),
+     * else {@code targetList} entries match a module name or its last components.
+     */
+    public record Spec(int r, double alpha, double dropout, boolean useRslora, List<String> targetList, String targetRegex) {
+        public Spec {
+            if (r <= 0) throw new IllegalArgumentException("lora_r " + r + " must be positive");
+            if (dropout < 0 || dropout >= 1) throw new IllegalArgumentException("lora_dropout " + dropout + " must be in [0, 1)");
+            targetList = targetList == null ? List.of() : List.copyOf(targetList);
+            if (targetRegex == null && targetList.isEmpty()) throw new IllegalArgumentException("target_modules: none given");
+        }
+    }
+
+    /** The dropout shared by this adapter's Linear targets (the stacked experts take none: see the class comment), to switch on for training. */
+    public Lora.Dropout dropout() { return dropout; }
+
+    /**
+     * Null, or the sentence to show a trainer's user when lora_dropout &gt; 0 and the adapter targets stacked experts:
+     * the dropout applies to the Linear targets only, the experts' update trains without it.
+     */
+    public String dropoutNote() {
+        long experts = sites.stream().filter(x -> x instanceof Fused).count(), linears = sites.size() - experts;
+        if (dropout.p() == 0 || experts == 0) return null;
+        return "note: lora_dropout " + dropout.p() + " applies to the " + linears + " Linear target(s) only; the " + experts
+                + " stacked expert parameter(s) (mlp.experts gate_up_proj/down_proj) train without dropout: the MoeExperts op computes"
+                + " their LoRA term from the same input as the base projection and has no dropout input. PEFT's ParamWrapper refuses"
+                + " lora_dropout != 0 on these parameters; to load the adapter in PEFT, set lora_dropout to 0 in " + CONFIG
+                + " (dropout changes nothing at inference).";
+    }
+
+    /** The adapted sites counted per kind: {@code "model …q_proj"} / {@code "audio_tower …q_proj"} / {@code "model …experts.gate_up_proj"}. */
+    public Map<String, Integer> matches() {
+        Map<String, Integer> out = new TreeMap<>();
+        for (Site site : sites) {
+            String name = site.key().substring(PREFIX.length() + "thinker.".length());
+            String part = name.substring(0, name.indexOf('.') < 0 ? name.length() : name.indexOf('.'));
+            String kind = switch (site) {
+                case Plain p -> name.substring(name.lastIndexOf('.') + 1);
+                case Fused f -> "experts." + f.parameter();
+                case PerExpert p -> throw new IllegalStateException("converted when read");
+            };
+            out.merge(part + " " + kind, 1, Integer::sum);
+        }
+        return out;
+    }
+
+    /** The adapter's config (adapter_config.json as it will be written). */
+    public ObjectNode config() { return config.deepCopy(); }
+
     /** Where one PEFT module's A and B live in the thinker; key is the PEFT name without {@code .lora_A.weight}. */
     private sealed interface Site {
         String key();
@@ -124,7 +182,13 @@ public final class LoraAdapter {
      * Reads the adapter in {@code dir} and attaches it to {@code thinker} in the thinker's dtype and device.
      * Every tensor that matches no target, every target without tensors and every wrong shape is reported at once.
      */
-    public static LoraAdapter apply(Path dir, Thinker thinker) {
+    public static LoraAdapter apply(Path dir, Thinker thinker) { return apply(dir, thinker, null); }
+
+    /**
+     * As {@link #apply(Path, Thinker)}, with the adapter's tensors in {@code loraDtype} (f32 master weights for
+     * training) instead of the adapted layers' dtype when it is non-null; they are cast to the compute dtype in use.
+     */
+    public static LoraAdapter apply(Path dir, Thinker thinker, DType loraDtype) {
         Path configFile = dir.resolve(CONFIG), weightsFile = dir.resolve(WEIGHTS);
         ObjectNode config = readConfig(configFile);
         Settings s = Settings.of(configFile, config);
@@ -132,6 +196,8 @@ public final class LoraAdapter {
             throw new IllegalArgumentException(weightsFile + ": no such file"
                     + (Files.exists(dir.resolve("adapter_model.bin")) ? " (adapter_model.bin, PyTorch's pickle format, is not read: save with safe_serialization)" : ""));
 
+        Lora.Dropout dropout = new Lora.Dropout(s.dropout());
+        int plain = 0;                                                       // dropout site index: the Linear's place among the Linear targets
         List<String> problems = new ArrayList<>();
         List<Site> sites = new ArrayList<>();
         Map<SparseMoe.Experts, Map<Integer, List<Piece>>> gateUps = new LinkedHashMap<>(), downs = new LinkedHashMap<>();
@@ -160,13 +226,13 @@ public final class LoraAdapter {
                 int[][] shapes = shapes(site, r);
                 StoredTensor a = st.get(key + A), b = st.get(key + B);
                 if (!(checkShape(problems, a, file, shapes[0]) & checkShape(problems, b, file, shapes[1]))) continue;
-                double scaling = s.alpha(patternName(site)) / r;
+                double scaling = s.scaling(patternName(site), r);
                 Tensor like = base(site);
                 switch (site) {
                     case PerExpert p -> (p.proj().equals("down_proj") ? downs : gateUps).computeIfAbsent(p.experts(), x -> new TreeMap<>())
-                            .computeIfAbsent(p.expert(), x -> new ArrayList<>()).add(new Piece(p.proj(), load(a, like), load(b, like), scaling));
+                            .computeIfAbsent(p.expert(), x -> new ArrayList<>()).add(new Piece(p.proj(), load(a, like, loraDtype), load(b, like, loraDtype), scaling));
                     default -> {
-                        attach(site, load(a, like), load(b, like), r, scaling);
+                        attach(site, load(a, like, loraDtype), load(b, like, loraDtype), r, scaling, dropout, site instanceof Plain ? plain++ : -1);
                         sites.add(site);
                     }
                 }
@@ -176,16 +242,16 @@ public final class LoraAdapter {
             for (Site site : sites) detach(site);
             throw new IllegalArgumentException("cannot apply the LoRA adapter in " + dir + " (" + problems.size() + " problems):\n  " + String.join("\n  ", problems));
         }
-        if (!gateUps.isEmpty() || !downs.isEmpty()) config = convert(thinker, config, gateUps, downs, sites);
-        return new LoraAdapter(config, Collections.unmodifiableList(sites));
+        if (!gateUps.isEmpty() || !downs.isEmpty()) config = convert(thinker, config, s.rslora(), gateUps, downs, sites);
+        return new LoraAdapter(config, Collections.unmodifiableList(sites), dropout);
     }
 
     /**
      * The older per-expert pieces stacked into each layer's experts, and the config rewritten to name them as
      * PEFT 0.21 does: target_parameters (bare names when every MoE layer has them, else full names), and per layer
-     * rank_pattern / alpha_pattern entries giving the stacked rank R and alpha = scaling · R.
+     * rank_pattern / alpha_pattern entries giving the stacked rank R and alpha = scaling · R (scaling · √R with use_rslora).
      */
-    private static ObjectNode convert(Thinker thinker, ObjectNode original, Map<SparseMoe.Experts, Map<Integer, List<Piece>>> gateUps,
+    private static ObjectNode convert(Thinker thinker, ObjectNode original, boolean rslora, Map<SparseMoe.Experts, Map<Integer, List<Piece>>> gateUps,
                                       Map<SparseMoe.Experts, Map<Integer, List<Piece>>> downs, List<Site> sites) {
         Map<SparseMoe.Experts, String> names = new LinkedHashMap<>();
         thinker.modules().forEach((n, m) -> { if (m instanceof SparseMoe.Experts x) names.put(x, "thinker." + n); });
@@ -203,7 +269,7 @@ public final class LoraAdapter {
                 stacked.put(name, l);
                 if (!everyLayer) params.add(name);
                 ranks.put(name, l.rank());
-                alphas.put(name, l.scaling() * l.rank());
+                alphas.put(name, l.scaling() * (rslora ? Math.sqrt(l.rank()) : l.rank()));
             }
             if (everyLayer) params.add(parameter);
         }
@@ -267,6 +333,36 @@ public final class LoraAdapter {
         return fuse(t -> t.grad() != null ? t.grad() : Tensor.zeros(t.device(), t.dtype(), t.shape()));
     }
 
+    /**
+     * The adapted weights with this adapter's update merged in, computed in f32, by their names in the thinker's tree
+     * ({@code thinker.…}): a Linear's {@code ….weight} W + s·B·A [out, in]; a layer's stacked experts
+     * {@code ….mlp.experts.gate_up_proj} [E, 2I, H] and {@code ….mlp.experts.down_proj} [E, H, I] with W[e] + s·B[e]·A[e]
+     * for every expert e (PEFT's ParamWrapper.get_delta_weight, in the op's layout). Whether the adapter is attached now
+     * does not matter. The experts' names are transformers 5's; a checkpoint in the release's per-expert layout names
+     * each expert's slice of them (StackedExperts).
+     */
+    public Map<String, Tensor> mergedWeights() {
+        Map<String, Tensor> out = new TreeMap<>();
+        try (var g = Autograd.noGrad()) {
+            for (Site site : sites)
+                switch (site) {
+                    case Plain p -> {
+                        Lora l = loras.get(p);
+                        Tensor a = l.a().to(DType.F32), b = l.b().to(DType.F32);                             // [r, in], [out, r]
+                        out.put(p.key().substring(PREFIX.length()) + ".weight", p.linear().weight.value().to(DType.F32).add(b.matmul(a).mul(l.scaling())));
+                    }
+                    case Fused f -> {
+                        MoeExperts.Lora l = stacked.get(f);
+                        Tensor a = l.a().to(DType.F32), b = l.b().to(DType.F32);                             // [E, r, in], [E, out, r]
+                        Tensor w = (f.gateUp() ? f.experts().gateUpProj : f.experts().downProj).value().to(DType.F32);   // [E, out, in]
+                        out.put(patternName(f), w.add(b.matmul(a).mul(l.scaling())));
+                    }
+                    case PerExpert p -> throw new IllegalStateException("converted when read");
+                }
+        }
+        return out;
+    }
+
     /** Writes the adapter as PEFT does: the config as it was read (rewritten if converted) and the weights in PEFT's layout. */
     public void save(Path dir) {
         try {
@@ -314,11 +410,27 @@ public final class LoraAdapter {
      * (scaling unchanged) as PEFT converts them. Only the attention projections and the experts are targeted this way.
      */
     public static LoraAdapter create(Thinker thinker, int r, double alpha, List<String> targetModules, long seed) {
+        return create(thinker, new Spec(r, alpha, 0.0, false, targetModules, null), seed);
+    }
+
+    /**
+     * A new adapter as {@link #create(Thinker, int, double, List, long)} makes one, with {@code spec}'s dropout, rsLoRA and
+     * targets; A and B are f32 (master weights) whatever the base's dtype, cast to the compute dtype in each forward. A
+     * regex target adapts the Linears whose full name it matches (PEFT's string form); the stacked experts are reached
+     * only through the list's gate/up/down names. With rsLoRA, gate_up's alpha is √2·alpha, so that its scaling
+     * √2·alpha/√(2r) is still gate's and up's alpha/√r.
+     */
+    public static LoraAdapter create(Thinker thinker, Spec spec, long seed) {
+        int r = spec.r();
+        double alpha = spec.alpha();
+        List<String> targetModules = spec.targetRegex() != null ? List.of() : spec.targetList();
         ObjectNode c = JSON.createObjectNode();
-        c.put("peft_type", "LORA").put("r", r).put("lora_alpha", alpha).put("lora_dropout", 0.0).put("bias", "none")
-                .put("use_dora", false).put("use_rslora", false).put("fan_in_fan_out", false).put("init_lora_weights", true)
+        c.put("peft_type", "LORA").put("r", r).put("lora_dropout", spec.dropout()).put("bias", "none")
+                .put("use_dora", false).put("use_rslora", spec.useRslora()).put("fan_in_fan_out", false).put("init_lora_weights", true)
                 .put("inference_mode", false).putNull("task_type");
-        var modules = c.putArray("target_modules");
+        putNumber(c, "lora_alpha", alpha);                               // PEFT's lora_alpha is an int: 16, not 16.0, when whole
+        if (spec.targetRegex() != null) c.put("target_modules", spec.targetRegex());
+        var modules = spec.targetRegex() != null ? JSON.createArrayNode() : c.putArray("target_modules");
         var parameters = c.putArray("target_parameters");
         var ranks = c.putObject("rank_pattern");
         var alphas = c.putObject("alpha_pattern");
@@ -327,24 +439,34 @@ public final class LoraAdapter {
         if (gate) {
             parameters.add("gate_up_proj");
             ranks.put(".*\\.gate_up_proj", 2 * r);
-            alphas.put(".*\\.gate_up_proj", 2 * alpha);
+            putNumber(alphas, ".*\\.gate_up_proj", spec.useRslora() ? Math.sqrt(2) * alpha : 2 * alpha);
         }
         if (targetModules.contains("down_proj")) parameters.add("down_proj");
         for (String t : targetModules) if (!List.of("gate_proj", "up_proj", "down_proj").contains(t)) modules.add(t);
         Settings s = Settings.of(Path.of(CONFIG), c);
         var gen = new dev.jomni.tensor.Generator(seed);
+        Lora.Dropout dropout = new Lora.Dropout(spec.dropout());
+        int plain = 0;
         List<Site> sites = new ArrayList<>();
         for (Site site : sites(thinker, s, false).values()) {
             int rank = s.rank(patternName(site));
             int[][] shapes = shapes(site, rank);
             Tensor w = base(site);
             double bound = 1 / Math.sqrt(shapes[0][1]);
-            Tensor a = Tensor.rand(gen, DType.F32, shapes[0]).mul(2 * bound).sub(bound).to(w.dtype()).to(w.device());
-            attach(site, a, Tensor.zeros(w.device(), w.dtype(), shapes[1]), rank, s.alpha(patternName(site)) / rank);
+            Tensor a = Tensor.rand(gen, DType.F32, shapes[0]).mul(2 * bound).sub(bound).to(w.device());
+            attach(site, a, Tensor.zeros(w.device(), DType.F32, shapes[1]), rank, s.scaling(patternName(site), rank), dropout,
+                    site instanceof Plain ? plain++ : -1);
             sites.add(site);
         }
-        if (sites.isEmpty()) throw new IllegalArgumentException("LoRA targets " + targetModules + " name no Linear of the thinker");
-        return new LoraAdapter(c, Collections.unmodifiableList(sites));
+        if (sites.isEmpty())
+            throw new IllegalArgumentException("LoRA targets " + (spec.targetRegex() != null ? "regex '" + spec.targetRegex() + "'" : targetModules)
+                    + " name no Linear of the thinker");
+        return new LoraAdapter(c, Collections.unmodifiableList(sites), dropout);
+    }
+
+    private static void putNumber(ObjectNode node, String field, double v) {
+        if (v == Math.rint(v) && Math.abs(v) < Integer.MAX_VALUE) node.put(field, (int) v);
+        else node.put(field, v);
     }
 
     /**
@@ -414,10 +536,13 @@ public final class LoraAdapter {
         };
     }
 
-    /** Attaches A and B given in PEFT's layout. */
-    private static void attach(Site site, Tensor a, Tensor b, int r, double scaling) {
+    /**
+     * Attaches A and B given in PEFT's layout; a Linear's update gets {@code dropout} with site {@code index} (its masks'
+     * key), the stacked experts' none (see the class comment).
+     */
+    private static void attach(Site site, Tensor a, Tensor b, int r, double scaling, Lora.Dropout dropout, int index) {
         switch (site) {
-            case Plain p -> p.linear().lora(new Lora(a, b, scaling));
+            case Plain p -> p.linear().lora(new Lora(a, b, scaling, dropout, index));
             case Fused f -> {
                 int experts = f.experts().count();
                 MoeExperts.Lora l;
@@ -446,10 +571,10 @@ public final class LoraAdapter {
         return false;
     }
 
-    /** A stored tensor as an owned leaf in the dtype and on the device of the layer it adapts. */
-    private static Tensor load(StoredTensor t, Tensor w) {
+    /** A stored tensor as an owned leaf on the device of the layer it adapts, in {@code dtype}, or the layer's dtype when null. */
+    private static Tensor load(StoredTensor t, Tensor w, DType dtype) {
         try (var g = Autograd.noGrad()) {
-            Tensor stored = t.data().toTensor(), out = stored.to(w.dtype()).to(w.device());
+            Tensor stored = t.data().toTensor(), out = stored.to(dtype != null ? dtype : w.dtype()).to(w.device());
             return out == stored ? stored.copy() : out;                          // never keep a view of the mapped file
         }
     }
@@ -467,12 +592,12 @@ public final class LoraAdapter {
 
     /** The fields of adapter_config.json that decide what is computed; anything else that would change it is refused. */
     private record Settings(int r, double alpha, Map<String, Integer> rankPattern, Map<String, Double> alphaPattern,
-                            List<String> targetList, Pattern targetRegex, List<String> targetParameters) {
+                            List<String> targetList, Pattern targetRegex, List<String> targetParameters, double dropout, boolean rslora) {
 
         static Settings of(Path file, ObjectNode c) {
             require(file, c, "peft_type", "LORA", "only LoRA adapters are read");
             require(file, c, "bias", "none", "bias terms are not trained here");
-            for (String flag : List.of("use_dora", "use_rslora", "lora_bias", "fan_in_fan_out", "use_qalora"))
+            for (String flag : List.of("use_dora", "lora_bias", "fan_in_fan_out", "use_qalora"))
                 if (c.path(flag).asBoolean(false)) refuse(file, flag + "=true");
             for (String field : List.of("modules_to_save", "layers_to_transform", "layers_pattern", "layer_replication",
                     "exclude_modules", "trainable_token_indices", "alora_invocation_tokens", "use_bdlora"))
@@ -494,7 +619,16 @@ public final class LoraAdapter {
             c.path("target_parameters").forEach(n -> params.add(n.asText()));
             for (String p : params)
                 if (!p.endsWith("gate_up_proj") && !p.endsWith("down_proj")) refuse(file, "target_parameters entry \"" + p + "\" (only the experts' gate_up_proj and down_proj)");
-            return new Settings(c.get("r").asInt(), c.get("lora_alpha").asDouble(), ranks, alphas, list, regex, params);
+            double dropout = c.path("lora_dropout").asDouble(0.0);
+            if (dropout < 0 || dropout >= 1) refuse(file, "lora_dropout=" + dropout + " (outside [0, 1))");
+            return new Settings(c.get("r").asInt(), c.get("lora_alpha").asDouble(), ranks, alphas, list, regex, params, dropout,
+                    c.path("use_rslora").asBoolean(false));
+        }
+
+        /** PEFT's scaling: alpha / r, or alpha / √r with use_rslora. */
+        double scaling(String name, int rank) {
+            double a = alpha(name);
+            return rslora ? a / Math.sqrt(rank) : a / rank;
         }
 
         /** PEFT's rule: a list entry matches the whole name or its last components; a string is a full-match regex. */

@@ -4,6 +4,7 @@ import dev.jomni.nn.Linear;
 import dev.jomni.nn.Module;
 import dev.jomni.nn.Parameter;
 import dev.jomni.omni.config.TextConfig;
+import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.MoeExperts;
 import java.util.List;
@@ -57,7 +58,16 @@ final class SparseMoe extends Module {
 
         /** x [N, H], ids [N, K] i64, w [N, K] in x's dtype → [N, H]. */
         Tensor forward(Tensor x, Tensor ids, Tensor w) {
-            return MoeExperts.moeExperts(x, ids, w, gateUpProj.value(), downProj.value(), gateUpLora, downLora);
+            return MoeExperts.moeExperts(x, ids, w, gateUpProj.value(), downProj.value(), in(gateUpLora, x.dtype()), in(downLora, x.dtype()));
+        }
+
+        /**
+         * The update in the compute dtype: the op takes every floating input in x's dtype, and a trained adapter keeps
+         * f32 master A and B beside a bf16 base; the cast is recorded, so their gradients come back in f32.
+         */
+        private static MoeExperts.Lora in(MoeExperts.Lora l, DType dtype) {
+            if (l == null || l.a().dtype() == dtype && l.b().dtype() == dtype) return l;
+            return new MoeExperts.Lora(l.a().to(dtype), l.b().to(dtype), l.scaling());
         }
     }
 }

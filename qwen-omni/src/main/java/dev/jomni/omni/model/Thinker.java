@@ -35,6 +35,15 @@ public final class Thinker extends Module {
 
     public AudioEncoder audioTower() { return audioTower; }
 
+    private boolean gradientCheckpointing;
+
+    /**
+     * Activation checkpointing per decoder layer (transformers' gradient_checkpointing, non-reentrant): while
+     * recording gradients, each layer keeps only its input and is run again during backward. Anything random in a
+     * layer (LoRA dropout) must draw the same in the second run: {@link dev.jomni.nn.Lora.Dropout} keys its masks so.
+     */
+    public void gradientCheckpointing(boolean on) { gradientCheckpointing = on; }
+
     /** Parts of a Qwen3-Omni checkpoint the audio+text thinker does not use. */
     private static final List<String> SKIPPED = List.of("thinker.visual.", "talker.", "code2wav.");
 
@@ -125,8 +134,12 @@ public final class Thinker extends Module {
         List<Tensor> hidden = new ArrayList<>();
         List<Tensor> routerLogits = config.text().outputRouterLogits() ? new ArrayList<>() : null;
         hidden.add(h);
+        // Checkpointed layers keep only their input while recording; router logits (a list the layer appends to)
+        // and the KV cache (filled once) are not recomputed, so those passes run plainly.
+        boolean checkpoint = gradientCheckpointing && dev.jomni.tensor.Autograd.enabled() && cache == null && routerLogits == null;
         for (DecoderLayer layer : model.layers.items()) {
-            h = layer.forward(h, rope, mask, cache, routerLogits);
+            h = checkpoint ? dev.jomni.tensor.Autograd.checkpoint(in -> layer.forward(in[0], rope, mask, null, null), h)
+                    : layer.forward(h, rope, mask, cache, routerLogits);
             hidden.add(h);
         }
         h = model.norm.forward(h);

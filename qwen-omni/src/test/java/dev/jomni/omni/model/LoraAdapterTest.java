@@ -212,7 +212,7 @@ class LoraAdapterTest {
     @Test
     void unsupportedVariantsAreRefusedNamingFileAndField(@TempDir Path dir) throws Exception {
         var json = new ObjectMapper();
-        for (String field : new String[] {"use_dora", "use_rslora"}) {
+        for (String field : new String[] {"use_dora", "lora_bias"}) {
             var config = (ObjectNode) json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
             config.put(field, true);
             Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
@@ -224,6 +224,101 @@ class LoraAdapterTest {
         Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
         var e = assertThrows(IllegalArgumentException.class, () -> LoraAdapter.apply(dir, thinker));
         assertTrue(e.getMessage().startsWith(dir.resolve(LoraAdapter.CONFIG) + ": bias=\"all\""), e.getMessage());
+    }
+
+    @Test
+    void aSavedAdapterHasPeftsKeyNamesAndConfigFields(@TempDir Path dir) throws Exception {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        // The fixture adapter's settings: r 8, alpha 16, attention projections and the fused experts.
+        LoraAdapter.create(fresh, 8, 16, java.util.List.of("q_proj", "v_proj", "k_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), 3).save(dir);
+        java.util.Set<String> mine, peft;
+        try (var a = dev.jomni.nn.io.SafeTensors.open(dir.resolve(LoraAdapter.WEIGHTS));
+             var b = dev.jomni.nn.io.SafeTensors.open(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS))) {
+            mine = new java.util.TreeSet<>(a.names());
+            peft = new java.util.TreeSet<>(b.names());
+            for (String n : peft) assertEquals(java.util.Arrays.toString(b.get(n).shape()), java.util.Arrays.toString(a.get(n).shape()), n);
+        }
+        // PEFT's adapter also adapts the audio tower's q/k/v (suffix match); so does jomni's: the key sets are equal.
+        assertEquals(peft, mine);
+        var json = new ObjectMapper();
+        var ours = json.readTree(dir.resolve(LoraAdapter.CONFIG).toFile());
+        var theirs = json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        for (var it = ours.fieldNames(); it.hasNext(); ) {
+            String f = it.next();
+            assertTrue(theirs.has(f), "PEFT's adapter_config.json has no field " + f);
+        }
+        for (String f : java.util.List.of("r", "lora_alpha", "rank_pattern", "alpha_pattern", "target_parameters", "peft_type", "bias"))
+            assertEquals(theirs.get(f), ours.get(f), f);
+    }
+
+    @Test
+    void rsloraScalesByAlphaOverTheRootOfTheRank(@TempDir Path dir) throws Exception {
+        var json = new ObjectMapper();
+        var config = (ObjectNode) json.readTree(tiny("lora/adapter").resolve(LoraAdapter.CONFIG).toFile());
+        config.put("use_rslora", true);
+        Files.writeString(dir.resolve(LoraAdapter.CONFIG), config.toString());
+        Files.copy(tiny("lora/adapter").resolve(LoraAdapter.WEIGHTS), dir.resolve(LoraAdapter.WEIGHTS));
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        LoraAdapter.apply(dir, fresh);
+        var q = (dev.jomni.nn.Linear) fresh.modules().get("model.layers.0.self_attn.q_proj");
+        assertEquals(16 / Math.sqrt(8), q.lora().scaling(), 1e-12);          // r 8, alpha 16: 16/√8, not 16/8
+    }
+
+    @Test
+    void targetsFollowPeftRulesAndAreCountedPerKind() {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        var byList = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0.05, false, java.util.List.of("q_proj", "v_proj"), null), 1);
+        var counts = byList.matches();
+        int layers = fresh.config.text().numHiddenLayers();
+        assertEquals(layers, counts.get("model q_proj"));
+        assertEquals(layers, counts.get("model v_proj"));
+        assertTrue(counts.containsKey("audio_tower q_proj"), "a suffix matches the audio encoder's projections too, as in PEFT: " + counts);
+        assertEquals(0.05, byList.dropout().p());
+        assertEquals(0.05, byList.config().get("lora_dropout").asDouble());
+        for (var e : fresh.modules().entrySet()) if (e.getValue() instanceof dev.jomni.nn.Linear l) l.lora(null);
+        // A string is a full-match regex: only the text model's layer-0 q_proj.
+        var byRegex = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0, true, null, "thinker\\.model\\.layers\\.0\\.self_attn\\.q_proj"), 1);
+        assertEquals(java.util.Map.of("model q_proj", 1), byRegex.matches());
+        var q = (dev.jomni.nn.Linear) fresh.modules().get("model.layers.0.self_attn.q_proj");
+        assertEquals(8 / 2.0, q.lora().scaling(), 1e-12);                   // rsLoRA: 8/√4
+        assertEquals(DType.F32, q.lora().a().dtype());
+        var none = assertThrows(IllegalArgumentException.class,
+                () -> LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0, false, null, "nothing"), 1));
+        assertTrue(none.getMessage().contains("regex 'nothing'"), none.getMessage());
+    }
+
+    @Test
+    void dropoutMasksAreKeyedSoARecomputedForwardDrawsTheSame() {
+        Thinker fresh = Thinker.load(tiny("model"), DType.F32, Device.cpu());
+        var created = LoraAdapter.create(fresh, new LoraAdapter.Spec(4, 8, 0.5, false, java.util.List.of("q_proj", "v_proj", "k_proj", "o_proj"), null), 1);
+        Tensor ids = npy("input_ids.npy"), mask = npy("attention_mask.npy"), labels = npy("labels.npy");
+        var audio = Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy"));
+        // B starts at zero, so dropout cannot show in the output: make B non-zero first.
+        try (var g = dev.jomni.tensor.Autograd.noGrad()) {
+            var gen = new dev.jomni.tensor.Generator(2);
+            for (Tensor t : created.parameters()) t.assign(Tensor.randn(gen, DType.F32, t.shape()).mul(0.1));
+        }
+        for (Tensor t : created.parameters()) t.requiresGrad(true);
+        created.dropout().set(true, 42);
+        float[] a = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        float[] b = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        org.junit.jupiter.api.Assertions.assertArrayEquals(a, b, "same step seed, same masks");
+        created.dropout().set(true, 43);
+        float[] c = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        assertTrue(!java.util.Arrays.equals(a, c), "another step seed, other masks");
+        created.dropout().set(false, 0);
+        float[] off = fresh.forward(ids, mask, audio, null).logits().toFloatArray();
+        assertTrue(!java.util.Arrays.equals(a, off), "dropout off differs from on");
+        // Gradient checkpointing recomputes each layer in backward: with keyed masks the gradients are the same.
+        created.dropout().set(true, 42);
+        Thinker.loss(fresh.forward(ids, mask, audio, null).logits(), labels).backward();
+        java.util.List<float[]> plain = created.parameters().stream().map(t -> t.grad().toFloatArray()).toList();
+        created.parameters().forEach(Tensor::zeroGrad);
+        fresh.gradientCheckpointing(true);
+        Thinker.loss(fresh.forward(ids, mask, audio, null).logits(), labels).backward();
+        fresh.gradientCheckpointing(false);
+        for (int i = 0; i < plain.size(); i++)
+            org.junit.jupiter.api.Assertions.assertArrayEquals(plain.get(i), created.parameters().get(i).grad().toFloatArray(), 1e-6f, "tensor " + i);
     }
 
     @Test
