@@ -18,12 +18,13 @@ import java.util.List;
  *                         appended together
  * @param seed             sample s of problem p draws from seed {@code mix(seed, p) + s}, in every iteration
  * @param evalDataPath     null: no held-out evaluation
- * @param evalMaxTokens    max new tokens when answering the held-out set greedily
+ * @param initialAdapter   null: iteration 1 samples the base model; else this PEFT adapter folder (e.g. an SFT warm-up),
+ *                         which iteration 1 samples and (without restartFromBase) continues
  */
 public record RestOptions(Path dataPath, Path audioDir, Path evalDataPath, Path outputBaseDir, String baseModel, int numIterations,
                           int numSamples, double temperature, double topP, int maxTokens, Filter filter, List<Double> learningRates,
                           double numEpochs, boolean restartFromBase, boolean dedup, int batchSize, long seed, PromptPreset prompt,
-                          Matching matching, int evalMaxTokens) {
+                          Matching matching, Path initialAdapter) {
     public RestOptions {
         if (numIterations < 1) throw new IllegalArgumentException("--num_iterations " + numIterations + ": must be at least 1");
         if (numSamples < 1) throw new IllegalArgumentException("--num_samples " + numSamples + ": must be at least 1");

@@ -93,7 +93,7 @@ public final class RestRun {
             sb.append(String.format(Locale.ROOT, "%-5s %-9s %-12s %-10s %-8s %-6s %-11s %-9s%n", "iter", "lr", "data acc", "solved", "cands",
                     "kept", "train loss", "eval acc"));
             if (!Double.isNaN(baseEvalAccuracy))
-                sb.append(String.format(Locale.ROOT, "%-5s %-9s %-12s %-10s %-8s %-6s %-11s %-9s%n", "base", "", "", "", "", "", "",
+                sb.append(String.format(Locale.ROOT, "%-5s %-9s %-12s %-10s %-8s %-6s %-11s %-9s%n", "0", "", "", "", "", "", "",
                         pct(baseEvalAccuracy)));
             for (Row r : rows)
                 sb.append(String.format(Locale.ROOT, "%-5d %-9.2g %-12s %-10s %-8d %-6d %-11s %-9s%n", r.iteration(), r.learningRate(),
@@ -112,11 +112,11 @@ public final class RestRun {
         Dataset eval = o.evalDataPath() == null ? null : Dataset.load(o.evalDataPath(), LoadOptions.defaults().withAudioDir(o.audioDir()));
         writeConfig(out);
         readMetrics(out);
+        String current = o.initialAdapter() == null ? null : "initial";
+        Path previous = o.initialAdapter();
         double baseEval = Double.NaN;
-        if (eval != null) baseEval = evalPhase(0, out.resolve("base_eval"), eval, null);
+        if (eval != null) baseEval = evalPhase(0, out.resolve("base_eval"), eval, use(current, previous));
 
-        String current = null;
-        Path previous = null;
         List<Row> rows = new ArrayList<>();
         for (int i = 1; i <= o.numIterations(); i++) {
             Path it = out.resolve("iteration_" + i);
@@ -354,7 +354,7 @@ public final class RestRun {
             throw new UncheckedIOException(dir + ": cannot write the evaluation", e);
         }
         double acc = items.isEmpty() ? 0 : (double) correct / items.size();
-        log.printf(Locale.ROOT, "%s: held-out accuracy %.1f%% (%d/%d, greedy)%n", i == 0 ? "base model" : "iteration " + i, 100 * acc, correct, items.size());
+        log.printf(Locale.ROOT, "%s: held-out accuracy %.1f%% (%d/%d, greedy)%n", i == 0 ? (model == null ? "base model" : "start (" + o.initialAdapter() + ")") : "iteration " + i, 100 * acc, correct, items.size());
         ObjectNode m = JSON.createObjectNode();
         m.put("model", model == null ? o.baseModel() : model).put("accuracy", acc).put("correct", correct).put("total", items.size())
                 .put("seconds", (System.nanoTime() - t0) / 1e9);
@@ -377,7 +377,7 @@ public final class RestRun {
         c.put("top_p", o.topP()).put("max_tokens", o.maxTokens()).put("num_epochs", o.numEpochs()).put("restart_from_base", o.restartFromBase())
                 .put("dedup", o.dedup()).put("batch_size", o.batchSize()).put("seed", o.seed()).put("prompt", o.prompt().id())
                 .put("matching", o.matching().id()).put("eval_data_path", o.evalDataPath() == null ? null : o.evalDataPath().toString())
-                .put("generator", generator);
+                .put("generator", generator).put("initial_adapter", o.initialAdapter() == null ? null : o.initialAdapter().toString());
         Path file = out.resolve(CONFIG);
         if (Files.exists(file)) {
             if (!resume) throw new IllegalArgumentException(file + ": a run is already there; pass --resume to continue it, or choose another --output_base_dir");

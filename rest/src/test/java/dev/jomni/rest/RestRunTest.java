@@ -83,7 +83,7 @@ class RestRunTest {
 
     static RestOptions options(Path out, Filter filter, boolean dedup) {
         return new RestOptions(data, null, data, out, "tiny", 2, 4, 0.9, 0.95, 64, filter, List.of(2e-5, 1e-5, 5e-6), 2, false, dedup, 3, 11,
-                PromptPreset.DEFAULT, Matching.STRICT, 32);
+                PromptPreset.DEFAULT, Matching.STRICT, null);
     }
 
     static String run(RestOptions o, CandidateSource s, Policy p, boolean resume) {
