@@ -95,7 +95,7 @@ final class DemoCommand implements Callable<Integer> {
         var options = new RestOptions(pool, null, held, out.resolve("rest"), "demo", iterations, samples, 1.0, 1.0, 160, new Filter.TopK(2),
                 List.of(lr), 1, false, true, 8, seed, prompt, Matching.STRICT, warmDir);
         var template = new SftTrainer.Config(out.resolve("rest"), 1, -1, 1, 4, lr, "constant", 0, 0, 0, 1.0, 0, 1, 1, seed, "adamw_torch");
-        var policy = new SftPolicy(thinker, encoder, logMel, null, prompt, 4096, spec, template, false, false, quiet, false);
+        var policy = new SftPolicy(thinker, encoder, logMel, prompt, 4096, spec, template, false, false, quiet, false);
         try (var engine = new GenerationEngine(thinker, new GenerationEngine.Options(16, 4096, 64, 4096))) {
             var source = new EngineCandidates(engine, encoder, logMel, 1.0, 160, dir -> dir.toAbsolutePath().normalize().equals(warmDir.toAbsolutePath().normalize())
                     ? adapter : policy.live(dir));

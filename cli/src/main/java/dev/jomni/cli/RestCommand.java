@@ -130,7 +130,7 @@ final class RestCommand implements Callable<Integer> {
                 warmupRatio, 0, 0.0, 1.0, saveSteps, saveTotalLimit, 1, seed, optim);
         var console = System.console();
         boolean tty = console != null && console.isTerminal();
-        var policy = new SftPolicy(thinker, encoder, logMel, audioDir, options.prompt(), maxLength, spec(), sft, restartFromBase,
+        var policy = new SftPolicy(thinker, encoder, logMel, options.prompt(), maxLength, spec(), sft, restartFromBase,
                 filter.weighted() && !ignoreWeights, System.err, tty);
         if (filter.weighted()) System.err.println(ignoreWeights ? "learning_zone: weights ignored (--ignore_weights), as the original did"
                 : "learning_zone: each sample's loss is scaled by its weight (1.5 learning zone, 1.0 challenging, 0.5 almost mastered, 0.1 mastered)");

@@ -11,12 +11,13 @@ public interface Policy {
     record Trained(int steps, double firstLoss, double lastLoss) {}
 
     /**
-     * Trains on {@code filteredJson} (seed records with a {@code response}, possibly a {@code weight}) into
+     * Trains on {@code filteredJson} (seed records with a {@code response}, possibly a {@code weight}; their audio under
+     * {@code audioRoot}, the data set's) into
      * {@code outputDir} (checkpoints, then the final adapter in PEFT's format), resuming from the folder's latest
      * checkpoint when there is one.
      *
      * @param previous the adapter folder of the last iteration that trained, or null (start from the base);
      *                 the policy continues it, or restarts from the base, as it was configured
      */
-    Trained train(int iteration, Path filteredJson, Path outputDir, double learningRate, Path previous);
+    Trained train(int iteration, Path filteredJson, Path audioRoot, Path outputDir, double learningRate, Path previous);
 }

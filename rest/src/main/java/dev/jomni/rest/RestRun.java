@@ -134,7 +134,8 @@ public final class RestRun {
                     log.println("iteration " + i + ": no sample kept, training skipped (the next iteration generates with the same policy)");
                     train.put("trained", false).put("steps", 0);
                 } else {
-                    Policy.Trained t = policy.train(i, it.resolve("filtered").resolve("filtered.json"), it.resolve("training"), lr, previous);
+                    Policy.Trained t = policy.train(i, it.resolve("filtered").resolve("filtered.json"),
+                            o.audioDir() != null ? o.audioDir() : o.dataPath().toAbsolutePath().getParent(), it.resolve("training"), lr, previous);
                     train.put("trained", true).put("steps", t.steps()).put("first_loss", t.firstLoss()).put("loss", t.lastLoss());
                 }
                 train.put("learning_rate", lr).put("seconds", (System.nanoTime() - t0) / 1e9);

@@ -26,7 +26,6 @@ public final class SftPolicy implements Policy {
     private final Thinker thinker;
     private final ChatEncoder encoder;
     private final LogMel logMel;
-    private final Path audioDir;
     private final PromptPreset prompt;
     private final int maxLength;
     private final LoraAdapter.Spec spec;
@@ -40,12 +39,11 @@ public final class SftPolicy implements Policy {
      * @param template   the trainer's settings; its output folder, learning rate and epochs are set per iteration
      * @param useWeights scale each sample's loss by its {@code weight} (learning_zone's 1.5 / 0.5 / 0.1)
      */
-    public SftPolicy(Thinker thinker, ChatEncoder encoder, LogMel logMel, Path audioDir, PromptPreset prompt, int maxLength, LoraAdapter.Spec spec,
+    public SftPolicy(Thinker thinker, ChatEncoder encoder, LogMel logMel, PromptPreset prompt, int maxLength, LoraAdapter.Spec spec,
                      SftTrainer.Config template, boolean restartFromBase, boolean useWeights, PrintStream log, boolean tty) {
         this.thinker = thinker;
         this.encoder = encoder;
         this.logMel = logMel;
-        this.audioDir = audioDir;
         this.prompt = prompt;
         this.maxLength = maxLength;
         this.spec = spec;
@@ -60,8 +58,8 @@ public final class SftPolicy implements Policy {
     public LoraAdapter live(Path dir) { return live.get(key(dir)); }
 
     @Override
-    public Trained train(int iteration, Path filteredJson, Path outputDir, double learningRate, Path previous) {
-        Dataset data = Dataset.load(filteredJson, LoadOptions.defaults().withAudioDir(audioDir));
+    public Trained train(int iteration, Path filteredJson, Path audioRoot, Path outputDir, double learningRate, Path previous) {
+        Dataset data = Dataset.load(filteredJson, LoadOptions.defaults().withAudioDir(audioRoot));
         SftData sft = new SftData(data, prompt, encoder, logMel, maxLength, false, log::println);
         if (useWeights) sft = sft.weighted();
         Path resume = null;

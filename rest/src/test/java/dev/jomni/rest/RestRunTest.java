@@ -75,7 +75,7 @@ class RestRunTest {
         final List<String> calls = new ArrayList<>();
 
         @Override
-        public Trained train(int iteration, Path filteredJson, Path outputDir, double learningRate, Path previous) {
+        public Trained train(int iteration, Path filteredJson, Path audioRoot, Path outputDir, double learningRate, Path previous) {
             calls.add(iteration + ":" + learningRate + ":" + (previous == null ? "base" : previous.getParent().getFileName()));
             return new Trained(3, 2.0, 1.0 / iteration);
         }
