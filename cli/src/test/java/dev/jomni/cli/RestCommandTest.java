@@ -172,6 +172,16 @@ class RestCommandTest {
             assertEquals(engineSide.generate(items, 3, seeds, null, 0.9), http.generate(items, 3, seeds, null, 0.9));
             var e = assertThrows(IllegalStateException.class, () -> http.useAdapter("iteration_1", dir.resolve("nowhere")));
             assertTrue(e.getMessage().contains("iteration_1"), e.getMessage());
+            // a later iteration's adapter: the server loads it (vLLM's load_lora_adapter) and samples it as in process
+            Path saved = dir.resolve("served_adapter");
+            LoraAdapter a = LoraAdapter.create(s.thinker(), new LoraAdapter.Spec(4, 8, 0, false, SftCommand.ALL, null), 1);
+            for (var p : a.parameters()) try (var g = dev.jomni.tensor.Autograd.noGrad()) { p.assign(p.add(0.05)); }
+            a.save(saved);
+            a.detach();
+            http.useAdapter("iteration_1", saved);
+            engineSide.useAdapter("iteration_1_local", saved);
+            assertEquals(engineSide.generate(items, 2, seeds, "iteration_1_local", 0.9), http.generate(items, 2, seeds, "iteration_1", 0.9));
+            assertNotEquals(engineSide.generate(items, 2, seeds, null, 0.9), http.generate(items, 2, seeds, "iteration_1", 0.9));
         } finally {
             s.engine().close();
         }
