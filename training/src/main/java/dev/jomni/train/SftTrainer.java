@@ -237,7 +237,7 @@ public final class SftTrainer {
             try (var scope = Scope.open()) {
                 adapter.dropout().set(true, mix(c.seed(), (long) s * g + k + 1));
                 Thinker.Output out = thinker.forward(b.inputIds(), b.attentionMask(), b.audio(), null);
-                Tensor l = loss(out, b).mul((double) b.targetTokens() / targets);
+                Tensor l = loss(out, b).mul(b.weight() * b.targetTokens() / targets);   // weight: 1 unless SftData.weighted()
                 double v = l.item();
                 if (!Double.isFinite(v))
                     throw new NonFiniteLossException("step " + (s + 1) + ": the loss is " + v + " on the batch of samples " + b.ids()

@@ -124,7 +124,7 @@ public final class Thinker extends Module {
                         + config.audioTokenId() + ") but the audio gives " + audioEmbeds.size(0) + " rows for clips of "
                         + java.util.Arrays.toString(audio.frames()) + " frames");
             h = merge(h, audioEmbeds.to(h.dtype()), slots);
-        } else if (!slots.isEmpty())
+        } else if (!slots.isEmpty() && past == 0)     // a decoded placeholder is just a token, as in transformers (a sampling model may emit one)
             throw new IllegalArgumentException("thinker: the input has " + slots.size() + " audio placeholders but no audio was given");
         long[][][] positions = positions(attentionMask.toLongArray(), b, past + t, t);
         if (cache != null) applyRopeDeltas(cache, positions, attentionMask.toLongArray(), past);

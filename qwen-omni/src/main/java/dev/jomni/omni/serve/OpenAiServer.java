@@ -120,6 +120,7 @@ public final class OpenAiServer implements AutoCloseable {
                     case "/v1/models" -> { requireMethod(method, "GET"); send(ex, 200, "application/json", JSON.writeValueAsString(models())); }
                     case "/metrics" -> { requireMethod(method, "GET"); send(ex, 200, "text/plain; version=0.0.4", metrics()); }
                     case "/v1/chat/completions" -> { requireMethod(method, "POST"); chat(ex); }
+                    case "/v1/load_lora_adapter" -> { requireMethod(method, "POST"); loadAdapter(ex); }
                     default -> throw new ApiError(404, "invalid_request_error", null, "no route " + method + " " + path);
                 }
             } catch (ApiError e) {
@@ -157,6 +158,32 @@ public final class OpenAiServer implements AutoCloseable {
                 + "# HELP jomni_kv_blocks_used KV cache blocks in use.\n# TYPE jomni_kv_blocks_used gauge\njomni_kv_blocks_used " + s.blocksUsed() + "\n"
                 + "# HELP jomni_kv_blocks_total KV cache blocks in the pool.\n# TYPE jomni_kv_blocks_total gauge\njomni_kv_blocks_total " + s.blocksTotal() + "\n"
                 + "# HELP jomni_generated_tokens_total Tokens generated since start.\n# TYPE jomni_generated_tokens_total counter\njomni_generated_tokens_total " + s.generatedTokens() + "\n";
+    }
+
+    /**
+     * vLLM's runtime adapter loading, {@code POST /v1/load_lora_adapter {lora_name, lora_path}}: ReST's later iterations
+     * ask for the adapter the previous one trained. The folder must lie under the allowed media root, as audio files do.
+     */
+    private void loadAdapter(HttpExchange ex) throws IOException {
+        JsonNode root;
+        try {
+            root = JSON.readTree(ex.getRequestBody().readAllBytes());
+        } catch (JacksonException e) {
+            throw ApiError.bad(null, "the body is not valid JSON: " + e.getOriginalMessage());
+        }
+        if (root == null || !root.isObject()) throw ApiError.bad(null, "the body must be a JSON object");
+        String name = text(root, "lora_name", true), path = text(root, "lora_path", true);
+        if (config.allowedMediaRoot() == null) throw ApiError.bad("lora_path", "lora_path: the server was started without an allowed local path");
+        Path dir = Path.of(path).toAbsolutePath().normalize();
+        if (!dir.startsWith(config.allowedMediaRoot()))
+            throw ApiError.bad("lora_path", "lora_path: " + dir + " is outside the allowed root " + config.allowedMediaRoot());
+        if (name.equals(config.baseModel()) || engine.adapters().contains(name)) throw ApiError.bad("lora_name", "lora_name: " + name + " is already served");
+        try {
+            engine.loadAdapter(name, dir);
+        } catch (RuntimeException e) {
+            throw ApiError.bad("lora_path", "lora_path: " + e.getMessage());
+        }
+        send(ex, 200, "application/json", JSON.writeValueAsString(JSON.createObjectNode().put("status", "ok").put("lora_name", name)));
     }
 
     // ------------------------------------------------------------------ chat completions

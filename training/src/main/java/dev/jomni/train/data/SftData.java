@@ -60,6 +60,7 @@ public final class SftData {
         if (bad > 0) warnings.accept("warning: " + dataset.file() + ": skipped " + bad + " record(s) without a response");
         items = List.copyOf(keep);
         skipped = bad;
+        weighted = false;
     }
 
     private final int skipped;
@@ -75,7 +76,48 @@ public final class SftData {
      * clips' log-mel [B, mel, frames] with each clip's valid frames, the sample ids, and the number of label tokens
      * the shifted loss counts (labels at positions 1…T−1 that are not −100).
      */
-    public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, Thinker.Audio audio, List<String> ids, long targetTokens) {}
+    public record Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, Thinker.Audio audio, List<String> ids, long targetTokens, double weight) {
+        public Batch(Tensor inputIds, Tensor attentionMask, Tensor labels, Thinker.Audio audio, List<String> ids, long targetTokens) {
+            this(inputIds, attentionMask, labels, audio, ids, targetTokens, 1.0);
+        }
+    }
+
+    /**
+     * The same samples, with each record's {@code weight} field (ReST's learning_zone filter writes 1.5, 0.5, 0.1;
+     * absent is 1) scaling its loss: a batch's loss is multiplied by the mean weight of its samples (exact per sample
+     * at per_device_train_batch_size 1, the seed's setting). A weight that is not a non-negative number is an error
+     * naming the record.
+     */
+    public SftData weighted() {
+        for (AudioQa q : items) weightOf(q);
+        return new SftData(this, true);
+    }
+
+    private SftData(SftData d, boolean weighted) {
+        this.dataset = d.dataset;
+        this.items = d.items;
+        this.preset = d.preset;
+        this.encoder = d.encoder;
+        this.logMel = d.logMel;
+        this.maxLength = d.maxLength;
+        this.padId = d.padId;
+        this.skipped = d.skipped;
+        this.weighted = weighted;
+    }
+
+    private final boolean weighted;
+
+    private double weightOf(AudioQa q) {
+        String w = q.tag("weight");
+        if (w == null) return 1.0;
+        try {
+            double v = Double.parseDouble(w);
+            if (v >= 0 && Double.isFinite(v)) return v;
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new DataException(dataset.file() + ": record '" + q.id() + "': field 'weight': " + w + " is not a non-negative number");
+    }
 
     public Batch batch(int[] indices) {
         List<float[]> clips = new ArrayList<>();
@@ -123,6 +165,12 @@ public final class SftData {
             }
         }
         var audio = new Thinker.Audio(Tensor.of(mel.values(), mel.batch(), mel.melBins(), mel.frames()), mel.validFrames());
-        return new Batch(Tensor.of(ids2, b, t), Tensor.of(mask, b, t), Tensor.of(labels, b, t), audio, List.copyOf(ids), targets);
+        double weight = 1;
+        if (weighted) {
+            weight = 0;
+            for (int i : indices) weight += weightOf(items.get(i));
+            weight /= indices.length;
+        }
+        return new Batch(Tensor.of(ids2, b, t), Tensor.of(mask, b, t), Tensor.of(labels, b, t), audio, List.copyOf(ids), targets, weight);
     }
 }
