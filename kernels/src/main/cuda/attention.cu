@@ -29,8 +29,11 @@
 //   each holding a (BQ/16) × (BK/16) micro-tile of scores and a (rows/16) × (DMAX/16) one of the
 //   accumulators. Dynamic shared memory: tiles of T with row stride d + 1 (no bank conflicts), sized by the
 //   launcher with the formulas of *_smem below (the kernel traps if it was given less).
+//   sdpa_fwd_tc_{bf16,f16}_d{64,128}: the forward on tensor cores (FlashAttention-2), see "forward on tensor
+//     cores" below; the launcher takes it for bf16/f16 with d 64 or 128 and 16-byte aligned rows.
 // Launcher: dev.jomni.cuda.CudaScaledDotProductAttention. Reference: dev.jomni.tensor.cpu.CpuScaledDotProductAttention.
 #include "tensor.cuh"
+#include "mma.cuh"
 
 constexpr int NT = 256;
 
@@ -587,3 +590,215 @@ SDPA_KERNELS(f64_d128, double, 32, 32, 128)
 
 extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_f32(const SdpaArgs p) { bwd_delta<float>(p); }
 extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_f64(const SdpaArgs p) { bwd_delta<double>(p); }
+
+// ---------------------------------------------------------------- forward on tensor cores
+// FlashAttention-2's forward for bf16/f16, d ∈ {64, 128}: block per (b, h, tile of FBQ = 64 queries), grid as
+// the SIMT forward (tiles last to first), 4 warps, warp w owning query rows 16w..16w+15 of the tile. Q is
+// staged once in shared memory and held in registers as mma A fragments; K and V tiles of FBK = 64 keys
+// (starting at multiples of 64, as the CPU reference's blocks, so the running max the probabilities are
+// rounded against is the same) stream through two shared-memory stages with cp.async: tile it + 1 loads
+// while tile it is computed. Per tile: S = Q Kᵀ with mma.sync m16n8k16 (f32 accumulators, K read by
+// ldmatrix), masked to −∞ (only when the tile crosses a mask boundary, the end of S, or a keyMask is
+// given), scaled by scale · log2 e so the softmax runs on exp2; the running max m (per row) and each
+// lane's partial running sum l (the unrounded probabilities; the 4 lanes of a row are summed at the end)
+// rescale by exp2(m_old − m_new); P is rounded to the activation dtype in registers, where the score
+// accumulators already have the A-fragment layout, and O += P V (V read by ldmatrix.trans). Key tiles
+// outside [lo(first row), hi(last row)) are never loaded, and tiles whose keys are all padding are skipped
+// (__syncthreads_or over the keyMask bits: skipping them changes no bit, P would be 0 there).
+// Shared memory, swizzled in 16-byte chunks (chunk c of row r at c ^ (r % 8): ldmatrix and cp.async
+// without bank conflicts): Q [64][d], K and V [2][64][d], key flags [2][64] bytes (flash_smem).
+// Rows of q, k, v and out must start 16-byte aligned (the launcher checks: pointers and strides of B, heads
+// and rows multiples of 8 elements). Rows past T or S are zero-filled (cp.async with 0 source bytes).
+
+constexpr int FBQ = 64, FBK = 64, FNT = 128;
+
+__host__ __device__ constexpr unsigned long long flash_smem(int d) {
+  return 2ull * ((unsigned long long)FBQ * d + 4ull * FBK * d) + 2ull * FBK;
+}
+
+/** Element offset of (row, col) in a swizzled [rows][D] tile; col a multiple of 8 (a 16-byte chunk). */
+template <int D>
+__device__ __forceinline__ int swz(int row, int col) {
+  return row * D + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8;
+}
+
+/** dst ← ROWS rows of D 2-byte elements from base (row stride ld elements), rows >= n zero-filled. */
+template <int D, int ROWS>
+__device__ __forceinline__ void tile_async(uint16_t* dst, const char* base, long long ld, int n) {
+  constexpr int CH = D / 8;
+  for (int e = threadIdx.x; e < ROWS * CH; e += FNT) {
+    const int r = e / CH, c = e - r * CH;
+    const char* src = r < n ? base + 2 * ((long long)r * ld + c * 8) : base;
+    cp_async16(dst + swz<D>(r, c * 8), src, r < n ? 16 : 0);
+  }
+}
+
+template <typename E, int D>
+__device__ __forceinline__ void fwd_tc(const SdpaArgs& p) {
+  constexpr int KC = D / 16, NJ = FBK / 8, ND = D / 8;
+  const int t = (int)p.t, s = (int)p.s;
+  const long long tiles = ((long long)t + FBQ - 1) / FBQ, blk = blockIdx.x;
+  const int tile = (int)(tiles - 1 - blk % tiles);
+  const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
+  const int i0 = tile * FBQ, nq = min(FBQ, t - i0);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
+  const float inf = __int_as_float(0x7f800000);
+
+  extern __shared__ __align__(16) unsigned char smem[];
+  check_smem(flash_smem(D));
+  uint16_t* qs = (uint16_t*)smem;                         // [FBQ][D]
+  uint16_t* ks = qs + FBQ * D;                            // [2][FBK][D]
+  uint16_t* vs = ks + 2 * FBK * D;                        // [2][FBK][D]
+  unsigned char* kval = (unsigned char*)(vs + 2 * FBK * D);  // [2][FBK] key is inside S and a token
+
+  // This lane's rows r0 = 16 warp + g and r0 + 8 (rows past nq take the last row's range: computed, never stored).
+  const int r0 = warp * 16 + g, r1 = r0 + 8;
+  int lo0, hi0, lo1, hi1, spanLo, minHi, maxLo, spanHi;
+  row_range(p, i0 + min(r0, nq - 1), lo0, hi0);
+  row_range(p, i0 + min(r1, nq - 1), lo1, hi1);
+  row_range(p, i0, spanLo, minHi);                        // lo and hi do not decrease with i
+  row_range(p, i0 + nq - 1, maxLo, spanHi);
+  const int jFirst = spanLo / FBK * FBK;
+  const int nTiles = spanHi > jFirst ? (spanHi - jFirst + FBK - 1) / FBK : 0;
+
+  const char* qb = p.q.ptr + 2 * (b * p.q.stride[0] + h * p.q.stride[1] + (long long)i0 * p.q.stride[2]);
+  const char* kb = p.k.ptr + 2 * (b * p.k.stride[0] + kvh * p.k.stride[1]);
+  const char* vb = p.v.ptr + 2 * (b * p.v.stride[0] + kvh * p.v.stride[1]);
+  auto issue = [&](int it) {                              // key tile it into stage it % 2; this thread's key flag
+    const int j0 = jFirst + it * FBK, nk = min(FBK, s - j0), st = it & 1;
+    tile_async<D, FBK>(ks + st * FBK * D, kb + 2 * (long long)j0 * p.k.stride[2], p.k.stride[2], nk);
+    tile_async<D, FBK>(vs + st * FBK * D, vb + 2 * (long long)j0 * p.v.stride[2], p.v.stride[2], nk);
+    cp_async_commit();
+    bool ok = false;
+    if (tid < FBK) {
+      ok = tid < nk && key_ok(p, b, j0 + tid);
+      kval[st * FBK + tid] = ok;
+    }
+    return ok;
+  };
+
+  float o[ND][4];
+#pragma unroll
+  for (int n = 0; n < ND; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0;
+  float m0 = -inf, m1 = -inf, l0 = 0, l1 = 0;             // running max (log2 domain) and this lane's partial sums
+
+  if (nTiles > 0) {
+    tile_async<D, FBQ>(qs, qb, p.q.stride[2], nq);
+    cp_async_commit();
+    bool okCur = issue(0);
+    cp_async_wait<1>();                                   // Q is in
+    __syncthreads();
+    uint32_t qf[KC][4];
+#pragma unroll
+    for (int kc = 0; kc < KC; kc++) ldsm_x4(qf[kc], qs + swz<D>(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, kc * 16 + (lane >> 4) * 8));
+    const float c2 = (float)(p.scale * 1.4426950408889634);   // scale · log2 e
+
+    for (int it = 0; it < nTiles; it++) {
+      const int j0 = jFirst + it * FBK, st = it & 1;
+      cp_async_wait<0>();                                 // tile it is in (the only group in flight)
+      const int any = __syncthreads_or(okCur);            // and every warp is done with tile it − 1's stage
+      if (it + 1 < nTiles) okCur = issue(it + 1);
+      if (!any) continue;                                 // block-uniform: every key of this tile is padding
+      const uint16_t* kst = ks + st * FBK * D;
+      const uint16_t* vst = vs + st * FBK * D;
+      const unsigned char* kv = kval + st * FBK;
+
+      float sc[NJ][4];                                    // S [16 rows][FBK keys] of this warp
+#pragma unroll
+      for (int j = 0; j < NJ; j++) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0;
+#pragma unroll
+      for (int kc = 0; kc < KC; kc++)
+#pragma unroll
+        for (int jp = 0; jp < NJ / 2; jp++) {
+          uint32_t bf[4];
+          ldsm_x4(bf, kst + swz<D>(jp * 16 + (lane & 7) + (lane >> 4) * 8, kc * 16 + ((lane >> 3) & 1) * 8));
+          mma16816<E>(sc[2 * jp], qf[kc], bf[0], bf[1]);
+          mma16816<E>(sc[2 * jp + 1], qf[kc], bf[2], bf[3]);
+        }
+
+      const bool needMask = p.keymask.ptr != nullptr || j0 + FBK > s || j0 < maxLo || j0 + FBK > minHi;
+      float mx0 = -inf, mx1 = -inf;
+#pragma unroll
+      for (int j = 0; j < NJ; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          float x = sc[j][e] * c2;
+          if (needMask) {
+            const int col = 8 * j + 2 * tg + (e & 1), jj = j0 + col;
+            const bool vis = kv[col] && (e < 2 ? jj >= lo0 && jj < hi0 : jj >= lo1 && jj < hi1);
+            x = vis ? x : -inf;
+          }
+          sc[j][e] = x;
+          if (e < 2) mx0 = fmaxf(mx0, x); else mx1 = fmaxf(mx1, x);
+        }
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+      mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+      mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+      const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+      const float base0 = mn0 == -inf ? 0.f : mn0, base1 = mn1 == -inf ? 0.f : mn1;   // no key yet: P = 0, not NaN
+      const float a0 = exp2f(m0 - base0), a1 = exp2f(m1 - base1);                   // 0 while nothing was summed
+      m0 = mn0;
+      m1 = mn1;
+      float sum0 = 0, sum1 = 0;
+#pragma unroll
+      for (int j = 0; j < NJ; j++) {
+        sc[j][0] = exp2f(sc[j][0] - base0);
+        sc[j][1] = exp2f(sc[j][1] - base0);
+        sc[j][2] = exp2f(sc[j][2] - base1);
+        sc[j][3] = exp2f(sc[j][3] - base1);
+        sum0 += sc[j][0] + sc[j][1];
+        sum1 += sc[j][2] + sc[j][3];
+      }
+      l0 = l0 * a0 + sum0;
+      l1 = l1 * a1 + sum1;
+#pragma unroll
+      for (int n = 0; n < ND; n++) {
+        o[n][0] *= a0;
+        o[n][1] *= a0;
+        o[n][2] *= a1;
+        o[n][3] *= a1;
+      }
+#pragma unroll
+      for (int kk = 0; kk < FBK / 16; kk++) {             // keys 16 kk..16 kk + 15: two score tiles form an A fragment
+        // P meets V in the activation dtype (as the CPU reference rounds it), the sums above kept f32.
+        const uint32_t pa[4] = {pack2<E>(sc[2 * kk][0], sc[2 * kk][1]), pack2<E>(sc[2 * kk][2], sc[2 * kk][3]),
+                                pack2<E>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), pack2<E>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
+#pragma unroll
+        for (int dp = 0; dp < ND / 2; dp++) {
+          uint32_t bf[4];
+          ldsm_x4_trans(bf, vst + swz<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dp * 16 + (lane >> 4) * 8));
+          mma16816<E>(o[2 * dp], pa, bf[0], bf[1]);
+          mma16816<E>(o[2 * dp + 1], pa, bf[2], bf[3]);
+        }
+      }
+    }
+  }
+
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  const float inv0 = l0 == 0 ? 0.f : 1.f / l0, inv1 = l1 == 0 ? 0.f : 1.f / l1;   // sees no key: out 0
+  const long long ob = b * p.o.stride[0] + h * p.o.stride[1];
+#pragma unroll
+  for (int n = 0; n < ND; n++) {
+    const int col = 8 * n + 2 * tg;
+    if (r0 < nq) *(uint32_t*)(p.o.ptr + 2 * (ob + (long long)(i0 + r0) * p.o.stride[2] + col)) = pack2<E>(o[n][0] * inv0, o[n][1] * inv0);
+    if (r1 < nq) *(uint32_t*)(p.o.ptr + 2 * (ob + (long long)(i0 + r1) * p.o.stride[2] + col)) = pack2<E>(o[n][2] * inv1, o[n][3] * inv1);
+  }
+  if (tg == 0) {
+    const long long lb = b * p.lse.stride[0] + h * p.lse.stride[1];
+    const float ln2 = 0.6931471805599453f;
+    if (r0 < nq) store<float>(p.lse, lb + (long long)(i0 + r0) * p.lse.stride[2], l0 == 0 ? inf : m0 * ln2 + logf(l0));
+    if (r1 < nq) store<float>(p.lse, lb + (long long)(i0 + r1) * p.lse.stride[2], l1 == 0 ? inf : m1 * ln2 + logf(l1));
+  }
+}
+
+#define SDPA_TC_KERNEL(SUFFIX, E, D) \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_fwd_tc_##SUFFIX(const SdpaArgs p) { fwd_tc<E, D>(p); }
+
+SDPA_TC_KERNEL(bf16_d64, __nv_bfloat16, 64)
+SDPA_TC_KERNEL(bf16_d128, __nv_bfloat16, 128)
+SDPA_TC_KERNEL(f16_d64, __half, 64)
+SDPA_TC_KERNEL(f16_d128, __half, 128)

@@ -4,14 +4,14 @@
 alignas(16) unsigned char smem[300 * 1024];
 
 typedef void (*Kern)(const SdpaArgs);
-static void launch(Kern k, const SdpaArgs& p, long long grid, unsigned long long shm) {
+static void launch(Kern k, const SdpaArgs& p, long long grid, unsigned long long shm, int threads = NT) {
   emu_dyn_smem = (unsigned)shm;
   for (long long blk = 0; blk < grid; blk++) {
-    std::barrier<> bb(NT); block_bar = &bb;
+    std::barrier<> bb(threads); block_bar = &bb;
     std::vector<std::barrier<>*> wb; for (int w = 0; w < 8; w++) { warp_bar[w] = new std::barrier<>(32); }
     memset(smem, 0xFF, sizeof smem);   // poison shared memory (NaN floats)
     std::vector<std::thread> ts;
-    for (int t = 0; t < NT; t++) ts.emplace_back([&, t] { threadIdx.x = t; blockIdx.x = (unsigned)blk; k(p); });
+    for (int t = 0; t < threads; t++) ts.emplace_back([&, t] { threadIdx.x = t; blockIdx.x = (unsigned)blk; k(p); });
     for (auto& t : ts) t.join();
     for (int w = 0; w < 8; w++) delete warp_bar[w];
   }
@@ -109,7 +109,63 @@ static void run(const Prob& P, Kern fwd, Kern dq, Kern dkv, const char* name) {
   cmp("dq", dqv, rdq, 1e-5); cmp("dk", dkv_, rdk, 1e-5); cmp("dv", dvv, rdv, 1e-5);
 }
 
+/** The tensor-core forward (bf16) against the naive double reference on bf16-representable inputs. */
+static void run_tc(const Prob& P, Kern fwd, const char* name) {
+  printf("%s (tensor cores, bf16) B%d nh%d nkv%d T%d S%d d%d causal%d past%d pad%d seg%zu\n", name, P.B, P.nh, P.nkv, P.T, P.S, P.d, P.causal, P.past, P.padmask, P.seg.size());
+  std::mt19937 rng(7); std::normal_distribution<float> nd;
+  int B = P.B, nh = P.nh, nkv = P.nkv, T = P.T, S = P.S, d = P.d, cap = S + 8, g = nh / nkv;
+  std::vector<__nv_bfloat16> q(B * T * nh * d), k(B * nkv * cap * d), v(B * nkv * cap * d);
+  for (auto* a : {&q, &k, &v}) for (auto& x : *a) x = __float2bfloat16_rn(nd(rng));
+  std::vector<unsigned char> km(B * S, 1);
+  if (P.padmask) for (int j = 0; j < std::min(S, P.past + 5); j++) km[(B - 1) * S + j] = 0;
+  if (P.padmask && S > 140) for (int j = 64; j < 128; j++) km[j] = 0;   // batch row 0: a whole key tile of padding
+  auto Q = [&](int b, int h, int i, int c) { return (double)__bfloat162float(q[((b * T + i) * nh + h) * d + c]); };
+  auto K = [&](int b, int h, int j, int c) { return (double)__bfloat162float(k[((b * nkv + h) * cap + j) * d + c]); };
+  auto V = [&](int b, int h, int j, int c) { return (double)__bfloat162float(v[((b * nkv + h) * cap + j) * d + c]); };
+  double scale = 1 / std::sqrt((double)d);
+  auto visible = [&](int b, int i, int j) {
+    int lo = 0, hi = S;
+    if (!P.seg.empty()) { int gg = 0; while (P.seg[gg + 1] <= i) gg++; lo = P.seg[gg]; hi = P.seg[gg + 1]; }
+    if (P.causal) hi = std::min(hi, P.past + i + 1);
+    return j >= lo && j < hi && km[b * S + j];
+  };
+  std::vector<double> ro(B * nh * T * d, 0), rl(B * nh * T);
+  for (int b = 0; b < B; b++) for (int h = 0; h < nh; h++) for (int i = 0; i < T; i++) {
+    int kh = h / g; std::vector<double> sc(S, -INFINITY); double m = -INFINITY;
+    for (int j = 0; j < S; j++) if (visible(b, i, j)) { double x = 0; for (int c = 0; c < d; c++) x += Q(b, h, i, c) * K(b, kh, j, c); sc[j] = x * scale; m = std::max(m, sc[j]); }
+    size_t row = ((size_t)(b * nh + h) * T + i);
+    if (m == -INFINITY) { rl[row] = INFINITY; continue; }
+    double l = 0; for (int j = 0; j < S; j++) if (sc[j] > -INFINITY) l += std::exp(sc[j] - m);
+    rl[row] = m + std::log(l);
+    for (int c = 0; c < d; c++) { double x = 0; for (int j = 0; j < S; j++) if (sc[j] > -INFINITY) x += std::exp(sc[j] - rl[row]) * V(b, kh, j, c); ro[row * d + c] = x; }
+  }
+  std::vector<__nv_bfloat16> o(B * T * nh * d, __nv_bfloat16{0x7FC0});   // NaN poison
+  std::vector<float> lse(B * nh * T, NAN);
+  std::vector<int> seg(P.seg);
+  SdpaArgs p{};
+  p.b = B; p.nh = nh; p.nkv = nkv; p.t = T; p.s = S; p.d = d; p.past = P.past; p.nseg = seg.size(); p.scale = scale; p.causal = P.causal; p.act = DT_BF16;
+  std::vector<long long> tq = {(long long)T * nh * d, d, (long long)nh * d, 1}, tk = {(long long)nkv * cap * d, (long long)cap * d, d, 1};
+  p.q = op(q.data(), tq, DT_BF16); p.k = op(k.data(), tk, DT_BF16); p.v = op(v.data(), tk, DT_BF16);
+  p.o = op(o.data(), tq, DT_BF16); p.lse = op(lse.data(), {(long long)nh * T, T, 1}, DT_F32);
+  p.keymask = P.padmask ? op(km.data(), {S, 1}, DT_BOOL) : op(nullptr, {1}, DT_F32);
+  p.seg = seg.empty() ? op(nullptr, {1}, DT_F32) : op(seg.data(), {1}, DT_I32);
+  p.dout = p.dq = p.dk = p.dv = p.delta = op(nullptr, {1}, DT_F32);
+  launch(fwd, p, (long long)B * nh * ((T + FBQ - 1) / FBQ), flash_smem(d), FNT);
+  std::vector<float> oc(B * nh * T * d);
+  for (int b = 0; b < B; b++) for (int h = 0; h < nh; h++) for (int i = 0; i < T; i++) for (int c = 0; c < d; c++) oc[(((size_t)b * nh + h) * T + i) * d + c] = __bfloat162float(o[((b * T + i) * nh + h) * d + c]);
+  cmp("out", oc, ro, 1e-2);
+  cmp("lse", lse, rl, 1e-4);
+}
+
 int main() {
+  run_tc({1, 4, 1, 70, 70, 64, true, 0, true, {}}, sdpa_fwd_tc_bf16_d64, "causal padded MQA");
+  run_tc({2, 2, 1, 1, 77, 128, true, 76, true, {}}, sdpa_fwd_tc_bf16_d128, "decode padded");
+  run_tc({1, 2, 2, 31, 100, 128, true, 69, false, {}}, sdpa_fwd_tc_bf16_d128, "prefill after cache");
+  run_tc({1, 2, 1, 130, 200, 64, false, 0, true, {}}, sdpa_fwd_tc_bf16_d64, "bidirectional padded, a padding tile");
+  run_tc({1, 2, 1, 130, 130, 64, false, 0, false, {}}, sdpa_fwd_tc_bf16_d64, "bidirectional");
+  run_tc({1, 2, 1, 130, 130, 128, false, 0, false, {0, 1, 60, 130}}, sdpa_fwd_tc_bf16_d128, "segments");
+  run_tc({1, 2, 2, 200, 200, 64, true, 0, false, {0, 70, 200}}, sdpa_fwd_tc_bf16_d64, "causal segments");
+  run_tc({1, 1, 1, 128, 256, 128, true, 128, false, {}}, sdpa_fwd_tc_bf16_d128, "causal, tile multiples");
   run<64, 64>({1, 4, 2, 70, 70, 16, true, 0, true, {}}, sdpa_fwd_f32_d64, sdpa_bwd_dq_f32_d64, sdpa_bwd_dkv_f32_d64, "causal padded GQA");
   run<64, 64>({2, 2, 1, 1, 77, 20, true, 76, true, {}}, sdpa_fwd_f32_d64, sdpa_bwd_dq_f32_d64, sdpa_bwd_dkv_f32_d64, "decode padded MQA");
   run<64, 64>({1, 2, 2, 31, 100, 80, true, 69, false, {}}, sdpa_fwd_f32_d128, sdpa_bwd_dq_f32_d128, sdpa_bwd_dkv_f32_d128, "prefill after cache d80");

@@ -4,7 +4,9 @@
 #include <cstring>
 #include <cmath>
 #include <cstdlib>
+#include <atomic>
 #include <barrier>
+#include <cstdio>
 #include <thread>
 #include <vector>
 #include <algorithm>
@@ -40,6 +42,16 @@ inline std::barrier<>* warp_bar[8];
 inline double warp_buf[8][32];
 inline void __syncthreads() { block_bar->arrive_and_wait(); }
 inline void __syncwarp() { warp_bar[threadIdx.x >> 5]->arrive_and_wait(); }
+inline std::atomic<int> emu_or{0};
+inline int __syncthreads_or(int pred) {
+  if (pred) emu_or = 1;
+  block_bar->arrive_and_wait();
+  const int r = emu_or;
+  block_bar->arrive_and_wait();
+  if (threadIdx.x == 0) emu_or = 0;
+  block_bar->arrive_and_wait();
+  return r;
+}
 template <typename T> T __shfl_xor_sync(unsigned, T v, int o) {
   int w = threadIdx.x >> 5, l = threadIdx.x & 31;
   warp_buf[w][l] = (double)v; __syncwarp();

@@ -12,8 +12,10 @@ import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * ScaledDotProductAttention's CUDA kernels (attention.cu): the simple tiled version of issue 9 (SIMT f32
- * FMA, shared-memory tiles, online softmax), until issue 12's flash kernels replace it. Forward and dQ
+ * ScaledDotProductAttention's CUDA kernels (attention.cu). The forward of bf16/f16 with head_dim 64 or 128
+ * and 16-byte aligned rows runs on tensor cores (sdpa_fwd_tc_*: FlashAttention-2, mma.sync, cp.async
+ * double buffering; off with {@code -Djomni.attention.simt=true}); every other forward and the backward run
+ * the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory tiles, online softmax). Forward and dQ
  * take a block per (batch, head, query tile), dK/dV a block per (batch, kv head, key tile) summing the
  * group's heads and every query in order: deterministic, no atomics. q, k, v, out and dOut are read
  * through their strides (unit stride on d); the segment offsets are uploaded with the launch (a
@@ -24,14 +26,46 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
     /** The widest head the kernels hold (f64: 128). */
     static final int MAX_HEAD_DIM = 256;
     private static final int THREADS = 256;            // attention.cu's NT: 16 × 16 threads per block
+    private static final int TC_THREADS = 128, TC_TILE = 64;   // attention.cu's FNT (4 warps) and FBQ
     private static final long[] UNIT = {1};
 
     private final CudaBackend backend;
     /** Kernels already allowed the device's full opt-in dynamic shared memory (once per kernel, per context). */
     private final ConcurrentHashMap<Kernel, Boolean> optedIn = new ConcurrentHashMap<>();
 
+    /** Whether eligible forwards take the tensor-core kernels (tests build one without, to compare both). */
+    private final boolean tensorCores;
+
     CudaScaledDotProductAttention(CudaBackend backend) {
+        this(backend, !Boolean.getBoolean("jomni.attention.simt"));
+    }
+
+    CudaScaledDotProductAttention(CudaBackend backend, boolean tensorCores) {
         this.backend = backend;
+        this.tensorCores = tensorCores;
+    }
+
+    /**
+     * The tensor-core forward's kernel suffix for these inputs, or null when it does not apply: bf16 or
+     * f16, d 64 or 128, and every row of q, k, v and out starting 16-byte aligned (cp.async moves 16 bytes).
+     */
+    String tensorCoreSuffix(Tensor q, Tensor k, Tensor v, Tensor out) {
+        int d = q.size(3);
+        if (!tensorCores || (d != 64 && d != 128) || (q.dtype() != DType.BF16 && q.dtype() != DType.F16)) return null;
+        for (Tensor x : new Tensor[] {q, k, v, out}) if (!rowsAligned(x)) return null;
+        return (q.dtype() == DType.BF16 ? "bf16" : "f16") + "_d" + d;
+    }
+
+    /** x [B, heads, rows, d] (2-byte elements): address and the strides of B, heads and rows are multiples of 16 bytes. */
+    private static boolean rowsAligned(Tensor x) {
+        if (CudaBackend.address(x) % 16 != 0 || x.strides()[3] != 1) return false;
+        for (int a = 0; a < 3; a++) if (x.size(a) > 1 && x.strides()[a] % 8 != 0) return false;
+        return true;
+    }
+
+    /** attention.cu's flash_smem: Q [64][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
+    static long tensorCoreBytes(int d) {
+        return 2L * (TC_TILE * d + 4L * TC_TILE * d) + 2L * TC_TILE;
     }
 
     /**
@@ -66,8 +100,18 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3);
         if ((long) b * nh * t == 0) return;
         String shapes = shapes(q, k);
-        Tiles tiles = Tiles.of(q.dtype(), d, shapes);
         CudaDevice dev = backend.on(q.device());
+        String tc = tensorCoreSuffix(q, k, v, out);
+        if (tc != null) {
+            long smem = tensorCoreBytes(d);
+            Kernel kernel = kernel(dev, "sdpa_fwd_tc_" + tc, smem, shapes);
+            Tensor seg = segments(mask, q.device());
+            args(q, k, v, mask, scale, seg, out, lse, null, null, null, null, null)
+                    .launch(kernel, dev.stream, grid((long) b * nh, t, TC_TILE, shapes), TC_THREADS, (int) smem);
+            if (seg != null) seg.close();
+            return;
+        }
+        Tiles tiles = Tiles.of(q.dtype(), d, shapes);
         int grid = grid((long) b * nh, t, tiles.bq, shapes);
         long smem = tiles.forwardBytes(d);
         Kernel kernel = kernel(dev, "sdpa_fwd_" + tiles.suffix, smem, shapes);

@@ -22,7 +22,9 @@ import org.junit.jupiter.params.provider.EnumSource;
  * (T = 1 after a long cache), odd lengths (31, 257, S not a multiple of the tile), GQA 32/4 and MQA,
  * causal, key padding with fully masked rows, segments (with and without causal), q and out as
  * transposed views of [B, T, nh, d], k and v as the first S rows of a larger cache, outputs poisoned
- * with NaN before each run. Every comparison prints op, shape, dtype, error and bound.
+ * with NaN before each run. bf16 and f16 forwards with d 64 and 128 take the tensor-core kernels
+ * (sdpa_fwd_tc_*), the rest the SIMT ones; each case prints which, and the tensor-core forward is also
+ * compared with the SIMT one on the same inputs. Every comparison prints op, shape, dtype, error and bound.
  */
 @Tag("gpu")
 class CudaScaledDotProductAttentionTest {
@@ -62,6 +64,10 @@ class CudaScaledDotProductAttentionTest {
         new Case("causal segments", 1, 6, 3, 257, 257, 128, Mask.CAUSAL_SEGMENTS, 0, 1, 130, 126),
         new Case("odd head dim", 1, 2, 1, 33, 45, 80, Mask.CAUSAL, 12),
         new Case("head dim 256", 1, 2, 2, 70, 70, 256, Mask.CAUSAL, 0),
+        new Case("flash causal GQA", 1, 8, 2, 1000, 1000, 128, Mask.CAUSAL, 0),
+        new Case("flash prefill after cache", 1, 8, 1, 100, 227, 64, Mask.CAUSAL, 127),
+        new Case("flash padded", 2, 4, 4, 200, 333, 64, Mask.PADDED, 0),
+        new Case("flash causal padded", 2, 8, 2, 130, 130, 128, Mask.CAUSAL_PADDED, 0),
     };
 
     /** Left padding of {@code pad} keys in batch row b ≥ 1 (row 0 unpadded): causal queries i < pad − past see nothing. */
@@ -161,17 +167,24 @@ class CudaScaledDotProductAttentionTest {
         AttentionMask mc = mask(c, Device.cpu()), mg = mask(c, gpu);
         Case at = c;
         String seeded = " seed " + seed;
-        System.out.println("scaledDotProductAttention " + c + " " + t.lower() + seeded);
 
         // forward
         Tensor out = Tensor.empty(Device.cpu(), t, c.b, c.t, c.nh, c.d).permute(0, 2, 1, 3), lse = Tensor.empty(Device.cpu(), stat, c.b, c.nh, c.t);
         cpu.forward(q.cpu, k.cpu, v.cpu, mc, scale, out, lse);
         Tensor outG = Tensor.full(gpu, t, Double.NaN, c.b, c.t, c.nh, c.d).permute(0, 2, 1, 3), lseG = Tensor.full(gpu, stat, Double.NaN, c.b, c.nh, c.t);
+        String tc = ((CudaScaledDotProductAttention) cuda).tensorCoreSuffix(q.gpu, k.gpu, v.gpu, outG);
+        System.out.println("scaledDotProductAttention " + c + " " + t.lower() + seeded + ", forward on " + (tc == null ? "SIMT" : "tensor cores sdpa_fwd_tc_" + tc));
         long syncs = CudaBackend.hostSyncs(gpu);
         cuda.forward(q.gpu, k.gpu, v.gpu, mg, scale, outG, lseG);
         assertEquals(syncs, CudaBackend.hostSyncs(gpu), "forward waited for the device");
         check("out", at, t, relErr(outG, out), bound(t));
         check("lse", at, t, lseErr(lseG, lse), lseBound(t));
+        if (tc != null) {   // the SIMT forward on the same inputs: both round P against the same block maxima
+            Tensor outS = Tensor.full(gpu, t, Double.NaN, c.b, c.t, c.nh, c.d).permute(0, 2, 1, 3), lseS = Tensor.full(gpu, stat, Double.NaN, c.b, c.nh, c.t);
+            new CudaScaledDotProductAttention((CudaBackend) gpu.backend(), false).forward(q.gpu, k.gpu, v.gpu, mg, scale, outS, lseS);
+            check("out vs SIMT", at, t, relErr(outG, outS), bound(t));
+            check("lse vs SIMT", at, t, lseErr(lseG, lseS), lseBound(t));
+        }
 
         // backward, both from the reference's out and lse (so only the backward kernels are compared)
         Tensor dq = Tensor.empty(Device.cpu(), t, c.b, c.nh, c.t, c.d), dk = Tensor.empty(Device.cpu(), t, c.b, c.nkv, c.s, c.d);
@@ -232,6 +245,28 @@ class CudaScaledDotProductAttentionTest {
         og.mul(r.to(gpu)).sum().backward();
         String[] names = {"dq", "dk", "dv"};
         for (int i = 0; i < 3; i++) check(names[i], at, t, relErr(cuda[i].grad(), cpu[i].grad()), 2 * bound(t));
+    }
+
+    /** Rows not 16-byte aligned (k, v with row stride d + 1) cannot take cp.async: the SIMT forward runs, and agrees. */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void unalignedRowsFallBackToSimt(DType t) {
+        Device gpu = BackendParity.gpu();
+        Generator g = new Generator(Gpu.seed());
+        CudaScaledDotProductAttention cuda = (CudaScaledDotProductAttention) gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
+        ScaledDotProductAttention.Kernels cpu = Device.cpu().backend().kernels(ScaledDotProductAttention.Kernels.class);
+        int b = 1, nh = 4, nkv = 2, tt = 77, s = 90, d = 128;
+        Tensor q = Tensor.randn(g, t, b, nh, tt, d), kb = Tensor.randn(g, t, b, nkv, s, d + 1), vb = Tensor.randn(g, t, b, nkv, s, d + 1);
+        Tensor k = kb.narrow(3, 1, d), v = vb.narrow(3, 0, d);
+        Tensor qg = q.to(gpu), kg = kb.to(gpu).narrow(3, 1, d), vg = vb.to(gpu).narrow(3, 0, d);
+        Tensor out = Tensor.empty(Device.cpu(), t, b, nh, tt, d), lse = Tensor.empty(Device.cpu(), DType.F32, b, nh, tt);
+        cpu.forward(q, k, v, AttentionMask.causal(13), 0.1, out, lse);
+        Tensor outG = Tensor.full(gpu, t, Double.NaN, b, nh, tt, d), lseG = Tensor.full(gpu, DType.F32, Double.NaN, b, nh, tt);
+        assertEquals(null, cuda.tensorCoreSuffix(qg, kg, vg, outG), "k, v rows of stride " + (d + 1) + " are not 16-byte aligned");
+        cuda.forward(qg, kg, vg, AttentionMask.causal(13), 0.1, outG, lseG);
+        Case at = new Case("unaligned k, v (SIMT)", b, nh, nkv, tt, s, d, Mask.CAUSAL, 13);
+        check("out", at, t, relErr(outG, out), bound(t));
+        check("lse", at, t, lseErr(lseG, lse), lseBound(t));
     }
 
     @Test
