@@ -49,6 +49,7 @@ public final class CudaBackend implements Backend {
         kernels.register(dev.jomni.tensor.ops.LinearCrossEntropy.Kernels.class, new CudaLinearCrossEntropy(this));
         kernels.register(dev.jomni.tensor.ops.MoeExperts.Kernels.class, new CudaMoeExperts(this));
         kernels.register(dev.jomni.tensor.ops.ScaledDotProductAttention.Kernels.class, new CudaScaledDotProductAttention(this));
+        kernels.register(dev.jomni.tensor.ops.Nf4Matmul.Kernels.class, new CudaNf4Matmul(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }

@@ -19,6 +19,7 @@ import dev.jomni.tensor.ops.ScaledDotProductAttention;
 import dev.jomni.tensor.ops.MoeExperts;
 import dev.jomni.tensor.ops.CrossEntropy;
 import dev.jomni.tensor.ops.LinearCrossEntropy;
+import dev.jomni.tensor.ops.Nf4Matmul;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -46,6 +47,7 @@ public final class CpuBackend implements Backend {
         kernels.register(MoeExperts.Kernels.class, new CpuMoeExperts());
         kernels.register(CrossEntropy.Kernels.class, new CpuCrossEntropy());
         kernels.register(LinearCrossEntropy.Kernels.class, new CpuLinearCrossEntropy());
+        kernels.register(Nf4Matmul.Kernels.class, new CpuNf4Matmul());
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }

@@ -1,0 +1,206 @@
+package dev.jomni.tensor.ops;
+
+import dev.jomni.tensor.Check;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
+import dev.jomni.tensor.Tensor;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * A frozen weight W [N, K] in 4-bit NormalFloat (NF4, QLoRA arXiv:2305.14314), exactly as bitsandbytes
+ * stores it ({@code quantize_4bit(W, blocksize=64, compress_statistics=True, quant_type="nf4")}, read at
+ * bitsandbytes 95f9af3: functional.py, backends/default/ops.py, csrc/kernels.cu):
+ *
+ * <ul>
+ *   <li>Blocks of {@link #BLOCK} = 64 consecutive elements of row-major W (flattened, so with K a multiple
+ *       of 64 a block never crosses a row: jomni requires that). absmax[b] = max |w| over block b, f32.
+ *   <li>Each element: scaled = clamp(w · (1/absmax), −1, 1) in f32, its code the index of the nearest of
+ *       the 16 levels {@link #CODE} (bucketize over the f32 midpoints: a value on a midpoint takes the
+ *       lower level, as the default backend's {@code torch.bucketize} does).
+ *   <li>Nibble order: element 2j in the HIGH nibble, 2j+1 in the low one: {@code byte j = q[2j] << 4 |
+ *       q[2j+1]} (kQuantizeBlockwise, {@code qvals[j] = dQuantizeNF4(vals[2j]…) << 4}). jomni uses this
+ *       layout unchanged, on the CPU and in nf4.cu, so a bnb checkpoint needs no repacking.
+ *   <li>Double quantization of absmax: offset = mean(absmax) (f32); absmax − offset quantized blockwise in
+ *       blocks of {@link #NESTED_BLOCK} = 256 with the signed 8-bit dynamic map
+ *       ({@code create_dynamic_map(signed=True)}, {@link #dynamicMap()}): nestedAbsmax[c] = max |·| over
+ *       nested block c (f32), each value's code the nearest map entry. Dequantized:
+ *       {@code absmax[b] = f32(f32(nestedCode[qabsmax[b]] · nestedAbsmax[b/256]) + offset)}.
+ *   <li>Dequantized weight: {@code w = round_dtype(f32(CODE[q] · absmax[b]))}, dtype the source's.
+ * </ul>
+ *
+ * Storage: 4 bits per weight + 8/64 for the absmax codes + 32/(64·256) for the nested absmax = 4.127 bits.
+ *
+ * @param packed       U8 [N·K/2], two codes per byte, high nibble first
+ * @param absmax       U8 [N·K/64], the double-quantized absmax codes
+ * @param nestedAbsmax F32 [ceil(N·K/64 / 256)]
+ * @param nestedCode   F32 [256], the dynamic map the absmax codes index (stored with the weight, as bnb does)
+ * @param offset       the mean subtracted before the nested quantization
+ * @param rows         N (out features)
+ * @param cols         K (in features), a multiple of 64
+ * @param dtype        the dtype the weight dequantizes to (bnb's quant_state dtype)
+ */
+public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tensor nestedCode, float offset,
+                        int rows, int cols, DType dtype) implements AutoCloseable {
+    public static final int BLOCK = 64, NESTED_BLOCK = 256;
+
+    /** bitsandbytes' NF4 levels (get_4bit_type("nf4")): quantiles of N(0, 1), normalized to [−1, 1]. */
+    public static final float[] CODE = {
+        -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+        -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+        0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+        0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+    public Nf4Weight {
+        long n = (long) rows * cols, blocks = n / BLOCK;
+        if (rows <= 0 || cols <= 0 || cols % BLOCK != 0)
+            throw Check.fail("nf4", "weight [%d, %d]: K must be a positive multiple of %d", rows, cols, BLOCK);
+        expect("packed", packed, DType.U8, n / 2);
+        expect("absmax", absmax, DType.U8, blocks);
+        expect("nestedAbsmax", nestedAbsmax, DType.F32, (blocks + NESTED_BLOCK - 1) / NESTED_BLOCK);
+        expect("nestedCode", nestedCode, DType.F32, 256);
+        if (!dtype.floating) throw Check.fail("nf4", "weight [%d, %d]: dtype %s is not floating", rows, cols, dtype.lower());
+        Device d = packed.device();
+        for (Tensor t : new Tensor[] {absmax, nestedAbsmax, nestedCode})
+            if (!t.device().equals(d)) throw Check.fail("nf4", "weight [%d, %d]: parts on %s and %s", rows, cols, d, t.device());
+    }
+
+    private void expect(String what, Tensor t, DType type, long numel) {
+        if (t.dtype() != type || t.rank() != 1 || t.numel() != numel || !t.isContiguous())
+            throw Check.fail("nf4", "weight [%d, %d]: %s must be contiguous %s [%d], found %s %s",
+                    rows, cols, what, type.lower(), numel, t.dtype().lower(), Check.str(t.shape()));
+    }
+
+    public Device device() { return packed.device(); }
+
+    public int[] shape() { return new int[] {rows, cols}; }
+
+    /** Bytes held: packed codes, absmax codes, nested absmax and map. */
+    public long bytes() { return packed.numel() + absmax.numel() + 4 * (nestedAbsmax.numel() + nestedCode.numel()); }
+
+    /** This weight on {@code target} (a copy of each part; this one stays valid). */
+    public Nf4Weight to(Device target) {
+        return new Nf4Weight(packed.to(target), absmax.to(target), nestedAbsmax.to(target), nestedCode.to(target),
+                offset, rows, cols, dtype);
+    }
+
+    /** W [N, K] of {@link #dtype}, dequantized on this weight's device (debugging and fallbacks). */
+    public Tensor dequantize() { return Nf4Matmul.dequantize(this); }
+
+    @Override public void close() {
+        packed.close();
+        absmax.close();
+        nestedAbsmax.close();
+        nestedCode.close();
+    }
+
+    // ---------------------------------------------------------------- the CPU quantizer (the reference)
+
+    /**
+     * W [N, K] quantized to NF4 on the host as bitsandbytes does (see the class comment); the parts are
+     * CPU tensors (move them with {@link #to}). {@code name} names the tensor in errors (its checkpoint key).
+     */
+    public static Nf4Weight quantize(String name, Tensor w) {
+        if (w.rank() != 2 || !w.dtype().floating)
+            throw new IllegalArgumentException("nf4 quantize: " + name + " " + w.dtype().lower() + " " + Check.str(w.shape())
+                    + " is not a floating [N, K] weight");
+        int rows = w.size(0), cols = w.size(1);
+        if (cols == 0 || cols % BLOCK != 0)
+            throw new IllegalArgumentException("nf4 quantize: " + name + " " + Check.str(w.shape()) + ": K = " + cols
+                    + " is not a multiple of the block size " + BLOCK + " (blocks would cross rows); keep this weight unquantized");
+        float[] x = w.toFloatArray();                                   // bnb quantizes A.float()
+        int blocks = x.length / BLOCK;
+        byte[] packed = new byte[x.length / 2];
+        float[] amax = new float[blocks];
+        float[] bounds = midpoints(CODE);
+        for (int b = 0; b < blocks; b++) {
+            float m = 0;
+            for (int j = b * BLOCK; j < (b + 1) * BLOCK; j++) m = Math.max(m, Math.abs(x[j]));
+            amax[b] = m;
+            float inv = 1f / Math.max(m, 1e-38f);
+            for (int j = b * BLOCK; j < (b + 1) * BLOCK; j += 2) {
+                int hi = bucket(bounds, clamp(x[j] * inv)), lo = bucket(bounds, clamp(x[j + 1] * inv));
+                packed[j / 2] = (byte) (hi << 4 | lo);
+            }
+        }
+        // Double quantization: offset = absmax.mean(), then quantize_blockwise(absmax − offset, blocksize=256).
+        double sum = 0;
+        for (float a : amax) sum += a;
+        float offset = (float) (sum / blocks);
+        float[] map = dynamicMap(), mapBounds = midpoints(map);
+        int nested = (blocks + NESTED_BLOCK - 1) / NESTED_BLOCK;
+        float[] nestedAbsmax = new float[nested];
+        byte[] qabsmax = new byte[blocks];
+        for (int c = 0; c < nested; c++) {
+            int from = c * NESTED_BLOCK, to = Math.min(blocks, from + NESTED_BLOCK);
+            float m = 0;
+            for (int b = from; b < to; b++) m = Math.max(m, Math.abs(amax[b] - offset));
+            nestedAbsmax[c] = m;
+            float inv = 1f / Math.max(m, 1e-38f);
+            for (int b = from; b < to; b++) qabsmax[b] = (byte) bucket(mapBounds, clamp((amax[b] - offset) * inv));
+        }
+        Device cpu = Device.cpu();
+        return new Nf4Weight(Tensor.fromHost(cpu, DType.U8, MemorySegment.ofArray(packed), packed.length),
+                Tensor.fromHost(cpu, DType.U8, MemorySegment.ofArray(qabsmax), blocks),
+                Tensor.fromHost(cpu, DType.F32, MemorySegment.ofArray(nestedAbsmax), nested),
+                Tensor.fromHost(cpu, DType.F32, MemorySegment.ofArray(map), 256),
+                offset, rows, cols, w.dtype());
+    }
+
+    /** The block scales as the kernels use them: absmax[b] = f32(f32(nestedCode[q]·nestedAbsmax[b/256]) + offset). */
+    public static float absmax(float[] nestedCode, int q, float[] nestedAbsmax, int block, float offset) {
+        return nestedCode[q & 0xff] * nestedAbsmax[block / NESTED_BLOCK] + offset;
+    }
+
+    private static float clamp(float v) { return Math.max(-1f, Math.min(1f, v)); }
+
+    /** torch.bucketize(v, bounds, right=False): the number of bounds strictly below v. */
+    private static int bucket(float[] bounds, float v) {
+        int lo = 0, hi = bounds.length;
+        while (lo < hi) {
+            int mid = (lo + hi) >>> 1;
+            if (bounds[mid] < v) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo;
+    }
+
+    /** (code[i] + code[i+1]) / 2 in f32, for a sorted code. */
+    private static float[] midpoints(float[] code) {
+        float[] m = new float[code.length - 1];
+        for (int i = 0; i < m.length; i++) m[i] = (code[i] + code[i + 1]) / 2;
+        return m;
+    }
+
+    /**
+     * bitsandbytes' signed 8-bit dynamic map, {@code create_dynamic_map(signed=True, max_exponent_bits=7,
+     * total_bits=8)}: for i = 0..6, the 2^i midpoints of {@code torch.linspace(0.1, 1, 2^i + 1)} (f32) times
+     * ±10^(i−6), then 0 and 1, sorted: 256 values in [−1, 1].
+     */
+    public static float[] dynamicMap() {
+        float[] data = new float[256];
+        int n = 0;
+        for (int i = 0; i < 7; i++) {
+            float[] b = linspace(0.1f, 1f, (1 << i) + 1);
+            float scale = (float) Math.pow(10, i - 6);
+            for (int j = 0; j + 1 < b.length; j++) {
+                float mean = (b[j] + b[j + 1]) / 2f;
+                data[n++] = scale * mean;
+                data[n++] = -scale * mean;
+            }
+        }
+        data[n++] = 0f;
+        data[n++] = 1f;
+        assert n == 256;
+        java.util.Arrays.sort(data);
+        return data;
+    }
+
+    /** torch.linspace on the CPU in f32: the first half from start, the second from end (RangeFactoriesKernel). */
+    private static float[] linspace(float start, float end, int steps) {
+        float[] out = new float[steps];
+        float step = (end - start) / (steps - 1);
+        int half = steps / 2;
+        for (int i = 0; i < steps; i++) out[i] = i < half ? start + step * i : end - step * (steps - i - 1);
+        return out;
+    }
+}
