@@ -23,7 +23,20 @@ import dev.jomni.train.data.PromptPreset;
 import dev.jomni.train.data.SftData;
 import dev.jomni.train.data.SynthTask;
 import dev.jomni.train.score.Matching;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
 import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.Map;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -48,13 +61,19 @@ final class DemoCommand implements Callable<Integer> {
     boolean mlp;
     @Option(names = "--out", paramLabel = "DIR", description = "where the model, data and the ReST run go (default: a new temporary folder)")
     Path out;
-    @Option(names = "--train", defaultValue = "60", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
+    @Option(names = "--train", defaultValue = "48", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
     @Option(names = "--eval", defaultValue = "40", description = "held-out problems (default ${DEFAULT-VALUE})") int eval;
-    @Option(names = "--warmup", defaultValue = "30", description = "SFT warm-up examples with reference answers (default ${DEFAULT-VALUE})") int warmup;
-    @Option(names = "--warmup-epochs", defaultValue = "3", description = "warm-up epochs (default ${DEFAULT-VALUE})") double warmupEpochs;
+    @Option(names = "--warmup", defaultValue = "64", description = "SFT warm-up examples with reference answers (default ${DEFAULT-VALUE})") int warmup;
+    @Option(names = "--warmup-steps", defaultValue = "200", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
+    @Option(names = "--batch", defaultValue = "8", description = "samples per optimizer step (default ${DEFAULT-VALUE})") int batch;
+    @Option(names = "--skills", defaultValue = "Loudness,Duration", split = ",",
+            description = "synthetic skills to train and test on: Counting, Pitch, Duration, Loudness, Order (default ${DEFAULT-VALUE})")
+    List<String> skills;
     @Option(names = "--iterations", defaultValue = "3", description = "ReST iterations (default ${DEFAULT-VALUE})") int iterations;
     @Option(names = "--samples", defaultValue = "4", description = "candidates per problem (default ${DEFAULT-VALUE})") int samples;
-    @Option(names = "--lr", defaultValue = "2e-3", description = "learning rate (default ${DEFAULT-VALUE})") double lr;
+    @Option(names = "--rest-epochs", defaultValue = "2", description = "epochs over the kept samples per ReST iteration (default ${DEFAULT-VALUE})") double restEpochs;
+    @Option(names = "--lr", defaultValue = "1e-2", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
+    @Option(names = "--rest-lr", defaultValue = "5e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
     @Option(names = "--steps", defaultValue = "300", description = "--mlp: optimizer steps (default ${DEFAULT-VALUE})") int steps;
     @Option(names = "--seed", defaultValue = "0", description = "seed for model, data and sampling (default ${DEFAULT-VALUE})") long seed;
 
@@ -68,22 +87,28 @@ final class DemoCommand implements Callable<Integer> {
         if (out == null) out = Files.createTempDirectory("jomni-demo");
         System.out.println("jomni demo: ReST on the synthetic audio task, a tiny Qwen3-Omni made on the spot, CPU; in " + out);
         Path model = DemoModel.write(out.resolve("model"), DemoModel.Sizes.demo(), seed);
-        Path warm = SynthTask.generate(out.resolve("warmup"), warmup, seed + 1);
-        Path pool = SynthTask.generate(out.resolve("train"), train, seed + 2);
-        Path held = SynthTask.generate(out.resolve("eval"), eval, seed + 3);
+        Set<String> wanted = skillCategories(skills);
+        Path warm = demoSet(out.resolve("warmup"), warmup, seed + 1, wanted);
+        Path pool = demoSet(out.resolve("train"), train, seed + 2, wanted);
+        Path held = demoSet(out.resolve("eval"), eval, seed + 3, wanted);
         Thinker thinker = Thinker.load(model, DType.F32, Device.cpu());
         ChatEncoder encoder = ChatEncoder.load(model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
         long params = thinker.parameters().values().stream().mapToLong(p -> p.value().numel()).sum();
-        System.out.printf(Locale.ROOT, "model: %,d parameters (hidden %d, %d layers, %d experts); %d warm-up, %d ReST, %d held-out problems%n",
-                params, thinker.config.text().hiddenSize(), thinker.config.text().numHiddenLayers(), DemoModel.Sizes.demo().experts(), warmup, train, eval);
-        PromptPreset prompt = PromptPreset.REST_SFT;
-        var spec = new LoraAdapter.Spec(32, 64, 0.0, false, SftCommand.ALL, null);
+        System.out.printf(Locale.ROOT, "model: %,d parameters (hidden %d, %d layers, %d experts); %d warm-up, %d ReST, %d held-out problems (%s)%n",
+                params, thinker.config.text().hiddenSize(), thinker.config.text().numHiddenLayers(), DemoModel.Sizes.demo().experts(), warmup, train, eval,
+                String.join(", ", wanted));
+        PromptPreset prompt = PromptPreset.BARE;
+        // lm_head too: at N(0, 0.02) its logits span about ±1 whatever the hidden state, so the LoRA of the blocks alone
+        // cannot make any token likely (the warm-up's loss stayed near ln 1024 = 6.9)
+        var targets = new ArrayList<>(SftCommand.ALL);
+        targets.add("lm_head");
+        var spec = new LoraAdapter.Spec(32, 64, 0.0, false, targets, null);
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
 
-        // 1. warm-up: the reference answers teach the format (<think>…</think> ANSWER: …)
+        // 1. warm-up: the reference answers (ANSWER: letter) teach the format and start on the task
         Path warmDir = out.resolve("warmup_adapter");
-        var sftConfig = new SftTrainer.Config(warmDir, warmupEpochs, -1, 1, 4, lr, "constant", 0, 0, 0, 1.0, 0, 1, 1, seed, "adamw_torch");
+        var sftConfig = new SftTrainer.Config(warmDir, 1, warmupSteps, batch, 1, lr, "constant_with_warmup", 0, Math.max(1, warmupSteps / 8), 0, 1.0, 0, 1, 1, seed, "adamw_torch");
         LoraAdapter adapter = LoraAdapter.create(thinker, spec, seed);
         var warmData = new SftData(Dataset.load(warm), prompt, encoder, logMel, 4096, false, System.err::println);
         SftTrainer.Result w = new SftTrainer(thinker, adapter, warmData, sftConfig, quiet, false).train(null);
@@ -92,12 +117,12 @@ final class DemoCommand implements Callable<Integer> {
                 (System.nanoTime() - start) / 1e9);
 
         // 2. ReST, continuing the warm-up adapter, generating in process on the same weights
-        var options = new RestOptions(pool, null, held, out.resolve("rest"), "demo", iterations, samples, 1.0, 1.0, 160, new Filter.TopK(2),
-                List.of(lr), 1, false, true, 8, seed, prompt, Matching.STRICT, warmDir);
-        var template = new SftTrainer.Config(out.resolve("rest"), 1, -1, 1, 4, lr, "constant", 0, 0, 0, 1.0, 0, 1, 1, seed, "adamw_torch");
+        var options = new RestOptions(pool, null, held, out.resolve("rest"), "demo", iterations, samples, 1.0, 1.0, MAX_TOKENS, new Filter.TopK(2),
+                List.of(restLr), restEpochs, false, false, 8, seed, prompt, Matching.STRICT, warmDir);
+        var template = new SftTrainer.Config(out.resolve("rest"), restEpochs, -1, batch, 1, restLr, "constant", 0, 0, 0, 1.0, 0, 1, 1, seed, "adamw_torch");
         var policy = new SftPolicy(thinker, encoder, logMel, prompt, 4096, spec, template, false, false, quiet, false);
         try (var engine = new GenerationEngine(thinker, new GenerationEngine.Options(16, 4096, 64, 4096))) {
-            var source = new EngineCandidates(engine, encoder, logMel, 1.0, 160, dir -> dir.toAbsolutePath().normalize().equals(warmDir.toAbsolutePath().normalize())
+            var source = new EngineCandidates(engine, encoder, logMel, 1.0, MAX_TOKENS, dir -> dir.toAbsolutePath().normalize().equals(warmDir.toAbsolutePath().normalize())
                     ? adapter : policy.live(dir));
             var console = System.console();
             RestRun.Summary s = new RestRun(options, source, policy, "in-process", System.out, console != null && console.isTerminal(), false).run();
@@ -106,6 +131,59 @@ final class DemoCommand implements Callable<Integer> {
                     100 * first, 100 * last, iterations, (System.nanoTime() - start) / 1e9, out.resolve("rest"));
             return 0;
         }
+    }
+
+    /** The answer is 11 tokens ({@code ANSWER: B<|im_end|>}); a model that has not learned to stop is cut soon after. */
+    private static final int MAX_TOKENS = 16;
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final Pattern LETTERED = Pattern.compile("^\\(([A-D])\\) (.*)$", Pattern.MULTILINE);
+    private static final Pattern ORDINAL = Pattern.compile("^The (first|second|third|fourth) (tone|sound)$");
+    private static final Map<String, String> SHORT_STEMS = Map.of("Counting", "How many beeps?", "Pitch", "Highest tone?",
+            "Duration", "Longest sound?", "Loudness", "Loudest tone?", "Order", "Which sound is first?");
+
+    private static Set<String> skillCategories(List<String> names) {
+        Set<String> out = new LinkedHashSet<>();
+        for (String n : names) {
+            SynthTask.Skill match = null;
+            for (SynthTask.Skill s : SynthTask.Skill.values()) if (s.category().equalsIgnoreCase(n.strip())) match = s;
+            if (match == null) throw new IllegalArgumentException("--skills: unknown skill '" + n + "'; known: Counting, Pitch, Duration, Loudness, Order");
+            out.add(match.category());
+        }
+        return out;
+    }
+
+    /**
+     * {@code n} synthetic problems of the wanted skills, in the demo's short form: the question cut to a few words and the
+     * choices (ordinals to one word: {@code (A) first}), the reference response just {@code ANSWER: letter}. With the
+     * byte-level tokenizer every character is a token, so the seed's ~450-token prompt and reasoning cost the tiny model
+     * most of its steps; the letter is what the warm-up can teach in a few dozen, and what {@code Scorer} reads as a choice.
+     */
+    static Path demoSet(Path dir, int n, long seed, Set<String> wanted) throws IOException {
+        int per = 0;
+        for (SynthTask.Skill s : SynthTask.Skill.values()) if (wanted.contains(s.category())) per++;
+        // record i has skill i mod 5: this many records hold n of the wanted skills
+        Path file = SynthTask.generate(dir, (n + per - 1) / per * SynthTask.Skill.values().length, seed);
+        ArrayNode out = JSON.createArrayNode();
+        for (JsonNode r : JSON.readTree(file.toFile())) {
+            if (out.size() == n) break;
+            if (!wanted.contains(r.get("category").asText())) continue;
+            ObjectNode rec = (ObjectNode) r.deepCopy();
+            var q = new StringBuilder("<sound>\n").append(SHORT_STEMS.get(r.get("category").asText()));
+            Matcher m = LETTERED.matcher(r.get("question").asText());
+            String letter = null;
+            while (m.find()) {
+                String choice = m.group(2);
+                if (choice.equals(r.get("answer").asText())) letter = m.group(1);
+                Matcher o = ORDINAL.matcher(choice);
+                q.append('\n').append('(').append(m.group(1)).append(") ").append(o.matches() ? o.group(1) : choice);
+                if (o.matches() && choice.equals(r.get("answer").asText())) rec.put("answer", o.group(1));
+            }
+            if (letter == null) throw new IllegalStateException("demo: record " + r.get("id") + ": the answer is not among the choices");
+            rec.put("question", q.toString()).put("response", "ANSWER: " + letter);
+            out.add(rec);
+        }
+        Files.writeString(file, JSON.writeValueAsString(out) + "\n", StandardCharsets.UTF_8);
+        return file;
     }
 
     private int mlp() {

@@ -24,7 +24,12 @@ public enum PromptPreset {
     /** {@code infer_single_model_baseline.py}, {@code infer_vllm_baseline.py baseline}: no system turn. */
     MMAR_BASELINE("mmar-baseline"),
     /** {@code infer_vllm_baseline.py v12}, the submitted prompt (72.0 % on MMAR in the original's README). */
-    V12("v12");
+    V12("v12"),
+    /**
+     * jomni's, not the original's: the bare question (choices included), no system turn. For the embedded demo, whose
+     * tiny model reads a byte-level tokenizer: every byte of system text is a token the model pays for at every step.
+     */
+    BARE("bare");
 
     /** The preset generation and training both use unless told otherwise. */
     public static final PromptPreset DEFAULT = REST;
@@ -95,7 +100,7 @@ public enum PromptPreset {
     /** The name used on the command line and in output metadata. */
     public String id() { return id; }
 
-    /** The preset called {@code id} ({@code rest}, {@code rest-sft}, {@code mmar-baseline}, {@code v12}). */
+    /** The preset called {@code id} ({@code rest}, {@code rest-sft}, {@code mmar-baseline}, {@code v12}, {@code bare}). */
     public static PromptPreset byId(String id) {
         for (PromptPreset p : values()) if (p.id.equals(id)) return p;
         throw new IllegalArgumentException("unknown prompt preset '" + id + "'; known: "
@@ -107,6 +112,7 @@ public enum PromptPreset {
         return switch (this) {
             case REST -> new ChatPrompt(this, REST_SYSTEM, withListedChoices(item) + REST_INSTRUCTIONS);
             case REST_SFT -> new ChatPrompt(this, REST_SFT_SYSTEM, withListedChoices(item));
+            case BARE -> new ChatPrompt(this, "", withListedChoices(item));
             case MMAR_BASELINE -> new ChatPrompt(this, "", stemForListing(item) + "\n\nProvided choices:\n"
                     + String.join("\n", item.choices()) + MMAR_BASELINE_SUFFIX);
             case V12 -> {
