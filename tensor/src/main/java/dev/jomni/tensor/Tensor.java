@@ -28,8 +28,8 @@ public final class Tensor implements AutoCloseable {
     Scope owner;
     Cleaner.Cleanable cleanup;
 
-    /** A tensor over {@code storage}; the backends' and views' constructor. Registers with the current scope. */
-    public Tensor(Storage storage, DType dtype, int[] shape, long[] strides, long offset) {
+    /** A tensor over {@code storage}: the constructor of the factories and views here (not API). Registers with the current scope. */
+    Tensor(Storage storage, DType dtype, int[] shape, long[] strides, long offset) {
         this.storage = storage;
         this.dtype = dtype;
         this.shape = shape;
