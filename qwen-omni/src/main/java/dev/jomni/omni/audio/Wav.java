@@ -42,7 +42,14 @@ public final class Wav {
         int dataStart = -1, dataLength = 0;
         for (int p = 12; p + 8 <= bytes.length; ) {
             int id = b.getInt(p), size = b.getInt(p + 4);
-            if (size < 0 || p + 8L + size > bytes.length) size = bytes.length - p - 8; // truncated last chunk
+            long present = bytes.length - p - 8L;
+            // A data chunk shorter than its header says is a cut-off file (an interrupted copy or download):
+            // decoding what is there would silently feed the model part of the clip, so refuse it. A size
+            // of 0xFFFFFFFF (negative here) is the streaming writers' "length unknown": read to the end.
+            if (id == 0x61746164 /* "data" */ && size >= 0 && size > present)
+                throw new WavException(source + ": truncated: the data chunk's header promises " + size
+                        + " bytes but only " + present + " are present");
+            if (size < 0 || p + 8L + size > bytes.length) size = (int) present; // truncated non-data chunk
             if (id == 0x20746d66 /* "fmt " */) {
                 if (size < 16) throw new WavException(source + ": fmt chunk of " + size + " bytes is too short");
                 format = b.getShort(p + 8) & 0xFFFF;
@@ -65,6 +72,10 @@ public final class Wav {
             throw new WavException(source + ": unsupported WAV encoding (format tag " + format + ", " + bits
                     + " bits); supported: PCM 8/16/24/32-bit, float 32/64-bit");
         int width = bits / 8, frame = width * channels, frames = dataLength / frame;
+        // An empty clip would only fail later inside the feature extractor, far from the file's name.
+        if (frames == 0)
+            throw new WavException(source + ": no samples (the data chunk holds " + dataLength + " bytes, less than one "
+                    + frame + "-byte frame)");
         float[] mono = new float[frames];
         for (int i = 0; i < frames; i++) {
             double sum = 0;
