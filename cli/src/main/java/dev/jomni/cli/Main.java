@@ -17,7 +17,8 @@ public final class Main {
     static int run(String... args) {
         var cli = new CommandLine(new Main());
         cli.setExecutionExceptionHandler((e, cmd, parsed) -> {
-            cmd.getErr().println("omni " + cmd.getCommandName() + ": " + e.getMessage());
+            // the whole command path ("omni data check:"), so that a nested command's errors name it as typed
+            cmd.getErr().println(cmd.getCommandSpec().qualifiedName() + ": " + e.getMessage());
             if (System.getenv("JOMNI_TRACE") != null) e.printStackTrace(cmd.getErr());
             return 1;
         });

@@ -77,6 +77,23 @@ class DataAndSubmissionCommandsTest {
     }
 
     @Test
+    void dataCheckReportsEveryBadRecordUnderItsOwnName() throws Exception {
+        Path f = dir.resolve("d.jsonl");
+        Files.writeString(f, "{\"id\":\"x\",\"sound\":\"x.wav\",\"question\":\"Q\\n(A) a\\n(B) b\",\"answer\":\"a\"}\n"
+                + "{\"id\":\"y\",\"sound\":\"y.wav\",\"question\":\"Q\\n(A) a\\n(B) b\",\"answer\":\"c\"}\n");
+        assertEquals(1, Main.run("data", "check", f.toString()));
+        String e = err.toString();
+        assertTrue(e.startsWith("omni data check: " + f + ": 2 bad records of 2"), e);
+        assertTrue(e.contains("record 'x' (#0): field 'sound'") && e.contains("record 'y' (#1)"), e);
+    }
+
+    @Test
+    void dataSynthErrorsNameTheCommandOnce() {
+        assertEquals(1, Main.run("data", "synth", "--out", dir.resolve("s").toString(), "--n", "0"));
+        assertTrue(err.toString().startsWith("omni data synth: n = 0"), err.toString());
+    }
+
+    @Test
     void evalOnTheSyntheticTaskWritesASubmissionThatCheckAcceptsAndAnalyzeScores() throws Exception {
         Path synth = dir.resolve("synth"), runDir = dir.resolve("run");
         assertEquals(0, Main.run("data", "synth", "--out", synth.toString(), "--n", "40", "--seed", "1"));

@@ -64,7 +64,8 @@ import java.util.regex.Pattern;
  * <h2>Errors</h2>
  * Malformed JSON, a record without an id, question, choices or answer, an answer that is none of the
  * choices, a duplicated id, or (with {@link LoadOptions#checkAudio()}) an audio file that is missing or
- * unreadable: a {@link DataException} naming the file, the record (id and position) and the field. With
+ * unreadable: a {@link DataException} naming the file, the record (id and position) and the field, thrown
+ * after every record is read and listing every bad one (one line each) when there are several. With
  * {@link LoadOptions#skipBadRecords()} the record is left out with a warning naming the same, and
  * {@link #skipped()} counts them; a malformed JSON array cannot be skipped past and always fails. With
  * {@link LoadOptions#requireAnswers()} off, a record whose answer is missing or none of the choices is
@@ -96,6 +97,7 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
         var items = new ArrayList<AudioQa>();
         var firstSeen = new HashMap<String, Integer>();
         int skipped = 0;
+        var bad = new ArrayList<DataException>();
         List<Raw> raws = readRecords(file);
         for (Raw raw : raws) {
             try {
@@ -106,10 +108,18 @@ public record Dataset(Path file, List<AudioQa> items, int skipped) {
                     throw fieldError(file, raw, item.id(), "id", "duplicated id, first seen in record #" + first);
                 items.add(item);
             } catch (DataException e) {
-                if (!options.skipBadRecords()) throw e;
+                // Not skipping, the load still fails, but after reading every record: a user fixing the file
+                // should see all of its bad records at once, not one per run.
+                if (!options.skipBadRecords()) { bad.add(e); continue; }
                 options.warnings().accept("warning: skipped: " + e.getMessage());
                 skipped++;
             }
+        }
+        if (bad.size() == 1) throw bad.getFirst();
+        if (!bad.isEmpty()) {
+            var message = new StringBuilder(file + ": " + bad.size() + " bad records of " + raws.size() + ":");
+            for (DataException e : bad) message.append("\n  ").append(e.getMessage());
+            throw new DataException(message.toString());
         }
         if (skipped > 0)
             options.warnings().accept("warning: " + file + ": skipped " + skipped + " bad record(s) of " + raws.size());

@@ -65,7 +65,7 @@ public final class SynthTask {
      * @return the data file, {@code dir/data.json}
      */
     public static Path generate(Path dir, int n, long seed) throws IOException {
-        if (n < 1) throw new IllegalArgumentException("synth: n = " + n + ", need at least 1");
+        if (n < 1) throw new IllegalArgumentException("n = " + n + ", need at least 1 record");
         Path audioDir = dir.resolve("audio");
         Files.createDirectories(audioDir);
         var mapper = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);

@@ -118,7 +118,13 @@ class DatasetTest {
         Fixtures.wav(dir.resolve("good_1.wav"));
         Path file = Fixtures.copy("bad.jsonl", dir);
         var e = assertThrows(DataException.class, () -> Dataset.load(file));
-        assertTrue(e.getMessage().startsWith(file + ":2: record 'no_answer' (#1): field 'answer'"), e.getMessage());
+        // every bad record, not only the first: one header line, then one line per record in file order
+        String[] lines = e.getMessage().split("\n");
+        assertEquals(5, lines.length, e.getMessage());
+        assertTrue(lines[0].startsWith(file + ": 4 bad records of 6"), e.getMessage());
+        assertTrue(lines[1].startsWith("  " + file + ":2: record 'no_answer' (#1): field 'answer'"), e.getMessage());
+        assertTrue(lines[2].contains(file + ":3") && lines[2].contains("malformed JSON"), e.getMessage());
+        assertTrue(lines[3].contains("'not_a_choice'"), e.getMessage());
     }
 
     @Test
