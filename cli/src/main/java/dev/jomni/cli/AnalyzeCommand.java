@@ -7,6 +7,7 @@ import dev.jomni.train.eval.Submission;
 import dev.jomni.train.score.Matching;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -14,7 +15,7 @@ import picocli.CommandLine.Parameters;
 
 /** {@code omni analyze}: accuracy and error analysis by category of a result.jsonl. */
 @Command(name = "analyze", mixinStandardHelpOptions = true,
-        description = "Score a result.jsonl (or submission zip) against its dataset: accuracy with 95% intervals, "
+        description = "Score a result.jsonl (or submission zip) against its dataset: accuracy with 95%% intervals, "
                 + "then modality, category, sub-category, language and source worst first.")
 final class AnalyzeCommand implements Callable<Integer> {
     @Parameters(paramLabel = "RESULT", description = "result.jsonl or a submission zip.")
@@ -41,7 +42,9 @@ final class AnalyzeCommand implements Callable<Integer> {
         var answers = new LinkedHashMap<String, String>();
         Submission.read(result).forEach((id, p) -> answers.put(id, p.answer()));
         Matching m = Matching.byId(matching);
-        System.out.print(AccuracyReport.of(d, answers, m, AccuracyReport.EVAL_DIMENSIONS).table());
+        // the overall line and its notes only: the groups follow once, worst first (printing eval's table too
+        // showed category and sub-category twice, in two formats)
+        System.out.print(AccuracyReport.of(d, answers, m, List.of()).table());
         System.out.println();
         System.out.print(AccuracyReport.of(d, answers, m, AccuracyReport.ANALYSIS_DIMENSIONS).worstFirst(topN));
         return 0;

@@ -19,6 +19,8 @@ import dev.jomni.train.eval.Evaluation;
 import dev.jomni.train.eval.Submission;
 import dev.jomni.train.eval.Vote;
 import dev.jomni.train.score.Matching;
+import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Objects;
 import java.util.Set;
@@ -32,7 +34,7 @@ import picocli.CommandLine.Option;
  */
 @Command(name = "eval", mixinStandardHelpOptions = true,
         description = "Answer every record of a dataset, write result.jsonl (the challenge's format), generations.jsonl "
-                + "and metrics.json, and print accuracy overall and by category and sub-category with 95% intervals.")
+                + "and metrics.json, and print accuracy overall and by category and sub-category with 95%% intervals.")
 final class EvalCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model folder (config.json + safetensors).")
     Path model;
@@ -117,10 +119,24 @@ final class EvalCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        AnswerGenerator generator = this.generator != null ? this.generator : thinkerAnswers();
+        // Everything that can be checked without the model is checked first: a bad output path or an empty
+        // dataset found after loading the model and answering every record wastes the whole run.
+        if (Files.exists(out) && !Files.isDirectory(out))
+            throw new IllegalArgumentException("--out " + out + ": exists and is not a directory (it is where result.jsonl, "
+                    + "generations.jsonl and metrics.json go)");
+        try {
+            Files.createDirectories(out);
+        } catch (IOException e) {
+            throw new IllegalArgumentException("--out " + out + ": cannot create the output folder: " + e, e);
+        }
+        if (!Files.isWritable(out)) throw new IllegalArgumentException("--out " + out + ": the output folder is not writable");
         var options = new EvalOptions(PromptPreset.byId(prompt), batchSize, numSamples, Vote.byId(vote), Matching.byId(matching));
         Dataset d = Dataset.load(data, LoadOptions.defaults().withAudioDir(audioDir).withSkipBadRecords(skipBadRecords)
                 .withRequireAnswers(!keepUnscored));
+        if (d.size() == 0)
+            throw new IllegalArgumentException("--data " + data + ": no records to evaluate"
+                    + (d.skipped() > 0 ? " (all " + d.skipped() + " were bad and skipped)" : ""));
+        AnswerGenerator generator = this.generator != null ? this.generator : thinkerAnswers();
         Evaluation run = Evaluation.run(d, generator, options, Progress.start("eval", d.size()));
         run.write(out);
         System.out.print(run.report().table());

@@ -109,7 +109,45 @@ class DataAndSubmissionCommandsTest {
         assertTrue(stdout().contains("valid: 40 record(s)"), stdout());
         assertEquals(0, Main.run("analyze", "--data", data, result.toString()));
         assertTrue(stdout().contains("Performance by CATEGORY") && stdout().contains("WORST 10 PERFORMERS"), stdout());
+        String analysis = stdout().substring(stdout().lastIndexOf("accuracy (strict matching"));
+        assertEquals(1, analysis.split("Performance by CATEGORY", -1).length - 1, analysis);
+        assertTrue(!analysis.contains("\ncategory\n") && !analysis.contains("\nsub-category\n"), "the groups are printed once: " + analysis);
         assertTrue(Files.readString(runDir.resolve("metrics.json")).contains("\"prompt\" : \"rest\""));
+    }
+
+    /** An answer generator that fails the test if it is asked for anything. */
+    static AnswerGenerator never() {
+        return (batch, n) -> { throw new AssertionError("the run started"); };
+    }
+
+    @Test
+    void evalRefusesAnOutputThatIsAFileBeforeAnyWork() throws Exception {
+        Path synth = dir.resolve("synth"), file = Files.writeString(dir.resolve("taken"), "x");
+        assertEquals(0, Main.run("data", "synth", "--out", synth.toString(), "--n", "2", "--seed", "1"));
+        var cli = new CommandLine(new EvalCommand(never()));
+        var msg = new java.util.concurrent.atomic.AtomicReference<String>();
+        cli.setExecutionExceptionHandler((e, c, p) -> { msg.set(e.getMessage()); return 1; });
+        assertEquals(1, cli.execute("--model", "none", "--data", synth.resolve("data.json").toString(), "--out", file.toString()));
+        assertTrue(msg.get().contains(file.toString()) && msg.get().contains("not a directory"), msg.get());
+    }
+
+    @Test
+    void evalOnAnEmptyDatasetFails() throws Exception {
+        Path data = Files.writeString(dir.resolve("empty.jsonl"), "");
+        var cli = new CommandLine(new EvalCommand(never()));
+        var msg = new java.util.concurrent.atomic.AtomicReference<String>();
+        cli.setExecutionExceptionHandler((e, c, p) -> { msg.set(e.getMessage()); return 1; });
+        assertEquals(1, cli.execute("--model", "none", "--data", data.toString(), "--out", dir.resolve("run").toString()));
+        assertTrue(msg.get().contains(data.toString()) && msg.get().contains("no records"), msg.get());
+    }
+
+    @Test
+    void helpFormatsItsPercentSigns() {
+        for (String command : List.of("eval", "analyze")) {
+            assertEquals(0, Main.run(command, "--help"));
+            assertTrue(stdout().contains("95% intervals"), stdout());
+        }
+        assertTrue(!err.toString().contains("picocli WARN"), err.toString());
     }
 
     @Test
