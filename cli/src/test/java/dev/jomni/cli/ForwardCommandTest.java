@@ -78,4 +78,26 @@ class ForwardCommandTest {
         assertEquals(1, code);
         assertTrue(err.toString().contains("input_ids.npy: missing"), err.toString());
     }
+
+    @Test
+    void anOutOfVocabularyTokenNamesTheFileAndPosition(@TempDir Path tmp) throws Exception {
+        Path in = tmp.resolve("in");
+        java.nio.file.Files.createDirectories(in);
+        // [2, 3]: row 1, column 2 holds an id far beyond the tiny model's vocabulary
+        var ids = dev.jomni.tensor.Tensor.of(new long[] {1, 2, 3, 4, 5, 1_000_000}, 2, 3);
+        var mask = dev.jomni.tensor.Tensor.of(new long[] {1, 1, 1, 1, 1, 1}, 2, 3);
+        dev.jomni.nn.io.Npy.write(in.resolve("input_ids.npy"), dev.jomni.nn.io.TensorData.of(ids));
+        dev.jomni.nn.io.Npy.write(in.resolve("attention_mask.npy"), dev.jomni.nn.io.TensorData.of(mask));
+        var err = new ByteArrayOutputStream();
+        PrintStream stderr = System.err;
+        System.setErr(new PrintStream(err));
+        int code;
+        try {
+            code = Main.run("forward", "--model", TINY.resolve("model").toString(), "--inputs", in.toString(), "--out", tmp.resolve("x.npy").toString());
+        } finally {
+            System.setErr(stderr);
+        }
+        assertEquals(1, code);
+        assertTrue(err.toString().contains(in.resolve("input_ids.npy") + ": token id 1000000 at (row 1, column 2)"), err.toString());
+    }
 }

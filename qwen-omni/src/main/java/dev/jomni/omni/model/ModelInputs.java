@@ -25,6 +25,14 @@ public record ModelInputs(Tensor inputIds, Tensor attentionMask, Thinker.Audio a
         if (ids.rank() != 2 || !java.util.Arrays.equals(ids.shape(), mask.shape()))
             throw new IllegalArgumentException(dir + ": input_ids.npy " + java.util.Arrays.toString(ids.shape())
                     + " and attention_mask.npy " + java.util.Arrays.toString(mask.shape()) + " must both be [B, T]");
+        // Checked here too (the thinker checks again) so that the message names the file and the position,
+        // which the thinker, given only a tensor, cannot.
+        long[] flat = ids.toLongArray();
+        int vocab = config.text().vocabSize(), cols = ids.size(1);
+        for (int i = 0; i < flat.length; i++)
+            if (flat[i] < 0 || flat[i] >= vocab)
+                throw new IllegalArgumentException(dir.resolve("input_ids.npy") + ": token id " + flat[i] + " at (row " + i / cols
+                        + ", column " + i % cols + ") is outside the vocabulary [0, " + vocab + ")");
         Tensor labels = ints(dir.resolve("labels.npy"), false);
         if (labels != null && !java.util.Arrays.equals(labels.shape(), ids.shape()))
             throw new IllegalArgumentException(dir.resolve("labels.npy") + ": shape " + java.util.Arrays.toString(labels.shape())

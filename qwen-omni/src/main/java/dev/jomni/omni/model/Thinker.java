@@ -108,11 +108,14 @@ public final class Thinker extends Module {
             throw new IllegalArgumentException("thinker: attention_mask " + java.util.Arrays.toString(attentionMask.shape())
                     + " must be [" + b + ", " + (past + t) + "] (cached + new tokens)");
         long[] ids = inputIds.toLongArray();
-        for (long id : ids)
+        for (int i = 0; i < ids.length; i++) {
+            long id = ids[i];
             if (id < 0 || id >= config.text().vocabSize())
-                throw new IllegalArgumentException("thinker: token id " + id + " is outside the vocabulary [0, " + config.text().vocabSize() + ")");
+                throw new IllegalArgumentException("thinker: input_ids[" + i / t + ", " + i % t + "] = " + id
+                        + " is outside the vocabulary [0, " + config.text().vocabSize() + ")");
             else if (past == 0 && config.visionTokenIds().contains((int) id))   // a decoded one is just a token, as in transformers
                 throw new IllegalArgumentException("thinker: token id " + id + " is an image/video token; this thinker takes audio and text only");
+        }
         Tensor h = model.embedTokens.forward(inputIds.to(lmHead.weight.value().device()));   // [B, T, H]
         Tensor audioEmbeds = null;
         List<Long> slots = new ArrayList<>();
