@@ -1,5 +1,7 @@
 package dev.jomni.grpo;
 
+import dev.jomni.train.Seeds;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
@@ -12,7 +14,6 @@ import dev.jomni.omni.model.LoraAdapter;
 import dev.jomni.omni.model.Thinker;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
-import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.train.AdamW;
@@ -407,25 +408,9 @@ public final class GrpoTrainer {
         return logSoftmax.gather(-1, Tensor.of(completion, 1, t, 1)).reshape(1, t);
     }
 
-    /** Epoch e's prompt order: a Fisher–Yates shuffle from a generator seeded by (seed, e). */
-    int[] order(int epoch) {
-        int[] p = new int[prompts.size()];
-        for (int i = 0; i < p.length; i++) p[i] = i;
-        var gen = new Generator(mix(c.seed(), -1 - epoch));
-        for (int i = p.length - 1; i > 0; i--) {
-            int j = gen.nextInt(i + 1), tmp = p[i];
-            p[i] = p[j];
-            p[j] = tmp;
-        }
-        return p;
-    }
+    int[] order(int epoch) { return Seeds.epochOrder(prompts.size(), c.seed(), epoch); }
 
-    static long mix(long seed, long n) {
-        long z = seed * 0x632BE59BD9B4E019L + n * 0x9E3779B97F4A7C15L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
-    }
+    static long mix(long seed, long n) { return Seeds.mix(seed, n); }
 
     private ObjectNode runState(int step, ArrayNode history) {
         ObjectNode s = JSON.createObjectNode();

@@ -8,7 +8,6 @@ import dev.jomni.nn.io.SafeTensors;
 import dev.jomni.nn.io.TensorData;
 import dev.jomni.omni.model.LoraAdapter;
 import dev.jomni.omni.model.Thinker;
-import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.train.data.SftData;
@@ -264,25 +263,9 @@ public final class SftTrainer {
         return thinker.loss(out, b.labels(), b.attentionMask());
     }
 
-    /** Epoch e's sample order: a Fisher–Yates shuffle from a generator seeded by (seed, e). */
-    int[] order(int epoch) {
-        int[] p = new int[data.size()];
-        for (int i = 0; i < p.length; i++) p[i] = i;
-        var gen = new Generator(mix(c.seed(), -1 - epoch));
-        for (int i = p.length - 1; i > 0; i--) {
-            int j = gen.nextInt(i + 1), t = p[i];
-            p[i] = p[j];
-            p[j] = t;
-        }
-        return p;
-    }
+    int[] order(int epoch) { return Seeds.epochOrder(data.size(), c.seed(), epoch); }
 
-    static long mix(long seed, long n) {
-        long z = seed * 0x632BE59BD9B4E019L + n * 0x9E3779B97F4A7C15L;
-        z = (z ^ (z >>> 30)) * 0xBF58476D1CE4E5B9L;
-        z = (z ^ (z >>> 27)) * 0x94D049BB133111EBL;
-        return z ^ (z >>> 31);
-    }
+    static long mix(long seed, long n) { return Seeds.mix(seed, n); }
 
     private ObjectNode runState(int step, ArrayNode history) {
         ObjectNode s = JSON.createObjectNode();
