@@ -48,12 +48,27 @@ public final class MoeExperts {
     }
 
     /** The op's inputs as the kernels receive them: contiguous, checked; either LoRA may be null. */
-    public record Inputs(Tensor x, Tensor ids, Tensor weights, Tensor gateUp, Tensor down, Lora gateUpLora, Lora downLora) {
+    public record Inputs(Tensor x, Tensor ids, Tensor weights, Tensor gateUp, Tensor down, Lora gateUpLora, Lora downLora,
+                         Nf4Weight gateUpNf4, Nf4Weight downNf4, int experts) {
+        public Inputs(Tensor x, Tensor ids, Tensor weights, Tensor gateUp, Tensor down, Lora gateUpLora, Lora downLora) {
+            this(x, ids, weights, gateUp, down, gateUpLora, downLora, null, null, gateUp.size(0));
+        }
+
         public int tokens() { return x.size(0); }
         public int hidden() { return x.size(1); }
         public int topK() { return ids.size(1); }
-        public int experts() { return gateUp.size(0); }
-        public int intermediate() { return down.size(2); }
+        public int intermediate() { return down != null ? down.size(2) : downNf4.cols(); }
+        /** True when the experts are NF4: gateUpNf4 [E·2I, H] and downNf4 [E·H, I], gateUp and down null. */
+        public boolean nf4() { return gateUpNf4 != null; }
+
+        /** These inputs with NF4 experts dequantized to x's dtype, [E, 2I, H] and [E, H, I] (the fallback). */
+        Inputs dequantized() {
+            if (!nf4()) return this;
+            int e = experts, h = hidden(), i = intermediate();
+            Tensor gu = gateUpNf4.dequantize().to(x.dtype()).reshape(e, 2 * i, h);
+            Tensor dn = downNf4.dequantize().to(x.dtype()).reshape(e, h, i);
+            return new Inputs(x, ids, weights, gu, dn, gateUpLora, downLora);
+        }
     }
 
     /**
@@ -65,6 +80,13 @@ public final class MoeExperts {
 
     /** What each backend implements (CPU: {@code CpuMoeExperts}, the reference). */
     public interface Kernels {
+        /**
+         * Whether forward and backward take {@link Inputs} whose experts are NF4 ({@link Inputs#gateUpNf4()}
+         * non-null, gateUp and down null). A backend without it gets dequantized bf16 copies from the op, made
+         * per call and dropped after it (correct, but it writes the dense weights to memory).
+         */
+        default boolean takesNf4() { return false; }
+
         /** out [N, H] (allocated by the op, contiguous) = the experts' weighted sum, as the class comment says. */
         void forward(Inputs in, Tensor out);
 
@@ -91,6 +113,37 @@ public final class MoeExperts {
     }
 
     /**
+     * The same with frozen NF4 experts: gateUp is the stacked [E, 2I, H] quantized as one [E·2I, H] weight,
+     * down the stacked [E, H, I] as [E·H, I] (bitsandbytes' blocks of 64 never cross a row, so expert e's rows
+     * are rows e·2I… of the flat weight); both dequantize to x's dtype. Differentiable in x, weights and the
+     * LoRA tensors; the base has no gradient.
+     */
+    public static Tensor moeExperts(Tensor x, Tensor ids, Tensor weights, Nf4Weight gateUp, Nf4Weight down, int experts,
+                                    Lora gateUpLora, Lora downLora) {
+        int h = x.rank() == 2 ? x.size(1) : -1;
+        if (experts <= 0 || gateUp.rows() % (2L * experts) != 0 || gateUp.cols() != h || down.rows() != (long) experts * h
+                || down.cols() * 2L * experts != gateUp.rows() || gateUp.dtype() != x.dtype() || down.dtype() != x.dtype())
+            throw fail("NF4 gateUp [%d, %d] %s and down [%d, %d] %s do not fit [E·2I, H] and [E·H, I] with E = %d for x %s %s",
+                    gateUp.rows(), gateUp.cols(), gateUp.dtype().lower(), down.rows(), down.cols(), down.dtype().lower(),
+                    experts, x, x.dtype().lower());
+        if (!gateUp.device().equals(x.device()) || !down.device().equals(x.device()))
+            throw fail("NF4 experts are on %s and %s, x on %s", gateUp.device(), down.device(), x.device());
+        int i = down.cols();
+        Inputs in;
+        Tensor out = Tensor.empty(x.device(), x.dtype(), x.size(0), h);
+        try (var g = Autograd.noGrad()) {
+            check(x, ids, weights, null, null, new int[] {experts, 2 * i, h}, new int[] {experts, h, i}, gateUpLora, downLora);
+            in = new Inputs(x.contiguous(), ids.contiguous(), weights.contiguous(), null, null,
+                    contiguous(gateUpLora), contiguous(downLora), gateUp, down, experts);
+            Kernels k = x.backend().kernels(Kernels.class);
+            k.forward(k.takesNf4() ? in : in.dequantized(), out);
+        }
+        return Autograd.record("moeExperts", out, new Saved(in), x, ids, weights, null, null,
+                gateUpLora == null ? null : gateUpLora.a(), gateUpLora == null ? null : gateUpLora.b(),
+                downLora == null ? null : downLora.a(), downLora == null ? null : downLora.b());
+    }
+
+    /**
      * What backward needs: the inputs themselves (x, ids, weights the only activations; gateUp, down and the
      * LoRA tensors are parameters the model holds anyway). Contiguous copies made for the kernels, if any, are
      * what is held instead of the caller's views.
@@ -103,7 +156,8 @@ public final class MoeExperts {
                     like(needs[4], in.down()), like(needs[5], gu == null ? null : gu.a()), like(needs[6], gu == null ? null : gu.b()),
                     like(needs[7], dn == null ? null : dn.a()), like(needs[8], dn == null ? null : dn.b()));
             Tensor g = dy.contiguous();
-            in.x().backend().kernels(Kernels.class).backward(in, g.dtype() == in.x().dtype() ? g : g.to(in.x().dtype()), grads);
+            Kernels k = in.x().backend().kernels(Kernels.class);
+            k.backward(k.takesNf4() ? in : in.dequantized(), g.dtype() == in.x().dtype() ? g : g.to(in.x().dtype()), grads);
             return new Tensor[] {grads.x(), null, grads.weights(), grads.gateUp(), grads.down(),
                                  grads.gateUpA(), grads.gateUpB(), grads.downA(), grads.downB()};
         }
@@ -118,11 +172,18 @@ public final class MoeExperts {
     }
 
     private static void check(Tensor x, Tensor ids, Tensor weights, Tensor gateUp, Tensor down, Lora gateUpLora, Lora downLora) {
-        if (x.rank() != 2 || gateUp.rank() != 3 || down.rank() != 3)
-            throw fail("x %s, gateUp %s, down %s must be [N, H], [E, 2I, H], [E, H, I]", x, gateUp, down);
-        int n = x.size(0), h = x.size(1), e = gateUp.size(0), i2 = gateUp.size(1);
-        if (e == 0 || i2 % 2 != 0 || gateUp.size(2) != h || down.size(0) != e || down.size(1) != h || down.size(2) != i2 / 2)
-            throw fail("gateUp %s and down %s do not fit [E, 2I, H] and [E, H, I] for x %s (H = %d)", gateUp, down, x, h);
+        check(x, ids, weights, gateUp, down, gateUp.shape(), down.shape(), gateUpLora, downLora);
+    }
+
+    /** gateUp and down may be null (NF4 experts, checked by the caller), their shapes not. */
+    private static void check(Tensor x, Tensor ids, Tensor weights, Tensor gateUp, Tensor down, int[] gateUpShape, int[] downShape,
+                              Lora gateUpLora, Lora downLora) {
+        String gus = Arrays.toString(gateUpShape), dns = Arrays.toString(downShape);
+        if (x.rank() != 2 || gateUpShape.length != 3 || downShape.length != 3)
+            throw fail("x %s, gateUp %s, down %s must be [N, H], [E, 2I, H], [E, H, I]", x, gus, dns);
+        int n = x.size(0), h = x.size(1), e = gateUpShape[0], i2 = gateUpShape[1];
+        if (e == 0 || i2 % 2 != 0 || gateUpShape[2] != h || downShape[0] != e || downShape[1] != h || downShape[2] != i2 / 2)
+            throw fail("gateUp %s and down %s do not fit [E, 2I, H] and [E, H, I] for x %s (H = %d)", gus, dns, x, h);
         if (ids.dtype() != DType.I64 && ids.dtype() != DType.I32)
             throw fail("ids must be i64 or i32, got %s %s", ids.dtype().lower(), Arrays.toString(ids.shape()));
         if (ids.rank() != 2 || ids.size(0) != n || !Arrays.equals(ids.shape(), weights.shape()))

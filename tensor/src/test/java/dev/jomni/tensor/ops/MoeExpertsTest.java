@@ -234,6 +234,33 @@ class MoeExpertsTest {
         }
     }
 
+    // ------------------------------------------------------------------------------------------ NF4 experts
+
+    /** NF4 experts are the dense op on their dequantized weights, forward and backward (x, weights, LoRA; no base grads). */
+    @Test
+    void nf4ExpertsAreTheDenseOpOnTheDequantizedWeights() {
+        int n = 23, h = 64, i = 64, e = 5, k = 2;
+        Case c = random("nf4", DType.BF16, 53, n, h, i, e, k, null, 2);
+        Nf4Weight gu = Nf4Weight.quantize("gate_up_proj", c.gateUp().reshape(e * 2 * i, h));
+        Nf4Weight dn = Nf4Weight.quantize("down_proj", c.down().reshape(e * h, i));
+        Case dense = new Case("dequantized", c.x(), c.ids(), c.weights(), gu.dequantize().reshape(e, 2 * i, h),
+                dn.dequantize().reshape(e, h, i), c.gu(), c.dn());
+        List<Tensor> trained = List.of(c.x(), c.weights(), c.gu().a(), c.gu().b(), c.dn().a(), c.dn().b());
+        for (Tensor t : trained) t.requiresGrad(true);
+        Tensor r = Tensor.randn(new Generator(2), DType.F32, n, h).to(DType.BF16);
+        Tensor got = MoeExperts.moeExperts(c.x(), c.ids(), c.weights(), gu, dn, e, c.gu(), c.dn());
+        got.mul(r).sum().backward();
+        List<double[]> nf4Grads = new ArrayList<>();
+        for (Tensor t : trained) { nf4Grads.add(t.grad().toDoubleArray()); t.zeroGrad(); }
+        Tensor want = dense.run();
+        want.mul(r).sum().backward();
+        assertArrayEquals(want.toDoubleArray(), got.toDoubleArray(), 0);
+        for (int j = 0; j < trained.size(); j++) assertArrayEquals(trained.get(j).grad().toDoubleArray(), nf4Grads.get(j), 0, "input " + j);
+        var wrong = assertThrows(IllegalArgumentException.class,
+                () -> MoeExperts.moeExperts(c.x(), c.ids(), c.weights(), gu, dn, e + 1, null, null));
+        assertTrue(wrong.getMessage().contains("E = 6"), wrong.getMessage());
+    }
+
     // ------------------------------------------------------------------------------------------ vector vs scalar, threads
 
     @Test
