@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Clock;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -29,6 +30,7 @@ public final class ChatTemplate {
     private final JinjaTemplate template;
     private final Map<String, Object> specialTokens;
     private final Map<String, String> extraTokens;
+    private final Clock clock;
 
     private ChatTemplate(String source, Map<String, Object> specialTokens, Map<String, String> extraTokens, String origin) {
         this.source = source;
@@ -39,6 +41,20 @@ public final class ChatTemplate {
         }
         this.specialTokens = specialTokens;
         this.extraTokens = extraTokens;
+        this.clock = Clock.systemDefaultZone();
+    }
+
+    private ChatTemplate(ChatTemplate base, Clock clock) {
+        this.source = base.source;
+        this.template = base.template;
+        this.specialTokens = base.specialTokens;
+        this.extraTokens = base.extraTokens;
+        this.clock = clock;
+    }
+
+    /** This template with {@code strftime_now} reading the given clock (a fixed one renders reproducibly). */
+    public ChatTemplate withClock(Clock clock) {
+        return new ChatTemplate(this, clock);
     }
 
     /** A template from its source text, with no special-token variables. */
@@ -167,7 +183,7 @@ public final class ChatTemplate {
         vars.put("messages", messages);
         vars.put("add_generation_prompt", addGenerationPrompt);
         try {
-            return template.render(vars);
+            return template.render(vars, clock);
         } catch (JinjaException e) {
             throw new TokenizerException("chat template: " + e.getMessage(), e);
         }

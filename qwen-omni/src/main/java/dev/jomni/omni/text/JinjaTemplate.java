@@ -38,6 +38,7 @@ import dev.jomni.omni.text.JinjaParser.Unary;
 import dev.jomni.omni.text.JinjaValues.Callable;
 import dev.jomni.omni.text.JinjaValues.Namespace;
 import dev.jomni.omni.text.JinjaValues.Undefined;
+import java.time.Clock;
 import java.time.ZonedDateTime;
 import java.time.format.DateTimeFormatter;
 import java.time.format.TextStyle;
@@ -75,8 +76,14 @@ final class JinjaTemplate {
     }
 
     String render(Map<String, ?> variables) {
+        return render(variables, Clock.systemDefaultZone());
+    }
+
+    /** @param clock what {@code strftime_now} reads */
+    String render(Map<String, ?> variables, Clock clock) {
         var globals = new Frame(null);
         globals.vars.putAll(GLOBALS);
+        globals.vars.put("strftime_now", (Callable) (a, k) -> strftime(str(a.getFirst()), ZonedDateTime.now(clock)));
         var frame = new Frame(globals);
         frame.vars.putAll(variables);
         var out = new StringBuilder();
@@ -335,7 +342,7 @@ final class JinjaTemplate {
             case Loop l -> {
                 return loopAttribute(l, name);
             }
-            default -> {
+            case null, default -> {
                 return new Undefined(name);
             }
         }
@@ -381,7 +388,7 @@ final class JinjaTemplate {
                 if (i < 0) i += chars.size();
                 return i >= 0 && i < chars.size() ? chars.get((int) i) : new Undefined("index " + key);
             }
-            default -> {
+            case null, default -> {
                 return key instanceof String s ? attribute(target, s) : new Undefined(str(key));
             }
         }
@@ -748,8 +755,7 @@ final class JinjaTemplate {
             },
             "raise_exception", (Callable) (a, k) -> {
                 throw new JinjaException(a.isEmpty() ? "raise_exception" : str(a.getFirst()));
-            },
-            "strftime_now", (Callable) (a, k) -> strftime(str(a.getFirst()), ZonedDateTime.now()));
+            });
 
     /** Python's strftime for the directives chat templates use (dates in system prompts). */
     static String strftime(String format, ZonedDateTime t) {

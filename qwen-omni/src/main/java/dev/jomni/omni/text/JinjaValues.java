@@ -159,7 +159,7 @@ final class JinjaValues {
             case Long l -> l;
             case Double d -> d;
             case Boolean b -> b ? 1 : 0;
-            default -> throw new JinjaException("expected a number, found " + typeName(v));
+            case null, default -> throw new JinjaException("expected a number, found " + typeName(v));
         };
     }
 
@@ -168,7 +168,7 @@ final class JinjaValues {
             case Long l -> l;
             case Boolean b -> b ? 1 : 0;
             case Double d when d == Math.rint(d) -> d.longValue();
-            default -> throw new JinjaException("expected an integer, found " + typeName(v) + " " + repr(v));
+            case null, default -> throw new JinjaException("expected an integer, found " + typeName(v) + " " + repr(v));
         };
     }
 
@@ -221,7 +221,7 @@ final class JinjaValues {
             case List<?> l -> l.stream().anyMatch(x -> eq(x, item));
             case Map<?, ?> m -> m.keySet().stream().anyMatch(k -> eq(k, item));
             case Undefined u -> false;
-            default -> throw new JinjaException("argument of type '" + typeName(container) + "' is not iterable");
+            case null, default -> throw new JinjaException("argument of type '" + typeName(container) + "' is not iterable");
         };
     }
 
@@ -236,7 +236,7 @@ final class JinjaValues {
                 yield chars;
             }
             case Undefined u -> new ArrayList<>();
-            default -> throw new JinjaException("'" + typeName(v) + "' object is not iterable");
+            case null, default -> throw new JinjaException("'" + typeName(v) + "' object is not iterable");
         };
     }
 
@@ -246,7 +246,7 @@ final class JinjaValues {
             case Collection<?> c -> c.size();
             case Map<?, ?> m -> m.size();
             case Undefined u -> 0;
-            default -> throw new JinjaException("object of type '" + typeName(v) + "' has no len()");
+            case null, default -> throw new JinjaException("object of type '" + typeName(v) + "' has no len()");
         };
     }
 
