@@ -263,6 +263,11 @@ final class JinjaValues {
                 out.addAll(y);
                 return out;
             }
+            // CPython's own words for str + non-str and list + non-list
+            if (a instanceof String || (a instanceof List<?> && !(a instanceof Tuple))) {
+                String type = typeName(a);
+                throw new JinjaException("can only concatenate " + type + " (not \"" + typeName(b) + "\") to " + type);
+            }
         }
         if (op.equals("*")) {
             if (a instanceof String s && b instanceof Long n) return s.repeat((int) Math.max(0, n));
