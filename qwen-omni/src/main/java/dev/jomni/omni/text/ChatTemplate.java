@@ -31,9 +31,11 @@ public final class ChatTemplate {
     private final Map<String, Object> specialTokens;
     private final Map<String, String> extraTokens;
     private final Clock clock;
+    private final String origin;
 
     private ChatTemplate(String source, Map<String, Object> specialTokens, Map<String, String> extraTokens, String origin) {
         this.source = source;
+        this.origin = origin;
         try {
             this.template = JinjaTemplate.compile(source);
         } catch (JinjaException e) {
@@ -46,6 +48,7 @@ public final class ChatTemplate {
 
     private ChatTemplate(ChatTemplate base, Clock clock) {
         this.source = base.source;
+        this.origin = base.origin;
         this.template = base.template;
         this.specialTokens = base.specialTokens;
         this.extraTokens = base.extraTokens;
@@ -65,7 +68,8 @@ public final class ChatTemplate {
     /**
      * The chat template of a model or tokenizer folder: {@code chat_template.jinja}, else
      * {@code chat_template.json} (the processor's), else {@code tokenizer_config.json}'s
-     * {@code chat_template}. The special tokens of {@code tokenizer_config.json} ({@code bos_token},
+     * {@code chat_template}, else (a checkpoint that carries none) Qwen3-Omni's official one,
+     * {@link #qwen3Omni()}. The special tokens of {@code tokenizer_config.json} ({@code bos_token},
      * {@code eos_token}, …) become template variables, as transformers passes them.
      */
     public static ChatTemplate load(Path dir) {
@@ -84,11 +88,12 @@ public final class ChatTemplate {
         } else if (Files.exists(json)) {
             origin = json;
             source = templateText(json, readJson(json).get("chat_template"));
-        } else if (Files.exists(config)) {
+        } else if (cfg.has("chat_template")) {
             origin = config;
             source = templateText(config, cfg.get("chat_template"));
         } else {
-            throw new TokenizerException(dir + ": no chat_template.jinja, chat_template.json or tokenizer_config.json");
+            origin = null;   // the checkpoint carries none: the model's own
+            source = QWEN3_OMNI_SOURCE;
         }
         var special = new LinkedHashMap<String, Object>();
         for (String key : List.of("bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token")) {
@@ -111,7 +116,32 @@ public final class ChatTemplate {
                 if (token != null) extra.put(e.getKey(), token);
             });
         }
-        return new ChatTemplate(source, special, extra, origin.toString());
+        return new ChatTemplate(source, special, extra, origin == null ? QWEN3_OMNI_ORIGIN : origin.toString());
+    }
+
+    /**
+     * The official Qwen3-Omni-30B-A3B-Instruct template ({@code chat_template.json} of the release),
+     * with no special-token variables.
+     */
+    public static ChatTemplate qwen3Omni() {
+        return new ChatTemplate(QWEN3_OMNI_SOURCE, Map.of(), Map.of(), QWEN3_OMNI_ORIGIN);
+    }
+
+    private static final String QWEN3_OMNI_ORIGIN = "Qwen3-Omni's official chat template";
+    private static final String QWEN3_OMNI_SOURCE = officialTemplate();
+
+    private static String officialTemplate() {
+        try (var in = ChatTemplate.class.getResourceAsStream("qwen3_omni_chat_template.jinja")) {
+            if (in == null) throw new IllegalStateException("qwen3_omni_chat_template.jinja is missing from the qwen-omni jar");
+            return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+    }
+
+    /** Where the template came from: its file, or Qwen3-Omni's official template when the folder carries none. */
+    public String origin() {
+        return origin;
     }
 
     private static JsonNode readJson(Path file) {

@@ -6,7 +6,8 @@
  *
  * <p>Parity: {@code src/test/resources/tokenizer} holds Hugging Face tokenizers' and transformers'
  * outputs for the Qwen3 vocabulary and template; {@code src/test/resources/jinja} holds Jinja2's
- * own renderings of feature templates and chat templates. The Jinja interpreter
+ * own renderings of feature templates, and {@code src/test/resources/chat-templates} 13 real
+ * Hugging Face chat templates with 500 golden renders and expected errors. The Jinja interpreter
  * ({@code JinjaLexer}, {@code JinjaParser}, {@code JinjaTemplate}, {@code JinjaValues}) covers the
  * subset chat templates use, not the whole language.
  */

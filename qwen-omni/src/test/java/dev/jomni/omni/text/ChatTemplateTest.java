@@ -95,9 +95,23 @@ class ChatTemplateTest {
     }
 
     @Test
-    void missingTemplateIsAnErrorNamingTheFolder(@TempDir Path dir) {
+    void aFolderWithoutTemplateGetsQwen3OmnisOfficialOne(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"eos_token\": \"<|im_end|>\"}");
+        var loaded = ChatTemplate.load(dir);
+        String official = Files.readString(TokenizerTest.resources().resolveSibling("chat-templates/Qwen3-Omni-30B-A3B-Instruct/template.jinja"));
+        assertEquals(official, loaded.source());
+        assertEquals(official, ChatTemplate.qwen3Omni().source());
+        assertEquals("Qwen3-Omni's official chat template", loaded.origin());
+        // list content with an audio part: the official template renders the audio markers (Qwen3's would fail)
+        assertEquals("<|im_start|>user\n<|audio_start|><|audio_pad|><|audio_end|>Q<|im_end|>\n<|im_start|>assistant\n",
+                loaded.render(List.of(ChatMessage.user(Content.audio(100), Content.text("Q"))), true));
+    }
+
+    @Test
+    void aTemplateThatIsNeitherStringNorListIsAnErrorNamingTheFile(@TempDir Path dir) throws IOException {
+        Files.writeString(dir.resolve("tokenizer_config.json"), "{\"chat_template\": 7}");
         var e = assertThrows(TokenizerException.class, () -> ChatTemplate.load(dir));
-        assertTrue(e.getMessage().startsWith(dir.toString()), e.getMessage());
+        assertTrue(e.getMessage().startsWith(dir.resolve("tokenizer_config.json").toString()), e.getMessage());
     }
 
     @Test
