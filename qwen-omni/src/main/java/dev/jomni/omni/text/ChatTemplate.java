@@ -144,6 +144,25 @@ public final class ChatTemplate {
         return origin;
     }
 
+    /**
+     * A template file: a {@code .json} file holds it under {@code "chat_template"} (as
+     * {@code chat_template.json} and {@code tokenizer_config.json} do), any other file is the
+     * Jinja source itself. No special-token variables come with it.
+     */
+    public static ChatTemplate file(Path file) {
+        String source;
+        if (file.getFileName().toString().endsWith(".json")) {
+            source = templateText(file, readJson(file).get("chat_template"));
+        } else {
+            try {
+                source = Files.readString(file);
+            } catch (IOException e) {
+                throw new TokenizerException(file + ": cannot read: " + e.getMessage(), e);
+            }
+        }
+        return new ChatTemplate(source, Map.of(), Map.of(), file.toString());
+    }
+
     private static JsonNode readJson(Path file) {
         try {
             return JSON.readTree(file.toFile());
