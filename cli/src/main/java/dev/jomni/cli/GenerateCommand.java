@@ -44,12 +44,14 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--system", description = "system prompt")
     String system;
 
-    @Option(names = "--max-new-tokens", defaultValue = "1024") int maxNewTokens;
-    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default ${DEFAULT-VALUE})") double temperature;
-    @Option(names = "--top-k", defaultValue = "0", description = "0 for no top-k filter") int topK;
-    @Option(names = "--top-p", defaultValue = "1.0") double topP;
-    @Option(names = "--seed", defaultValue = "0") long seed;
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda[:N]") String device;
+    @Option(names = "--max-new-tokens", defaultValue = "1024", paramLabel = "N",
+            description = "most tokens to generate; it stops earlier at <|im_end|> or <|endoftext|> (default ${DEFAULT-VALUE})") int maxNewTokens;
+    @Option(names = "--temperature", defaultValue = "0", paramLabel = "T", description = "sampling temperature; 0 for greedy (default ${DEFAULT-VALUE})") double temperature;
+    @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "sample among the K likeliest tokens; 0 for no top-k filter (default ${DEFAULT-VALUE})") int topK;
+    @Option(names = "--top-p", defaultValue = "1.0", paramLabel = "P",
+            description = "nucleus sampling: the likeliest tokens up to probability P; 1.0 for no filter (default ${DEFAULT-VALUE})") double topP;
+    @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "sampling seed; the same seed gives the same answer (default ${DEFAULT-VALUE})") long seed;
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda[:N] (default ${DEFAULT-VALUE})") String device;
 
     @Override
     public Integer call() {

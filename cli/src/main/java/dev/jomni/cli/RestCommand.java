@@ -68,7 +68,7 @@ final class RestCommand implements Callable<Integer> {
     boolean learningZoneOnly;
     @Option(names = {"--include_mastered", "--include-mastered"}, description = "learning_zone: keep a sample of mastered problems.")
     boolean includeMastered;
-    @Option(names = {"--mastered_sample_rate", "--mastered-sample-rate"}, defaultValue = "0.1", description = "learning_zone: (default: ${DEFAULT-VALUE}).")
+    @Option(names = {"--mastered_sample_rate", "--mastered-sample-rate"}, defaultValue = "0.1", description = "learning_zone with --include_mastered: the fraction of mastered problems kept (default: ${DEFAULT-VALUE}).")
     double masteredSampleRate;
     @Option(names = "--ignore_weights", description = "Train learning_zone samples at weight 1 (the original never read the weights).")
     boolean ignoreWeights;
@@ -95,23 +95,23 @@ final class RestCommand implements Callable<Integer> {
     String matching;
     @Option(names = "--seed", defaultValue = "42", description = "Seed for sampling, LoRA init, data order (default: ${DEFAULT-VALUE}).")
     long seed;
-    @Option(names = {"--lora_r", "--lora-r"}, defaultValue = "64") int loraR;
-    @Option(names = {"--lora_alpha", "--lora-alpha"}, defaultValue = "128") double loraAlpha;
-    @Option(names = {"--lora_dropout", "--lora-dropout"}, defaultValue = "0.05") double loraDropout;
+    @Option(names = {"--lora_r", "--lora-r"}, defaultValue = "64", description = "LoRA rank of each iteration's adapter (default: ${DEFAULT-VALUE}).") int loraR;
+    @Option(names = {"--lora_alpha", "--lora-alpha"}, defaultValue = "128", description = "LoRA alpha (default: ${DEFAULT-VALUE}).") double loraAlpha;
+    @Option(names = {"--lora_dropout", "--lora-dropout"}, defaultValue = "0.05", description = "Dropout on the LoRA input, Linear targets (default: ${DEFAULT-VALUE}).") double loraDropout;
     @Option(names = {"--lora_targets", "--lora-targets"}, defaultValue = "all", description = "all, attention, moe (default: ${DEFAULT-VALUE}).")
     String loraTargets;
-    @Option(names = {"--per_device_train_batch_size", "--per-device-train-batch-size"}, defaultValue = "1") int trainBatchSize;
-    @Option(names = {"--gradient_accumulation_steps", "--gradient-accumulation-steps"}, defaultValue = "8") int gradientAccumulationSteps;
-    @Option(names = {"--warmup_ratio", "--warmup-ratio"}, defaultValue = "0.1") double warmupRatio;
-    @Option(names = {"--lr_scheduler_type", "--lr-scheduler-type"}, defaultValue = "linear") String lrSchedulerType;
-    @Option(names = "--optim", defaultValue = "paged_adamw_8bit") String optim;
-    @Option(names = {"--max_length", "--max-length"}, defaultValue = "4096") int maxLength;
-    @Option(names = {"--save_steps", "--save-steps"}, defaultValue = "500") int saveSteps;
-    @Option(names = {"--save_total_limit", "--save-total-limit"}, defaultValue = "3") int saveTotalLimit;
-    @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, arity = "0..1", defaultValue = "true", fallbackValue = "true") boolean gradientCheckpointing;
+    @Option(names = {"--per_device_train_batch_size", "--per-device-train-batch-size"}, defaultValue = "1", description = "Samples per training micro-batch (default: ${DEFAULT-VALUE}).") int trainBatchSize;
+    @Option(names = {"--gradient_accumulation_steps", "--gradient-accumulation-steps"}, defaultValue = "8", description = "Micro-batches per optimizer step (default: ${DEFAULT-VALUE}).") int gradientAccumulationSteps;
+    @Option(names = {"--warmup_ratio", "--warmup-ratio"}, defaultValue = "0.1", description = "Learning-rate warmup as a fraction of each iteration's steps (default: ${DEFAULT-VALUE}).") double warmupRatio;
+    @Option(names = {"--lr_scheduler_type", "--lr-scheduler-type"}, defaultValue = "linear", description = "linear, cosine, constant, constant_with_warmup (default: ${DEFAULT-VALUE}).") String lrSchedulerType;
+    @Option(names = "--optim", defaultValue = "paged_adamw_8bit", description = "adamw_torch, adamw_8bit, paged_adamw_8bit (default: ${DEFAULT-VALUE}).") String optim;
+    @Option(names = {"--max_length", "--max-length"}, defaultValue = "4096", description = "Longest training sample in tokens (default: ${DEFAULT-VALUE}).") int maxLength;
+    @Option(names = {"--save_steps", "--save-steps"}, defaultValue = "500", description = "Checkpoint every N steps within an iteration's training (default: ${DEFAULT-VALUE}).") int saveSteps;
+    @Option(names = {"--save_total_limit", "--save-total-limit"}, defaultValue = "3", description = "Keep the N newest checkpoints; 0 keeps all (default: ${DEFAULT-VALUE}).") int saveTotalLimit;
+    @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, arity = "0..1", defaultValue = "true", fallbackValue = "true", description = "Recompute each decoder layer in backward (default: ${DEFAULT-VALUE}).") boolean gradientCheckpointing;
     @Option(names = "--kv_blocks", defaultValue = "4096", description = "KV cache blocks of 16 tokens for in-process generation (default: ${DEFAULT-VALUE}).") int kvBlocks;
     @Option(names = "--max_running", defaultValue = "64", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).") int maxRunning;
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu (the trainer runs on the CPU for now).") String device;
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu (the trainer runs on the CPU for now; default: ${DEFAULT-VALUE}).") String device;
 
     @Override
     public Integer call() throws Exception {

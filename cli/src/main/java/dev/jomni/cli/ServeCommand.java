@@ -40,9 +40,9 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--served-model-name", paramLabel = "NAME", description = "the base model's name in requests (default: the model folder's name)")
     String servedName;
 
-    @Option(names = "--host", defaultValue = "127.0.0.1") String host;
+    @Option(names = "--host", defaultValue = "127.0.0.1", description = "address to listen on; 0.0.0.0 for every interface (default ${DEFAULT-VALUE})") String host;
     @Option(names = "--port", defaultValue = "8901", description = "0 for a free port (default ${DEFAULT-VALUE})") int port;
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda[:N]") String device;
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda[:N] (default ${DEFAULT-VALUE})") String device;
     @Option(names = "--allowed-local-media-path", paramLabel = "DIR", description = "audio_url file:// paths are read only under this folder")
     Path allowedMedia;
     @Option(names = "--max-running", defaultValue = "16", description = "sequences decoded together (default ${DEFAULT-VALUE})") int maxRunning;
