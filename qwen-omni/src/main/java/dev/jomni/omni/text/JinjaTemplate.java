@@ -326,24 +326,24 @@ final class JinjaTemplate {
     /** Jinja's {@code getattr}: a Python attribute (a method) first, then the item of that name. */
     private static Object attribute(Object target, String name) {
         switch (target) {
-            case Undefined u -> throw new JinjaException("'" + u.name() + "' is undefined (reading ." + name + ")");
+            case Undefined u -> throw u.error();
             case Map<?, ?> m -> {
                 Object method = dictMethod(m, name);
                 if (method != null) return method;
-                return m.containsKey(name) ? m.get(name) : new Undefined(name);
+                return m.containsKey(name) ? m.get(name) : Undefined.attribute(m, name);
             }
             case String s -> {
                 Object method = stringMethod(s, name);
-                return method != null ? method : new Undefined(name);
+                return method != null ? method : Undefined.attribute(s, name);
             }
             case Namespace n -> {
-                return n.attributes.containsKey(name) ? n.attributes.get(name) : new Undefined(name);
+                return n.attributes.containsKey(name) ? n.attributes.get(name) : Undefined.attribute(n, name);
             }
             case Loop l -> {
                 return loopAttribute(l, name);
             }
             case null, default -> {
-                return new Undefined(name);
+                return Undefined.attribute(target, name);
             }
         }
     }
@@ -363,33 +363,33 @@ final class JinjaTemplate {
             case "previtem" -> i > 0 ? l.items().get(i - 1) : new Undefined("loop.previtem");
             case "nextitem" -> i + 1 < n ? l.items().get(i + 1) : new Undefined("loop.nextitem");
             case "cycle" -> (Callable) (args, kw) -> args.isEmpty() ? new Undefined("cycle") : args.get(i % args.size());
-            default -> new Undefined("loop." + name);
+            default -> new Undefined(name, "'jinja2.runtime.LoopContext object' has no attribute '" + name + "'");
         };
     }
 
     /** Jinja's {@code getitem}: the item first, then an attribute of that name. */
     private static Object item(Object target, Object key) {
         switch (target) {
-            case Undefined u -> throw new JinjaException("'" + u.name() + "' is undefined (reading [" + JinjaValues.repr(key) + "])");
+            case Undefined u -> throw u.error();
             case Map<?, ?> m -> {
                 for (var e : m.entrySet()) if (eq(e.getKey(), key)) return e.getValue();
-                return key instanceof String s ? attribute(target, s) : new Undefined(str(key));
+                return key instanceof String s ? attribute(target, s) : Undefined.element(target, key);
             }
             case List<?> l -> {
-                if (!JinjaValues.isNumber(key)) return new Undefined(str(key));
+                if (!JinjaValues.isNumber(key)) return key instanceof String k ? attribute(target, k) : Undefined.element(target, key);
                 long i = toLong(key);
                 if (i < 0) i += l.size();
-                return i >= 0 && i < l.size() ? l.get((int) i) : new Undefined("index " + key);
+                return i >= 0 && i < l.size() ? l.get((int) i) : Undefined.element(target, key);
             }
             case String s -> {
-                if (!JinjaValues.isNumber(key)) return new Undefined(str(key));
+                if (!JinjaValues.isNumber(key)) return key instanceof String k ? attribute(target, k) : Undefined.element(target, key);
                 var chars = iterate(s);
                 long i = toLong(key);
                 if (i < 0) i += chars.size();
-                return i >= 0 && i < chars.size() ? chars.get((int) i) : new Undefined("index " + key);
+                return i >= 0 && i < chars.size() ? chars.get((int) i) : Undefined.element(target, key);
             }
             case null, default -> {
-                return key instanceof String s ? attribute(target, s) : new Undefined(str(key));
+                return key instanceof String s ? attribute(target, s) : Undefined.element(target, key);
             }
         }
     }

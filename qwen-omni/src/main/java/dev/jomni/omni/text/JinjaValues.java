@@ -16,11 +16,39 @@ import java.util.Map;
 final class JinjaValues {
     private JinjaValues() {}
 
-    /** Jinja's default undefined: prints as nothing, is false, and fails on any other use. */
-    record Undefined(String name) {
-        JinjaException error() {
-            return new JinjaException("'" + name + "' is undefined");
+    /**
+     * Jinja's default undefined: prints as nothing, is false, and fails on any other use with
+     * Jinja2's own message ({@code 'x' is undefined}, {@code 'dict object' has no attribute 'x'},
+     * {@code list object has no element 3}).
+     */
+    record Undefined(String name, String message) {
+        Undefined(String name) {
+            this(name, "'" + name + "' is undefined");
         }
+
+        /** What {@code owner.name} gives when owner has neither that attribute nor that item. */
+        static Undefined attribute(Object owner, String name) {
+            return new Undefined(name, "'" + objectType(owner) + "' has no attribute '" + name + "'");
+        }
+
+        /** What {@code owner[key]} gives for a missing non-string key (an index past the end). */
+        static Undefined element(Object owner, Object key) {
+            return new Undefined(str(key), objectType(owner) + " has no element " + repr(key));
+        }
+
+        JinjaException error() {
+            return new JinjaException(message);
+        }
+    }
+
+    /** Jinja2's object_type_repr: "None", or the Python type as "dict object". */
+    static String objectType(Object v) {
+        return switch (v) {
+            case null -> "None";
+            case Namespace n -> "jinja2.utils.Namespace object";
+            case Callable c -> "function object";
+            default -> typeName(v) + " object";
+        };
     }
 
     /** {@code namespace(...)}: the one object a template may assign attributes on. */

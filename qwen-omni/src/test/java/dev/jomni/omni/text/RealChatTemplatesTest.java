@@ -15,6 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.stream.Stream;
+import java.util.zip.GZIPInputStream;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -25,7 +26,9 @@ import org.junit.jupiter.params.provider.MethodSource;
  * against Jinja2 3.1.6 set up as transformers sets it up ({@code chat-templates/README.md} and
  * {@code render.py} say how the goldens were made). Every render is byte-exact; every expected
  * error is an error carrying its message: a template's own {@code raise_exception} text, or
- * CPython's words for a runtime error ({@code str + None}, {@code 'x' in None}, …).
+ * CPython's words for a runtime error ({@code str + None}, {@code 'x' in None}, …) or Jinja2's
+ * ({@code 'dict object' has no attribute 'x'}). {@code fuzz_cases.json.gz} adds random
+ * conversations, made and rendered by {@code fuzz.py}, under the same rules.
  */
 class RealChatTemplatesTest {
     /** render.py's fixed clock for {@code strftime_now}: 2024-07-26 12:00. */
@@ -45,6 +48,34 @@ class RealChatTemplatesTest {
             for (var c : cases) out.add(Arguments.of(model + " " + c.get("name"), source, c));
         }
         return out.stream();
+    }
+
+    /** fuzz.py's random conversations (40 per template, seed 7), each naming its template. */
+    static Stream<Arguments> fuzzCases() throws IOException {
+        List<Map<String, Object>> cases;
+        try (InputStream in = new GZIPInputStream(resource("fuzz_cases.json.gz"))) {
+            cases = TokenizerTest.JSON.readValue(in, new TypeReference<>() {});
+        }
+        var sources = new java.util.HashMap<String, String>();
+        var out = new ArrayList<Arguments>();
+        for (var c : cases) {
+            String model = (String) c.get("template");
+            String source = sources.computeIfAbsent(model, m -> {
+                try (InputStream in = resource(m + "/template.jinja")) {
+                    return new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            out.add(Arguments.of(c.get("name"), source, c));
+        }
+        return out.stream();
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("fuzzCases")
+    void rendersRandomConversationsLikeJinja2(String name, String source, Map<String, Object> c) {
+        rendersLikeJinja2(name, source, c);
     }
 
     @ParameterizedTest(name = "{0}")
