@@ -802,3 +802,326 @@ SDPA_TC_KERNEL(bf16_d64, __nv_bfloat16, 64)
 SDPA_TC_KERNEL(bf16_d128, __nv_bfloat16, 128)
 SDPA_TC_KERNEL(f16_d64, __half, 64)
 SDPA_TC_KERNEL(f16_d128, __half, 128)
+
+// ---------------------------------------------------------------- backward on tensor cores
+// FlashAttention-2's backward for bf16/f16, d ∈ {64, 128}, from the forward's lse and delta = rowsum(dO ∘ O)
+// (sdpa_bwd_delta_f32), with the probabilities recomputed as P = exp2(scale · log2 e · Q Kᵀ − log2 e · lse).
+// Two kernels, no atomics (every sum in a fixed order):
+//   sdpa_bwd_tc_dkv_{E}_d{D}[_q{BQ}]: block per (b, kv head, tile of FBK = 64 keys), 4 warps, warp w owning
+//     keys 16w..16w+15. K and V stay in shared memory; the query tiles of BQ rows that see the key tile (from
+//     the first query whose range ends past the tile to the first whose range starts after it), for each
+//     query head of the group in order, stream Q and dO through two cp.async stages with their lse, delta
+//     and key ranges. Per query tile, in each warp: Sᵀ = K Qᵀ (16 keys × BQ queries), Pᵀ = exp2(...)
+//     (masked to 0 when the tile crosses a mask boundary or a keyMask is given; query rows past the span
+//     carry lse = +∞ so P = 0), dV += Pᵀ dO with Pᵀ rounded to E as an A fragment, dPᵀ = V dOᵀ,
+//     dSᵀ = Pᵀ ∘ (dPᵀ − delta), dK += dSᵀ Q (dSᵀ rounded to E); at the end dK · scale and dV are stored.
+//   sdpa_bwd_tc_dq_{E}_d{D}: block per (b, h, tile of FBQ = 64 queries), as the forward (tiles last to first,
+//     key tiles from multiples of 64, two cp.async stages of K and V, padding tiles skipped): S = Q Kᵀ,
+//     P = exp2(...), dP = dO Vᵀ, dS = P ∘ (dP − delta), dQ += dS K; dQ · scale stored.
+// Shared memory as the forward's (16-byte chunks swizzled), sized by bwd_dkv_smem / bwd_dq_smem; rows of q, k,
+// v, dout, dq, dk and dv start 16-byte aligned (the launcher checks).
+
+/** The queries that see some key of [j0, j0 + nk): [qa, qb) (row_range's lo and hi do not decrease with i). */
+__device__ __forceinline__ void query_span(const SdpaArgs& p, int j0, int nk, int& qa, int& qb) {
+  int a, e, x0 = 0, x1 = (int)p.t;
+  while (x0 < x1) {                                  // first i with hi(i) > j0
+    const int mid = (x0 + x1) >> 1;
+    row_range(p, mid, a, e);
+    if (e > j0) x1 = mid; else x0 = mid + 1;
+  }
+  qa = x0;
+  x1 = (int)p.t;
+  while (x0 < x1) {                                  // first i with lo(i) >= j0 + nk
+    const int mid = (x0 + x1) >> 1;
+    row_range(p, mid, a, e);
+    if (a >= j0 + nk) x1 = mid; else x0 = mid + 1;
+  }
+  qb = x0;
+}
+
+/** ldmatrix addresses (element offsets in a swizzled [rows][D] tile) for lane l:
+ *  a_at: the A fragment of rows r..r+15, k columns c..c+15;
+ *  bn_at: two B fragments (n rows n..n+15 stored as [n][k], k columns c..c+15), b0 b1 of n-tile n, then of n + 8;
+ *  bt_at: two B fragments stored as [k][n] (k rows k..k+15, n columns c..c+15) with ldsm_x4_trans. */
+template <int D> __device__ __forceinline__ int a_at(int r, int c, int l) { return swz<D>(r + (l & 7) + ((l >> 3) & 1) * 8, c + (l >> 4) * 8); }
+template <int D> __device__ __forceinline__ int bn_at(int n, int c, int l) { return swz<D>(n + (l & 7) + (l >> 4) * 8, c + ((l >> 3) & 1) * 8); }
+template <int D> __device__ __forceinline__ int bt_at(int k, int c, int l) { return swz<D>(k + (l & 7) + ((l >> 3) & 1) * 8, c + (l >> 4) * 8); }
+
+template <int D, int BQ>
+__host__ __device__ constexpr unsigned long long bwd_dkv_smem() {   // K, V [FBK][D]; Q, dO [2][BQ][D]; 4 × [2][BQ] 4-byte; flags [FBK]
+  return 2ull * (2ull * FBK * D + 4ull * BQ * D) + 4ull * 8 * BQ + FBK;
+}
+template <int D>
+__host__ __device__ constexpr unsigned long long bwd_dq_smem() {    // Q, dO [FBQ][D]; K, V [2][FBK][D]; flags [2][FBK]
+  return 2ull * (2ull * FBQ * D + 4ull * FBK * D) + 2ull * FBK;
+}
+
+/** acc [16 rows][8·N] += A (16 rows of a, from a_at) · Bᵀ where B is [8·N][D] (rows n, read with bn_at): over k = 0..D. */
+template <typename E, int D, int N>
+__device__ __forceinline__ void mma_abt(float (&acc)[N][4], const uint16_t* a, int ar, const uint16_t* bm, int lane) {
+#pragma unroll
+  for (int kc = 0; kc < D / 16; kc++) {
+    uint32_t af[4];
+    ldsm_x4(af, a + a_at<D>(ar, kc * 16, lane));
+#pragma unroll
+    for (int np = 0; np < N / 2; np++) {
+      uint32_t bf[4];
+      ldsm_x4(bf, bm + bn_at<D>(np * 16, kc * 16, lane));
+      mma16816<E>(acc[2 * np], af, bf[0], bf[1]);
+      mma16816<E>(acc[2 * np + 1], af, bf[2], bf[3]);
+    }
+  }
+}
+
+/** acc [16][D] += A · B, A held as accumulator-layout probabilities x [16 rows][16·KK] (packed to E), B [16·KK][D] read with bt_at. */
+template <typename E, int D, int KK>
+__device__ __forceinline__ void mma_pb(float (&acc)[D / 8][4], const uint32_t (&x)[2 * KK][2], const uint16_t* bm, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KK; kk++) {
+    const uint32_t pa[4] = {x[2 * kk][0], x[2 * kk][1], x[2 * kk + 1][0], x[2 * kk + 1][1]};
+#pragma unroll
+    for (int dp = 0; dp < D / 16; dp++) {
+      uint32_t bf[4];
+      ldsm_x4_trans(bf, bm + bt_at<D>(kk * 16, dp * 16, lane));
+      mma16816<E>(acc[2 * dp], pa, bf[0], bf[1]);
+      mma16816<E>(acc[2 * dp + 1], pa, bf[2], bf[3]);
+    }
+  }
+}
+
+/** Stores the accumulators [16 rows r0 = 16 w + g and r0 + 8][D] · mul as E pairs into x[b, hh, base + row] for rows < n. */
+template <typename E, int D>
+__device__ __forceinline__ void store_rows(const Operand& x, long long b, long long hh, int base, int r0, int n, const float (&acc)[D / 8][4], float mul) {
+  const int tg = threadIdx.x & 3;
+  const long long at = b * x.stride[0] + hh * x.stride[1];
+#pragma unroll
+  for (int c = 0; c < D / 8; c++) {
+    const int col = 8 * c + 2 * tg;
+    if (r0 < n) *(uint32_t*)(x.ptr + 2 * (at + (long long)(base + r0) * x.stride[2] + col)) = pack2<E>(acc[c][0] * mul, acc[c][1] * mul);
+    if (r0 + 8 < n) *(uint32_t*)(x.ptr + 2 * (at + (long long)(base + r0 + 8) * x.stride[2] + col)) = pack2<E>(acc[c][2] * mul, acc[c][3] * mul);
+  }
+}
+
+template <typename E, int D, int BQ>
+__device__ __forceinline__ void bwd_dkv_tc(const SdpaArgs& p) {
+  constexpr int NQ = BQ / 8, ND = D / 8;
+  const int s = (int)p.s;
+  const long long tiles = (p.s + FBK - 1) / FBK, blk = blockIdx.x;
+  const int tile = (int)(blk % tiles);
+  const long long kvh = (blk / tiles) % p.nkv, b = blk / tiles / p.nkv, group = p.nh / p.nkv;
+  const int j0 = tile * FBK, nk = min(FBK, s - j0);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
+  const bool wantK = p.dk.ptr != nullptr, wantV = p.dv.ptr != nullptr;
+  const float inf = __int_as_float(0x7f800000), log2e = 1.4426950408889634f;
+
+  extern __shared__ __align__(16) unsigned char smem[];
+  check_smem(bwd_dkv_smem<D, BQ>());
+  uint16_t* ks = (uint16_t*)smem;                         // [FBK][D]
+  uint16_t* vs = ks + FBK * D;                            // [FBK][D]
+  uint16_t* qs = vs + FBK * D;                            // [2][BQ][D]
+  uint16_t* gs = qs + 2 * BQ * D;                         // [2][BQ][D] dout
+  float* l2s = (float*)(gs + 2 * BQ * D);                 // [2][BQ] log2 e · lse (+∞: the row sees nothing here)
+  float* dls = l2s + 2 * BQ;                              // [2][BQ] delta
+  int* los = (int*)(dls + 2 * BQ);                        // [2][BQ] key range of the row
+  int* his = los + 2 * BQ;
+  unsigned char* kval = (unsigned char*)(his + 2 * BQ);   // [FBK] key is inside S and a token
+
+  int qa, qb;
+  query_span(p, j0, nk, qa, qb);
+  const int nQt = qb > qa ? (qb - qa + BQ - 1) / BQ : 0;
+  const int total = (int)group * nQt;
+
+  tile_async<D, FBK>(ks, p.k.ptr + 2 * (b * p.k.stride[0] + kvh * p.k.stride[1] + (long long)j0 * p.k.stride[2]), p.k.stride[2], nk);
+  tile_async<D, FBK>(vs, p.v.ptr + 2 * (b * p.v.stride[0] + kvh * p.v.stride[1] + (long long)j0 * p.v.stride[2]), p.v.stride[2], nk);
+  if (tid < FBK) kval[tid] = tid < nk && key_ok(p, b, j0 + tid);
+  auto issue = [&](int it) {                              // query tile it (head kvh · group + it / nQt) into stage it % 2
+    const long long h = kvh * group + it / nQt;
+    const int i0 = qa + (it % nQt) * BQ, nq = min(BQ, qb - i0), st = it & 1;
+    tile_async<D, BQ>(qs + st * BQ * D, p.q.ptr + 2 * (b * p.q.stride[0] + h * p.q.stride[1] + (long long)i0 * p.q.stride[2]), p.q.stride[2], nq);
+    tile_async<D, BQ>(gs + st * BQ * D, p.dout.ptr + 2 * (b * p.dout.stride[0] + h * p.dout.stride[1] + (long long)i0 * p.dout.stride[2]), p.dout.stride[2], nq);
+    cp_async_commit();
+    for (int r = tid; r < BQ; r += FNT) {
+      int lo = 0, hi = 0;
+      float l2 = inf, dd = 0;
+      if (r < nq) {
+        row_range(p, i0 + r, lo, hi);
+        l2 = load<float>(p.lse, b * p.lse.stride[0] + h * p.lse.stride[1] + (long long)(i0 + r) * p.lse.stride[2]) * log2e;
+        dd = load<float>(p.delta, (b * p.nh + h) * p.t + i0 + r);
+      }
+      l2s[st * BQ + r] = l2;
+      dls[st * BQ + r] = dd;
+      los[st * BQ + r] = lo;
+      his[st * BQ + r] = hi;
+    }
+  };
+
+  float dk[ND][4], dv[ND][4];
+#pragma unroll
+  for (int n = 0; n < ND; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) dk[n][e] = dv[n][e] = 0;
+  const float c2 = (float)(p.scale * 1.4426950408889634);
+  const int kw = warp * 16, key0 = kw + g, key1 = key0 + 8;   // this lane's key rows in the tile
+
+  if (total > 0) {
+    issue(0);
+    for (int it = 0; it < total; it++) {
+      const int st = it & 1, nq = min(BQ, qb - (qa + (it % nQt) * BQ));
+      cp_async_wait<0>();
+      __syncthreads();                                    // stage st is in, and every warp is done with the other
+      if (it + 1 < total) issue(it + 1);
+      const uint16_t* qst = qs + st * BQ * D;
+      const uint16_t* gst = gs + st * BQ * D;
+      const float* l2 = l2s + st * BQ;
+      const float* dl = dls + st * BQ;
+      const int* lo = los + st * BQ;
+      const int* hi = his + st * BQ;
+      // every key of the tile visible to every row < nq (rows past nq have lse = +∞: P = 0)
+      const bool needMask = p.keymask.ptr != nullptr || lo[nq - 1] > j0 || hi[0] < j0 + FBK;
+
+      float sc[NQ][4];                                    // Sᵀ [16 keys][BQ queries], then Pᵀ
+#pragma unroll
+      for (int j = 0; j < NQ; j++) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0;
+      mma_abt<E, D, NQ>(sc, ks, kw, qst, lane);
+      uint32_t pp[NQ][2];                                 // Pᵀ rounded to E: A fragments for dV, and dS's P
+#pragma unroll
+      for (int j = 0; j < NQ; j++) {
+        float x[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int col = 8 * j + 2 * tg + (e & 1), key = e < 2 ? key0 : key1, jj = j0 + key;
+          x[e] = exp2f(fmaf(sc[j][e], c2, -l2[col]));
+          if (needMask && !(kval[key] && jj >= lo[col] && jj < hi[col])) x[e] = 0;
+        }
+        pp[j][0] = pack2<E>(x[0], x[1]);
+        pp[j][1] = pack2<E>(x[2], x[3]);
+      }
+      if (wantV) mma_pb<E, D, BQ / 16>(dv, pp, gst, lane);
+      if (wantK) {
+        float dp[NQ][4];                                  // dPᵀ = V dOᵀ, then dSᵀ
+#pragma unroll
+        for (int j = 0; j < NQ; j++) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0;
+        mma_abt<E, D, NQ>(dp, vs, kw, gst, lane);
+#pragma unroll
+        for (int j = 0; j < NQ; j++) {
+          const int col = 8 * j + 2 * tg;
+          const float d0 = dl[col], d1 = dl[col + 1];
+          const float2 p0 = unpack2<E>(pp[j][0]), p1 = unpack2<E>(pp[j][1]);
+          pp[j][0] = pack2<E>(p0.x * (dp[j][0] - d0), p0.y * (dp[j][1] - d1));
+          pp[j][1] = pack2<E>(p1.x * (dp[j][2] - d0), p1.y * (dp[j][3] - d1));
+        }
+        mma_pb<E, D, BQ / 16>(dk, pp, qst, lane);
+      }
+    }
+  }
+  if (wantK) store_rows<E, D>(p.dk, b, kvh, j0, key0, nk, dk, (float)p.scale);
+  if (wantV) store_rows<E, D>(p.dv, b, kvh, j0, key0, nk, dv, 1.f);
+}
+
+template <typename E, int D>
+__device__ __forceinline__ void bwd_dq_tc(const SdpaArgs& p) {
+  constexpr int NJ = FBK / 8, ND = D / 8;
+  const int t = (int)p.t, s = (int)p.s;
+  const long long tiles = ((long long)t + FBQ - 1) / FBQ, blk = blockIdx.x;
+  const int tile = (int)(tiles - 1 - blk % tiles);
+  const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
+  const int i0 = tile * FBQ, nq = min(FBQ, t - i0);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
+  const float inf = __int_as_float(0x7f800000), log2e = 1.4426950408889634f;
+
+  extern __shared__ __align__(16) unsigned char smem[];
+  check_smem(bwd_dq_smem<D>());
+  uint16_t* qs = (uint16_t*)smem;                         // [FBQ][D]
+  uint16_t* gs = qs + FBQ * D;                            // [FBQ][D] dout
+  uint16_t* ks = gs + FBQ * D;                            // [2][FBK][D]
+  uint16_t* vs = ks + 2 * FBK * D;                        // [2][FBK][D]
+  unsigned char* kval = (unsigned char*)(vs + 2 * FBK * D);  // [2][FBK]
+
+  const int r0 = warp * 16 + g, r1 = r0 + 8;
+  int lo0, hi0, lo1, hi1, spanLo, minHi, maxLo, spanHi;
+  row_range(p, i0 + min(r0, nq - 1), lo0, hi0);
+  row_range(p, i0 + min(r1, nq - 1), lo1, hi1);
+  row_range(p, i0, spanLo, minHi);
+  row_range(p, i0 + nq - 1, maxLo, spanHi);
+  const int jFirst = spanLo / FBK * FBK;
+  const int nTiles = spanHi > jFirst ? (spanHi - jFirst + FBK - 1) / FBK : 0;
+  const long long lb = b * p.lse.stride[0] + h * p.lse.stride[1], db = (b * p.nh + h) * p.t;
+  // log2 e · lse and delta of this lane's rows (past nq: lse = +∞, so P = 0)
+  const float l20 = r0 < nq ? load<float>(p.lse, lb + (long long)(i0 + r0) * p.lse.stride[2]) * log2e : inf;
+  const float l21 = r1 < nq ? load<float>(p.lse, lb + (long long)(i0 + r1) * p.lse.stride[2]) * log2e : inf;
+  const float d0 = r0 < nq ? load<float>(p.delta, db + i0 + r0) : 0.f;
+  const float d1 = r1 < nq ? load<float>(p.delta, db + i0 + r1) : 0.f;
+
+  const char* kb = p.k.ptr + 2 * (b * p.k.stride[0] + kvh * p.k.stride[1]);
+  const char* vb = p.v.ptr + 2 * (b * p.v.stride[0] + kvh * p.v.stride[1]);
+  auto issue = [&](int it) {
+    const int j0 = jFirst + it * FBK, nk = min(FBK, s - j0), st = it & 1;
+    tile_async<D, FBK>(ks + st * FBK * D, kb + 2 * (long long)j0 * p.k.stride[2], p.k.stride[2], nk);
+    tile_async<D, FBK>(vs + st * FBK * D, vb + 2 * (long long)j0 * p.v.stride[2], p.v.stride[2], nk);
+    cp_async_commit();
+    bool ok = false;
+    if (tid < FBK) {
+      ok = tid < nk && key_ok(p, b, j0 + tid);
+      kval[st * FBK + tid] = ok;
+    }
+    return ok;
+  };
+
+  float dq[ND][4];
+#pragma unroll
+  for (int n = 0; n < ND; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0;
+  const float c2 = (float)(p.scale * 1.4426950408889634);
+
+  if (nTiles > 0) {
+    tile_async<D, FBQ>(qs, p.q.ptr + 2 * (b * p.q.stride[0] + h * p.q.stride[1] + (long long)i0 * p.q.stride[2]), p.q.stride[2], nq);
+    tile_async<D, FBQ>(gs, p.dout.ptr + 2 * (b * p.dout.stride[0] + h * p.dout.stride[1] + (long long)i0 * p.dout.stride[2]), p.dout.stride[2], nq);
+    cp_async_commit();
+    bool okCur = issue(0);
+    for (int it = 0; it < nTiles; it++) {
+      const int j0 = jFirst + it * FBK, st = it & 1;
+      cp_async_wait<0>();
+      const int any = __syncthreads_or(okCur);
+      if (it + 1 < nTiles) okCur = issue(it + 1);
+      if (!any) continue;                                 // block-uniform: every key of this tile is padding
+      const uint16_t* kst = ks + st * FBK * D;
+      const uint16_t* vst = vs + st * FBK * D;
+      const unsigned char* kv = kval + st * FBK;
+
+      float sc[NJ][4];                                    // S [16 rows][FBK keys], then P
+#pragma unroll
+      for (int j = 0; j < NJ; j++) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0;
+      mma_abt<E, D, NJ>(sc, qs, warp * 16, kst, lane);
+      const bool needMask = p.keymask.ptr != nullptr || j0 + FBK > s || j0 < maxLo || j0 + FBK > minHi;
+#pragma unroll
+      for (int j = 0; j < NJ; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int col = 8 * j + 2 * tg + (e & 1), jj = j0 + col;
+          float x = exp2f(fmaf(sc[j][e], c2, e < 2 ? -l20 : -l21));
+          if (needMask && !(kv[col] && (e < 2 ? jj >= lo0 && jj < hi0 : jj >= lo1 && jj < hi1))) x = 0;
+          sc[j][e] = x;
+        }
+      float dp[NJ][4];                                    // dP = dO Vᵀ
+#pragma unroll
+      for (int j = 0; j < NJ; j++) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0;
+      mma_abt<E, D, NJ>(dp, gs, warp * 16, vst, lane);
+      uint32_t ds[NJ][2];                                 // dS = P ∘ (dP − delta), rounded to E
+#pragma unroll
+      for (int j = 0; j < NJ; j++) {
+        ds[j][0] = pack2<E>(sc[j][0] * (dp[j][0] - d0), sc[j][1] * (dp[j][1] - d0));
+        ds[j][1] = pack2<E>(sc[j][2] * (dp[j][2] - d1), sc[j][3] * (dp[j][3] - d1));
+      }
+      mma_pb<E, D, FBK / 16>(dq, ds, kst, lane);
+    }
+  }
+  store_rows<E, D>(p.dq, b, h, i0, r0, nq, dq, (float)p.scale);
+}
+
+#define SDPA_TC_BWD_KERNELS(SUFFIX, E, D, BQ)                                                                   \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dq_##SUFFIX(const SdpaArgs p) { bwd_dq_tc<E, D>(p); } \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_##SUFFIX(const SdpaArgs p) { bwd_dkv_tc<E, D, BQ>(p); }
+
+SDPA_TC_BWD_KERNELS(bf16_d64, __nv_bfloat16, 64, 64)
+SDPA_TC_BWD_KERNELS(bf16_d128, __nv_bfloat16, 128, 32)
+SDPA_TC_BWD_KERNELS(f16_d64, __half, 64, 64)
+SDPA_TC_BWD_KERNELS(f16_d128, __half, 128, 32)

@@ -10,6 +10,7 @@
 //     cp_async16(dst, src, bytes)   16 bytes global → shared, asynchronously; bytes = 0 writes zeros (src unread).
 //     cp_async_commit(), cp_async_wait<N>()   close a group; wait until at most N groups are in flight.
 //     pack2<E>(lo, hi)   two f32 rounded to nearest even into E and packed (lo in the lower half).
+//     unpack2<E>(v)   pack2's inverse: the two E of v as f32 (x the lower half).
 #pragma once
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -67,4 +68,17 @@ template <>
 __device__ __forceinline__ uint32_t pack2<__half>(float lo, float hi) {
   const __half2 v = __floats2half2_rn(lo, hi);
   return *reinterpret_cast<const uint32_t*>(&v);
+}
+
+template <typename E>
+__device__ __forceinline__ float2 unpack2(uint32_t v);
+
+template <>
+__device__ __forceinline__ float2 unpack2<__nv_bfloat16>(uint32_t v) {
+  return __bfloat1622float2(*reinterpret_cast<const __nv_bfloat162*>(&v));
+}
+
+template <>
+__device__ __forceinline__ float2 unpack2<__half>(uint32_t v) {
+  return __half22float2(*reinterpret_cast<const __half2*>(&v));
 }

@@ -72,3 +72,6 @@ template <int N> inline void cp_async_wait() {
 template <typename E> inline uint32_t pack2(float lo, float hi) {
   return __float2bfloat16_rn(lo).b | ((uint32_t)__float2bfloat16_rn(hi).b << 16);
 }
+
+struct float2 { float x, y; };
+template <typename E> inline float2 unpack2(uint32_t v) { return {emu_bf(v & 0xFFFF), emu_bf(v >> 16)}; }
