@@ -12,10 +12,10 @@ import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * ScaledDotProductAttention's CUDA kernels (attention.cu). The forward of bf16/f16 with head_dim 64 or 128
- * and 16-byte aligned rows runs on tensor cores (sdpa_fwd_tc_*: FlashAttention-2, mma.sync, cp.async
- * double buffering; off with {@code -Djomni.attention.simt=true}); every other forward and the backward run
- * the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory tiles, online softmax). Forward and dQ
+ * ScaledDotProductAttention's CUDA kernels (attention.cu). The forward and backward of bf16/f16 with
+ * head_dim 64 or 128 and 16-byte aligned rows run on tensor cores (sdpa_fwd_tc_*, sdpa_bwd_tc_{dq,dkv}_*:
+ * FlashAttention-2, mma.sync, cp.async double buffering; off with {@code -Djomni.attention.simt=true});
+ * every other forward and backward run the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory tiles, online softmax). Forward and dQ
  * take a block per (batch, head, query tile), dK/dV a block per (batch, kv head, key tile) summing the
  * group's heads and every query in order: deterministic, no atomics. q, k, v, out and dOut are read
  * through their strides (unit stride on d); the segment offsets are uploaded with the launch (a
@@ -54,6 +54,28 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         if (!tensorCores || (d != 64 && d != 128) || (q.dtype() != DType.BF16 && q.dtype() != DType.F16)) return null;
         for (Tensor x : new Tensor[] {q, k, v, out}) if (!rowsAligned(x)) return null;
         return (q.dtype() == DType.BF16 ? "bf16" : "f16") + "_d" + d;
+    }
+
+    /**
+     * The tensor-core backward's kernel suffix, or null when it does not apply: as the forward's, with dOut and
+     * the wanted gradients' rows 16-byte aligned too.
+     */
+    String tensorCoreBackwardSuffix(Tensor q, Tensor k, Tensor v, Tensor dOut, Tensor dq, Tensor dk, Tensor dv) {
+        String tc = tensorCoreSuffix(q, k, v, dOut);
+        if (tc == null) return null;
+        for (Tensor x : new Tensor[] {dq, dk, dv}) if (x != null && !rowsAligned(x)) return null;
+        return tc;
+    }
+
+    /** attention.cu's bwd_dq_smem: Q, dO [64][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
+    static long tensorCoreDqBytes(int d) {
+        return 2L * (2L * TC_TILE * d + 4L * TC_TILE * d) + 2L * TC_TILE;
+    }
+
+    /** attention.cu's bwd_dkv_smem for its query tile (64 rows at d 64, 32 at d 128): K, V [64][d], Q, dO [2][rows][d], 8 × rows 4-byte, 64 flags. */
+    static long tensorCoreDkvBytes(int d) {
+        int rows = d == 64 ? 64 : 32;
+        return 2L * (2L * TC_TILE * d + 4L * rows * d) + 32L * rows + TC_TILE;
     }
 
     /** x [B, heads, rows, d] (2-byte elements): address and the strides of B, heads and rows are multiples of 16 bytes. */
@@ -136,6 +158,24 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
             args(q, k, v, mask, scale, seg, out, lse, dOut, null, null, null, delta)
                     .launch(dev.kernel("attention", lse.dtype() == DType.F64 ? "sdpa_bwd_delta_f64" : "sdpa_bwd_delta_f32"), dev.stream,
                             Dim3.blocks(rows, THREADS / 32), THREADS, 0);
+        String tc = tensorCoreBackwardSuffix(q, k, v, dOut, dq, dk, dv);
+        if (tc != null) {
+            if (dq != null && rows > 0) {
+                long smem = tensorCoreDqBytes(d);
+                args(q, k, v, mask, scale, seg, out, lse, dOut, dq, null, null, delta)
+                        .launch(kernel(dev, "sdpa_bwd_tc_dq_" + tc, smem, shapes), dev.stream, grid((long) b * nh, t, TC_TILE, shapes),
+                                TC_THREADS, (int) smem);
+            }
+            if (keys) {
+                long smem = tensorCoreDkvBytes(d);
+                args(q, k, v, mask, scale, seg, out, lse, dOut, null, dk, dv, delta)
+                        .launch(kernel(dev, "sdpa_bwd_tc_dkv_" + tc, smem, shapes), dev.stream, grid((long) b * nkv, s, TC_TILE, shapes),
+                                TC_THREADS, (int) smem);
+            }
+            delta.close();
+            if (seg != null) seg.close();
+            return;
+        }
         long smem = tiles.backwardBytes(d);
         if (dq != null && rows > 0) {
             Kernel kernel = kernel(dev, "sdpa_bwd_dq_" + tiles.suffix, smem, shapes);
