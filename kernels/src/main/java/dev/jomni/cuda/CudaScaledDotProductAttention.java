@@ -26,7 +26,7 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
     /** The widest head the kernels hold (f64: 128). */
     static final int MAX_HEAD_DIM = 256;
     private static final int THREADS = 256;            // attention.cu's NT: 16 × 16 threads per block
-    private static final int TC_THREADS = 128, TC_TILE = 64;   // attention.cu's FNT (4 warps) and FBQ
+    private static final int TC_TILE = 64, TC_THREADS = 128;   // attention.cu's FBK (key tiles) and FNT (the dK/dV block)
     private static final long[] UNIT = {1};
 
     private final CudaBackend backend;
@@ -51,7 +51,7 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
      */
     String tensorCoreSuffix(Tensor q, Tensor k, Tensor v, Tensor out) {
         int d = q.size(3);
-        if (!tensorCores || (d != 64 && d != 128) || (q.dtype() != DType.BF16 && q.dtype() != DType.F16)) return null;
+        if (!tensorCores || TensorCoreTiles.current().simt() || (d != 64 && d != 128) || (q.dtype() != DType.BF16 && q.dtype() != DType.F16)) return null;
         for (Tensor x : new Tensor[] {q, k, v, out}) if (!rowsAligned(x)) return null;
         return (q.dtype() == DType.BF16 ? "bf16" : "f16") + "_d" + d;
     }
@@ -67,9 +67,9 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         return tc;
     }
 
-    /** attention.cu's bwd_dq_smem: Q, dO [64][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
-    static long tensorCoreDqBytes(int d) {
-        return 2L * (2L * TC_TILE * d + 4L * TC_TILE * d) + 2L * TC_TILE;
+    /** attention.cu's bwd_dq_smem: Q, dO [rows][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
+    static long tensorCoreDqBytes(int d, int rows) {
+        return 2L * (2L * rows * d + 4L * TC_TILE * d) + 2L * TC_TILE;
     }
 
     /** attention.cu's bwd_dkv_smem for its query tile (64 rows at d 64, 32 at d 128): K, V [64][d], Q, dO [2][rows][d], 8 × rows 4-byte, 64 flags. */
@@ -78,118 +78,66 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         return 2L * (2L * TC_TILE * d + 4L * rows * d) + 32L * rows + TC_TILE;
     }
 
-    /** x [B, heads, rows, d] (2-byte elements): address and the strides of B, heads and rows are multiples of 16 bytes. */
-    private static boolean rowsAligned(Tensor x) {
-        if (CudaBackend.address(x) % 16 != 0 || x.strides()[3] != 1) return false;
-        for (int a = 0; a < 3; a++) if (x.size(a) > 1 && x.strides()[a] % 8 != 0) return false;
-        return true;
-    }
+    /**
+     * The tensor-core kernels' variant (a warp per 16 rows): the forward's and dQ's query rows, 64 or 128; the
+     * products on sm_90a by wgmma (the default) or by mma.sync alone. {@code -Djomni.attention.variant} picks
+     * them, read at each call (so one process can measure several): tokens {@code q64}, {@code q128} (forward
+     * and dQ), {@code f64}, {@code f128} (the forward alone), {@code mma} (the _mma kernels), {@code nosplit}
+     * (never split a GQA group over dK/dV blocks, see groupSplits), {@code simt} (the SIMT kernels for
+     * everything, as {@code -Djomni.attention.simt=true}), {@code tc} (the default); e.g. {@code q128,mma} or
+     * {@code q128+mma}.
+     */
+    record TensorCoreTiles(int forwardRows, int dqRows, boolean mma, boolean simt, boolean noSplit) {
+        /** wgmma, 128-row forward and dQ tiles (two warpgroups share each K/V tile): the fastest measured on an H200. */
+        static final TensorCoreTiles DEFAULT = new TensorCoreTiles(128, 128, false, false, false);
 
-    /** attention.cu's flash_smem: Q [64][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
-    static long tensorCoreBytes(int d) {
-        return 2L * (TC_TILE * d + 4L * TC_TILE * d) + 2L * TC_TILE;
+        static TensorCoreTiles current() {
+            String v = System.getProperty("jomni.attention.variant", "");
+            if (v.isEmpty()) return DEFAULT;
+            int q = DEFAULT.forwardRows, dq = DEFAULT.dqRows;
+            boolean mma = DEFAULT.mma, simt = false, noSplit = false;
+            for (String token : v.split("[,+ ]+")) {
+                switch (token) {
+                    case "q64" -> q = dq = 64;
+                    case "q128" -> q = dq = 128;
+                    case "f64" -> q = 64;
+                    case "f128" -> q = 128;
+                    case "mma" -> mma = true;
+                    case "simt" -> simt = true;
+                    case "nosplit" -> noSplit = true;
+                    case "", "tc" -> { }
+                    default -> throw new IllegalArgumentException("jomni.attention.variant: unknown token '" + token
+                            + "' in '" + v + "' (known: tc, q64, q128, f64, f128, mma, nosplit, simt)");
+                }
+            }
+            return new TensorCoreTiles(q, dq, mma, simt, noSplit);
+        }
+
+        /** The kernel name's tile suffix: none for 64 rows (the base kernels), _q128 for 128. */
+        static String suffix(int rows) {
+            return rows == 64 ? "" : "_q" + rows;
+        }
+
+        /** The kernel name's engine suffix: _mma for the mma.sync-only kernels. */
+        String engine() {
+            return mma ? "_mma" : "";
+        }
     }
 
     /**
-     * One of attention.cu's instantiations: kernel suffix, query and key tile rows, compute type bytes.
-     * f32 compute (bf16, f16, f32 inputs) up to d 256, f64 up to d 128.
+     * How many blocks share a GQA group's heads in the tensor-core dK/dV kernel: 1 when there are enough key
+     * tiles (≥ SPLIT_BLOCKS blocks), else the smallest divisor of the group that reaches that many (or the
+     * group). Few kv heads make few, long blocks (under a causal mask the first key tiles see every query), and
+     * the slowest of them sets the kernel's time; splits trade that for f32 partials summed in order.
      */
-    record Tiles(String suffix, int bq, int bk, int elem) {
-        static Tiles of(DType dtype, int d, String shapes) {
-            boolean f64 = dtype == DType.F64;
-            if (d > MAX_HEAD_DIM || (f64 && d > 128))
-                throw new IllegalArgumentException("scaledDotProductAttention on CUDA: head_dim d=" + d + " exceeds the kernels' "
-                        + (f64 ? 128 + " for f64" : MAX_HEAD_DIM) + " (attention.cu holds a query tile and its accumulators per block); got " + shapes);
-            if (f64) return new Tiles(d <= 64 ? "f64_d64" : "f64_d128", 32, 32, 8);
-            if (d <= 64) return new Tiles("f32_d64", 64, 64, 4);
-            if (d <= 128) return new Tiles("f32_d128", 64, 64, 4);
-            return new Tiles("f32_d256", 32, 32, 4);
-        }
-
-        /** attention.cu's fwd_smem. */
-        long forwardBytes(int d) {
-            return (long) elem * ((long) (bq + 2 * bk) * (d + 1) + (long) bq * (bk + 1) + 3L * bq) + 4L * (2 * bq + bk);
-        }
-
-        /** attention.cu's bwd_smem (dq and dkv kernels). */
-        long backwardBytes(int d) {
-            return (long) elem * ((long) (2 * bq + 2 * bk) * (d + 1) + (long) bq * (bk + 1) + 2L * bq) + 4L * (2 * bq + bk + 2);
-        }
+    static int groupSplits(int group, int blocks) {
+        if (group == 1 || blocks >= SPLIT_BLOCKS) return 1;
+        for (int x = 2; x < group; x++) if (group % x == 0 && (long) blocks * x >= SPLIT_BLOCKS) return x;
+        return group;
     }
 
-    @Override
-    public void forward(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lse) {
-        int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3);
-        if ((long) b * nh * t == 0) return;
-        String shapes = shapes(q, k);
-        CudaDevice dev = backend.on(q.device());
-        String tc = tensorCoreSuffix(q, k, v, out);
-        if (tc != null) {
-            long smem = tensorCoreBytes(d);
-            Kernel kernel = kernel(dev, "sdpa_fwd_tc_" + tc, smem, shapes);
-            Tensor seg = segments(mask, q.device());
-            args(q, k, v, mask, scale, seg, out, lse, null, null, null, null, null)
-                    .launch(kernel, dev.stream, grid((long) b * nh, t, TC_TILE, shapes), TC_THREADS, (int) smem);
-            if (seg != null) seg.close();
-            return;
-        }
-        Tiles tiles = Tiles.of(q.dtype(), d, shapes);
-        int grid = grid((long) b * nh, t, tiles.bq, shapes);
-        long smem = tiles.forwardBytes(d);
-        Kernel kernel = kernel(dev, "sdpa_fwd_" + tiles.suffix, smem, shapes);
-        Tensor seg = segments(mask, q.device());
-        args(q, k, v, mask, scale, seg, out, lse, null, null, null, null, null).launch(kernel, dev.stream, grid, THREADS, (int) smem);
-        if (seg != null) seg.close();       // the cache hands it out again only to later work on this stream
-    }
-
-    @Override
-    public void backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dOut, AttentionMask mask, double scale,
-                         Tensor dq, Tensor dk, Tensor dv) {
-        int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3), nkv = k.size(1), s = k.size(2);
-        String shapes = shapes(q, k);
-        Tiles tiles = Tiles.of(q.dtype(), d, shapes);
-        CudaDevice dev = backend.on(q.device());
-        boolean keys = (dk != null || dv != null) && (long) b * nkv * s > 0;
-        if ((dq == null || (long) b * nh * t == 0) && !keys) return;
-        Tensor seg = segments(mask, q.device());
-        Tensor delta = Tensor.empty(q.device(), lse.dtype(), b, nh, t);   // [B, nh, T] rowsum(dOut ∘ out), contiguous
-        long rows = (long) b * nh * t;
-        if (rows > 0)
-            args(q, k, v, mask, scale, seg, out, lse, dOut, null, null, null, delta)
-                    .launch(dev.kernel("attention", lse.dtype() == DType.F64 ? "sdpa_bwd_delta_f64" : "sdpa_bwd_delta_f32"), dev.stream,
-                            Dim3.blocks(rows, THREADS / 32), THREADS, 0);
-        String tc = tensorCoreBackwardSuffix(q, k, v, dOut, dq, dk, dv);
-        if (tc != null) {
-            if (dq != null && rows > 0) {
-                long smem = tensorCoreDqBytes(d);
-                args(q, k, v, mask, scale, seg, out, lse, dOut, dq, null, null, delta)
-                        .launch(kernel(dev, "sdpa_bwd_tc_dq_" + tc, smem, shapes), dev.stream, grid((long) b * nh, t, TC_TILE, shapes),
-                                TC_THREADS, (int) smem);
-            }
-            if (keys) {
-                long smem = tensorCoreDkvBytes(d);
-                args(q, k, v, mask, scale, seg, out, lse, dOut, null, dk, dv, delta)
-                        .launch(kernel(dev, "sdpa_bwd_tc_dkv_" + tc, smem, shapes), dev.stream, grid((long) b * nkv, s, TC_TILE, shapes),
-                                TC_THREADS, (int) smem);
-            }
-            delta.close();
-            if (seg != null) seg.close();
-            return;
-        }
-        long smem = tiles.backwardBytes(d);
-        if (dq != null && rows > 0) {
-            Kernel kernel = kernel(dev, "sdpa_bwd_dq_" + tiles.suffix, smem, shapes);
-            args(q, k, v, mask, scale, seg, out, lse, dOut, dq, null, null, delta)
-                    .launch(kernel, dev.stream, grid((long) b * nh, t, tiles.bq, shapes), THREADS, (int) smem);
-        }
-        if (keys) {
-            Kernel kernel = kernel(dev, "sdpa_bwd_dkv_" + tiles.suffix, smem, shapes);
-            args(q, k, v, mask, scale, seg, out, lse, dOut, null, dk, dv, delta)
-                    .launch(kernel, dev.stream, grid((long) b * nkv, s, tiles.bk, shapes), THREADS, (int) smem);
-        }
-        delta.close();
-        if (seg != null) seg.close();
-    }
+    /** About four waves of two blocks per multiprocessor on a 132-multiprocessor H100/H200. */
+    private static final int SPLIT_BLOCKS = 1024;
 
     /** heads · ceil(rows / tile) blocks, as an int grid. */
     private static int grid(long heads, int rows, int tile, String shapes) {

@@ -175,6 +175,25 @@ class CudaScaledDotProductAttentionTest {
         }
     }
 
+    /**
+     * The other tilings of the tensor-core kernels (-Djomni.attention.variant, read at each call) on a few cases,
+     * and GQA dK/dV without splitting the group over blocks (the split is taken whenever blocks are few, as here).
+     */
+    @Test
+    void otherTensorCoreTilings() {
+        String before = System.getProperty("jomni.attention.variant");
+        try {
+            for (String variant : new String[] {"q64", "q128", "nosplit", "mma", "q128+mma+nosplit"}) {
+                System.setProperty("jomni.attention.variant", variant);
+                System.out.println("scaledDotProductAttention variant " + variant);
+                for (int x : new int[] {2, 3, 6, 7, 10, 12, 13}) run(CASES[x], DType.BF16);
+            }
+        } finally {
+            if (before == null) System.clearProperty("jomni.attention.variant");
+            else System.setProperty("jomni.attention.variant", before);
+        }
+    }
+
     static void run(Case c, DType t) {
         Device gpu = BackendParity.gpu();
         ScaledDotProductAttention.Kernels cuda = gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
