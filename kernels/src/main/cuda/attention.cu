@@ -1210,3 +1210,6 @@ SDPA_TC_BWD_KERNELS(bf16_d64, __nv_bfloat16, 64, 64)
 SDPA_TC_BWD_KERNELS(bf16_d128, __nv_bfloat16, 128, 32)
 SDPA_TC_BWD_KERNELS(f16_d64, __half, 64, 64)
 SDPA_TC_BWD_KERNELS(f16_d128, __half, 128, 32)
+// d 128 with 64-row query tiles in dK/dV (more registers, fewer and larger wgmma steps)
+extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_bf16_d128_b64(const SdpaArgs p) { bwd_dkv_tc<__nv_bfloat16, 128, 64, FBK, true>(p); }
+extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_f16_d128_b64(const SdpaArgs p) { bwd_dkv_tc<__half, 128, 64, FBK, true>(p); }

@@ -72,29 +72,30 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         return 2L * (2L * rows * d + 4L * TC_TILE * d) + 2L * TC_TILE;
     }
 
-    /** attention.cu's bwd_dkv_smem for its query tile (64 rows at d 64, 32 at d 128): K, V [64][d], Q, dO [2][rows][d], 8 × rows 4-byte, 64 flags. */
-    static long tensorCoreDkvBytes(int d) {
-        int rows = d == 64 ? 64 : 32;
+    /** attention.cu's bwd_dkv_smem for its query tile of {@code rows}: K, V [64][d], Q, dO [2][rows][d], 8 × rows 4-byte, 64 flags. */
+    static long tensorCoreDkvBytes(int d, int rows) {
         return 2L * (2L * TC_TILE * d + 4L * rows * d) + 32L * rows + TC_TILE;
     }
 
     /**
-     * The tensor-core kernels' variant (a warp per 16 rows): the forward's and dQ's query rows, 64 or 128; the
+     * The tensor-core kernels' variant (a warp per 16 rows): the forward's and dQ's query rows, 64 or 128, and
+     * dK/dV's query tile at d 128 (32 or 64 rows; 64 at d 64); the
      * products on sm_90a by wgmma (the default) or by mma.sync alone. {@code -Djomni.attention.variant} picks
      * them, read at each call (so one process can measure several): tokens {@code q64}, {@code q128} (forward
-     * and dQ), {@code f64}, {@code f128} (the forward alone), {@code mma} (the _mma kernels), {@code nosplit}
+     * and dQ), {@code f64}, {@code f128} (the forward alone), {@code dkv32}, {@code dkv64} (dK/dV's query rows
+     * at d 128: its _b64 kernel; d 64 always takes 64), {@code mma} (the _mma kernels), {@code nosplit}
      * (never split a GQA group over dK/dV blocks, see groupSplits), {@code simt} (the SIMT kernels for
      * everything, as {@code -Djomni.attention.simt=true}), {@code tc} (the default); e.g. {@code q128,mma} or
      * {@code q128+mma}.
      */
-    record TensorCoreTiles(int forwardRows, int dqRows, boolean mma, boolean simt, boolean noSplit) {
-        /** wgmma, 128-row forward and dQ tiles (two warpgroups share each K/V tile): the fastest measured on an H200. */
-        static final TensorCoreTiles DEFAULT = new TensorCoreTiles(128, 128, false, false, false);
+    record TensorCoreTiles(int forwardRows, int dqRows, int dkvRows, boolean mma, boolean simt, boolean noSplit) {
+        /** wgmma, 128-row forward and dQ tiles (two warpgroups share each K/V tile), 64-row dK/dV query tiles: the fastest measured on an H200. */
+        static final TensorCoreTiles DEFAULT = new TensorCoreTiles(128, 128, 64, false, false, false);
 
         static TensorCoreTiles current() {
             String v = System.getProperty("jomni.attention.variant", "");
             if (v.isEmpty()) return DEFAULT;
-            int q = DEFAULT.forwardRows, dq = DEFAULT.dqRows;
+            int q = DEFAULT.forwardRows, dq = DEFAULT.dqRows, kv = DEFAULT.dkvRows;
             boolean mma = DEFAULT.mma, simt = false, noSplit = false;
             for (String token : v.split("[,+ ]+")) {
                 switch (token) {
@@ -102,20 +103,31 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
                     case "q128" -> q = dq = 128;
                     case "f64" -> q = 64;
                     case "f128" -> q = 128;
+                    case "dkv32" -> kv = 32;
+                    case "dkv64" -> kv = 64;
                     case "mma" -> mma = true;
                     case "simt" -> simt = true;
                     case "nosplit" -> noSplit = true;
                     case "", "tc" -> { }
                     default -> throw new IllegalArgumentException("jomni.attention.variant: unknown token '" + token
-                            + "' in '" + v + "' (known: tc, q64, q128, f64, f128, mma, nosplit, simt)");
+                            + "' in '" + v + "' (known: tc, q64, q128, f64, f128, dkv32, dkv64, mma, nosplit, simt)");
                 }
             }
-            return new TensorCoreTiles(q, dq, mma, simt, noSplit);
+            return new TensorCoreTiles(q, dq, kv, mma, simt, noSplit);
         }
 
         /** The kernel name's tile suffix: none for 64 rows (the base kernels), _q128 for 128. */
         static String suffix(int rows) {
             return rows == 64 ? "" : "_q" + rows;
+        }
+
+        /** dK/dV's query tile rows at head dim d, and its kernel name's suffix (_b64 for 64 rows at d 128; no _mma kernel of it). */
+        int dkvTile(int d) {
+            return d == 64 || (dkvRows == 64 && !mma) ? 64 : 32;
+        }
+
+        String dkvSuffix(int d) {
+            return d == 128 && dkvTile(d) == 64 ? "_b64" : engine();
         }
 
         /** The kernel name's engine suffix: _mma for the mma.sync-only kernels. */

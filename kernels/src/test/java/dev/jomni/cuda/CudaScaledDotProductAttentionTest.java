@@ -183,7 +183,7 @@ class CudaScaledDotProductAttentionTest {
     void otherTensorCoreTilings() {
         String before = System.getProperty("jomni.attention.variant");
         try {
-            for (String variant : new String[] {"q64", "q128", "nosplit", "mma", "q128+mma+nosplit"}) {
+            for (String variant : new String[] {"q64", "f64", "dkv32", "nosplit", "mma", "q128+mma+nosplit"}) {
                 System.setProperty("jomni.attention.variant", variant);
                 System.out.println("scaledDotProductAttention variant " + variant);
                 for (int x : new int[] {2, 3, 6, 7, 10, 12, 13}) run(CASES[x], DType.BF16);
