@@ -897,7 +897,7 @@ SDPA_TC_KERNEL(f16_d128, __half, 128)
 
 // ---------------------------------------------------------------- backward on tensor cores
 // FlashAttention-2's backward for bf16/f16, d ∈ {64, 128}, from the forward's lse and delta = rowsum(dO ∘ O)
-// (sdpa_bwd_delta_f32), with the probabilities recomputed as P = exp2(scale · log2 e · Q Kᵀ − log2 e · lse).
+// (sdpa_bwd_delta_tc_*: 16-byte loads, d / 8 threads per row; sdpa_bwd_delta_f32 for unaligned rows), with the probabilities recomputed as P = exp2(scale · log2 e · Q Kᵀ − log2 e · lse).
 // Two kernels, no atomics (every sum in a fixed order):
 //   sdpa_bwd_tc_dkv_{E}_d{D}[_q{BQ}]: block per (b, kv head, tile of FBK = 64 keys), 4 warps, warp w owning
 //     keys 16w..16w+15. K and V stay in shared memory; the query tiles of BQ rows that see the key tile (from
@@ -915,6 +915,36 @@ SDPA_TC_KERNEL(f16_d128, __half, 128)
 //     P = exp2(...), dP = dO Vᵀ, dS = P ∘ (dP − delta), dQ += dS K; dQ · scale stored.
 // Shared memory as the forward's (16-byte chunks swizzled), sized by bwd_dkv_smem / bwd_dq_smem; rows of q, k,
 // v, dout, dq, dk and dv start 16-byte aligned (the launcher checks).
+
+/** delta[row] = Σ_c dout · out over 16-byte aligned E rows of D elements: 8 per thread, D / 8 threads per row. */
+template <typename E, int D>
+__device__ __forceinline__ void bwd_delta_tc(const SdpaArgs& p) {
+  constexpr int TPR = D / 8;
+  const long long row = ((long long)blockIdx.x * NT + threadIdx.x) / TPR, rows = p.b * p.nh * p.t;
+  const int c = (threadIdx.x % TPR) * 8;
+  float sum = 0;
+  if (row < rows) {
+    const long long i = row % p.t, h = row / p.t % p.nh, b = row / p.t / p.nh;
+    const uint4 o = *(const uint4*)(p.o.ptr + 2 * (b * p.o.stride[0] + h * p.o.stride[1] + i * p.o.stride[2] + c));
+    const uint4 g = *(const uint4*)(p.dout.ptr + 2 * (b * p.dout.stride[0] + h * p.dout.stride[1] + i * p.dout.stride[2] + c));
+    const uint32_t ow[4] = {o.x, o.y, o.z, o.w}, gw[4] = {g.x, g.y, g.z, g.w};
+#pragma unroll
+    for (int w = 0; w < 4; w++) {
+      const float2 a = unpack2<E>(ow[w]), e = unpack2<E>(gw[w]);
+      sum += a.x * e.x + a.y * e.y;
+    }
+  }
+#pragma unroll
+  for (int o = TPR / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if (row < rows && threadIdx.x % TPR == 0) ((float*)p.delta.ptr)[row] = sum;
+}
+
+#define SDPA_TC_DELTA(SUFFIX, E, D) \
+  extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_tc_##SUFFIX(const SdpaArgs p) { bwd_delta_tc<E, D>(p); }
+SDPA_TC_DELTA(bf16_d64, __nv_bfloat16, 64)
+SDPA_TC_DELTA(bf16_d128, __nv_bfloat16, 128)
+SDPA_TC_DELTA(f16_d64, __half, 64)
+SDPA_TC_DELTA(f16_d128, __half, 128)
 
 /** The queries that see some key of [j0, j0 + nk): [qa, qb) (row_range's lo and hi do not decrease with i). */
 __device__ __forceinline__ void query_span(const SdpaArgs& p, int j0, int nk, int& qa, int& qb) {

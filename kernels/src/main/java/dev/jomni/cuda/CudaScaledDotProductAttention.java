@@ -67,6 +67,18 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         return tc;
     }
 
+    /** x [B, heads, rows, d] (2-byte elements): address and the strides of B, heads and rows are multiples of 16 bytes. */
+    private static boolean rowsAligned(Tensor x) {
+        if (CudaBackend.address(x) % 16 != 0 || x.strides()[3] != 1) return false;
+        for (int a = 0; a < 3; a++) if (x.size(a) > 1 && x.strides()[a] % 8 != 0) return false;
+        return true;
+    }
+
+    /** attention.cu's flash_smem: Q [rows][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
+    static long tensorCoreBytes(int d, int rows) {
+        return 2L * (rows * d + 4L * TC_TILE * d) + 2L * TC_TILE;
+    }
+
     /** attention.cu's bwd_dq_smem: Q, dO [rows][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
     static long tensorCoreDqBytes(int d, int rows) {
         return 2L * (2L * rows * d + 4L * TC_TILE * d) + 2L * TC_TILE;
@@ -134,6 +146,130 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         String engine() {
             return mma ? "_mma" : "";
         }
+    }
+
+    /**
+     * One of attention.cu's instantiations: kernel suffix, query and key tile rows, compute type bytes.
+     * f32 compute (bf16, f16, f32 inputs) up to d 256, f64 up to d 128.
+     */
+    record Tiles(String suffix, int bq, int bk, int elem) {
+        static Tiles of(DType dtype, int d, String shapes) {
+            boolean f64 = dtype == DType.F64;
+            if (d > MAX_HEAD_DIM || (f64 && d > 128))
+                throw new IllegalArgumentException("scaledDotProductAttention on CUDA: head_dim d=" + d + " exceeds the kernels' "
+                        + (f64 ? 128 + " for f64" : MAX_HEAD_DIM) + " (attention.cu holds a query tile and its accumulators per block); got " + shapes);
+            if (f64) return new Tiles(d <= 64 ? "f64_d64" : "f64_d128", 32, 32, 8);
+            if (d <= 64) return new Tiles("f32_d64", 64, 64, 4);
+            if (d <= 128) return new Tiles("f32_d128", 64, 64, 4);
+            return new Tiles("f32_d256", 32, 32, 4);
+        }
+
+        /** attention.cu's fwd_smem. */
+        long forwardBytes(int d) {
+            return (long) elem * ((long) (bq + 2 * bk) * (d + 1) + (long) bq * (bk + 1) + 3L * bq) + 4L * (2 * bq + bk);
+        }
+
+        /** attention.cu's bwd_smem (dq and dkv kernels). */
+        long backwardBytes(int d) {
+            return (long) elem * ((long) (2 * bq + 2 * bk) * (d + 1) + (long) bq * (bk + 1) + 2L * bq) + 4L * (2 * bq + bk + 2);
+        }
+    }
+
+    @Override
+    public void forward(Tensor q, Tensor k, Tensor v, AttentionMask mask, double scale, Tensor out, Tensor lse) {
+        int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3);
+        if ((long) b * nh * t == 0) return;
+        String shapes = shapes(q, k);
+        CudaDevice dev = backend.on(q.device());
+        String tc = tensorCoreSuffix(q, k, v, out);
+        if (tc != null) {
+            TensorCoreTiles tiling = TensorCoreTiles.current();
+            int rows = tiling.forwardRows();
+            long smem = tensorCoreBytes(d, rows);
+            Kernel kernel = kernel(dev, "sdpa_fwd_tc_" + tc + TensorCoreTiles.suffix(rows) + tiling.engine(), smem, shapes);
+            Tensor seg = segments(mask, q.device());
+            args(q, k, v, mask, scale, seg, out, lse, null, null, null, null, null)
+                    .launch(kernel, dev.stream, grid((long) b * nh, t, rows, shapes), 2 * rows, (int) smem);
+            if (seg != null) seg.close();
+            return;
+        }
+        Tiles tiles = Tiles.of(q.dtype(), d, shapes);
+        int grid = grid((long) b * nh, t, tiles.bq, shapes);
+        long smem = tiles.forwardBytes(d);
+        Kernel kernel = kernel(dev, "sdpa_fwd_" + tiles.suffix, smem, shapes);
+        Tensor seg = segments(mask, q.device());
+        args(q, k, v, mask, scale, seg, out, lse, null, null, null, null, null).launch(kernel, dev.stream, grid, THREADS, (int) smem);
+        if (seg != null) seg.close();       // the cache hands it out again only to later work on this stream
+    }
+
+    @Override
+    public void backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dOut, AttentionMask mask, double scale,
+                         Tensor dq, Tensor dk, Tensor dv) {
+        int b = q.size(0), nh = q.size(1), t = q.size(2), d = q.size(3), nkv = k.size(1), s = k.size(2);
+        String shapes = shapes(q, k);
+        Tiles tiles = Tiles.of(q.dtype(), d, shapes);
+        CudaDevice dev = backend.on(q.device());
+        boolean keys = (dk != null || dv != null) && (long) b * nkv * s > 0;
+        if ((dq == null || (long) b * nh * t == 0) && !keys) return;
+        Tensor seg = segments(mask, q.device());
+        Tensor delta = Tensor.empty(q.device(), lse.dtype(), b, nh, t);   // [B, nh, T] rowsum(dOut ∘ out), contiguous
+        long rows = (long) b * nh * t;
+        String tc = tensorCoreBackwardSuffix(q, k, v, dOut, dq, dk, dv);
+        if (rows > 0 && tc != null && out.dtype() == q.dtype() && rowsAligned(out))   // 16-byte loads, d / 8 threads a row
+            args(q, k, v, mask, scale, seg, out, lse, dOut, null, null, null, delta)
+                    .launch(dev.kernel("attention", "sdpa_bwd_delta_tc_" + tc), dev.stream, Dim3.blocks(rows * (d / 8), THREADS), THREADS, 0);
+        else if (rows > 0)
+            args(q, k, v, mask, scale, seg, out, lse, dOut, null, null, null, delta)
+                    .launch(dev.kernel("attention", lse.dtype() == DType.F64 ? "sdpa_bwd_delta_f64" : "sdpa_bwd_delta_f32"), dev.stream,
+                            Dim3.blocks(rows, THREADS / 32), THREADS, 0);
+        if (tc != null) {
+            TensorCoreTiles tiling = TensorCoreTiles.current();
+            if (dq != null && rows > 0) {
+                int tile = tiling.dqRows();
+                long smem = tensorCoreDqBytes(d, tile);
+                args(q, k, v, mask, scale, seg, out, lse, dOut, dq, null, null, delta)
+                        .launch(kernel(dev, "sdpa_bwd_tc_dq_" + tc + TensorCoreTiles.suffix(tile) + tiling.engine(), smem, shapes), dev.stream,
+                                grid((long) b * nh, t, tile, shapes), 2 * tile, (int) smem);
+            }
+            if (keys) {
+                long smem = tensorCoreDkvBytes(d, tiling.dkvTile(d));
+                int blocks = grid((long) b * nkv, s, TC_TILE, shapes), splits = tiling.noSplit() ? 1 : groupSplits(nh / nkv, blocks);
+                Kernel kernel = kernel(dev, "sdpa_bwd_tc_dkv_" + tc + tiling.dkvSuffix(d), smem, shapes);
+                if (splits == 1) {
+                    args(q, k, v, mask, scale, seg, out, lse, dOut, null, dk, dv, delta).launch(kernel, dev.stream, blocks, TC_THREADS, (int) smem);
+                } else {   // f32 partials per split of the group, then summed in split order
+                    Tensor pk = dk == null ? null : Tensor.empty(q.device(), DType.F32, splits * b, nkv, s, d);
+                    Tensor pv = dv == null ? null : Tensor.empty(q.device(), DType.F32, splits * b, nkv, s, d);
+                    args(q, k, v, mask, scale, seg, out, lse, dOut, null, pk, pv, delta)
+                            .launch(kernel, dev.stream, Dim3.of(blocks, splits), TC_THREADS, (int) smem);
+                    Kernel sum = dev.kernel("attention", "sdpa_bwd_tc_split_sum_" + (q.dtype() == DType.BF16 ? "bf16" : "f16"));
+                    for (Tensor[] pair : new Tensor[][] {{pk, dk}, {pv, dv}}) {
+                        if (pair[0] == null) continue;
+                        Launch.begin().struct().i64(b).i64(nkv).i64(s).i64(d).i64(splits)
+                                .operand(CudaBackend.address(pair[0]), pair[0].strides(), 4, DType.F32.code)
+                                .operand(CudaBackend.address(pair[1]), pair[1].strides(), 4, pair[1].dtype().code)
+                                .launch(sum, dev.stream, Dim3.blocks((long) b * nkv * s * (d / 2), THREADS), THREADS);
+                        pair[0].close();   // back to the stream-ordered cache after the sum that reads it
+                    }
+                }
+            }
+            delta.close();
+            if (seg != null) seg.close();
+            return;
+        }
+        long smem = tiles.backwardBytes(d);
+        if (dq != null && rows > 0) {
+            Kernel kernel = kernel(dev, "sdpa_bwd_dq_" + tiles.suffix, smem, shapes);
+            args(q, k, v, mask, scale, seg, out, lse, dOut, dq, null, null, delta)
+                    .launch(kernel, dev.stream, grid((long) b * nh, t, tiles.bq, shapes), THREADS, (int) smem);
+        }
+        if (keys) {
+            Kernel kernel = kernel(dev, "sdpa_bwd_dkv_" + tiles.suffix, smem, shapes);
+            args(q, k, v, mask, scale, seg, out, lse, dOut, null, dk, dv, delta)
+                    .launch(kernel, dev.stream, grid((long) b * nkv, s, tiles.bk, shapes), THREADS, (int) smem);
+        }
+        delta.close();
+        if (seg != null) seg.close();
     }
 
     /**
