@@ -29,8 +29,10 @@
 //   each holding a (BQ/16) × (BK/16) micro-tile of scores and a (rows/16) × (DMAX/16) one of the
 //   accumulators. Dynamic shared memory: tiles of T with row stride d + 1 (no bank conflicts), sized by the
 //   launcher with the formulas of *_smem below (the kernel traps if it was given less).
-//   sdpa_fwd_tc_{bf16,f16}_d{64,128}: the forward on tensor cores (FlashAttention-2), see "forward on tensor
-//     cores" below; the launcher takes it for bf16/f16 with d 64 or 128 and 16-byte aligned rows.
+//   sdpa_fwd_tc_{bf16,f16}_d{64,128}[_q128][_mma]: the forward on tensor cores (FlashAttention-2), see "forward
+//     on tensor cores" below; the launcher takes it for bf16/f16 with d 64 or 128 and 16-byte aligned rows.
+//   sdpa_bwd_delta_tc_*, sdpa_bwd_tc_{dq,dkv}_*, sdpa_bwd_tc_split_sum_*: the backward on tensor cores, see
+//     "backward on tensor cores" below; the launcher takes it where it takes the tensor-core forward.
 // Launcher: dev.jomni.cuda.CudaScaledDotProductAttention. Reference: dev.jomni.tensor.cpu.CpuScaledDotProductAttention.
 #include "tensor.cuh"
 #include "mma.cuh"
@@ -592,23 +594,25 @@ extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_f32(const SdpaAr
 extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_f64(const SdpaArgs p) { bwd_delta<double>(p); }
 
 // ---------------------------------------------------------------- forward on tensor cores
-// FlashAttention-2's forward for bf16/f16, d ∈ {64, 128}: block per (b, h, tile of FBQ = 64 queries), grid as
-// the SIMT forward (tiles last to first), 4 warps, warp w owning query rows 16w..16w+15 of the tile. Q is
-// staged once in shared memory and held in registers as mma A fragments; K and V tiles of FBK = 64 keys
-// (starting at multiples of 64, as the CPU reference's blocks, so the running max the probabilities are
-// rounded against is the same) stream through two shared-memory stages with cp.async: tile it + 1 loads
-// while tile it is computed. Per tile: S = Q Kᵀ with mma.sync m16n8k16 (f32 accumulators, K read by
-// ldmatrix), masked to −∞ (only when the tile crosses a mask boundary, the end of S, or a keyMask is
-// given), scaled by scale · log2 e so the softmax runs on exp2; the running max m (per row) and each
-// lane's partial running sum l (the unrounded probabilities; the 4 lanes of a row are summed at the end)
-// rescale by exp2(m_old − m_new); P is rounded to the activation dtype in registers, where the score
-// accumulators already have the A-fragment layout, and O += P V (V read by ldmatrix.trans). Key tiles
+// FlashAttention-2's forward for bf16/f16, d ∈ {64, 128}: block per (b, h, tile of BQ = 64 or 128 queries: the
+// _q128 kernels), grid as the SIMT forward (tiles last to first), BQ / 16 warps, warp w owning query rows
+// 16w..16w+15 of the tile (on sm_90a the warps form warpgroups of 64 rows). Q is staged once in shared memory;
+// K and V tiles of FBK = 64 keys (starting at multiples of 64, as the CPU reference's blocks, so the running max
+// the probabilities are rounded against is the same) stream through two shared-memory stages with cp.async:
+// tile it + 1 loads while tile it is computed. Per tile: S = Q Kᵀ (abt: wgmma from shared memory on sm_90a,
+// else mma.sync m16n8k16 with ldmatrix; f32 accumulators), masked to −∞ (only when the tile crosses a mask
+// boundary, the end of S, or a keyMask is given); the running max m (per row, log2 domain) and each lane's
+// partial running sum l (the unrounded probabilities; the 4 lanes of a row are summed at the end) rescale by
+// 2^(m_old − m_new), P = 2^(scale · log2 e · S − m) (one FFMA and ex2 each); P is rounded to the activation
+// dtype in registers, where the score accumulators already have the A-fragment layout, and O += P V (pb:
+// wgmma with P in registers and V by descriptor on sm_90a, else mma.sync with ldmatrix.trans). Key tiles
 // outside [lo(first row), hi(last row)) are never loaded, and tiles whose keys are all padding are skipped
 // (__syncthreads_or over the keyMask bits: skipping them changes no bit, P would be 0 there).
-// Shared memory, swizzled in 16-byte chunks (chunk c of row r at c ^ (r % 8): ldmatrix and cp.async
-// without bank conflicts): Q [64][d], K and V [2][64][d], key flags [2][64] bytes (flash_smem).
-// Rows of q, k, v and out must start 16-byte aligned (the launcher checks: pointers and strides of B, heads
-// and rows multiples of 8 elements). Rows past T or S are zero-filled (cp.async with 0 source bytes).
+// Shared memory, swizzled in 16-byte chunks (swz: blocks of 64 columns, chunk c of row r at c ^ (r % 8):
+// wgmma's 128-byte swizzle, ldmatrix and cp.async without bank conflicts, 1024-byte aligned): Q [BQ][d], K and
+// V [2][64][d], key flags [2][64] bytes (flash_smem). Rows of q, k, v and out must start 16-byte aligned (the
+// launcher checks: pointers and strides of B, heads and rows multiples of 8 elements). Rows past T or S are
+// zero-filled (cp.async with 0 source bytes). Every kernel also exists as _mma: mma.sync alone.
 
 constexpr int FBQ = 64, FBK = 64, FNT = 128;
 
@@ -897,9 +901,10 @@ SDPA_TC_KERNEL(f16_d128, __half, 128)
 
 // ---------------------------------------------------------------- backward on tensor cores
 // FlashAttention-2's backward for bf16/f16, d ∈ {64, 128}, from the forward's lse and delta = rowsum(dO ∘ O)
-// (sdpa_bwd_delta_tc_*: 16-byte loads, d / 8 threads per row; sdpa_bwd_delta_f32 for unaligned rows), with the probabilities recomputed as P = exp2(scale · log2 e · Q Kᵀ − log2 e · lse).
-// Two kernels, no atomics (every sum in a fixed order):
-//   sdpa_bwd_tc_dkv_{E}_d{D}[_q{BQ}]: block per (b, kv head, tile of FBK = 64 keys), 4 warps, warp w owning
+// (sdpa_bwd_delta_tc_*: 16-byte loads, d / 8 threads per row; sdpa_bwd_delta_f32 for unaligned rows), with
+// the probabilities recomputed as P = exp2(scale · log2 e · Q Kᵀ − log2 e · lse). Two kernels, no atomics (every
+// sum in a fixed order); their products by abt (Sᵀ, dPᵀ, S, dP) and pb (dV, dK, dQ), wgmma on sm_90a:
+//   sdpa_bwd_tc_dkv_{E}_d{D}[_b64|_mma]: BQ = 64 query rows at d 64 and in _b64 (d 128), else 32. Block per (b, kv head, tile of FBK = 64 keys), 4 warps, warp w owning
 //     keys 16w..16w+15. K and V stay in shared memory; the query tiles of BQ rows that see the key tile (from
 //     the first query whose range ends past the tile to the first whose range starts after it), for each
 //     query head of the group in order, stream Q and dO through two cp.async stages with their lse, delta
@@ -910,7 +915,7 @@ SDPA_TC_KERNEL(f16_d128, __half, 128)
 //     With a grid of y > 1 splits (GQA with few kv heads: more blocks, shorter ones under a causal mask), split y
 //     takes the group's heads [y · group / splits, ...) and stores f32 partials to dk, dv [splits · B, nkv, S, D];
 //     sdpa_bwd_tc_split_sum_{E} then sums them in split order into the E gradients.
-//   sdpa_bwd_tc_dq_{E}_d{D}: block per (b, h, tile of FBQ = 64 queries), as the forward (tiles last to first,
+//   sdpa_bwd_tc_dq_{E}_d{D}[_q128][_mma]: block per (b, h, tile of 64 or 128 queries), as the forward (tiles last to first,
 //     key tiles from multiples of 64, two cp.async stages of K and V, padding tiles skipped): S = Q Kᵀ,
 //     P = exp2(...), dP = dO Vᵀ, dS = P ∘ (dP − delta), dQ += dS K; dQ · scale stored.
 // Shared memory as the forward's (16-byte chunks swizzled), sized by bwd_dkv_smem / bwd_dq_smem; rows of q, k,
