@@ -29,8 +29,10 @@
 //   each holding a (BQ/16) × (BK/16) micro-tile of scores and a (rows/16) × (DMAX/16) one of the
 //   accumulators. Dynamic shared memory: tiles of T with row stride d + 1 (no bank conflicts), sized by the
 //   launcher with the formulas of *_smem below (the kernel traps if it was given less).
-//   sdpa_fwd_tc_{bf16,f16}_d{64,128}: the forward on tensor cores (FlashAttention-2), see "forward on tensor
-//     cores" below; the launcher takes it for bf16/f16 with d 64 or 128 and 16-byte aligned rows.
+//   sdpa_fwd_tc_{bf16,f16}_d{64,128}[_q128][_mma]: the forward on tensor cores (FlashAttention-2), see "forward
+//     on tensor cores" below; the launcher takes it for bf16/f16 with d 64 or 128 and 16-byte aligned rows.
+//   sdpa_bwd_delta_tc_*, sdpa_bwd_tc_{dq,dkv}_*, sdpa_bwd_tc_split_sum_*: the backward on tensor cores, see
+//     "backward on tensor cores" below; the launcher takes it where it takes the tensor-core forward.
 // Launcher: dev.jomni.cuda.CudaScaledDotProductAttention. Reference: dev.jomni.tensor.cpu.CpuScaledDotProductAttention.
 #include "tensor.cuh"
 #include "mma.cuh"
@@ -143,7 +145,7 @@ __device__ __forceinline__ void fwd(const SdpaArgs& p) {
   const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
   const int i0 = tile * BQ, nq = min(BQ, t - i0);
 
-  extern __shared__ __align__(16) unsigned char smem[];
+  extern __shared__ __align__(1024) unsigned char smem[];
   check_smem(fwd_smem<T, BQ, BK>(d));
   T* qs = (T*)smem;              // [BQ][ld]
   T* ks = qs + BQ * ld;          // [BK][ld]
@@ -303,7 +305,7 @@ __device__ __forceinline__ void bwd_dq(const SdpaArgs& p) {
   const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
   const int i0 = tile * BQ, nq = min(BQ, t - i0);
 
-  extern __shared__ __align__(16) unsigned char smem[];
+  extern __shared__ __align__(1024) unsigned char smem[];
   check_smem(bwd_smem<T, BQ, BK>(d));
   T* qs = (T*)smem;              // [BQ][ld]
   T* gs = qs + BQ * ld;          // [BQ][ld] dout
@@ -424,7 +426,7 @@ __device__ __forceinline__ void bwd_dkv(const SdpaArgs& p) {
   const int j0 = tile * BK, nk = min(BK, s - j0);
   const bool wantK = p.dk.ptr != nullptr, wantV = p.dv.ptr != nullptr;
 
-  extern __shared__ __align__(16) unsigned char smem[];
+  extern __shared__ __align__(1024) unsigned char smem[];
   check_smem(bwd_smem<T, BQ, BK>(d));
   T* ks = (T*)smem;              // [BK][ld]
   T* vs = ks + BK * ld;          // [BK][ld]
@@ -592,62 +594,170 @@ extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_f32(const SdpaAr
 extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_f64(const SdpaArgs p) { bwd_delta<double>(p); }
 
 // ---------------------------------------------------------------- forward on tensor cores
-// FlashAttention-2's forward for bf16/f16, d ∈ {64, 128}: block per (b, h, tile of FBQ = 64 queries), grid as
-// the SIMT forward (tiles last to first), 4 warps, warp w owning query rows 16w..16w+15 of the tile. Q is
-// staged once in shared memory and held in registers as mma A fragments; K and V tiles of FBK = 64 keys
-// (starting at multiples of 64, as the CPU reference's blocks, so the running max the probabilities are
-// rounded against is the same) stream through two shared-memory stages with cp.async: tile it + 1 loads
-// while tile it is computed. Per tile: S = Q Kᵀ with mma.sync m16n8k16 (f32 accumulators, K read by
-// ldmatrix), masked to −∞ (only when the tile crosses a mask boundary, the end of S, or a keyMask is
-// given), scaled by scale · log2 e so the softmax runs on exp2; the running max m (per row) and each
-// lane's partial running sum l (the unrounded probabilities; the 4 lanes of a row are summed at the end)
-// rescale by exp2(m_old − m_new); P is rounded to the activation dtype in registers, where the score
-// accumulators already have the A-fragment layout, and O += P V (V read by ldmatrix.trans). Key tiles
+// FlashAttention-2's forward for bf16/f16, d ∈ {64, 128}: block per (b, h, tile of BQ = 64 or 128 queries: the
+// _q128 kernels), grid as the SIMT forward (tiles last to first), BQ / 16 warps, warp w owning query rows
+// 16w..16w+15 of the tile (on sm_90a the warps form warpgroups of 64 rows). Q is staged once in shared memory;
+// K and V tiles of FBK = 64 keys (starting at multiples of 64, as the CPU reference's blocks, so the running max
+// the probabilities are rounded against is the same) stream through two shared-memory stages with cp.async:
+// tile it + 1 loads while tile it is computed. Per tile: S = Q Kᵀ (abt: wgmma from shared memory on sm_90a,
+// else mma.sync m16n8k16 with ldmatrix; f32 accumulators), masked to −∞ (only when the tile crosses a mask
+// boundary, the end of S, or a keyMask is given); the running max m (per row, log2 domain) and each lane's
+// partial running sum l (the unrounded probabilities; the 4 lanes of a row are summed at the end) rescale by
+// 2^(m_old − m_new), P = 2^(scale · log2 e · S − m) (one FFMA and ex2 each); P is rounded to the activation
+// dtype in registers, where the score accumulators already have the A-fragment layout, and O += P V (pb:
+// wgmma with P in registers and V by descriptor on sm_90a, else mma.sync with ldmatrix.trans). Key tiles
 // outside [lo(first row), hi(last row)) are never loaded, and tiles whose keys are all padding are skipped
 // (__syncthreads_or over the keyMask bits: skipping them changes no bit, P would be 0 there).
-// Shared memory, swizzled in 16-byte chunks (chunk c of row r at c ^ (r % 8): ldmatrix and cp.async
-// without bank conflicts): Q [64][d], K and V [2][64][d], key flags [2][64] bytes (flash_smem).
-// Rows of q, k, v and out must start 16-byte aligned (the launcher checks: pointers and strides of B, heads
-// and rows multiples of 8 elements). Rows past T or S are zero-filled (cp.async with 0 source bytes).
+// Shared memory, swizzled in 16-byte chunks (swz: blocks of 64 columns, chunk c of row r at c ^ (r % 8):
+// wgmma's 128-byte swizzle, ldmatrix and cp.async without bank conflicts, 1024-byte aligned): Q [BQ][d], K and
+// V [2][64][d], key flags [2][64] bytes (flash_smem). Rows of q, k, v and out must start 16-byte aligned (the
+// launcher checks: pointers and strides of B, heads and rows multiples of 8 elements). Rows past T or S are
+// zero-filled (cp.async with 0 source bytes). Every kernel also exists as _mma: mma.sync alone.
 
 constexpr int FBQ = 64, FBK = 64, FNT = 128;
 
-__host__ __device__ constexpr unsigned long long flash_smem(int d) {
-  return 2ull * ((unsigned long long)FBQ * d + 4ull * FBK * d) + 2ull * FBK;
+// sm_90a machine code takes wgmma for the products with both operands in shared memory (abt) and those with
+// probabilities in registers (pb); other targets, or -DATTN_NO_WGMMA (-DATTN_NO_WGMMA_PV for pb alone), mma.sync.
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL) && !defined(ATTN_NO_WGMMA)
+#define SDPA_WGMMA 1
+#else
+#define SDPA_WGMMA 0
+#endif
+
+__host__ __device__ constexpr unsigned long long flash_smem(int d, int bq = FBQ) {
+  return 2ull * ((unsigned long long)bq * d + 4ull * FBK * d) + 2ull * FBK;
 }
 
-/** Element offset of (row, col) in a swizzled [rows][D] tile; col a multiple of 8 (a 16-byte chunk). */
-template <int D>
+/** Element offset of (row, col) in a swizzled [R rows][D] tile; col a multiple of 8 (a 16-byte chunk). The tile is
+ *  stored as D / 64 column blocks of [R][64] (128-byte rows), chunk c of row r at c ^ (r % 8) within its block: the
+ *  layout wgmma reads as K-major with 128-byte swizzle (8-row groups 1024 bytes apart), and conflict-free for
+ *  ldmatrix and cp.async. */
+template <int D, int R>
 __device__ __forceinline__ int swz(int row, int col) {
-  return row * D + ((((col >> 3) ^ row) & 7) | ((col >> 3) & ~7)) * 8;
+  return (col >> 6) * (R * 64) + row * 64 + ((((col >> 3) ^ row) & 7) << 3);
 }
 
 /** dst ← ROWS rows of D 2-byte elements from base (row stride ld elements), rows >= n zero-filled. */
-template <int D, int ROWS>
+template <int D, int ROWS, int THREADS = FNT>
 __device__ __forceinline__ void tile_async(uint16_t* dst, const char* base, long long ld, int n) {
   constexpr int CH = D / 8;
-  for (int e = threadIdx.x; e < ROWS * CH; e += FNT) {
+  for (int e = threadIdx.x; e < ROWS * CH; e += THREADS) {
     const int r = e / CH, c = e - r * CH;
     const char* src = r < n ? base + 2 * ((long long)r * ld + c * 8) : base;
-    cp_async16(dst + swz<D>(r, c * 8), src, r < n ? 16 : 0);
+    cp_async16(dst + swz<D, ROWS>(r, c * 8), src, r < n ? 16 : 0);
   }
 }
 
-template <typename E, int D>
+/** ldmatrix addresses (element offsets in a swizzled [rows][D] tile) for lane l:
+ *  a_at: the A fragment of rows r..r+15, k columns c..c+15;
+ *  bn_at: two B fragments (n rows n..n+15 stored as [n][k], k columns c..c+15), b0 b1 of n-tile n, then of n + 8;
+ *  bt_at: two B fragments stored as [k][n] (k rows k..k+15, n columns c..c+15) with ldsm_x4_trans. */
+template <int D, int R> __device__ __forceinline__ int a_at(int r, int c, int l) { return swz<D, R>(r + (l & 7) + ((l >> 3) & 1) * 8, c + (l >> 4) * 8); }
+template <int D, int R> __device__ __forceinline__ int bn_at(int n, int c, int l) { return swz<D, R>(n + (l & 7) + (l >> 4) * 8, c + ((l >> 3) & 1) * 8); }
+template <int D, int R> __device__ __forceinline__ int bt_at(int k, int c, int l) { return swz<D, R>(k + (l & 7) + ((l >> 3) & 1) * 8, c + (l >> 4) * 8); }
+
+template <int D, int BQ>
+__host__ __device__ constexpr unsigned long long bwd_dkv_smem(int bk = FBK) {   // K, V [bk][D]; Q, dO [2][BQ][D]; 4 × [2][BQ] 4-byte; flags [bk]
+  return 2ull * (2ull * bk * D + 4ull * BQ * D) + 4ull * 8 * BQ + bk;
+}
+template <int D>
+__host__ __device__ constexpr unsigned long long bwd_dq_smem(int bq = FBQ) {    // Q, dO [bq][D]; K, V [2][FBK][D]; flags [2][FBK]
+  return 2ull * (2ull * bq * D + 4ull * FBK * D) + 2ull * FBK;
+}
+
+/** acc [16 rows][N] += A (rows ar..ar+15 of the AR-row tile a) · Bᵀ where B is the first N rows of the BR-row tile bm
+ *  (stored [n][k]), over k = 0..D; mma.sync with ldmatrix, each warp alone. */
+template <typename E, int D, int N, int AR, int BR>
+__device__ __forceinline__ void mma_abt(float (&acc)[N / 8][4], const uint16_t* a, int ar, const uint16_t* bm, int lane) {
+#pragma unroll
+  for (int kc = 0; kc < D / 16; kc++) {
+    uint32_t af[4];
+    ldsm_x4(af, a + a_at<D, AR>(ar, kc * 16, lane));
+#pragma unroll
+    for (int np = 0; np < N / 16; np++) {
+      uint32_t bf[4];
+      ldsm_x4(bf, bm + bn_at<D, BR>(np * 16, kc * 16, lane));
+      mma16816<E>(acc[2 * np], af, bf[0], bf[1]);
+      mma16816<E>(acc[2 * np + 1], af, bf[2], bf[3]);
+    }
+  }
+}
+
+/** As mma_abt, the rows of a warp (ar = 16 · warp) in the accumulator layout mma.sync gives; on sm_90a one wgmma per
+ *  16 k for the warpgroup's 64 rows (A and B read from shared memory by descriptors, no ldmatrix), the warps of a
+ *  warpgroup all calling it. Shared memory that cp.async wrote must have passed fence_proxy_async and a barrier. */
+template <typename E, int D, int N, int AR, int BR, bool WG>
+__device__ __forceinline__ void abt(float (&acc)[N / 8][4], const uint16_t* a, int ar, const uint16_t* bm, int lane) {
+#if SDPA_WGMMA
+  if constexpr (WG) {
+  static_assert(AR % 64 == 0, "a warpgroup's 64 rows");
+  const uint16_t* a0 = a + (ar & ~63) * 64;
+  wgmma_fence(acc);
+#pragma unroll
+  for (int kk = 0; kk < D / 16; kk++)
+    wgmma_k16<E, N>(acc, smem_desc_sw128(a0 + (kk >> 2) * AR * 64 + (kk & 3) * 16), smem_desc_sw128(bm + (kk >> 2) * BR * 64 + (kk & 3) * 16));
+  wgmma_commit();
+  wgmma_wait0(acc);
+  return;
+  }
+#endif
+  mma_abt<E, D, N, AR, BR>(acc, a, ar, bm, lane);
+}
+
+/** acc [16][D] += A · B, A held as accumulator-layout probabilities x [16 rows][16·KK] (packed to E), B [16·KK][D]
+ *  the first rows of the BR-row tile bm, read with bt_at. */
+template <typename E, int D, int KK, int BR>
+__device__ __forceinline__ void mma_pb(float (&acc)[D / 8][4], const uint32_t (&x)[2 * KK][2], const uint16_t* bm, int lane) {
+#pragma unroll
+  for (int kk = 0; kk < KK; kk++) {
+    const uint32_t pa[4] = {x[2 * kk][0], x[2 * kk][1], x[2 * kk + 1][0], x[2 * kk + 1][1]};
+#pragma unroll
+    for (int dp = 0; dp < D / 16; dp++) {
+      uint32_t bf[4];
+      ldsm_x4_trans(bf, bm + bt_at<D, BR>(kk * 16, dp * 16, lane));
+      mma16816<E>(acc[2 * dp], pa, bf[0], bf[1]);
+      mma16816<E>(acc[2 * dp + 1], pa, bf[2], bf[3]);
+    }
+  }
+}
+
+/** As mma_pb; on sm_90a one wgmma per 16 k for the warpgroup (each warp's probabilities as its A rows, B = bm read
+ *  MN-major by descriptor: 8-row groups 1024 bytes apart, the blocks of 64 columns BR · 128 bytes apart). */
+template <typename E, int D, int KK, int BR, bool WG>
+__device__ __forceinline__ void pb(float (&acc)[D / 8][4], uint32_t (&x)[2 * KK][2], const uint16_t* bm, int lane) {
+#if SDPA_WGMMA && !defined(ATTN_NO_WGMMA_PV)
+  if constexpr (WG) {
+  wgmma_fence(acc);
+#pragma unroll
+  for (int kk = 0; kk < KK; kk++) {
+    const uint32_t pa[4] = {x[2 * kk][0], x[2 * kk][1], x[2 * kk + 1][0], x[2 * kk + 1][1]};
+    wgmma_rs_k16<E, D>(acc, pa, smem_desc_sw128(bm + kk * 16 * 64, BR * 128));
+  }
+  wgmma_commit();
+  wgmma_wait0(acc);
+#pragma unroll
+  for (int j = 0; j < 2 * KK; j++) asm volatile("" : "+r"(x[j][0]), "+r"(x[j][1])::"memory");   // A registers held until done
+  return;
+  }
+#endif
+  mma_pb<E, D, KK, BR>(acc, x, bm, lane);
+}
+
+template <typename E, int D, int BQ, bool WG>
 __device__ __forceinline__ void fwd_tc(const SdpaArgs& p) {
-  constexpr int KC = D / 16, NJ = FBK / 8, ND = D / 8;
+  constexpr int NJ = FBK / 8, ND = D / 8, THREADS = BQ * 2;   // a warp per 16 query rows
   const int t = (int)p.t, s = (int)p.s;
-  const long long tiles = ((long long)t + FBQ - 1) / FBQ, blk = blockIdx.x;
+  const long long tiles = ((long long)t + BQ - 1) / BQ, blk = blockIdx.x;
   const int tile = (int)(tiles - 1 - blk % tiles);
   const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
-  const int i0 = tile * FBQ, nq = min(FBQ, t - i0);
+  const int i0 = tile * BQ, nq = min(BQ, t - i0);
   const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
   const float inf = __int_as_float(0x7f800000);
 
-  extern __shared__ __align__(16) unsigned char smem[];
-  check_smem(flash_smem(D));
-  uint16_t* qs = (uint16_t*)smem;                         // [FBQ][D]
-  uint16_t* ks = qs + FBQ * D;                            // [2][FBK][D]
+  extern __shared__ __align__(1024) unsigned char smem[];
+  check_smem(flash_smem(D, BQ));
+  uint16_t* qs = (uint16_t*)smem;                         // [BQ][D]
+  uint16_t* ks = qs + BQ * D;                             // [2][FBK][D]
   uint16_t* vs = ks + 2 * FBK * D;                        // [2][FBK][D]
   unsigned char* kval = (unsigned char*)(vs + 2 * FBK * D);  // [2][FBK] key is inside S and a token
 
@@ -666,8 +776,8 @@ __device__ __forceinline__ void fwd_tc(const SdpaArgs& p) {
   const char* vb = p.v.ptr + 2 * (b * p.v.stride[0] + kvh * p.v.stride[1]);
   auto issue = [&](int it) {                              // key tile it into stage it % 2; this thread's key flag
     const int j0 = jFirst + it * FBK, nk = min(FBK, s - j0), st = it & 1;
-    tile_async<D, FBK>(ks + st * FBK * D, kb + 2 * (long long)j0 * p.k.stride[2], p.k.stride[2], nk);
-    tile_async<D, FBK>(vs + st * FBK * D, vb + 2 * (long long)j0 * p.v.stride[2], p.v.stride[2], nk);
+    tile_async<D, FBK, THREADS>(ks + st * FBK * D, kb + 2 * (long long)j0 * p.k.stride[2], p.k.stride[2], nk);
+    tile_async<D, FBK, THREADS>(vs + st * FBK * D, vb + 2 * (long long)j0 * p.v.stride[2], p.v.stride[2], nk);
     cp_async_commit();
     bool ok = false;
     if (tid < FBK) {
@@ -683,19 +793,15 @@ __device__ __forceinline__ void fwd_tc(const SdpaArgs& p) {
   float m0 = -inf, m1 = -inf, l0 = 0, l1 = 0;             // running max (log2 domain) and this lane's partial sums
 
   if (nTiles > 0) {
-    tile_async<D, FBQ>(qs, qb, p.q.stride[2], nq);
+    tile_async<D, BQ, THREADS>(qs, qb, p.q.stride[2], nq);
     cp_async_commit();
     bool okCur = issue(0);
-    cp_async_wait<1>();                                   // Q is in
-    __syncthreads();
-    uint32_t qf[KC][4];
-#pragma unroll
-    for (int kc = 0; kc < KC; kc++) ldsm_x4(qf[kc], qs + swz<D>(warp * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, kc * 16 + (lane >> 4) * 8));
     const float c2 = (float)(p.scale * 1.4426950408889634);   // scale · log2 e
 
     for (int it = 0; it < nTiles; it++) {
       const int j0 = jFirst + it * FBK, st = it & 1;
-      cp_async_wait<0>();                                 // tile it is in (the only group in flight)
+      cp_async_wait<0>();
+      fence_proxy_async();                                // the landed tile visible to wgmma's reads                                 // tile it is in (the only group in flight)
       const int any = __syncthreads_or(okCur);            // and every warp is done with tile it − 1's stage
       if (it + 1 < nTiles) okCur = issue(it + 1);
       if (!any) continue;                                 // block-uniform: every key of this tile is padding
@@ -706,23 +812,15 @@ __device__ __forceinline__ void fwd_tc(const SdpaArgs& p) {
       float sc[NJ][4];                                    // S [16 rows][FBK keys] of this warp
 #pragma unroll
       for (int j = 0; j < NJ; j++) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0;
-#pragma unroll
-      for (int kc = 0; kc < KC; kc++)
-#pragma unroll
-        for (int jp = 0; jp < NJ / 2; jp++) {
-          uint32_t bf[4];
-          ldsm_x4(bf, kst + swz<D>(jp * 16 + (lane & 7) + (lane >> 4) * 8, kc * 16 + ((lane >> 3) & 1) * 8));
-          mma16816<E>(sc[2 * jp], qf[kc], bf[0], bf[1]);
-          mma16816<E>(sc[2 * jp + 1], qf[kc], bf[2], bf[3]);
-        }
+      abt<E, D, FBK, BQ, FBK, WG>(sc, qs, warp * 16, kst, lane);
 
       const bool needMask = p.keymask.ptr != nullptr || j0 + FBK > s || j0 < maxLo || j0 + FBK > minHi;
-      float mx0 = -inf, mx1 = -inf;
+      float mx0 = -inf, mx1 = -inf;                       // maxima of the raw scores (c2 > 0 keeps the order)
 #pragma unroll
       for (int j = 0; j < NJ; j++)
 #pragma unroll
         for (int e = 0; e < 4; e++) {
-          float x = sc[j][e] * c2;
+          float x = sc[j][e];
           if (needMask) {
             const int col = 8 * j + 2 * tg + (e & 1), jj = j0 + col;
             const bool vis = kv[col] && (e < 2 ? jj >= lo0 && jj < hi0 : jj >= lo1 && jj < hi1);
@@ -735,18 +833,18 @@ __device__ __forceinline__ void fwd_tc(const SdpaArgs& p) {
       mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-      const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+      const float mn0 = fmaxf(m0, mx0 * c2), mn1 = fmaxf(m1, mx1 * c2);
       const float base0 = mn0 == -inf ? 0.f : mn0, base1 = mn1 == -inf ? 0.f : mn1;   // no key yet: P = 0, not NaN
-      const float a0 = exp2f(m0 - base0), a1 = exp2f(m1 - base1);                   // 0 while nothing was summed
+      const float a0 = exp2_ftz(m0 - base0), a1 = exp2_ftz(m1 - base1);             // 0 while nothing was summed
       m0 = mn0;
       m1 = mn1;
       float sum0 = 0, sum1 = 0;
 #pragma unroll
-      for (int j = 0; j < NJ; j++) {
-        sc[j][0] = exp2f(sc[j][0] - base0);
-        sc[j][1] = exp2f(sc[j][1] - base0);
-        sc[j][2] = exp2f(sc[j][2] - base1);
-        sc[j][3] = exp2f(sc[j][3] - base1);
+      for (int j = 0; j < NJ; j++) {                      // P = 2^(c2 · S − m): one FFMA and one ex2 each
+        sc[j][0] = exp2_ftz(fmaf(sc[j][0], c2, -base0));
+        sc[j][1] = exp2_ftz(fmaf(sc[j][1], c2, -base0));
+        sc[j][2] = exp2_ftz(fmaf(sc[j][2], c2, -base1));
+        sc[j][3] = exp2_ftz(fmaf(sc[j][3], c2, -base1));
         sum0 += sc[j][0] + sc[j][1];
         sum1 += sc[j][2] + sc[j][3];
       }
@@ -759,19 +857,13 @@ __device__ __forceinline__ void fwd_tc(const SdpaArgs& p) {
         o[n][2] *= a1;
         o[n][3] *= a1;
       }
+      uint32_t pp[NJ][2];   // P meets V in the activation dtype (as the CPU reference rounds it), the sums above kept f32
 #pragma unroll
-      for (int kk = 0; kk < FBK / 16; kk++) {             // keys 16 kk..16 kk + 15: two score tiles form an A fragment
-        // P meets V in the activation dtype (as the CPU reference rounds it), the sums above kept f32.
-        const uint32_t pa[4] = {pack2<E>(sc[2 * kk][0], sc[2 * kk][1]), pack2<E>(sc[2 * kk][2], sc[2 * kk][3]),
-                                pack2<E>(sc[2 * kk + 1][0], sc[2 * kk + 1][1]), pack2<E>(sc[2 * kk + 1][2], sc[2 * kk + 1][3])};
-#pragma unroll
-        for (int dp = 0; dp < ND / 2; dp++) {
-          uint32_t bf[4];
-          ldsm_x4_trans(bf, vst + swz<D>(kk * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, dp * 16 + (lane >> 4) * 8));
-          mma16816<E>(o[2 * dp], pa, bf[0], bf[1]);
-          mma16816<E>(o[2 * dp + 1], pa, bf[2], bf[3]);
-        }
+      for (int j = 0; j < NJ; j++) {
+        pp[j][0] = pack2<E>(sc[j][0], sc[j][1]);
+        pp[j][1] = pack2<E>(sc[j][2], sc[j][3]);
       }
+      pb<E, D, FBK / 16, FBK, WG>(o, pp, vst, lane);
     }
   }
 
@@ -795,10 +887,364 @@ __device__ __forceinline__ void fwd_tc(const SdpaArgs& p) {
   }
 }
 
-#define SDPA_TC_KERNEL(SUFFIX, E, D) \
-  extern "C" __global__ void __launch_bounds__(FNT) sdpa_fwd_tc_##SUFFIX(const SdpaArgs p) { fwd_tc<E, D>(p); }
+// Each kernel also as _mma: mma.sync alone (no wgmma), to compare and to fall back on (-Djomni.attention.variant=mma).
+#define SDPA_TC_KERNEL(SUFFIX, E, D)                                                                                              \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_fwd_tc_##SUFFIX(const SdpaArgs p) { fwd_tc<E, D, FBQ, true>(p); }           \
+  extern "C" __global__ void __launch_bounds__(2 * FNT) sdpa_fwd_tc_##SUFFIX##_q128(const SdpaArgs p) { fwd_tc<E, D, 128, true>(p); } \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_fwd_tc_##SUFFIX##_mma(const SdpaArgs p) { fwd_tc<E, D, FBQ, false>(p); }     \
+  extern "C" __global__ void __launch_bounds__(2 * FNT) sdpa_fwd_tc_##SUFFIX##_q128_mma(const SdpaArgs p) { fwd_tc<E, D, 128, false>(p); }
 
 SDPA_TC_KERNEL(bf16_d64, __nv_bfloat16, 64)
 SDPA_TC_KERNEL(bf16_d128, __nv_bfloat16, 128)
 SDPA_TC_KERNEL(f16_d64, __half, 64)
 SDPA_TC_KERNEL(f16_d128, __half, 128)
+
+// ---------------------------------------------------------------- backward on tensor cores
+// FlashAttention-2's backward for bf16/f16, d ∈ {64, 128}, from the forward's lse and delta = rowsum(dO ∘ O)
+// (sdpa_bwd_delta_tc_*: 16-byte loads, d / 8 threads per row; sdpa_bwd_delta_f32 for unaligned rows), with
+// the probabilities recomputed as P = exp2(scale · log2 e · Q Kᵀ − log2 e · lse). Two kernels, no atomics (every
+// sum in a fixed order); their products by abt (Sᵀ, dPᵀ, S, dP) and pb (dV, dK, dQ), wgmma on sm_90a:
+//   sdpa_bwd_tc_dkv_{E}_d{D}[_b64|_mma]: BQ = 64 query rows at d 64 and in _b64 (d 128), else 32. Block per (b, kv head, tile of FBK = 64 keys), 4 warps, warp w owning
+//     keys 16w..16w+15. K and V stay in shared memory; the query tiles of BQ rows that see the key tile (from
+//     the first query whose range ends past the tile to the first whose range starts after it), for each
+//     query head of the group in order, stream Q and dO through two cp.async stages with their lse, delta
+//     and key ranges. Per query tile, in each warp: Sᵀ = K Qᵀ (16 keys × BQ queries), Pᵀ = exp2(...)
+//     (masked to 0 when the tile crosses a mask boundary or a keyMask is given; query rows past the span
+//     carry lse = +∞ so P = 0), dV += Pᵀ dO with Pᵀ rounded to E as an A fragment, dPᵀ = V dOᵀ,
+//     dSᵀ = Pᵀ ∘ (dPᵀ − delta), dK += dSᵀ Q (dSᵀ rounded to E); at the end dK · scale and dV are stored.
+//     With a grid of y > 1 splits (GQA with few kv heads: more blocks, shorter ones under a causal mask), split y
+//     takes the group's heads [y · group / splits, ...) and stores f32 partials to dk, dv [splits · B, nkv, S, D];
+//     sdpa_bwd_tc_split_sum_{E} then sums them in split order into the E gradients.
+//   sdpa_bwd_tc_dq_{E}_d{D}[_q128][_mma]: block per (b, h, tile of 64 or 128 queries), as the forward (tiles last to first,
+//     key tiles from multiples of 64, two cp.async stages of K and V, padding tiles skipped): S = Q Kᵀ,
+//     P = exp2(...), dP = dO Vᵀ, dS = P ∘ (dP − delta), dQ += dS K; dQ · scale stored.
+// Shared memory as the forward's (16-byte chunks swizzled), sized by bwd_dkv_smem / bwd_dq_smem; rows of q, k,
+// v, dout, dq, dk and dv start 16-byte aligned (the launcher checks).
+
+/** delta[row] = Σ_c dout · out over 16-byte aligned E rows of D elements: 8 per thread, D / 8 threads per row. */
+template <typename E, int D>
+__device__ __forceinline__ void bwd_delta_tc(const SdpaArgs& p) {
+  constexpr int TPR = D / 8;
+  const long long row = ((long long)blockIdx.x * NT + threadIdx.x) / TPR, rows = p.b * p.nh * p.t;
+  const int c = (threadIdx.x % TPR) * 8;
+  float sum = 0;
+  if (row < rows) {
+    const long long i = row % p.t, h = row / p.t % p.nh, b = row / p.t / p.nh;
+    const uint4 o = *(const uint4*)(p.o.ptr + 2 * (b * p.o.stride[0] + h * p.o.stride[1] + i * p.o.stride[2] + c));
+    const uint4 g = *(const uint4*)(p.dout.ptr + 2 * (b * p.dout.stride[0] + h * p.dout.stride[1] + i * p.dout.stride[2] + c));
+    const uint32_t ow[4] = {o.x, o.y, o.z, o.w}, gw[4] = {g.x, g.y, g.z, g.w};
+#pragma unroll
+    for (int w = 0; w < 4; w++) {
+      const float2 a = unpack2<E>(ow[w]), e = unpack2<E>(gw[w]);
+      sum += a.x * e.x + a.y * e.y;
+    }
+  }
+#pragma unroll
+  for (int o = TPR / 2; o > 0; o >>= 1) sum += __shfl_xor_sync(0xffffffffu, sum, o);
+  if (row < rows && threadIdx.x % TPR == 0) ((float*)p.delta.ptr)[row] = sum;
+}
+
+#define SDPA_TC_DELTA(SUFFIX, E, D) \
+  extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_delta_tc_##SUFFIX(const SdpaArgs p) { bwd_delta_tc<E, D>(p); }
+SDPA_TC_DELTA(bf16_d64, __nv_bfloat16, 64)
+SDPA_TC_DELTA(bf16_d128, __nv_bfloat16, 128)
+SDPA_TC_DELTA(f16_d64, __half, 64)
+SDPA_TC_DELTA(f16_d128, __half, 128)
+
+/** The queries that see some key of [j0, j0 + nk): [qa, qb) (row_range's lo and hi do not decrease with i). */
+__device__ __forceinline__ void query_span(const SdpaArgs& p, int j0, int nk, int& qa, int& qb) {
+  int a, e, x0 = 0, x1 = (int)p.t;
+  while (x0 < x1) {                                  // first i with hi(i) > j0
+    const int mid = (x0 + x1) >> 1;
+    row_range(p, mid, a, e);
+    if (e > j0) x1 = mid; else x0 = mid + 1;
+  }
+  qa = x0;
+  x1 = (int)p.t;
+  while (x0 < x1) {                                  // first i with lo(i) >= j0 + nk
+    const int mid = (x0 + x1) >> 1;
+    row_range(p, mid, a, e);
+    if (a >= j0 + nk) x1 = mid; else x0 = mid + 1;
+  }
+  qb = x0;
+}
+
+/** Stores the accumulators [16 rows r0 = 16 w + g and r0 + 8][D] · mul into x[b, hh, base + row] for rows < n: as E pairs,
+ *  or as f32 pairs when x is f32 (the dK/dV partials of a split group). */
+template <typename E, int D>
+__device__ __forceinline__ void store_rows(const Operand& x, long long b, long long hh, int base, int r0, int n, const float (&acc)[D / 8][4], float mul) {
+  const int tg = threadIdx.x & 3;
+  const long long at = b * x.stride[0] + hh * x.stride[1];
+  const bool f32 = x.dtype == DT_F32;
+#pragma unroll
+  for (int c = 0; c < D / 8; c++) {
+    const int col = 8 * c + 2 * tg;
+#pragma unroll
+    for (int half = 0; half < 2; half++) {
+      if (r0 + 8 * half >= n) continue;
+      const long long off = at + (long long)(base + r0 + 8 * half) * x.stride[2] + col;
+      const float lo = acc[c][2 * half] * mul, hi = acc[c][2 * half + 1] * mul;
+      if (f32) *(float2*)(x.ptr + 4 * off) = make_float2(lo, hi);
+      else *(uint32_t*)(x.ptr + 2 * off) = pack2<E>(lo, hi);
+    }
+  }
+}
+
+template <typename E, int D, int BQ, int BK, bool WG>
+__device__ __forceinline__ void bwd_dkv_tc(const SdpaArgs& p) {
+  constexpr int NQ = BQ / 8, ND = D / 8, THREADS = BK * 2;   // a warp per 16 keys
+  const int s = (int)p.s;
+  const long long tiles = (p.s + BK - 1) / BK, blk = blockIdx.x;
+  const int tile = (int)(blk % tiles);
+  const long long kvh = (blk / tiles) % p.nkv, b = blk / tiles / p.nkv, group = p.nh / p.nkv;
+  const int j0 = tile * BK, nk = min(BK, s - j0);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
+  const bool wantK = p.dk.ptr != nullptr, wantV = p.dv.ptr != nullptr;
+  const float inf = __int_as_float(0x7f800000), log2e = 1.4426950408889634f;
+
+  extern __shared__ __align__(1024) unsigned char smem[];
+  check_smem(bwd_dkv_smem<D, BQ>(BK));
+  uint16_t* ks = (uint16_t*)smem;                         // [BK][D]
+  uint16_t* vs = ks + BK * D;                            // [BK][D]
+  uint16_t* qs = vs + BK * D;                            // [2][BQ][D]
+  uint16_t* gs = qs + 2 * BQ * D;                         // [2][BQ][D] dout
+  float* l2s = (float*)(gs + 2 * BQ * D);                 // [2][BQ] log2 e · lse (+∞: the row sees nothing here)
+  float* dls = l2s + 2 * BQ;                              // [2][BQ] delta
+  int* los = (int*)(dls + 2 * BQ);                        // [2][BQ] key range of the row
+  int* his = los + 2 * BQ;
+  unsigned char* kval = (unsigned char*)(his + 2 * BQ);   // [BK] key is inside S and a token
+
+  // split y of gridDim.y takes the group's heads [y · hs, (y + 1) · hs) (the launcher's split divides the group)
+  const long long hs = group / gridDim.y, h0 = kvh * group + blockIdx.y * hs;
+  int qa, qb;
+  query_span(p, j0, nk, qa, qb);
+  const int nQt = qb > qa ? (qb - qa + BQ - 1) / BQ : 0;
+  const int total = (int)hs * nQt;
+
+  tile_async<D, BK, THREADS>(ks, p.k.ptr + 2 * (b * p.k.stride[0] + kvh * p.k.stride[1] + (long long)j0 * p.k.stride[2]), p.k.stride[2], nk);
+  tile_async<D, BK, THREADS>(vs, p.v.ptr + 2 * (b * p.v.stride[0] + kvh * p.v.stride[1] + (long long)j0 * p.v.stride[2]), p.v.stride[2], nk);
+  if (tid < BK) kval[tid] = tid < nk && key_ok(p, b, j0 + tid);
+  auto issue = [&](int it) {                              // query tile it (head h0 + it / nQt) into stage it % 2
+    const long long h = h0 + it / nQt;
+    const int i0 = qa + (it % nQt) * BQ, nq = min(BQ, qb - i0), st = it & 1;
+    tile_async<D, BQ, THREADS>(qs + st * BQ * D, p.q.ptr + 2 * (b * p.q.stride[0] + h * p.q.stride[1] + (long long)i0 * p.q.stride[2]), p.q.stride[2], nq);
+    tile_async<D, BQ, THREADS>(gs + st * BQ * D, p.dout.ptr + 2 * (b * p.dout.stride[0] + h * p.dout.stride[1] + (long long)i0 * p.dout.stride[2]), p.dout.stride[2], nq);
+    cp_async_commit();
+    for (int r = tid; r < BQ; r += THREADS) {
+      int lo = 0, hi = 0;
+      float l2 = inf, dd = 0;
+      if (r < nq) {
+        row_range(p, i0 + r, lo, hi);
+        l2 = load<float>(p.lse, b * p.lse.stride[0] + h * p.lse.stride[1] + (long long)(i0 + r) * p.lse.stride[2]) * log2e;
+        dd = load<float>(p.delta, (b * p.nh + h) * p.t + i0 + r);
+      }
+      l2s[st * BQ + r] = l2;
+      dls[st * BQ + r] = dd;
+      los[st * BQ + r] = lo;
+      his[st * BQ + r] = hi;
+    }
+  };
+
+  float dk[ND][4], dv[ND][4];
+#pragma unroll
+  for (int n = 0; n < ND; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) dk[n][e] = dv[n][e] = 0;
+  const float c2 = (float)(p.scale * 1.4426950408889634);
+  const int kw = warp * 16, key0 = kw + g, key1 = key0 + 8;   // this lane's key rows in the tile
+
+  if (total > 0) {
+    issue(0);
+    for (int it = 0; it < total; it++) {
+      const int st = it & 1, nq = min(BQ, qb - (qa + (it % nQt) * BQ));
+      cp_async_wait<0>();
+      fence_proxy_async();                                // the landed tile visible to wgmma's reads
+      __syncthreads();                                    // stage st is in, and every warp is done with the other
+      if (it + 1 < total) issue(it + 1);
+      const uint16_t* qst = qs + st * BQ * D;
+      const uint16_t* gst = gs + st * BQ * D;
+      const float* l2 = l2s + st * BQ;
+      const float* dl = dls + st * BQ;
+      const int* lo = los + st * BQ;
+      const int* hi = his + st * BQ;
+      // every key of the tile visible to every row < nq (rows past nq have lse = +∞: P = 0)
+      const bool needMask = p.keymask.ptr != nullptr || lo[nq - 1] > j0 || hi[0] < j0 + BK;
+
+      float sc[NQ][4];                                    // Sᵀ [16 keys][BQ queries], then Pᵀ
+#pragma unroll
+      for (int j = 0; j < NQ; j++) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0;
+      abt<E, D, BQ, BK, BQ, WG>(sc, ks, kw, qst, lane);
+      uint32_t pp[NQ][2];                                 // Pᵀ rounded to E: A fragments for dV, and dS's P
+#pragma unroll
+      for (int j = 0; j < NQ; j++) {
+        float x[4];
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int col = 8 * j + 2 * tg + (e & 1), key = e < 2 ? key0 : key1, jj = j0 + key;
+          x[e] = exp2_ftz(fmaf(sc[j][e], c2, -l2[col]));
+          if (needMask && !(kval[key] && jj >= lo[col] && jj < hi[col])) x[e] = 0;
+        }
+        pp[j][0] = pack2<E>(x[0], x[1]);
+        pp[j][1] = pack2<E>(x[2], x[3]);
+      }
+      if (wantV) pb<E, D, BQ / 16, BQ, WG>(dv, pp, gst, lane);
+      if (wantK) {
+        float dp[NQ][4];                                  // dPᵀ = V dOᵀ, then dSᵀ
+#pragma unroll
+        for (int j = 0; j < NQ; j++) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0;
+        abt<E, D, BQ, BK, BQ, WG>(dp, vs, kw, gst, lane);
+#pragma unroll
+        for (int j = 0; j < NQ; j++) {
+          const int col = 8 * j + 2 * tg;
+          const float d0 = dl[col], d1 = dl[col + 1];
+          const float2 p0 = unpack2<E>(pp[j][0]), p1 = unpack2<E>(pp[j][1]);
+          pp[j][0] = pack2<E>(p0.x * (dp[j][0] - d0), p0.y * (dp[j][1] - d1));
+          pp[j][1] = pack2<E>(p1.x * (dp[j][2] - d0), p1.y * (dp[j][3] - d1));
+        }
+        pb<E, D, BQ / 16, BQ, WG>(dk, pp, qst, lane);
+      }
+    }
+  }
+  const long long bo = blockIdx.y * p.b + b;              // a split's partials: batch row y · B + b of the f32 scratch
+  if (wantK) store_rows<E, D>(p.dk, bo, kvh, j0, key0, nk, dk, (float)p.scale);
+  if (wantV) store_rows<E, D>(p.dv, bo, kvh, j0, key0, nk, dv, 1.f);
+}
+
+/** The split group's dK or dV: dst[b, h, j, c] = Σ_y src[y · B + b, h, j, c] in order y = 0, 1, ... (f32), rounded to E. */
+struct SplitSumArgs {
+  long long b, heads, rows, d, splits;
+  Operand src, dst;
+};
+
+template <typename E>
+__device__ __forceinline__ void split_sum(const SplitSumArgs& a) {
+  const long long e = (long long)blockIdx.x * blockDim.x + threadIdx.x, pairs = a.d / 2;
+  if (e >= a.b * a.heads * a.rows * pairs) return;
+  const long long c = 2 * (e % pairs), r = e / pairs, j = r % a.rows, h = r / a.rows % a.heads, b = r / a.rows / a.heads;
+  float lo = 0, hi = 0;
+  for (long long y = 0; y < a.splits; y++) {
+    const float2 v = *(const float2*)(a.src.ptr + 4 * ((y * a.b + b) * a.src.stride[0] + h * a.src.stride[1] + j * a.src.stride[2] + c));
+    lo += v.x;
+    hi += v.y;
+  }
+  *(uint32_t*)(a.dst.ptr + 2 * (b * a.dst.stride[0] + h * a.dst.stride[1] + j * a.dst.stride[2] + c)) = pack2<E>(lo, hi);
+}
+
+extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_tc_split_sum_bf16(const SplitSumArgs a) { split_sum<__nv_bfloat16>(a); }
+extern "C" __global__ void __launch_bounds__(NT) sdpa_bwd_tc_split_sum_f16(const SplitSumArgs a) { split_sum<__half>(a); }
+
+template <typename E, int D, int BQ, bool WG>
+__device__ __forceinline__ void bwd_dq_tc(const SdpaArgs& p) {
+  constexpr int NJ = FBK / 8, ND = D / 8, THREADS = BQ * 2;   // a warp per 16 query rows
+  const int t = (int)p.t, s = (int)p.s;
+  const long long tiles = ((long long)t + BQ - 1) / BQ, blk = blockIdx.x;
+  const int tile = (int)(tiles - 1 - blk % tiles);
+  const long long h = (blk / tiles) % p.nh, b = blk / tiles / p.nh, kvh = h / (p.nh / p.nkv);
+  const int i0 = tile * BQ, nq = min(BQ, t - i0);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, tg = lane & 3;
+  const float inf = __int_as_float(0x7f800000), log2e = 1.4426950408889634f;
+
+  extern __shared__ __align__(1024) unsigned char smem[];
+  check_smem(bwd_dq_smem<D>(BQ));
+  uint16_t* qs = (uint16_t*)smem;                         // [BQ][D]
+  uint16_t* gs = qs + BQ * D;                             // [BQ][D] dout
+  uint16_t* ks = gs + BQ * D;                             // [2][FBK][D]
+  uint16_t* vs = ks + 2 * FBK * D;                        // [2][FBK][D]
+  unsigned char* kval = (unsigned char*)(vs + 2 * FBK * D);  // [2][FBK]
+
+  const int r0 = warp * 16 + g, r1 = r0 + 8;
+  int lo0, hi0, lo1, hi1, spanLo, minHi, maxLo, spanHi;
+  row_range(p, i0 + min(r0, nq - 1), lo0, hi0);
+  row_range(p, i0 + min(r1, nq - 1), lo1, hi1);
+  row_range(p, i0, spanLo, minHi);
+  row_range(p, i0 + nq - 1, maxLo, spanHi);
+  const int jFirst = spanLo / FBK * FBK;
+  const int nTiles = spanHi > jFirst ? (spanHi - jFirst + FBK - 1) / FBK : 0;
+  const long long lb = b * p.lse.stride[0] + h * p.lse.stride[1], db = (b * p.nh + h) * p.t;
+  // log2 e · lse and delta of this lane's rows (past nq: lse = +∞, so P = 0)
+  const float l20 = r0 < nq ? load<float>(p.lse, lb + (long long)(i0 + r0) * p.lse.stride[2]) * log2e : inf;
+  const float l21 = r1 < nq ? load<float>(p.lse, lb + (long long)(i0 + r1) * p.lse.stride[2]) * log2e : inf;
+  const float d0 = r0 < nq ? load<float>(p.delta, db + i0 + r0) : 0.f;
+  const float d1 = r1 < nq ? load<float>(p.delta, db + i0 + r1) : 0.f;
+
+  const char* kb = p.k.ptr + 2 * (b * p.k.stride[0] + kvh * p.k.stride[1]);
+  const char* vb = p.v.ptr + 2 * (b * p.v.stride[0] + kvh * p.v.stride[1]);
+  auto issue = [&](int it) {
+    const int j0 = jFirst + it * FBK, nk = min(FBK, s - j0), st = it & 1;
+    tile_async<D, FBK, THREADS>(ks + st * FBK * D, kb + 2 * (long long)j0 * p.k.stride[2], p.k.stride[2], nk);
+    tile_async<D, FBK, THREADS>(vs + st * FBK * D, vb + 2 * (long long)j0 * p.v.stride[2], p.v.stride[2], nk);
+    cp_async_commit();
+    bool ok = false;
+    if (tid < FBK) {
+      ok = tid < nk && key_ok(p, b, j0 + tid);
+      kval[st * FBK + tid] = ok;
+    }
+    return ok;
+  };
+
+  float dq[ND][4];
+#pragma unroll
+  for (int n = 0; n < ND; n++) dq[n][0] = dq[n][1] = dq[n][2] = dq[n][3] = 0;
+  const float c2 = (float)(p.scale * 1.4426950408889634);
+
+  if (nTiles > 0) {
+    tile_async<D, BQ, THREADS>(qs, p.q.ptr + 2 * (b * p.q.stride[0] + h * p.q.stride[1] + (long long)i0 * p.q.stride[2]), p.q.stride[2], nq);
+    tile_async<D, BQ, THREADS>(gs, p.dout.ptr + 2 * (b * p.dout.stride[0] + h * p.dout.stride[1] + (long long)i0 * p.dout.stride[2]), p.dout.stride[2], nq);
+    cp_async_commit();
+    bool okCur = issue(0);
+    for (int it = 0; it < nTiles; it++) {
+      const int j0 = jFirst + it * FBK, st = it & 1;
+      cp_async_wait<0>();
+      fence_proxy_async();                                // the landed tile visible to wgmma's reads
+      const int any = __syncthreads_or(okCur);
+      if (it + 1 < nTiles) okCur = issue(it + 1);
+      if (!any) continue;                                 // block-uniform: every key of this tile is padding
+      const uint16_t* kst = ks + st * FBK * D;
+      const uint16_t* vst = vs + st * FBK * D;
+      const unsigned char* kv = kval + st * FBK;
+
+      float sc[NJ][4];                                    // S [16 rows][FBK keys], then P
+#pragma unroll
+      for (int j = 0; j < NJ; j++) sc[j][0] = sc[j][1] = sc[j][2] = sc[j][3] = 0;
+      abt<E, D, FBK, BQ, FBK, WG>(sc, qs, warp * 16, kst, lane);
+      const bool needMask = p.keymask.ptr != nullptr || j0 + FBK > s || j0 < maxLo || j0 + FBK > minHi;
+#pragma unroll
+      for (int j = 0; j < NJ; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+          const int col = 8 * j + 2 * tg + (e & 1), jj = j0 + col;
+          float x = exp2_ftz(fmaf(sc[j][e], c2, e < 2 ? -l20 : -l21));
+          if (needMask && !(kv[col] && (e < 2 ? jj >= lo0 && jj < hi0 : jj >= lo1 && jj < hi1))) x = 0;
+          sc[j][e] = x;
+        }
+      float dp[NJ][4];                                    // dP = dO Vᵀ
+#pragma unroll
+      for (int j = 0; j < NJ; j++) dp[j][0] = dp[j][1] = dp[j][2] = dp[j][3] = 0;
+      abt<E, D, FBK, BQ, FBK, WG>(dp, gs, warp * 16, vst, lane);
+      uint32_t ds[NJ][2];                                 // dS = P ∘ (dP − delta), rounded to E
+#pragma unroll
+      for (int j = 0; j < NJ; j++) {
+        ds[j][0] = pack2<E>(sc[j][0] * (dp[j][0] - d0), sc[j][1] * (dp[j][1] - d0));
+        ds[j][1] = pack2<E>(sc[j][2] * (dp[j][2] - d1), sc[j][3] * (dp[j][3] - d1));
+      }
+      pb<E, D, FBK / 16, FBK, WG>(dq, ds, kst, lane);
+    }
+  }
+  store_rows<E, D>(p.dq, b, h, i0, r0, nq, dq, (float)p.scale);
+}
+
+#define SDPA_TC_BWD_KERNELS(SUFFIX, E, D, BQ)                                                                                          \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dq_##SUFFIX(const SdpaArgs p) { bwd_dq_tc<E, D, FBQ, true>(p); }              \
+  extern "C" __global__ void __launch_bounds__(2 * FNT) sdpa_bwd_tc_dq_##SUFFIX##_q128(const SdpaArgs p) { bwd_dq_tc<E, D, 128, true>(p); }    \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_##SUFFIX(const SdpaArgs p) { bwd_dkv_tc<E, D, BQ, FBK, true>(p); }        \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dq_##SUFFIX##_mma(const SdpaArgs p) { bwd_dq_tc<E, D, FBQ, false>(p); }       \
+  extern "C" __global__ void __launch_bounds__(2 * FNT) sdpa_bwd_tc_dq_##SUFFIX##_q128_mma(const SdpaArgs p) { bwd_dq_tc<E, D, 128, false>(p); } \
+  extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_##SUFFIX##_mma(const SdpaArgs p) { bwd_dkv_tc<E, D, BQ, FBK, false>(p); }
+
+SDPA_TC_BWD_KERNELS(bf16_d64, __nv_bfloat16, 64, 64)
+SDPA_TC_BWD_KERNELS(bf16_d128, __nv_bfloat16, 128, 32)
+SDPA_TC_BWD_KERNELS(f16_d64, __half, 64, 64)
+SDPA_TC_BWD_KERNELS(f16_d128, __half, 128, 32)
+// d 128 with 64-row query tiles in dK/dV (more registers, fewer and larger wgmma steps)
+extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_bf16_d128_b64(const SdpaArgs p) { bwd_dkv_tc<__nv_bfloat16, 128, 64, FBK, true>(p); }
+extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_f16_d128_b64(const SdpaArgs p) { bwd_dkv_tc<__half, 128, 64, FBK, true>(p); }

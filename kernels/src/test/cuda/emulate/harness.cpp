@@ -110,18 +110,19 @@ static void run(const Prob& P, Kern fwd, Kern dq, Kern dkv, const char* name) {
 }
 
 /** The tensor-core forward (bf16) against the naive double reference on bf16-representable inputs. */
-static void run_tc(const Prob& P, Kern fwd, const char* name) {
+static void run_tc(const Prob& P, Kern fwd, const char* name, Kern dq = nullptr, Kern dkv = nullptr, unsigned long long dkvSmem = 0) {
   printf("%s (tensor cores, bf16) B%d nh%d nkv%d T%d S%d d%d causal%d past%d pad%d seg%zu\n", name, P.B, P.nh, P.nkv, P.T, P.S, P.d, P.causal, P.past, P.padmask, P.seg.size());
   std::mt19937 rng(7); std::normal_distribution<float> nd;
   int B = P.B, nh = P.nh, nkv = P.nkv, T = P.T, S = P.S, d = P.d, cap = S + 8, g = nh / nkv;
-  std::vector<__nv_bfloat16> q(B * T * nh * d), k(B * nkv * cap * d), v(B * nkv * cap * d);
-  for (auto* a : {&q, &k, &v}) for (auto& x : *a) x = __float2bfloat16_rn(nd(rng));
+  std::vector<__nv_bfloat16> q(B * T * nh * d), k(B * nkv * cap * d), v(B * nkv * cap * d), go(B * T * nh * d);
+  for (auto* a : {&q, &k, &v, &go}) for (auto& x : *a) x = __float2bfloat16_rn(nd(rng));
   std::vector<unsigned char> km(B * S, 1);
   if (P.padmask) for (int j = 0; j < std::min(S, P.past + 5); j++) km[(B - 1) * S + j] = 0;
   if (P.padmask && S > 140) for (int j = 64; j < 128; j++) km[j] = 0;   // batch row 0: a whole key tile of padding
   auto Q = [&](int b, int h, int i, int c) { return (double)__bfloat162float(q[((b * T + i) * nh + h) * d + c]); };
   auto K = [&](int b, int h, int j, int c) { return (double)__bfloat162float(k[((b * nkv + h) * cap + j) * d + c]); };
   auto V = [&](int b, int h, int j, int c) { return (double)__bfloat162float(v[((b * nkv + h) * cap + j) * d + c]); };
+  auto G = [&](int b, int h, int i, int c) { return (double)__bfloat162float(go[((b * T + i) * nh + h) * d + c]); };
   double scale = 1 / std::sqrt((double)d);
   auto visible = [&](int b, int i, int j) {
     int lo = 0, hi = S;
@@ -129,7 +130,7 @@ static void run_tc(const Prob& P, Kern fwd, const char* name) {
     if (P.causal) hi = std::min(hi, P.past + i + 1);
     return j >= lo && j < hi && km[b * S + j];
   };
-  std::vector<double> ro(B * nh * T * d, 0), rl(B * nh * T);
+  std::vector<double> ro(B * nh * T * d, 0), rl(B * nh * T), rdq(B * nh * T * d, 0), rdk(B * nkv * S * d, 0), rdv(B * nkv * S * d, 0);
   for (int b = 0; b < B; b++) for (int h = 0; h < nh; h++) for (int i = 0; i < T; i++) {
     int kh = h / g; std::vector<double> sc(S, -INFINITY); double m = -INFINITY;
     for (int j = 0; j < S; j++) if (visible(b, i, j)) { double x = 0; for (int c = 0; c < d; c++) x += Q(b, h, i, c) * K(b, kh, j, c); sc[j] = x * scale; m = std::max(m, sc[j]); }
@@ -138,6 +139,17 @@ static void run_tc(const Prob& P, Kern fwd, const char* name) {
     double l = 0; for (int j = 0; j < S; j++) if (sc[j] > -INFINITY) l += std::exp(sc[j] - m);
     rl[row] = m + std::log(l);
     for (int c = 0; c < d; c++) { double x = 0; for (int j = 0; j < S; j++) if (sc[j] > -INFINITY) x += std::exp(sc[j] - rl[row]) * V(b, kh, j, c); ro[row * d + c] = x; }
+    if (!dq) continue;
+    double D = 0; for (int c = 0; c < d; c++) D += G(b, h, i, c) * ro[row * d + c];
+    for (int j = 0; j < S; j++) if (sc[j] > -INFINITY) {
+      double pr = std::exp(sc[j] - rl[row]), dp = 0; for (int c = 0; c < d; c++) dp += G(b, h, i, c) * V(b, kh, j, c);
+      double ds = pr * (dp - D);
+      for (int c = 0; c < d; c++) {
+        rdq[row * d + c] += scale * ds * K(b, kh, j, c);
+        rdk[((size_t)(b * nkv + kh) * S + j) * d + c] += scale * ds * Q(b, h, i, c);
+        rdv[((size_t)(b * nkv + kh) * S + j) * d + c] += pr * G(b, h, i, c);
+      }
+    }
   }
   std::vector<__nv_bfloat16> o(B * T * nh * d, __nv_bfloat16{0x7FC0});   // NaN poison
   std::vector<float> lse(B * nh * T, NAN);
@@ -155,9 +167,33 @@ static void run_tc(const Prob& P, Kern fwd, const char* name) {
   for (int b = 0; b < B; b++) for (int h = 0; h < nh; h++) for (int i = 0; i < T; i++) for (int c = 0; c < d; c++) oc[(((size_t)b * nh + h) * T + i) * d + c] = __bfloat162float(o[((b * T + i) * nh + h) * d + c]);
   cmp("out", oc, ro, 1e-2);
   cmp("lse", lse, rl, 1e-4);
+  if (!dq) return;
+  std::vector<float> delta(B * nh * T, NAN);
+  p.dout = op(go.data(), tq, DT_BF16);
+  p.delta = op(delta.data(), {1}, DT_F32);
+  launch(sdpa_bwd_delta_f32, p, (B * nh * T + 7) / 8, 0);
+  const __nv_bfloat16 nan{0x7FC0};
+  std::vector<__nv_bfloat16> gq(B * nh * T * d, nan), gk(B * nkv * S * d, nan), gv(B * nkv * S * d, nan);
+  p.dq = op(gq.data(), {(long long)nh * T * d, (long long)T * d, d, 1}, DT_BF16);
+  launch(dq, p, (long long)B * nh * ((T + FBQ - 1) / FBQ), d == 64 ? bwd_dq_smem<64>() : bwd_dq_smem<128>(), FNT);
+  std::vector<long long> tgk = {(long long)nkv * S * d, (long long)S * d, d, 1};
+  p.dq = op(nullptr, {1}, DT_F32);
+  p.dk = op(gk.data(), tgk, DT_BF16); p.dv = op(gv.data(), tgk, DT_BF16);
+  launch(dkv, p, (long long)B * nkv * ((S + FBK - 1) / FBK), dkvSmem, FNT);
+  auto f = [](const std::vector<__nv_bfloat16>& x) { std::vector<float> r(x.size()); for (size_t i = 0; i < x.size(); i++) r[i] = __bfloat162float(x[i]); return r; };
+  cmp("dq", f(gq), rdq, 2e-2); cmp("dk", f(gk), rdk, 2e-2); cmp("dv", f(gv), rdv, 2e-2);
 }
 
-int main() {
+int main(int argc, char** argv) {
+  if (argc > 1) {   // the tensor-core backward only
+    run_tc({1, 4, 1, 70, 70, 64, true, 0, true, {}}, sdpa_fwd_tc_bf16_d64, "causal padded MQA", sdpa_bwd_tc_dq_bf16_d64, sdpa_bwd_tc_dkv_bf16_d64, bwd_dkv_smem<64, 64>());
+    run_tc({1, 2, 2, 31, 100, 128, true, 69, false, {}}, sdpa_fwd_tc_bf16_d128, "prefill after cache", sdpa_bwd_tc_dq_bf16_d128, sdpa_bwd_tc_dkv_bf16_d128, bwd_dkv_smem<128, 32>());
+    run_tc({1, 2, 1, 130, 200, 64, false, 0, true, {}}, sdpa_fwd_tc_bf16_d64, "bidirectional padded, a padding tile", sdpa_bwd_tc_dq_bf16_d64, sdpa_bwd_tc_dkv_bf16_d64, bwd_dkv_smem<64, 64>());
+    run_tc({1, 2, 1, 130, 130, 128, false, 0, false, {0, 1, 60, 130}}, sdpa_fwd_tc_bf16_d128, "segments", sdpa_bwd_tc_dq_bf16_d128, sdpa_bwd_tc_dkv_bf16_d128, bwd_dkv_smem<128, 32>());
+    run_tc({1, 4, 2, 200, 200, 64, true, 0, false, {0, 70, 200}}, sdpa_fwd_tc_bf16_d64, "causal segments GQA", sdpa_bwd_tc_dq_bf16_d64, sdpa_bwd_tc_dkv_bf16_d64, bwd_dkv_smem<64, 64>());
+    printf("%d failures\n", fails);
+    return fails != 0;
+  }
   run_tc({1, 4, 1, 70, 70, 64, true, 0, true, {}}, sdpa_fwd_tc_bf16_d64, "causal padded MQA");
   run_tc({2, 2, 1, 1, 77, 128, true, 76, true, {}}, sdpa_fwd_tc_bf16_d128, "decode padded");
   run_tc({1, 2, 2, 31, 100, 128, true, 69, false, {}}, sdpa_fwd_tc_bf16_d128, "prefill after cache");

@@ -5,6 +5,7 @@
 #pragma once
 #include <cstdint>
 #include <cstring>
+#include <cmath>
 #include <vector>
 
 inline uint32_t emu_reg[8][32][8];
@@ -72,3 +73,9 @@ template <int N> inline void cp_async_wait() {
 template <typename E> inline uint32_t pack2(float lo, float hi) {
   return __float2bfloat16_rn(lo).b | ((uint32_t)__float2bfloat16_rn(hi).b << 16);
 }
+
+struct float2 { float x, y; };
+inline float2 make_float2(float x, float y) { return {x, y}; }
+template <typename E> inline float2 unpack2(uint32_t v) { return {emu_bf(v & 0xFFFF), emu_bf(v >> 16)}; }
+inline float exp2_ftz(float x) { float y = std::exp2(x); return y < 0x1p-126f ? 0.f : y; }
+inline void fence_proxy_async() {}

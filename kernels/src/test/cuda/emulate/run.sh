@@ -10,4 +10,4 @@ here=$(cd "$(dirname "$0")" && pwd); cuda=$here/../../../main/cuda; tmp=$(mktemp
 cp "$here/tensor.cuh" "$here/mma.cuh" "$cuda/codes.cuh" "$here/harness.cpp" "$tmp/"
 sed -e 's/asm volatile("mov.u32 %0, %%dynamic_smem_size;" : "=r"(have));/have = emu_dyn_smem;/' "$cuda/attention.cu" > "$tmp/attention.cu"
 g++ -std=c++20 -O1 -w -o "$tmp/harness" "$tmp/harness.cpp" -lpthread
-"$tmp/harness"
+"$tmp/harness" "$@"

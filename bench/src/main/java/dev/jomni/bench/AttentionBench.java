@@ -27,13 +27,17 @@ import org.openjdk.jmh.infra.IterationParams;
 import org.openjdk.jmh.runner.IterationType;
 
 /**
- * ScaledDotProductAttention's CUDA kernels (attention.cu, the simple tiled version of issue 9) at peers.py's
- * shape: B=1, 32 query heads and 32 kv heads ({@code kvHeads} 4 for the thinker's GQA), S=T=4096, d=128,
- * bf16, causal and not; {@code pass} fwd = forward, fwdbwd = forward then backward (dq, dk, dv). CUDA events
+ * ScaledDotProductAttention's CUDA kernels (attention.cu: the tensor-core forward and backward for bf16) at
+ * peers.py's shape: B=1, 32 query heads and 32 kv heads ({@code kvHeads} 4 for the thinker's GQA), S=T=4096,
+ * d=128, bf16, causal and not; {@code pass} fwd = forward, fwdbwd = forward then backward (dq, dk, dv);
+ * {@code variant} the kernels' variant, as -Djomni.attention.variant takes it ("tc" the default: wgmma on
+ * sm_90a, 128-row forward tiles, 64-row dQ tiles; "f64" 64-row forward tiles; "q128" 128-row forward and dQ
+ * tiles; "mma" mma.sync alone; "simt" the SIMT kernels). CUDA events
  * around each call on the backend's stream, median. TFLOP/s as peers.py counts them: 4·B·H·S²·d, halved for
  * causal, forward + backward 3.5× that. Peers: peers.py's sdpa_flash_fwd_causal{0,1}_tflops and
  * sdpa_flash_fwdbwd_causal{0,1}_tflops; the "burst" figure uses peers.py's own protocol (3 warm-up, median of 20).
- * Run: {@code JOMNI_BENCH=dev.jomni.bench.AttentionBench scripts/gpu ...}.
+ * Run: {@code JOMNI_BENCH=dev.jomni.bench.AttentionBench scripts/gpu ...}; several variants:
+ * {@code JOMNI_JMH_ARGS="-p variant=tc,mma,f64+mma,q128"}.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.SampleTime)
@@ -50,8 +54,11 @@ public class AttentionBench {
     @Param({"fwd", "fwdbwd"})
     public String pass;
 
-    @Param({"32"})
+    @Param({"32", "4"})
     public int kvHeads;
+
+    @Param({"tc"})
+    public String variant;
 
     private ScaledDotProductAttention.Kernels kernels;
     private Tensor q, k, v, out, lse, dOut, dq, dk, dv;
@@ -62,6 +69,7 @@ public class AttentionBench {
 
     @Setup(Level.Trial)
     public void setUp() {
+        System.setProperty("jomni.attention.variant", variant);   // read by the kernels at each call
         Device gpu = Device.cuda(0);
         CudaDevice dev = CudaBackend.of(gpu);
         stream = dev.stream();
@@ -96,7 +104,7 @@ public class AttentionBench {
     }
 
     private String name() {
-        return "sdpa_simple_" + pass + "_causal" + (causal ? 1 : 0) + (kvHeads == H ? "" : "_kv" + kvHeads);
+        return "sdpa_" + variant.replace('+', '_') + "_" + pass + "_causal" + (causal ? 1 : 0) + (kvHeads == H ? "" : "_kv" + kvHeads);
     }
 
     private void call() {

@@ -12,10 +12,10 @@ import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * ScaledDotProductAttention's CUDA kernels (attention.cu). The forward of bf16/f16 with head_dim 64 or 128
- * and 16-byte aligned rows runs on tensor cores (sdpa_fwd_tc_*: FlashAttention-2, mma.sync, cp.async
- * double buffering; off with {@code -Djomni.attention.simt=true}); every other forward and the backward run
- * the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory tiles, online softmax). Forward and dQ
+ * ScaledDotProductAttention's CUDA kernels (attention.cu). The forward and backward of bf16/f16 with
+ * head_dim 64 or 128 and 16-byte aligned rows run on tensor cores (sdpa_fwd_tc_*, sdpa_bwd_tc_{dq,dkv}_*:
+ * FlashAttention-2, mma.sync, cp.async double buffering; off with {@code -Djomni.attention.simt=true});
+ * every other forward and backward run the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory tiles, online softmax). Forward and dQ
  * take a block per (batch, head, query tile), dK/dV a block per (batch, kv head, key tile) summing the
  * group's heads and every query in order: deterministic, no atomics. q, k, v, out and dOut are read
  * through their strides (unit stride on d); the segment offsets are uploaded with the launch (a
@@ -26,7 +26,7 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
     /** The widest head the kernels hold (f64: 128). */
     static final int MAX_HEAD_DIM = 256;
     private static final int THREADS = 256;            // attention.cu's NT: 16 × 16 threads per block
-    private static final int TC_THREADS = 128, TC_TILE = 64;   // attention.cu's FNT (4 warps) and FBQ
+    private static final int TC_TILE = 64, TC_THREADS = 128;   // attention.cu's FBK (key tiles) and FNT (the dK/dV block)
     private static final long[] UNIT = {1};
 
     private final CudaBackend backend;
@@ -51,9 +51,20 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
      */
     String tensorCoreSuffix(Tensor q, Tensor k, Tensor v, Tensor out) {
         int d = q.size(3);
-        if (!tensorCores || (d != 64 && d != 128) || (q.dtype() != DType.BF16 && q.dtype() != DType.F16)) return null;
+        if (!tensorCores || TensorCoreTiles.current().simt() || (d != 64 && d != 128) || (q.dtype() != DType.BF16 && q.dtype() != DType.F16)) return null;
         for (Tensor x : new Tensor[] {q, k, v, out}) if (!rowsAligned(x)) return null;
         return (q.dtype() == DType.BF16 ? "bf16" : "f16") + "_d" + d;
+    }
+
+    /**
+     * The tensor-core backward's kernel suffix, or null when it does not apply: as the forward's, with dOut and
+     * the wanted gradients' rows 16-byte aligned too.
+     */
+    String tensorCoreBackwardSuffix(Tensor q, Tensor k, Tensor v, Tensor dOut, Tensor dq, Tensor dk, Tensor dv) {
+        String tc = tensorCoreSuffix(q, k, v, dOut);
+        if (tc == null) return null;
+        for (Tensor x : new Tensor[] {dq, dk, dv}) if (x != null && !rowsAligned(x)) return null;
+        return tc;
     }
 
     /** x [B, heads, rows, d] (2-byte elements): address and the strides of B, heads and rows are multiples of 16 bytes. */
@@ -63,9 +74,78 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         return true;
     }
 
-    /** attention.cu's flash_smem: Q [64][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
-    static long tensorCoreBytes(int d) {
-        return 2L * (TC_TILE * d + 4L * TC_TILE * d) + 2L * TC_TILE;
+    /** attention.cu's flash_smem: Q [rows][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
+    static long tensorCoreBytes(int d, int rows) {
+        return 2L * (rows * d + 4L * TC_TILE * d) + 2L * TC_TILE;
+    }
+
+    /** attention.cu's bwd_dq_smem: Q, dO [rows][d], K and V [2][64][d] in 2-byte elements, key flags [2][64] bytes. */
+    static long tensorCoreDqBytes(int d, int rows) {
+        return 2L * (2L * rows * d + 4L * TC_TILE * d) + 2L * TC_TILE;
+    }
+
+    /** attention.cu's bwd_dkv_smem for its query tile of {@code rows}: K, V [64][d], Q, dO [2][rows][d], 8 × rows 4-byte, 64 flags. */
+    static long tensorCoreDkvBytes(int d, int rows) {
+        return 2L * (2L * TC_TILE * d + 4L * rows * d) + 32L * rows + TC_TILE;
+    }
+
+    /**
+     * The tensor-core kernels' variant (a warp per 16 rows): the forward's and dQ's query rows, 64 or 128, and
+     * dK/dV's query tile at d 128 (32 or 64 rows; 64 at d 64); the
+     * products on sm_90a by wgmma (the default) or by mma.sync alone. {@code -Djomni.attention.variant} picks
+     * them, read at each call (so one process can measure several): tokens {@code q64}, {@code q128} (forward
+     * and dQ), {@code f64}, {@code f128} (the forward alone), {@code dkv32}, {@code dkv64} (dK/dV's query rows
+     * at d 128: its _b64 kernel; d 64 always takes 64), {@code mma} (the _mma kernels), {@code nosplit}
+     * (never split a GQA group over dK/dV blocks, see groupSplits), {@code simt} (the SIMT kernels for
+     * everything, as {@code -Djomni.attention.simt=true}), {@code tc} (the default); e.g. {@code q128,mma} or
+     * {@code q128+mma}.
+     */
+    record TensorCoreTiles(int forwardRows, int dqRows, int dkvRows, boolean mma, boolean simt, boolean noSplit) {
+        /** wgmma, 128-row forward and dQ tiles (two warpgroups share each K/V tile), 64-row dK/dV query tiles: the fastest measured on an H200. */
+        static final TensorCoreTiles DEFAULT = new TensorCoreTiles(128, 128, 64, false, false, false);
+
+        static TensorCoreTiles current() {
+            String v = System.getProperty("jomni.attention.variant", "");
+            if (v.isEmpty()) return DEFAULT;
+            int q = DEFAULT.forwardRows, dq = DEFAULT.dqRows, kv = DEFAULT.dkvRows;
+            boolean mma = DEFAULT.mma, simt = false, noSplit = false;
+            for (String token : v.split("[,+ ]+")) {
+                switch (token) {
+                    case "q64" -> q = dq = 64;
+                    case "q128" -> q = dq = 128;
+                    case "f64" -> q = 64;
+                    case "f128" -> q = 128;
+                    case "dkv32" -> kv = 32;
+                    case "dkv64" -> kv = 64;
+                    case "mma" -> mma = true;
+                    case "simt" -> simt = true;
+                    case "nosplit" -> noSplit = true;
+                    case "", "tc" -> { }
+                    default -> throw new IllegalArgumentException("jomni.attention.variant: unknown token '" + token
+                            + "' in '" + v + "' (known: tc, q64, q128, f64, f128, dkv32, dkv64, mma, nosplit, simt)");
+                }
+            }
+            return new TensorCoreTiles(q, dq, kv, mma, simt, noSplit);
+        }
+
+        /** The kernel name's tile suffix: none for 64 rows (the base kernels), _q128 for 128. */
+        static String suffix(int rows) {
+            return rows == 64 ? "" : "_q" + rows;
+        }
+
+        /** dK/dV's query tile rows at head dim d, and its kernel name's suffix (_b64 for 64 rows at d 128; no _mma kernel of it). */
+        int dkvTile(int d) {
+            return d == 64 || (dkvRows == 64 && !mma) ? 64 : 32;
+        }
+
+        String dkvSuffix(int d) {
+            return d == 128 && dkvTile(d) == 64 ? "_b64" : engine();
+        }
+
+        /** The kernel name's engine suffix: _mma for the mma.sync-only kernels. */
+        String engine() {
+            return mma ? "_mma" : "";
+        }
     }
 
     /**
@@ -103,11 +183,13 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         CudaDevice dev = backend.on(q.device());
         String tc = tensorCoreSuffix(q, k, v, out);
         if (tc != null) {
-            long smem = tensorCoreBytes(d);
-            Kernel kernel = kernel(dev, "sdpa_fwd_tc_" + tc, smem, shapes);
+            TensorCoreTiles tiling = TensorCoreTiles.current();
+            int rows = tiling.forwardRows();
+            long smem = tensorCoreBytes(d, rows);
+            Kernel kernel = kernel(dev, "sdpa_fwd_tc_" + tc + TensorCoreTiles.suffix(rows) + tiling.engine(), smem, shapes);
             Tensor seg = segments(mask, q.device());
             args(q, k, v, mask, scale, seg, out, lse, null, null, null, null, null)
-                    .launch(kernel, dev.stream, grid((long) b * nh, t, TC_TILE, shapes), TC_THREADS, (int) smem);
+                    .launch(kernel, dev.stream, grid((long) b * nh, t, rows, shapes), 2 * rows, (int) smem);
             if (seg != null) seg.close();
             return;
         }
@@ -132,10 +214,49 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         Tensor seg = segments(mask, q.device());
         Tensor delta = Tensor.empty(q.device(), lse.dtype(), b, nh, t);   // [B, nh, T] rowsum(dOut ∘ out), contiguous
         long rows = (long) b * nh * t;
-        if (rows > 0)
+        String tc = tensorCoreBackwardSuffix(q, k, v, dOut, dq, dk, dv);
+        if (rows > 0 && tc != null && out.dtype() == q.dtype() && rowsAligned(out))   // 16-byte loads, d / 8 threads a row
+            args(q, k, v, mask, scale, seg, out, lse, dOut, null, null, null, delta)
+                    .launch(dev.kernel("attention", "sdpa_bwd_delta_tc_" + tc), dev.stream, Dim3.blocks(rows * (d / 8), THREADS), THREADS, 0);
+        else if (rows > 0)
             args(q, k, v, mask, scale, seg, out, lse, dOut, null, null, null, delta)
                     .launch(dev.kernel("attention", lse.dtype() == DType.F64 ? "sdpa_bwd_delta_f64" : "sdpa_bwd_delta_f32"), dev.stream,
                             Dim3.blocks(rows, THREADS / 32), THREADS, 0);
+        if (tc != null) {
+            TensorCoreTiles tiling = TensorCoreTiles.current();
+            if (dq != null && rows > 0) {
+                int tile = tiling.dqRows();
+                long smem = tensorCoreDqBytes(d, tile);
+                args(q, k, v, mask, scale, seg, out, lse, dOut, dq, null, null, delta)
+                        .launch(kernel(dev, "sdpa_bwd_tc_dq_" + tc + TensorCoreTiles.suffix(tile) + tiling.engine(), smem, shapes), dev.stream,
+                                grid((long) b * nh, t, tile, shapes), 2 * tile, (int) smem);
+            }
+            if (keys) {
+                long smem = tensorCoreDkvBytes(d, tiling.dkvTile(d));
+                int blocks = grid((long) b * nkv, s, TC_TILE, shapes), splits = tiling.noSplit() ? 1 : groupSplits(nh / nkv, blocks);
+                Kernel kernel = kernel(dev, "sdpa_bwd_tc_dkv_" + tc + tiling.dkvSuffix(d), smem, shapes);
+                if (splits == 1) {
+                    args(q, k, v, mask, scale, seg, out, lse, dOut, null, dk, dv, delta).launch(kernel, dev.stream, blocks, TC_THREADS, (int) smem);
+                } else {   // f32 partials per split of the group, then summed in split order
+                    Tensor pk = dk == null ? null : Tensor.empty(q.device(), DType.F32, splits * b, nkv, s, d);
+                    Tensor pv = dv == null ? null : Tensor.empty(q.device(), DType.F32, splits * b, nkv, s, d);
+                    args(q, k, v, mask, scale, seg, out, lse, dOut, null, pk, pv, delta)
+                            .launch(kernel, dev.stream, Dim3.of(blocks, splits), TC_THREADS, (int) smem);
+                    Kernel sum = dev.kernel("attention", "sdpa_bwd_tc_split_sum_" + (q.dtype() == DType.BF16 ? "bf16" : "f16"));
+                    for (Tensor[] pair : new Tensor[][] {{pk, dk}, {pv, dv}}) {
+                        if (pair[0] == null) continue;
+                        Launch.begin().struct().i64(b).i64(nkv).i64(s).i64(d).i64(splits)
+                                .operand(CudaBackend.address(pair[0]), pair[0].strides(), 4, DType.F32.code)
+                                .operand(CudaBackend.address(pair[1]), pair[1].strides(), 4, pair[1].dtype().code)
+                                .launch(sum, dev.stream, Dim3.blocks((long) b * nkv * s * (d / 2), THREADS), THREADS);
+                        pair[0].close();   // back to the stream-ordered cache after the sum that reads it
+                    }
+                }
+            }
+            delta.close();
+            if (seg != null) seg.close();
+            return;
+        }
         long smem = tiles.backwardBytes(d);
         if (dq != null && rows > 0) {
             Kernel kernel = kernel(dev, "sdpa_bwd_dq_" + tiles.suffix, smem, shapes);
@@ -150,6 +271,21 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         delta.close();
         if (seg != null) seg.close();
     }
+
+    /**
+     * How many blocks share a GQA group's heads in the tensor-core dK/dV kernel: 1 when there are enough key
+     * tiles (≥ SPLIT_BLOCKS blocks), else the smallest divisor of the group that reaches that many (or the
+     * group). Few kv heads make few, long blocks (under a causal mask the first key tiles see every query), and
+     * the slowest of them sets the kernel's time; splits trade that for f32 partials summed in order.
+     */
+    static int groupSplits(int group, int blocks) {
+        if (group == 1 || blocks >= SPLIT_BLOCKS) return 1;
+        for (int x = 2; x < group; x++) if (group % x == 0 && (long) blocks * x >= SPLIT_BLOCKS) return x;
+        return group;
+    }
+
+    /** About four waves of two blocks per multiprocessor on a 132-multiprocessor H100/H200. */
+    private static final int SPLIT_BLOCKS = 1024;
 
     /** heads · ceil(rows / tile) blocks, as an int grid. */
     private static int grid(long heads, int rows, int tile, String shapes) {

@@ -105,4 +105,9 @@ final class Launch {
     void launch(Kernel kernel, Stream stream, int grid, int block, int sharedBytes) {
         kernel.launchPacked(stream, Dim3.of(grid), Dim3.of(block), sharedBytes, params);
     }
+
+    /** As above, on a grid of several dimensions. */
+    void launch(Kernel kernel, Stream stream, Dim3 grid, int block, int sharedBytes) {
+        kernel.launchPacked(stream, grid, Dim3.of(block), sharedBytes, params);
+    }
 }

@@ -23,8 +23,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * causal, key padding with fully masked rows, segments (with and without causal), q and out as
  * transposed views of [B, T, nh, d], k and v as the first S rows of a larger cache, outputs poisoned
  * with NaN before each run. bf16 and f16 forwards with d 64 and 128 take the tensor-core kernels
- * (sdpa_fwd_tc_*), the rest the SIMT ones; each case prints which, and the tensor-core forward is also
- * compared with the SIMT one on the same inputs. Every comparison prints op, shape, dtype, error and bound.
+ * (sdpa_fwd_tc_*) and backward (sdpa_bwd_tc_{dq,dkv}_*), the rest the SIMT ones; each case prints which,
+ * and the tensor-core forward is also compared with the SIMT one on the same inputs. Every comparison prints op, shape, dtype, error and bound.
  */
 @Tag("gpu")
 class CudaScaledDotProductAttentionTest {
@@ -154,6 +154,46 @@ class CudaScaledDotProductAttentionTest {
         run(CASES[8], t);
     }
 
+    /**
+     * The tensor-core kernels (forward and backward) over a grid: T 1, 17, 128, 1000 (and 4096 for two cases),
+     * causal and not, GQA groups 1, 4, 8, head dims 64 and 128; packed uneven batches (segments) and padding
+     * are in CASES. bf16 and f16 inputs.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void tensorCoreGrid(DType t) {
+        for (int d : new int[] {64, 128})
+            for (int tt : new int[] {1, 17, 128, 1000})
+                for (boolean causal : new boolean[] {false, true})
+                    for (int group : new int[] {1, 4, 8}) {
+                        int nkv = tt >= 1000 ? 1 : 2;
+                        run(new Case("grid", 1, nkv * group, nkv, tt, tt, d, causal ? Mask.CAUSAL : Mask.NONE, 0), t);
+                    }
+        if (t == DType.BF16) {
+            run(new Case("grid", 1, 4, 1, 4096, 4096, 128, Mask.CAUSAL, 0), t);
+            run(new Case("grid", 1, 8, 1, 4096, 4096, 64, Mask.NONE, 0), t);
+        }
+    }
+
+    /**
+     * The other tilings of the tensor-core kernels (-Djomni.attention.variant, read at each call) on a few cases,
+     * and GQA dK/dV without splitting the group over blocks (the split is taken whenever blocks are few, as here).
+     */
+    @Test
+    void otherTensorCoreTilings() {
+        String before = System.getProperty("jomni.attention.variant");
+        try {
+            for (String variant : new String[] {"q64", "f64", "dkv32", "nosplit", "mma", "q128+mma+nosplit"}) {
+                System.setProperty("jomni.attention.variant", variant);
+                System.out.println("scaledDotProductAttention variant " + variant);
+                for (int x : new int[] {2, 3, 6, 7, 10, 12, 13}) run(CASES[x], DType.BF16);
+            }
+        } finally {
+            if (before == null) System.clearProperty("jomni.attention.variant");
+            else System.setProperty("jomni.attention.variant", before);
+        }
+    }
+
     static void run(Case c, DType t) {
         Device gpu = BackendParity.gpu();
         ScaledDotProductAttention.Kernels cuda = gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
@@ -193,6 +233,10 @@ class CudaScaledDotProductAttentionTest {
         Tensor outRef = out.contiguous().to(gpu), lseRef = lse.to(gpu);   // out as a [B, nh, T, d] contiguous tensor this time
         Tensor dqG = Tensor.full(gpu, t, Double.NaN, c.b, c.nh, c.t, c.d), dkG = Tensor.full(gpu, t, Double.NaN, c.b, c.nkv, c.s, c.d);
         Tensor dvG = Tensor.full(gpu, t, Double.NaN, c.b, c.nkv, c.s, c.d);
+        String tcb = ((CudaScaledDotProductAttention) cuda).tensorCoreBackwardSuffix(q.gpu, k.gpu, v.gpu, dOut.gpu, dqG, dkG, dvG);
+        System.out.println("scaledDotProductAttention " + c + " " + t.lower() + seeded + ", backward on "
+                + (tcb == null ? "SIMT" : "tensor cores sdpa_bwd_tc_{dq,dkv}_" + tcb));
+        assertEquals(tc != null, tcb != null, "the backward takes tensor cores exactly when the forward does (q, k, v, dOut alike)");
         syncs = CudaBackend.hostSyncs(gpu);
         cuda.backward(q.gpu, k.gpu, v.gpu, outRef, lseRef, dOut.gpu, mg, scale, dqG, dkG, dvG);
         assertEquals(syncs, CudaBackend.hostSyncs(gpu), "backward waited for the device");
