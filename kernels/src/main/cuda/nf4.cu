@@ -15,6 +15,10 @@
 //     16×16×16 on tensor cores, f32 accumulators; 4 warps, each 32×32. Grid (ceil(N/64), ceil(M/64)).
 //   nf4_gemm_dx_T(dx, dy, packed, …, wdt, M, N, K):  dx [M, K] = dy [M, N] · W, same tiling over (m, k),
 //     steps of 64 along n. Grid (K/64, ceil(M/64)).
+//   nf4_gemv_{tc,tc8,tc2}_T_mb{1,2}(y, x, packed, qabs, nabs, ncode, offset, M, N, K, KS, KT):  the decode GEMV on
+//     tensor cores for T ∈ {bf16, f16} (tc8, tc2: bf16), M ≤ 8·mb; see "decode GEMV on tensor cores" below.
+//   nf4_gemm_{tc,tc2}_T, nf4_gemm_dx_{tc,tc2}_T(out, a, packed, …, wdt, M, N, K):  y = x·Wᵀ and dx = dy·W on mma.sync
+//     with a cp.async ring, exact weights; see "GEMM on mma.sync" below. The launcher picks a variant by property.
 //   Operands contiguous; packed 16-byte aligned (the launcher checks). Launcher: dev.jomni.cuda.CudaNf4Matmul.
 #include <mma.h>
 #include "mma.cuh"
