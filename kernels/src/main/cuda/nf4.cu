@@ -15,8 +15,13 @@
 //     16×16×16 on tensor cores, f32 accumulators; 4 warps, each 32×32. Grid (ceil(N/64), ceil(M/64)).
 //   nf4_gemm_dx_T(dx, dy, packed, …, wdt, M, N, K):  dx [M, K] = dy [M, N] · W, same tiling over (m, k),
 //     steps of 64 along n. Grid (K/64, ceil(M/64)).
+//   nf4_gemv_{tc,tc8,tc2}_T_mb{1,2}(y, x, packed, qabs, nabs, ncode, offset, M, N, K, KS, KT):  the decode GEMV on
+//     tensor cores for T ∈ {bf16, f16} (tc8, tc2: bf16), M ≤ 8·mb; see "decode GEMV on tensor cores" below.
+//   nf4_gemm_{tc,tc2}_T, nf4_gemm_dx_{tc,tc2}_T(out, a, packed, …, wdt, M, N, K):  y = x·Wᵀ and dx = dy·W on mma.sync
+//     with a cp.async ring, exact weights; see "GEMM on mma.sync" below. The launcher picks a variant by property.
 //   Operands contiguous; packed 16-byte aligned (the launcher checks). Launcher: dev.jomni.cuda.CudaNf4Matmul.
 #include <mma.h>
+#include "mma.cuh"
 #include "tensor.cuh"
 
 using namespace nvcuda;
@@ -191,6 +196,160 @@ GEMV_ALL(__nv_bfloat16, bf16)
 GEMV_ALL(__half, f16)
 GEMV_ALL(float, f32)
 
+// ---------------------------------------------------------------- decode GEMV on tensor cores, M ≤ 16
+
+// y[M, N] = x[M, K] · Wᵀ, T ∈ {bf16, f16}, bandwidth-bound on the packed bytes. W's rows are the A operand of
+// mma m16n8k16 (16 rows × 16 k), x the B operand (k × 8 columns, a column per row of x: M ≤ 8·MB), f32
+// accumulators. A warp's unit is 16 rows × one NF4 block (64 k): lane (g, t) reads 8 bytes (16 codes, k 16t..16t+15
+// of the block) of rows g and g+8 (one 8-byte load each), so every mma's k lies in one block and the block's scale
+// multiplies its f32 partial sums once: acc += absmax · Σ x·CODE[q]. The codes become bf16/f16 pairs through a
+// 256-entry byte → (CODE[hi], CODE[lo]) table in shared memory, replicated 32 times so lane l always reads bank l
+// (no conflicts). The weights are thus s·round(CODE[q]) rather than round(round(CODE[q]·s)): within 2^-9 relative of
+// the CPU's, as the sums' order already is (bitsandbytes' own GEMV rounds differently again).
+//   Blocks of 8 warps, persistent (grid-stride over items of 16·8/KS rows); the KS warps of an item's row tile split
+//   K (their partial sums added in shared memory in a fixed order). x is staged in shared memory per tile of KT
+//   columns (rows padded by 8 elements: conflict-free 16-byte reads). A warp loads U blocks of its rows at once
+//   (2U loads in flight) before it decodes them.
+namespace gtc {
+constexpr int THREADS = 256, WARPS = 8, TABLE_BYTES = 256 * 32 * 4, NCODE_BYTES = 256 * 4;
+}
+
+template <typename T>
+__device__ __forceinline__ uint32_t code_pair(int byte) { return pack2<T>(NF4[byte >> 4], NF4[byte & 15]); }
+
+template <typename T, int MB, int U>
+__device__ void gemv_tc(T* y, const T* x, const uint8_t* packed, const uint8_t* qabs, const float* nabs, const float* ncode_g,
+                        float offset, int M, int N, int K, int KS, int KT) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint32_t* tbl = reinterpret_cast<uint32_t*>(smem);                                   // [256 bytes][32 lanes]
+  float* ncode = reinterpret_cast<float*>(smem + gtc::TABLE_BYTES);                    // the absmax codes' map
+  T* xs = reinterpret_cast<T*>(smem + gtc::TABLE_BYTES + gtc::NCODE_BYTES);            // [M][KT + 8]
+  const int XS = KT + 8;
+  float* red = reinterpret_cast<float*>(xs + (long long)M * XS);                        // [WARPS][16][8·MB] (KS > 1)
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  for (int i = tid; i < 256 * 32; i += gtc::THREADS) tbl[i] = code_pair<T>(i >> 5);
+  for (int i = tid; i < 256; i += gtc::THREADS) ncode[i] = ncode_g[i];
+  const uint32_t* tl = tbl + lane;
+  const int tiles = gtc::WARPS / KS, rows_per_item = 16 * tiles;
+  const int wtile = warp / KS, ks = warp % KS;
+  const int items = (N + rows_per_item - 1) / rows_per_item, KB = K >> 6;
+  int staged = -1;
+  for (int item = blockIdx.x; item < items; item += gridDim.x) {
+    const int n0 = item * rows_per_item + 16 * wtile + g, n1 = n0 + 8;                 // this lane's two rows
+    const bool ok0 = n0 < N, ok1 = n1 < N;
+    const uint8_t* p0 = packed + (long long)n0 * (K >> 1) + 8 * t;
+    const uint8_t* p1 = packed + (long long)n1 * (K >> 1) + 8 * t;
+    float acc[MB][4];
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) acc[mb][i] = 0.f;
+    for (int k0 = 0; k0 < K; k0 += KT) {
+      const int len = min(KT, K - k0), blocks = len >> 6;
+      if (k0 != staged) {                                                              // x[:, k0 : k0 + len] → xs
+        __syncthreads();
+        const int chunks = len >> 3;
+        for (int i = tid; i < M * chunks; i += gtc::THREADS) {
+          const int m = i / chunks, c = (i - m * chunks) << 3;
+          *reinterpret_cast<uint4*>(xs + m * XS + c) = __ldg(reinterpret_cast<const uint4*>(x + (long long)m * K + k0 + c));
+        }
+        __syncthreads();
+        staged = k0;
+      }
+      const int per = (blocks + KS - 1) / KS, b0 = ks * per, b1 = min(blocks, b0 + per);
+      for (int bb = b0; bb < b1; bb += U) {
+        uint2 c0[U], c1[U];
+#pragma unroll
+        for (int u = 0; u < U; u++) {                                                  // 2U loads in flight
+          const bool in = bb + u < b1;
+          const long long at = (long long)(k0 >> 1) + 32 * (bb + u);
+          c0[u] = in && ok0 ? __ldg(reinterpret_cast<const uint2*>(p0 + at)) : make_uint2(0, 0);
+          c1[u] = in && ok1 ? __ldg(reinterpret_cast<const uint2*>(p1 + at)) : make_uint2(0, 0);
+        }
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+          const int b = bb + u;
+          if (b >= b1) break;
+          const int kb = (k0 >> 6) + b;                                                // the block within the row
+          const float s0 = ok0 ? __fadd_rn(__fmul_rn(ncode[__ldg(qabs + (long long)n0 * KB + kb)], __ldg(nabs + (((long long)n0 * KB + kb) >> 8))), offset) : 0.f;
+          const float s1 = ok1 ? __fadd_rn(__fmul_rn(ncode[__ldg(qabs + (long long)n1 * KB + kb)], __ldg(nabs + (((long long)n1 * KB + kb) >> 8))), offset) : 0.f;
+          uint32_t xf[MB][8];                                                          // x[m][16t .. 16t+15] of the block
+#pragma unroll
+          for (int mb = 0; mb < MB; mb++) {
+            const int m = 8 * mb + g;
+            if (m < M) {
+              const uint4* xp = reinterpret_cast<const uint4*>(xs + m * XS + 64 * b + 16 * t);
+              const uint4 lo = xp[0], hi = xp[1];
+              xf[mb][0] = lo.x; xf[mb][1] = lo.y; xf[mb][2] = lo.z; xf[mb][3] = lo.w;
+              xf[mb][4] = hi.x; xf[mb][5] = hi.y; xf[mb][6] = hi.z; xf[mb][7] = hi.w;
+            } else {
+#pragma unroll
+              for (int i = 0; i < 8; i++) xf[mb][i] = 0u;
+            }
+          }
+          float d[MB][4];
+#pragma unroll
+          for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) d[mb][i] = 0.f;
+#pragma unroll
+          for (int j = 0; j < 4; j++) {                                                // bytes 2j, 2j+1: k 16t+4j .. +3
+            const uint32_t w0 = j < 2 ? c0[u].x : c0[u].y, w1 = j < 2 ? c1[u].x : c1[u].y;
+            const int sh = (j & 1) * 16;
+            const uint32_t a[4] = {tl[((w0 >> sh) & 0xff) << 5], tl[((w1 >> sh) & 0xff) << 5],
+                                   tl[((w0 >> (sh + 8)) & 0xff) << 5], tl[((w1 >> (sh + 8)) & 0xff) << 5]};
+#pragma unroll
+            for (int mb = 0; mb < MB; mb++) mma16816<T>(d[mb], a, xf[mb][2 * j], xf[mb][2 * j + 1]);
+          }
+#pragma unroll
+          for (int mb = 0; mb < MB; mb++) {
+            acc[mb][0] = fmaf(s0, d[mb][0], acc[mb][0]);
+            acc[mb][1] = fmaf(s0, d[mb][1], acc[mb][1]);
+            acc[mb][2] = fmaf(s1, d[mb][2], acc[mb][2]);
+            acc[mb][3] = fmaf(s1, d[mb][3], acc[mb][3]);
+          }
+        }
+      }
+    }
+    // acc[mb][0..1]: row n0, x rows m = 8mb + 2t, +1; acc[mb][2..3]: row n1.
+    if (KS == 1) {
+#pragma unroll
+      for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          const int m = 8 * mb + 2 * t + (i & 1), n = i < 2 ? n0 : n1;
+          if (m < M && n < N) y[(long long)m * N + n] = from_f<T>(acc[mb][i]);
+        }
+    } else {
+      float* r = red + warp * (16 * 8 * MB);                                           // [16 rows][8·MB]
+#pragma unroll
+      for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) r[(g + (i < 2 ? 0 : 8)) * 8 * MB + 8 * mb + 2 * t + (i & 1)] = acc[mb][i];
+      __syncthreads();
+      const int item0 = item * rows_per_item;
+      for (int i = tid; i < rows_per_item * M; i += gtc::THREADS) {
+        const int rl = i / M, m = i - rl * M, n = item0 + rl;
+        const int tile = rl >> 4, row = rl & 15;
+        float v = 0.f;
+        for (int k = 0; k < KS; k++) v += red[(tile * KS + k) * (16 * 8 * MB) + row * 8 * MB + m];
+        if (n < N) y[(long long)m * N + n] = from_f<T>(v);
+      }
+      __syncthreads();
+    }
+  }
+}
+
+#define GEMV_TC(T, NAME, MB, U, V)                                                                                    \
+  extern "C" __global__ void __launch_bounds__(gtc::THREADS) nf4_gemv_##V##_##NAME##_mb##MB(                          \
+      T* y, const T* x, const uint8_t* packed, const uint8_t* qabs, const float* nabs, const float* ncode, double offset, \
+      int M, int N, int K, int KS, int KT) {                                                                          \
+    gemv_tc<T, MB, U>(y, x, packed, qabs, nabs, ncode, (float)offset, M, N, K, KS, KT); }
+GEMV_TC(__nv_bfloat16, bf16, 1, 4, tc) GEMV_TC(__nv_bfloat16, bf16, 2, 4, tc)
+GEMV_TC(__half, f16, 1, 4, tc) GEMV_TC(__half, f16, 2, 4, tc)
+GEMV_TC(__nv_bfloat16, bf16, 1, 8, tc8) GEMV_TC(__nv_bfloat16, bf16, 2, 8, tc8)
+GEMV_TC(__nv_bfloat16, bf16, 1, 2, tc2) GEMV_TC(__nv_bfloat16, bf16, 2, 2, tc2)
+
 // ---------------------------------------------------------------- fused dequant GEMM (tensor cores)
 
 constexpr int TM = 64, TN = 64, TK = 64, LD = TK + 8, GEMM_THREADS = 128;   // LD: a multiple of 8, rows 16-byte aligned
@@ -319,3 +478,174 @@ extern "C" __global__ void __launch_bounds__(GEMM_THREADS) nf4_gemm_bf16(__nv_bf
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS) nf4_gemm_f16(__half* y, const __half* x, NF4_ARGS, int M, int N, int K) { gemm(y, x, NF4_MAKE, M, N, K); }
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS) nf4_gemm_dx_bf16(__nv_bfloat16* dx, const __nv_bfloat16* dy, NF4_ARGS, int M, int N, int K) { gemm_dx(dx, dy, NF4_MAKE, M, N, K); }
 extern "C" __global__ void __launch_bounds__(GEMM_THREADS) nf4_gemm_dx_f16(__half* dx, const __half* dy, NF4_ARGS, int M, int N, int K) { gemm_dx(dx, dy, NF4_MAKE, M, N, K); }
+
+// ---------------------------------------------------------------- GEMM on mma.sync, cp.async pipelined
+
+// y = x · Wᵀ ("fwd") and dx = dy · W ("dx") with exact weights (as Nf4::weight rounds them) on mma m16n8k16, f32
+// accumulators. 128×128 output tiles, 8 warps of 64×32, reduction steps of 64. The 16-bit operand (x or dy) and the
+// packed W tile travel by cp.async through a ring of S stages (rows of 128 bytes, XOR-swizzled by 16-byte chunk:
+// ldmatrix without bank conflicts); at step kt each thread dequantizes 32 codes of step kt+1 into the other half of a
+// double-buffered bf16/f16 W tile while the warps' mma consume step kt: one barrier per step.
+//   fwd: the W tile is W[n0 : n0+128, k : k+64] (one block per row), B fragments by ldmatrix from Ws[n][k].
+//   dx:  the W tile is W[n : n+64, k0 : k0+128] (two blocks per row), B fragments by ldmatrix.trans from Ws[n][k].
+// Rows past M or N, columns past K are zero-filled (cp.async of 0 bytes, scale 0) and not stored. Grid: one block per
+// 128×128 tile, ceil(M/128)·ceil(cols/128), cols = N (fwd) or K (dx); 256 threads; gmm::SMEM bytes of dynamic shared memory.
+namespace gmm {
+constexpr int BM = 128, BN = 128, BK = 64, THREADS = 256, S = 4;
+constexpr int A_BYTES = BM * BK * 2, P_BYTES = 4096, W_BYTES = 128 * 64 * 2;   // per stage / buffer
+constexpr int SMEM = S * (A_BYTES + P_BYTES) + 2 * W_BYTES + 64;                  // + NF4's levels
+}
+
+/** Byte offset of 16-byte chunk c of row r in a tile of 8-chunk (128-byte) rows, swizzled. */
+__device__ __forceinline__ int swz8(int r, int c) { return r * 128 + ((c ^ (r & 7)) << 4); }
+/** The same for 16-chunk (256-byte) rows: each half of the row swizzled as swz8. */
+__device__ __forceinline__ int swz16(int r, int c) { return r * 256 + (((c & 8) | ((c & 7) ^ (r & 7))) << 4); }
+
+/** 16 packed bytes (32 codes of one block, scale s) → 32 weights of T as 4 chunks of 8, exactly as Nf4::weight. */
+template <typename T>
+__device__ __forceinline__ void decode32(uint4 v, float s, int wdt, const float* lut, uint4 (&out)[4]) {
+  const uint32_t word[4] = {v.x, v.y, v.z, v.w};
+  const int cdt = dt_of<T>();
+#pragma unroll
+  for (int q = 0; q < 4; q++) {
+    uint32_t o[4];
+#pragma unroll
+    for (int b = 0; b < 4; b++) {
+      const uint32_t byte = (word[q] >> (8 * b)) & 0xff;
+      float hi = __fmul_rn(lut[byte >> 4], s), lo = __fmul_rn(lut[byte & 15], s);
+      if (wdt != cdt) { hi = round_dt(wdt, hi); lo = round_dt(wdt, lo); }        // f32 or the other 16-bit type first
+      o[b] = pack2<T>(hi, lo);                                                     // element 2j (high nibble) low half
+    }
+    out[q] = make_uint4(o[0], o[1], o[2], o[3]);
+  }
+}
+
+template <typename T, bool DX>
+__device__ void gemm_tc(T* out, const T* a, const uint8_t* packed, const uint8_t* qabs, const float* nabs, const float* ncode,
+                        float offset, int wdt, int M, int N, int K) {
+  using namespace gmm;
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint8_t* as = smem;                                   // [S][128 rows][128 bytes] x or dy, swizzled
+  uint8_t* ps = smem + S * A_BYTES;                     // [S][4096] packed W
+  uint8_t* ws = ps + S * P_BYTES;                       // [2][W_BYTES] dequantized W
+  float* lut = reinterpret_cast<float*>(ws + 2 * W_BYTES);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+  if (tid < 16) lut[tid] = NF4[tid];
+  // fwd: out [M, N], a = x [M, K], reduction over K; dx: out [M, K], a = dy [M, N], reduction over N.
+  const int cols = DX ? K : N, red = DX ? N : K, lda = red;
+  const int tiles_c = (cols + BN - 1) / BN;                                           // a 1-D grid: blocks of a row of tiles adjacent
+  const int m0 = (blockIdx.x / tiles_c) * BM, c0 = (blockIdx.x % tiles_c) * BN, steps = (red + BK - 1) / BK, KB = K >> 6;
+  // this thread's packed chunk of the W tile: fwd row c0 + (tid >> 1), bytes 16·(tid & 1) of the step's block;
+  // dx row (tid >> 2) of the step, bytes 16·(tid & 3) of columns c0 .. c0 + 128.
+  const int pr = DX ? tid >> 2 : tid >> 1, pc = DX ? tid & 3 : tid & 1;
+  auto w_row = [&](int kt) { return DX ? kt * BK + pr : c0 + pr; };
+  auto w_col = [&](int kt) { return DX ? c0 + 32 * pc : kt * BK + 32 * pc; };       // first of the chunk's 32 codes
+  auto w_ok = [&](int kt) { return w_row(kt) < N && w_col(kt) < K; };
+  auto load = [&](int kt) {                                                         // cp.async of step kt into its stage
+    const int st = kt % S;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int c = tid + THREADS * i, r = c >> 3, ch = c & 7;                      // 128 rows × 8 chunks
+      const int gr = m0 + r, gc = kt * BK + ch * 8;
+      const bool ok = gr < M && gc < red;
+      cp_async16(as + st * A_BYTES + swz8(r, ch), ok ? a + (long long)gr * lda + gc : a, ok ? 16 : 0);
+    }
+    const bool ok = w_ok(kt);
+    cp_async16(ps + st * P_BYTES + tid * 16, ok ? packed + (((long long)w_row(kt) * K + w_col(kt)) >> 1) : packed, ok ? 16 : 0);
+  };
+  auto scale = [&](int kt) {                                                        // absmax of this thread's chunk
+    if (!w_ok(kt)) return 0.f;
+    const long long b = (long long)w_row(kt) * KB + (w_col(kt) >> 6);
+    return __fadd_rn(__fmul_rn(__ldg(ncode + __ldg(qabs + b)), __ldg(nabs + (b >> 8))), offset);
+  };
+  auto dequant = [&](int kt, float s) {                                             // packed stage of kt → ws[kt & 1]
+    const uint4 v = *reinterpret_cast<const uint4*>(ps + (kt % S) * P_BYTES + tid * 16);
+    uint4 o[4];
+    decode32<T>(v, s, wdt, lut, o);
+    uint8_t* dst = ws + (kt & 1) * W_BYTES;
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+      *reinterpret_cast<uint4*>(dst + (DX ? swz16(pr, 4 * pc + i) : swz8(pr, 4 * pc + i))) = o[i];
+  };
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
+
+#pragma unroll
+  for (int kt = 0; kt < S - 1; kt++) {
+    if (kt < steps) load(kt);
+    cp_async_commit();
+  }
+  float s_next = scale(0);
+  cp_async_wait<S - 2>();                                                           // step 0 landed (own chunks)
+  __syncthreads();                                                                  // lut too
+  dequant(0, s_next);
+  s_next = steps > 1 ? scale(1) : 0.f;
+  for (int kt = 0; kt < steps; kt++) {
+    cp_async_wait<S - 3>();                                                         // step kt + 1 landed
+    __syncthreads();                                                                // ws[kt & 1] written, stage kt-1 free
+    if (kt + S - 1 < steps) load(kt + S - 1);
+    cp_async_commit();
+    if (kt + 1 < steps) {
+      dequant(kt + 1, s_next);
+      s_next = kt + 2 < steps ? scale(kt + 2) : 0.f;
+    }
+    const uint8_t* at = as + (kt % S) * A_BYTES;
+    const uint8_t* wt = ws + (kt & 1) * W_BYTES;
+#pragma unroll
+    for (int kk = 0; kk < 4; kk++) {
+      uint32_t af[4][4], bf[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; i++) ldsm_x4(af[i], at + swz8(64 * wm + 16 * i + (lane & 15), 2 * kk + (lane >> 4)));
+#pragma unroll
+      for (int p = 0; p < 2; p++) {
+        uint32_t r[4];
+        if (DX) {
+          ldsm_x4_trans(r, wt + swz16(16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1), 4 * wn + 2 * p + (lane >> 4)));
+        } else {
+          ldsm_x4(r, wt + swz8(32 * wn + 8 * (2 * p + (lane >> 4)) + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
+        }
+        bf[2 * p][0] = r[0]; bf[2 * p][1] = r[1]; bf[2 * p + 1][0] = r[2]; bf[2 * p + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) mma16816<T>(acc[i][j], af[i], bf[j][0], bf[j][1]);
+    }
+  }
+  cp_async_wait<0>();
+  const int g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int c = c0 + 32 * wn + 8 * j + 2 * t;
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const int r = m0 + 64 * wm + 16 * i + g + 8 * h;
+        if (r >= M) continue;
+        T* o = out + (long long)r * cols + c;
+        if (c + 1 < cols && (cols & 1) == 0) *reinterpret_cast<uint32_t*>(o) = pack2<T>(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
+        else {
+          if (c < cols) o[0] = from_f<T>(acc[i][j][2 * h]);
+          if (c + 1 < cols) o[1] = from_f<T>(acc[i][j][2 * h + 1]);
+        }
+      }
+    }
+}
+
+#define GEMM_TC(T, NAME, MINB, V)                                                                                     \
+  extern "C" __global__ void __launch_bounds__(gmm::THREADS, MINB) nf4_gemm_##V##_##NAME(                             \
+      T* y, const T* x, NF4_ARGS, int M, int N, int K) {                                                              \
+    gemm_tc<T, false>(y, x, packed, qabs, nabs, ncode, (float)offset, wdt, M, N, K); }                                \
+  extern "C" __global__ void __launch_bounds__(gmm::THREADS, MINB) nf4_gemm_dx_##V##_##NAME(                          \
+      T* dx, const T* dy, NF4_ARGS, int M, int N, int K) {                                                            \
+    gemm_tc<T, true>(dx, dy, packed, qabs, nabs, ncode, (float)offset, wdt, M, N, K); }
+GEMM_TC(__nv_bfloat16, bf16, 1, tc)
+GEMM_TC(__half, f16, 1, tc)
+GEMM_TC(__nv_bfloat16, bf16, 2, tc2)

@@ -2,6 +2,7 @@ package dev.jomni.bench;
 
 import dev.jomni.cuda.CudaBackend;
 import dev.jomni.cuda.Stream;
+import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
@@ -26,29 +27,43 @@ import org.openjdk.jmh.infra.IterationParams;
 import org.openjdk.jmh.runner.IterationType;
 
 /**
- * Nf4Matmul on CUDA: "gemv" is the decode lm_head, M = 1, K = 2048, N = 152064 (peers.py times 151936),
- * reported in GB/s of the packed weight bytes read (codes + absmax codes: N·K/2 + N·K/64); "gemm" is
- * prefill / training, M = 4096, K = 2048, N = 4096 (the q_proj shape), in TFLOP/s (2·M·N·K / time), and
- * "dx" its input gradient. The weight is quantized on the host (Nf4Weight.quantize) and moved to the GPU.
- * CUDA events around each call, median. Compare with the bf16 GEMV / cuBLASLt GEMM rows of the same run.
+ * Nf4Matmul on CUDA against the bf16 matmul of the same shape in the same run. {@code shape} names the thinker's
+ * weight W [N, K]: lm_head [152064, 2048] (peers.py times 151936), q [4096, 2048], kv [512, 2048], o [2048, 4096],
+ * expert_up [768, 2048] (gate or up: 2048 → 768), expert_down [2048, 768]. {@code m} rows of x: 1 is decode (the
+ * GEMV for M ≤ 16), 4096 prefill / training (the GEMM). {@code pass}: fwd y = x·Wᵀ or dx = dy·W. {@code variant}:
+ * the NF4 kernel variant (jomni.nf4.gemv for M ≤ 16 forward, jomni.nf4.gemm otherwise: see CudaNf4Matmul) or
+ * "bf16", the peer: the project's matmul (cuBLASLt) on the dequantized bf16 W.
+ * Reported: ms, the GEMV's GB/s of packed bytes (codes + absmax codes, N·K/2 + N·K/64; the bf16 peer's figure is
+ * its bf16 bytes 2·N·K) and the GEMM's TFLOP/s (2·M·N·K / time). CUDA events around each call, median; a 3-call
+ * warm-up, median-of-10 "burst" first.
  */
 @State(Scope.Thread)
 @BenchmarkMode(Mode.SampleTime)
 @OutputTimeUnit(TimeUnit.MILLISECONDS)
-@Warmup(iterations = 2, time = 1)
-@Measurement(iterations = 3, time = 2)
+@Warmup(iterations = 1, time = 1)
+@Measurement(iterations = 2, time = 1)
 @Fork(value = 1, jvmArgsAppend = {"--enable-native-access=ALL-UNNAMED"})
 public class Nf4MatmulBench {
-    @Param({"gemv", "gemm", "dx"})
+    @Param({"lm_head", "q"})
+    public String shape;
+
+    @Param({"1", "4096"})
+    public int m;
+
+    @Param({"fwd", "dx"})
     public String pass;
 
-    private int m, n, k;
+    @Param({"tc", "bf16"})
+    public String variant;
+
+    private int n, k;
     private Device gpu;
     private Stream stream;
     private Nf4Matmul.Kernels kernels;
     private Nf4Weight w;
-    private Tensor x, y, dy, dx;
+    private Tensor wb, x, y, dy, dx;
     private DeviceTimes times;
+    private String property, before;
 
     @Setup(Level.Trial)
     public void setUp() {
@@ -56,16 +71,28 @@ public class Nf4MatmulBench {
         gpu.backend().checkAvailable();
         stream = CudaBackend.stream(gpu);
         kernels = gpu.backend().kernels(Nf4Matmul.Kernels.class);
-        boolean gemv = pass.equals("gemv");
-        m = gemv ? 1 : 4096;
-        n = gemv ? 152064 : 4096;
-        k = 2048;
+        int[] nk = switch (shape) {
+            case "lm_head" -> new int[] {152064, 2048};
+            case "q" -> new int[] {4096, 2048};
+            case "kv" -> new int[] {512, 2048};
+            case "o" -> new int[] {2048, 4096};
+            case "expert_up" -> new int[] {768, 2048};
+            case "expert_down" -> new int[] {2048, 768};
+            default -> throw new IllegalArgumentException("Nf4MatmulBench: unknown shape " + shape);
+        };
+        n = nk[0];
+        k = nk[1];
+        if (!variant.equals("bf16")) {
+            property = m <= 16 && pass.equals("fwd") ? "jomni.nf4.gemv" : "jomni.nf4.gemm";
+            before = System.setProperty(property, variant);
+        }
         Generator g = new Generator(20261203L);
         try (Tensor host = Tensor.randn(g, DType.BF16, n, k).mul(0.02)) {
-            Nf4Weight q = Nf4Weight.quantize(gemv ? "lm_head.weight" : "q_proj.weight", host);
+            Nf4Weight q = Nf4Weight.quantize(shape + ".weight", host);
             w = q.to(gpu);
             q.close();
         }
+        if (variant.equals("bf16")) wb = w.dequantize();
         x = Tensor.randn(g, DType.BF16, m, k).to(gpu);
         y = Tensor.empty(gpu, DType.BF16, m, n);
         dy = Tensor.randn(g, DType.BF16, m, n).to(gpu);
@@ -76,18 +103,22 @@ public class Nf4MatmulBench {
     }
 
     private void run() {
-        if (pass.equals("dx")) kernels.backwardInput(dy, w, dx);
+        if (wb != null) {
+            try (var none = Autograd.noGrad(); Tensor r = pass.equals("dx") ? dy.matmul(wb) : x.matmul(wb.mT())) {
+                // the product is the work; the result goes back to the allocator
+            }
+        } else if (pass.equals("dx")) kernels.backwardInput(dy, w, dx);
         else kernels.forward(x, w, y);
     }
 
     private void report(String what, double ms, String note) {
-        String name = "nf4_matmul_" + pass + "_M" + m + "_K" + k + "_N" + n + "_" + what;
+        String name = "nf4_matmul_" + shape + "_M" + m + "_" + pass + "_" + variant + "_" + what;
         DeviceTimes.report(name + "_ms", ms, "ms", note);
-        if (pass.equals("gemv")) {
-            double bytes = (double) n * k / 2 + (double) n * k / 64;
-            DeviceTimes.report(name + "_gbps", bytes / ms / 1e6, "GB/s", "packed codes + absmax codes read / time; peer: bf16 GEMV of the lm_head");
-        } else
-            DeviceTimes.report(name + "_tflops", 2.0 * m * n * k / ms / 1e9, "TFLOP/s", "2·M·N·K / time; peer: cuBLASLt bf16 GEMM of the shape");
+        if (m <= 16) {
+            double bytes = wb != null ? 2.0 * n * k : (double) n * k / 2 + (double) n * k / 64;
+            DeviceTimes.report(name + "_gbps", bytes / ms / 1e6, "GB/s", wb != null ? "bf16 weight bytes / time" : "packed codes + absmax codes / time");
+        }
+        DeviceTimes.report(name + "_tflops", 2.0 * m * n * k / ms / 1e9, "TFLOP/s", "2·M·N·K / time");
     }
 
     @Setup(Level.Iteration)
@@ -107,6 +138,10 @@ public class Nf4MatmulBench {
         report("median", times.median(), "JMH, median of " + times.samples());
         times.close();
         w.close();
-        for (Tensor t : new Tensor[] {x, y, dy, dx}) t.close();
+        for (Tensor t : new Tensor[] {wb, x, y, dy, dx}) if (t != null) t.close();
+        if (property != null) {
+            if (before == null) System.clearProperty(property);
+            else System.setProperty(property, before);
+        }
     }
 }

@@ -5,28 +5,48 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Nf4Matmul;
 import dev.jomni.tensor.ops.Nf4Weight;
+import java.util.concurrent.ConcurrentHashMap;
 
 /**
- * Nf4Matmul's CUDA kernels (nf4.cu): the decode GEMV for M ≤ 16 (any of bf16, f16, f32), the fused dequant
- * GEMM and its dx on tensor cores for larger M (bf16, f16). f32 above M = 16 and f64 run dequantize-then-matmul
- * (a [N, K] temporary): the fused kernels' tensor-core inputs are 16-bit.
+ * Nf4Matmul's CUDA kernels (nf4.cu). Forward for M ≤ 16 is a decode GEMV, above it a fused dequant GEMM; the
+ * input gradient is the GEMM's dx. bf16 and f16 run on tensor cores; f32 runs the SIMT GEMV up to M = 16 and
+ * dequantize-then-matmul above (a [N, K] temporary), as f64 always does.
+ *
+ * <p>Kernel variants, chosen per call by system properties (for benchmarks; the defaults are the fastest measured):
+ * <ul>
+ *   <li>{@code jomni.nf4.gemv}: {@code tc} (tensor cores, 4 blocks of a row in flight per lane), {@code tc8} (8),
+ *       {@code tc2} (2), {@code simt} (CUDA cores, exact weights). {@code tc8}/{@code tc2} exist for bf16; f16 runs
+ *       {@code tc} for them.
+ *   <li>{@code jomni.nf4.gemm} (forward above M = 16 and dx): {@code tc} (mma.sync, cp.async ring, 1 block per SM by
+ *       registers), {@code tc2} (the same held to 128 registers: 2 blocks per SM; bf16), {@code wmma} (the first
+ *       kernel: 64×64 tiles, no overlap). dx needs N % 8 == 0 and dy 16-byte aligned for the tc kernels, else runs wmma.
+ * </ul>
  */
 final class CudaNf4Matmul implements Nf4Matmul.Kernels {
     static final int GEMV_MAX_M = 16, GEMV_ROWS_PER_BLOCK = 32, GEMV_THREADS = 256, TILE = 64, GEMM_THREADS = 128;
+    /** nf4.cu's gtc and gmm constants: threads, shared-memory layout. */
+    static final int TC_THREADS = 256, TC_WARPS = 8, TC_TABLE_BYTES = 256 * 32 * 4 + 256 * 4, TC_X_BYTES = 33792;
+    static final int MMA_TILE = 128, MMA_SMEM = 4 * (128 * 64 * 2 + 4096) + 2 * 128 * 64 * 2 + 64;
     private final CudaBackend backend;
+    private final ConcurrentHashMap<Kernel, Boolean> optedIn = new ConcurrentHashMap<>();
 
     CudaNf4Matmul(CudaBackend backend) {
         this.backend = backend;
     }
 
-    /** The weight's arguments after the output and input: packed, qabs, nabs, ncode, offset, wdt. */
-    private static Launch weight(Launch l, Nf4Weight w) {
+    /** The weight's arguments after the output and input: packed, qabs, nabs, ncode, offset[, wdt]. */
+    private static Launch weight(Launch l, Nf4Weight w, boolean withDtype) {
         long packed = CudaBackend.address(w.packed());
         if (packed % 16 != 0)
             throw new IllegalArgumentException("nf4Matmul: packed weight [" + w.rows() + ", " + w.cols() + "] at 0x" + Long.toHexString(packed)
                     + " is not 16-byte aligned (the kernels read 16-byte chunks)");
-        return l.i64(packed).i64(CudaBackend.address(w.absmax())).i64(CudaBackend.address(w.nestedAbsmax()))
-                .i64(CudaBackend.address(w.nestedCode())).f64(w.offset()).i32(w.dtype().code);
+        l.i64(packed).i64(CudaBackend.address(w.absmax())).i64(CudaBackend.address(w.nestedAbsmax()))
+                .i64(CudaBackend.address(w.nestedCode())).f64(w.offset());
+        return withDtype ? l.i32(w.dtype().code) : l;
+    }
+
+    private static Launch weight(Launch l, Nf4Weight w) {
+        return weight(l, w, true);
     }
 
     private static String suffix(DType t) {
@@ -39,9 +59,15 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         };
     }
 
-    private static void aligned(String what, Tensor t) {
-        if (CudaBackend.address(t) % 16 != 0)
-            throw new IllegalArgumentException("nf4Matmul: " + what + " " + java.util.Arrays.toString(t.shape()) + " is not 16-byte aligned");
+    private static boolean aligned(Tensor t) {
+        return CudaBackend.address(t) % 16 == 0;
+    }
+
+    /** The variant a property names, among those allowed; an unknown name is an error naming the property. */
+    private static String variant(String property, String fallback, String... allowed) {
+        String v = System.getProperty(property, fallback);
+        for (String a : allowed) if (a.equals(v)) return v;
+        throw new IllegalArgumentException("nf4Matmul: -D" + property + "=" + v + " is not one of " + String.join(", ", allowed));
     }
 
     @Override
@@ -58,19 +84,74 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         int m = x.size(0), n = w.rows(), k = w.cols();
         DType t = x.dtype();
         CudaDevice d = backend.on(x.device());
+        boolean half = t == DType.BF16 || t == DType.F16;
         if (m <= GEMV_MAX_M && t != DType.F64) {
-            int mt = Integer.highestOneBit(m) == m ? m : Integer.highestOneBit(m) << 1;     // 1, 2, 4, 8, 16
-            weight(Launch.begin().i64(CudaBackend.address(y)).i64(CudaBackend.address(x)), w).i32(m).i32(n).i32(k)
-                    .launch(d.kernel("nf4", "nf4_gemv_" + suffix(t) + "_m" + mt), d.stream, Dim3.blocks(n, GEMV_ROWS_PER_BLOCK), GEMV_THREADS);
-        } else if (t == DType.BF16 || t == DType.F16) {
-            aligned("x", x);
-            weight(Launch.begin().i64(CudaBackend.address(y)).i64(CudaBackend.address(x)), w).i32(m).i32(n).i32(k)
-                    .launch(d.kernel("nf4", "nf4_gemm_" + suffix(t)), d.stream, grid(n, m), Dim3.of(GEMM_THREADS));
+            String v = variant("jomni.nf4.gemv", "tc", "tc", "tc8", "tc2", "simt");
+            if (half && !v.equals("simt") && aligned(x)) gemvTc(d, v, x, w, y, m, n, k);
+            else {
+                int mt = Integer.highestOneBit(m) == m ? m : Integer.highestOneBit(m) << 1;     // 1, 2, 4, 8, 16
+                weight(Launch.begin().i64(CudaBackend.address(y)).i64(CudaBackend.address(x)), w).i32(m).i32(n).i32(k)
+                        .launch(d.kernel("nf4", "nf4_gemv_" + suffix(t) + "_m" + mt), d.stream, Dim3.blocks(n, GEMV_ROWS_PER_BLOCK), GEMV_THREADS);
+            }
+        } else if (half) {
+            if (!aligned(x)) throw new IllegalArgumentException("nf4Matmul: x " + java.util.Arrays.toString(x.shape()) + " is not 16-byte aligned");
+            gemm(d, false, x, w, y, m, n, k);
         } else {
             try (var none = Autograd.noGrad(); Tensor wt = dequantized(w, t)) {
                 backend.copy(x.matmul(wt.mT()), y);
             }
         }
+    }
+
+    /**
+     * The tensor-core GEMV: blocks of 8 warps over items of 16·8/KS rows, the KS warps of a 16-row tile splitting
+     * K (KS grows until there are about 16 warps per SM); x staged per tile of KT columns. Persistent: at most 3
+     * blocks per SM, each building its code table once.
+     */
+    private void gemvTc(CudaDevice d, String v, Tensor x, Nf4Weight w, Tensor y, int m, int n, int k) {
+        if (x.dtype() == DType.F16) v = "tc";
+        int mb = m <= 8 ? 1 : 2;
+        int kt = Math.min(k, (TC_X_BYTES / (2 * m) - 8) / 64 * 64);
+        int sms = d.ctx.properties().multiprocessorCount();
+        long tiles = (n + 15) / 16;
+        int ks = 1;
+        while (ks < TC_WARPS && tiles * ks < 16L * sms && ks * 2 <= kt / 64) ks *= 2;
+        int rows = 16 * TC_WARPS / ks, items = Dim3.blocks(n, rows), grid = Math.min(items, 3 * sms);
+        int smem = TC_TABLE_BYTES + m * (kt + 8) * 2 + (ks > 1 ? TC_WARPS * 16 * 8 * mb * 4 : 0);
+        Kernel kn = optIn(d, "nf4_gemv_" + v + "_" + suffix(x.dtype()) + "_mb" + mb, smem);
+        weight(Launch.begin().i64(CudaBackend.address(y)).i64(CudaBackend.address(x)), w, false).i32(m).i32(n).i32(k).i32(ks).i32(kt)
+                .launch(kn, d.stream, grid, TC_THREADS, smem);
+    }
+
+    /** y = x · Wᵀ (dx false) or dx = dy · W (true) by the GEMM variant jomni.nf4.gemm names. */
+    private void gemm(CudaDevice d, boolean dx, Tensor a, Nf4Weight w, Tensor out, int m, int n, int k) {
+        DType t = a.dtype();
+        String v = variant("jomni.nf4.gemm", "tc", "tc", "tc2", "wmma");
+        if (v.equals("tc2") && t != DType.BF16) v = "tc";
+        if (dx && (n % 8 != 0 || !aligned(a))) v = "wmma";      // the tc kernels read dy in 16-byte rows
+        Launch l = weight(Launch.begin().i64(CudaBackend.address(out)).i64(CudaBackend.address(a)), w).i32(m).i32(n).i32(k);
+        String name = "nf4_gemm_" + (dx ? "dx_" : "");
+        int cols = dx ? k : n;
+        if (v.equals("wmma")) {
+            l.launch(d.kernel("nf4", name + suffix(t)), d.stream, grid(cols, m, TILE), Dim3.of(GEMM_THREADS));
+        } else {
+            Kernel kn = optIn(d, name + v + "_" + suffix(t), MMA_SMEM);
+            long tiles = (long) Dim3.blocks(cols, MMA_TILE) * Dim3.blocks(m, MMA_TILE);            // a 1-D grid, row of tiles major
+            if (tiles > Integer.MAX_VALUE) throw new IllegalArgumentException("nf4Matmul: " + m + " × " + cols + " needs " + tiles + " tiles of 128²");
+            l.launch(kn, d.stream, (int) tiles, TC_THREADS, MMA_SMEM);
+        }
+    }
+
+    /** The kernel, allowed {@code smem} bytes of dynamic shared memory (above 48 KiB it must opt in). */
+    private Kernel optIn(CudaDevice d, String name, int smem) {
+        Kernel kn = d.kernel("nf4", name);
+        int max = d.ctx.properties().maxSharedMemoryPerBlockOptin();
+        if (smem > max) throw new IllegalArgumentException("nf4Matmul: " + name + " needs " + smem + " bytes of shared memory, " + d + " allows " + max);
+        if (smem > 48 * 1024) optedIn.computeIfAbsent(kn, kernel -> {
+            kernel.setMaxDynamicSharedMemory(max);
+            return Boolean.TRUE;
+        });
+        return kn;
     }
 
     @Override
@@ -79,8 +160,7 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         DType t = dy.dtype();
         CudaDevice d = backend.on(dy.device());
         if (t == DType.BF16 || t == DType.F16) {
-            weight(Launch.begin().i64(CudaBackend.address(dx)).i64(CudaBackend.address(dy)), w).i32(m).i32(n).i32(k)
-                    .launch(d.kernel("nf4", "nf4_gemm_dx_" + suffix(t)), d.stream, grid(k, m), Dim3.of(GEMM_THREADS));
+            gemm(d, true, dy, w, dx, m, n, k);
         } else {
             try (var none = Autograd.noGrad(); Tensor wt = dequantized(w, t)) {
                 backend.copy(dy.matmul(wt), dx);
@@ -88,11 +168,11 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         }
     }
 
-    /** (columns / 64, rows / 64) tiles, rounded up; rows within gridDim.y's 65535. */
-    private static Dim3 grid(int columns, int rows) {
-        int gy = Dim3.blocks(rows, TILE);
-        if (gy > 65535) throw new IllegalArgumentException("nf4Matmul: " + rows + " rows exceed 65535 tiles of " + TILE);
-        return Dim3.of(Dim3.blocks(columns, TILE), gy);
+    /** (columns / tile, rows / tile) blocks, rounded up; rows within gridDim.y's 65535. */
+    private static Dim3 grid(int columns, int rows, int tile) {
+        int gy = Dim3.blocks(rows, tile);
+        if (gy > 65535) throw new IllegalArgumentException("nf4Matmul: " + rows + " rows exceed 65535 tiles of " + tile);
+        return Dim3.of(Dim3.blocks(columns, tile), gy);
     }
 
     /** W [N, K] of t: dequantized to the weight's dtype and then t, as the kernels round. */

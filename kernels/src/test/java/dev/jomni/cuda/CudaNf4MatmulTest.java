@@ -30,12 +30,16 @@ class CudaNf4MatmulTest {
         }
     }
 
-    /** y and dx against the CPU reference: relative error (max |Δ| / max |ref|) within the dtype's bound. */
+    /**
+     * y and dx against the CPU reference for every kernel variant (jomni.nf4.gemv for M ≤ 16, jomni.nf4.gemm above
+     * and for dx): relative error (max |Δ| / max |ref|) within the dtype's bound; outputs poisoned with NaN first.
+     */
     @ParameterizedTest(name = "M={0} K={1} N={2} {3}")
     @CsvSource({
         "1,64,1,BF16", "1,2048,4096,BF16", "7,2048,512,BF16", "16,768,2048,BF16", "3,2048,768,F16", "5,192,33,F32",
         "2,128,67,BF16", "17,128,65,BF16", "300,2048,512,BF16", "129,768,2048,F16", "64,2048,768,BF16", "4096,256,320,BF16",
-        "40,192,50,F32", "9,64,31,F64"})
+        "40,192,50,F32", "9,64,31,F64", "1,4096,2048,BF16", "16,2048,4096,F16", "12,192,1000,BF16", "1,2048,152064,BF16",
+        "4096,2048,512,BF16", "200,192,64,BF16", "130,4096,136,BF16"})
     void matchesTheCpuReference(int m, int k, int n, DType t) {
         Device gpu = BackendParity.gpu();
         long seed = Gpu.seed();
@@ -47,18 +51,45 @@ class CudaNf4MatmulTest {
         cpu.forward(x, w, y);
         cpu.backwardInput(dy, w, dx);
         Nf4Weight wg = w.to(gpu);
-        Tensor yg = Tensor.empty(gpu, t, m, n), dxg = Tensor.empty(gpu, t, m, k);
-        cuda.forward(x.to(gpu), wg, yg);
-        cuda.backwardInput(dy.to(gpu), wg, dxg);
+        Tensor xg = x.to(gpu), dyg = dy.to(gpu);
         double bound = switch (t) {
             case F64 -> 1e-12;
             case F32 -> 1e-5;
             default -> 1.6e-2;         // the output's rounding (2^-8 of bf16) plus the f32 sums' order
         };
-        double ey = Gpu.relErr(yg, y), edx = Gpu.relErr(dxg, dx);
-        String at = String.format("nf4Matmul %s M=%d K=%d N=%d seed %d (%s): ", t, m, k, n, seed, m <= 16 ? "gemv" : "gemm");
-        System.out.printf("%sy error %.3g, dx error %.3g, bound %.3g%n", at, ey, edx, bound);
-        assertTrue(ey < bound, at + "y relative error " + ey + " > " + bound);
-        assertTrue(edx < bound, at + "dx relative error " + edx + " > " + bound);
+        boolean gemv = m <= 16;
+        String property = gemv ? "jomni.nf4.gemv" : "jomni.nf4.gemm";
+        String[] variants = gemv ? new String[] {"tc", "tc8", "tc2", "simt"} : new String[] {"tc", "tc2", "wmma"};
+        for (String variant : variants) {
+            String before = System.setProperty(property, variant);
+            try {
+                Tensor yg = Tensor.full(gpu, t, Double.NaN, m, n), dxg = Tensor.full(gpu, t, Double.NaN, m, k);
+                cuda.forward(xg, wg, yg);
+                for (String dxVariant : gemv ? new String[] {"tc", "wmma"} : new String[] {variant}) {
+                    String dxBefore = System.setProperty("jomni.nf4.gemm", dxVariant);
+                    try {
+                        cuda.backwardInput(dyg, wg, dxg);
+                        double ey = Gpu.relErr(yg, y), edx = Gpu.relErr(dxg, dx);
+                        String at = String.format("nf4Matmul %s M=%d K=%d N=%d seed %d (%s %s, dx %s): ", t, m, k, n, seed, property, variant, dxVariant);
+                        System.out.printf("%sy error %.3g, dx error %.3g, bound %.3g%n", at, ey, edx, bound);
+                        assertTrue(ey < bound, at + "y relative error " + ey + " > " + bound);
+                        assertTrue(edx < bound, at + "dx relative error " + edx + " > " + bound);
+                    } finally {
+                        restore("jomni.nf4.gemm", dxBefore);
+                    }
+                    dxg.close();
+                    dxg = Tensor.full(gpu, t, Double.NaN, m, k);
+                }
+                yg.close();
+                dxg.close();
+            } finally {
+                restore(property, before);
+            }
+        }
+    }
+
+    private static void restore(String property, String value) {
+        if (value == null) System.clearProperty(property);
+        else System.setProperty(property, value);
     }
 }
