@@ -35,19 +35,6 @@ class OptimizerTest {
         assertEquals(7.75e-7f, u[2], 1e-12f);
     }
 
-    @Test
-    void quantizeFindsTheNearestCode() {
-        float[] code = AdamW8bit.SIGNED;
-        var gen = new Generator(3);
-        for (int t = 0; t < 2000; t++) {
-            float x = (float) (gen.nextDouble() * 2 - 1) * (float) Math.pow(10, -gen.nextInt(6));
-            int q = AdamW8bit.quantize(code, x);
-            for (float c : code) assertTrue(Math.abs(code[q] - x) <= Math.abs(c - x), x + " coded " + code[q] + ", but " + c + " is nearer");
-        }
-        assertEquals(255, AdamW8bit.quantize(code, 1f));
-        assertEquals(0, AdamW8bit.quantize(code, -1f));
-    }
-
     /** y = X·wᵀ, a least-squares problem whose parameter (8192 elements, 32 blocks) gets 8-bit state. */
     private static double[] train(String optim, int steps, long[] stateBytes) {
         var gen = new Generator(11);
