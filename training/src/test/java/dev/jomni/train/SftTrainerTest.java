@@ -34,7 +34,7 @@ class SftTrainerTest {
     static final Path TINY = Path.of("../qwen-omni/src/test/resources/tiny");
 
     /** Two synthetic records with short responses of different lengths (so a mean of micro-batch means would differ). */
-    private static SftData data(Path dir, Thinker thinker) throws Exception {
+    static SftData data(Path dir, Thinker thinker) throws Exception {
         Path file = SynthTask.generate(dir, 2, 3);
         var json = new ObjectMapper();
         var records = (ArrayNode) json.readTree(file.toFile());
