@@ -131,7 +131,7 @@ extern "C" __global__ void __launch_bounds__(BLOCK) adamw_8bit_blockwise(const A
   if (in) {
     int k1 = quantize(q1, max1 == 0.f ? 0.f : __fdiv_rn(s1, max1));
     // keep the first moment's sign: a code of the other sign moves one step towards it
-    if (max1 != 0.f && signbit(q1[k1]) != signbit(s1)) k1 += s1 > 0.f ? 1 : -1;
+    if (max1 != 0.f && (signbit(q1[k1]) != 0) != (signbit(s1) != 0)) k1 += s1 > 0.f ? 1 : -1;
     const int k2 = quantize(q2, max2 == 0.f ? 0.f : __fdiv_rn(s2, max2));
     c1[i] = (unsigned char)k1;
     c2[i] = (unsigned char)k2;

@@ -35,8 +35,18 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 @Tag("gpu")
 class SftTrainerCudaTest {
-    static final Path TINY = SftTrainerTest.TINY;
+    /** The tiny fixture: qwen-omni's test resource on the class path (the GPU runner's), else beside the module (Maven's). */
+    static final Path TINY = tiny();
     static final LoraAdapter.Spec SPEC = new LoraAdapter.Spec(16, 32, 0.05, false, List.of("q_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"), null);
+
+    private static Path tiny() {
+        try {
+            java.net.URL model = SftTrainerCudaTest.class.getResource("/tiny/model/config.json");
+            return model != null ? Path.of(model.toURI()).getParent().getParent() : SftTrainerTest.TINY;
+        } catch (java.net.URISyntaxException e) {
+            throw new IllegalStateException(e);
+        }
+    }
 
     private static Device gpu() {
         assumeTrue(Cuda.available(), () -> "no CUDA driver or GPU: " + Cuda.unavailableReason());
@@ -53,7 +63,7 @@ class SftTrainerCudaTest {
     private static Run train(Device device, Path dir, String name, SftTrainer.Config config, Path resume) throws Exception {
         Thinker thinker = Thinker.load(TINY.resolve("model"), DType.BF16, device);
         thinker.gradientCheckpointing(true);
-        SftData d = SftTrainerTest.data(dir.resolve("synth-" + name), thinker);
+        SftData d = SftTrainerTest.data(dir.resolve("synth-" + name), thinker, TINY);
         LoraAdapter adapter = resume == null ? LoraAdapter.create(thinker, SPEC, 3) : LoraAdapter.apply(resume, thinker, DType.F32);
         var log = new ByteArrayOutputStream();
         SftTrainer.Result r = new SftTrainer(thinker, adapter, d, config, new PrintStream(log, true), false).train(resume);
