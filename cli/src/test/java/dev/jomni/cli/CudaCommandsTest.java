@@ -65,6 +65,7 @@ class CudaCommandsTest {
         return out;
     }
 
+    /** 30 steps at lr 1e-2 (bf16 compute: 2e-2 spikes); on the CPU with --bf16 the same run falls 7.25 → 0.34. */
     @Test
     void sftOnCudaDrivesTheLossDownByNinetyPercent(@TempDir Path dir) throws Exception {
         gpu();
@@ -73,7 +74,7 @@ class CudaCommandsTest {
         SftCommandTest.shorten(synth.resolve("data.json"));
         String log = run("omni sft", List.of("sft", "--model", tiny.resolve("model").toString(), "--tokenizer", tiny.resolve("tokenizer").toString(),
                 "--data", synth.resolve("data.json").toString(), "--output_dir", out.toString(), "--max_steps", "30", "--per_device_train_batch_size", "1",
-                "--gradient_accumulation_steps", "2", "--learning_rate", "2e-2", "--warmup_steps", "1", "--lr_scheduler_type", "linear",
+                "--gradient_accumulation_steps", "2", "--learning_rate", "1e-2", "--warmup_steps", "1", "--lr_scheduler_type", "linear",
                 "--lora_r", "8", "--lora_alpha", "16", "--lora_dropout", "0", "--save_steps", "10", "--target_modules",
                 "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj,lm_head", "--logging_steps", "1", "--seed", "5", "--optim", "paged_adamw_8bit",
                 "--device", "cuda"));

@@ -31,7 +31,11 @@ import java.util.stream.Stream;
 
 /**
  * Supervised fine-tuning of a LoRA adapter on the thinker, as transformers' {@code Trainer} runs the seed's
- * {@code rest/train.py} (seed-pipeline.md §3.1), on the CPU.
+ * {@code rest/train.py} (seed-pipeline.md §3.1), on the thinker's device. On CUDA the base is bf16 and computes in
+ * bf16 (the LoRA terms cast their f32 master weights to the activations' dtype), the loss is the fused linear
+ * cross-entropy over lm_head (unless lm_head has an adapter), and a step waits for the device once: its
+ * micro-batches' losses stay on the device until all have run backward, clipping computes its scale on the
+ * device, and the optimizer is one fused kernel per parameter; the gradient norm is read only on logged steps.
  *
  * <h2>A step</h2>
  * Optimizer step s (0-based) takes micro-batches [s'·G, (s'+1)·G) of its epoch (s' = s mod steps-per-epoch,

@@ -27,7 +27,8 @@ import java.util.Arrays;
  *     moments and leaves its parameter.
  * </ul>
  * Every product and sum is one f32 operation in the order written (no fused multiply-add), divisions and
- * square roots IEEE-rounded, so the CPU and CUDA kernels give the same bits. p is f32 or bf16 (computed in
+ * square roots IEEE-rounded, so the CPU and CUDA kernels give the same bits (one exception: a NaN moment, only
+ * possible once a finite g² overflows, makes Java's block absmax NaN where CUDA's fmaxf skips it). p is f32 or bf16 (computed in
  * f32, rounded once when stored), g f32 or bf16; every tensor contiguous, on one device.
  */
 public final class AdamWStep {
