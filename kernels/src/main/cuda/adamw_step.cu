@@ -3,10 +3,11 @@
 //   adamw_torch(AdamWArgs {n, p, g, m, v}): torch's AdamW, f32 moments m, v [n]; a thread per element.
 //   adamw_bnb32(AdamWArgs {n, p, g, m, v}): bitsandbytes' 32-bit two-state ADAM; a thread per element.
 //   adamw_8bit_blockwise(AdamWArgs {n, p, g, m = codes1, v = codes2, absmax1, absmax2, qmap1, qmap2}):
-//     bitsandbytes' kOptimizerStatic8bit2StateBlockwise (ADAM): one block of 256 threads per quantization block
-//     of 256 elements, a thread per element: dequantize, update, the block's new absmax (max is exact, so the
-//     reduction order does not matter), the parameter step, re-quantize by binary search over the code in
-//     shared memory (ties to the lower code, as the reference).
+//     bitsandbytes' kOptimizerStatic8bit2StateBlockwise (ADAM): blocks of 256 threads, each walking quantization
+//     blocks of 256 elements (a thread per element; the two 256-entry codes loaded into shared memory once per
+//     CUDA block): dequantize, update, the block's new absmax (max is exact, so the reduction order does not
+//     matter), the parameter step, re-quantize by binary search over the code in shared memory (ties to the
+//     lower code, as the reference). Grid: up to 8 blocks per SM.
 //   p: f32 or bf16 (p_dtype: DT_ codes), g: f32 or bf16; arithmetic in f32 with explicitly rounded intrinsics
 //   (__fmul_rn, __fadd_rn, ...) so that nvcc contracts nothing into FMAs: the bits equal the CPU reference's.
 // Launcher: dev.jomni.cuda.CudaAdamWStep. Reference: dev.jomni.tensor.cpu.CpuAdamWStep.
@@ -96,44 +97,48 @@ __device__ __forceinline__ float block_max(float v, float* scratch) {
 extern "C" __global__ void __launch_bounds__(BLOCK) adamw_8bit_blockwise(const AdamWArgs a) {
   __shared__ float q1[256], q2[256], scratch1[BLOCK / 32], scratch2[BLOCK / 32];
   const int t = threadIdx.x;
-  q1[t] = ((const float*)a.qmap1)[t];
+  q1[t] = ((const float*)a.qmap1)[t];                  // the codes once per CUDA block, for all its quantization blocks
   q2[t] = ((const float*)a.qmap2)[t];
-  const long long block = blockIdx.x, i = block * BLOCK + t;
-  const bool in = i < a.n;
   unsigned char* c1 = (unsigned char*)a.m;
   unsigned char* c2 = (unsigned char*)a.v;
   float* absmax1 = (float*)a.absmax1;
   float* absmax2 = (float*)a.absmax2;
-  const float abs1 = absmax1[block], abs2 = absmax2[block];
-  const float g = in ? load_f(a.g, a.g_dtype, i) : 0.f;
-  const bool finite = in && isfinite(g);
   const float b1 = (float)a.beta1, b2 = (float)a.beta2, eps = (float)a.eps, lr = (float)a.lr, wd = (float)a.weight_decay;
   const float step = (float)a.step_size, correction2 = (float)a.correction;
+  const long long blocks = (a.n + BLOCK - 1) / BLOCK;
   __syncthreads();                                       // the codes are in shared memory
-  float s1 = 0.f, s2 = 0.f;
-  if (finite) {
-    s2 = __fmul_rn(q2[c2[i]], abs2);
-    s2 = __fadd_rn(__fmul_rn(s2, b2), __fmul_rn(__fmul_rn(__fsub_rn(1.f, b2), g), g));
-    s1 = __fmul_rn(q1[c1[i]], abs1);
-    s1 = __fadd_rn(__fmul_rn(s1, b1), __fmul_rn(__fsub_rn(1.f, b1), g));
-  }
-  const float max1 = block_max(fabsf(s1), scratch1), max2 = block_max(fabsf(s2), scratch2);
-  if (t == 0) {                                          // every thread read the old absmax before block_max's barrier
-    absmax1[block] = max1;
-    absmax2[block] = max2;
-  }
-  if (finite) {
-    float p = load_f(a.p, a.p_dtype, i);
-    p = __fadd_rn(p, __fmul_rn(step, __fdiv_rn(s1, __fadd_rn(__fsqrt_rn(s2), __fmul_rn(correction2, eps)))));
-    if (wd > 0.f) p = __fmul_rn(p, __fsub_rn(1.f, __fmul_rn(lr, wd)));
-    store_f(a.p, a.p_dtype, i, p);
-  }
-  if (in) {
-    int k1 = quantize(q1, max1 == 0.f ? 0.f : __fdiv_rn(s1, max1));
-    // keep the first moment's sign: a code of the other sign moves one step towards it
-    if (max1 != 0.f && (signbit(q1[k1]) != 0) != (signbit(s1) != 0)) k1 += s1 > 0.f ? 1 : -1;
-    const int k2 = quantize(q2, max2 == 0.f ? 0.f : __fdiv_rn(s2, max2));
-    c1[i] = (unsigned char)k1;
-    c2[i] = (unsigned char)k2;
+  for (long long block = blockIdx.x; block < blocks; block += gridDim.x) {   // uniform per CUDA block: barriers are safe
+    const long long i = block * BLOCK + t;
+    const bool in = i < a.n;
+    const float abs1 = absmax1[block], abs2 = absmax2[block];
+    const float g = in ? load_f(a.g, a.g_dtype, i) : 0.f;
+    const bool finite = in && isfinite(g);
+    float s1 = 0.f, s2 = 0.f;
+    if (finite) {
+      s2 = __fmul_rn(q2[c2[i]], abs2);
+      s2 = __fadd_rn(__fmul_rn(s2, b2), __fmul_rn(__fmul_rn(__fsub_rn(1.f, b2), g), g));
+      s1 = __fmul_rn(q1[c1[i]], abs1);
+      s1 = __fadd_rn(__fmul_rn(s1, b1), __fmul_rn(__fsub_rn(1.f, b1), g));
+    }
+    const float max1 = block_max(fabsf(s1), scratch1), max2 = block_max(fabsf(s2), scratch2);
+    if (t == 0) {                                        // every thread read the old absmax before block_max's barrier
+      absmax1[block] = max1;
+      absmax2[block] = max2;
+    }
+    if (finite) {
+      float p = load_f(a.p, a.p_dtype, i);
+      p = __fadd_rn(p, __fmul_rn(step, __fdiv_rn(s1, __fadd_rn(__fsqrt_rn(s2), __fmul_rn(correction2, eps)))));
+      if (wd > 0.f) p = __fmul_rn(p, __fsub_rn(1.f, __fmul_rn(lr, wd)));
+      store_f(a.p, a.p_dtype, i, p);
+    }
+    if (in) {
+      int k1 = quantize(q1, max1 == 0.f ? 0.f : __fdiv_rn(s1, max1));
+      // keep the first moment's sign: a code of the other sign moves one step towards it
+      if (max1 != 0.f && (signbit(q1[k1]) != 0) != (signbit(s1) != 0)) k1 += s1 > 0.f ? 1 : -1;
+      const int k2 = quantize(q2, max2 == 0.f ? 0.f : __fdiv_rn(s2, max2));
+      c1[i] = (unsigned char)k1;
+      c2[i] = (unsigned char)k2;
+    }
+    __syncthreads();                                     // scratch is reused by the next block's maxima
   }
 }

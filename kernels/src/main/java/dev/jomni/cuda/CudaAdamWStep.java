@@ -45,9 +45,9 @@ final class CudaAdamWStep implements AdamWStep.Kernels {
     public void blockwise8bit(Tensor p, Tensor g, Tensor codes1, Tensor codes2, Tensor absmax1, Tensor absmax2, Tensor qmap1, Tensor qmap2,
                               AdamWStep.Hyper h) {
         CudaDevice d = backend.on(p.device());
-        long blocks = absmax1.numel();                         // one CUDA block per quantization block of 256
-        if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("adamWStep.blockwise8bit: " + p.numel() + " elements need too many blocks");
+        // CUDA blocks walk the quantization blocks of 256, so the codes are loaded into shared memory once per CUDA block
+        int grid = (int) Math.min(absmax1.numel(), d.maxBlocks);
         args(p, g, codes1, codes2, absmax1, absmax2, qmap1, qmap2, h)
-                .launch(d.kernel("adamw_step", "adamw_8bit_blockwise"), d.stream, (int) blocks, AdamWStep.BLOCK);
+                .launch(d.kernel("adamw_step", "adamw_8bit_blockwise"), d.stream, grid, AdamWStep.BLOCK);
     }
 }
