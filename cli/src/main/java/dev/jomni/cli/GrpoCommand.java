@@ -170,6 +170,10 @@ final class GrpoCommand implements Callable<Integer> {
     @Option(names = "--resume_from_checkpoint", paramLabel = "DIR|latest", description = "Continue a run exactly from a checkpoint.")
     String resumeFromCheckpoint;
 
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu (default) or cuda[:N]: sampling and training on that device;"
+            + " on CUDA the base is kept in bf16, the LoRA master weights and the optimizer state f32 (or 8-bit) on the device.")
+    String device;
+
     @Option(names = "--bf16", description = "Keep the base weights in bf16 (LoRA master weights stay f32).")
     boolean bf16;
 
@@ -178,7 +182,8 @@ final class GrpoCommand implements Callable<Integer> {
         if (outputDir == null)
             outputDir = Path.of("models", "grpo_" + model.toAbsolutePath().normalize().getFileName() + "_"
                     + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd_HHmmss")));
-        Thinker thinker = Thinker.load(model, bf16 ? DType.BF16 : DType.F32, Device.cpu());
+        Device d = Device.parse(device);
+        Thinker thinker = Thinker.load(model, bf16 || d.kind() != Device.Kind.CPU ? DType.BF16 : DType.F32, d);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
         Dataset dataset = Dataset.load(data, LoadOptions.defaults().withAudioDir(audioDir));

@@ -111,18 +111,18 @@ final class RestCommand implements Callable<Integer> {
     @Option(names = {"--gradient_checkpointing", "--gradient-checkpointing"}, arity = "0..1", defaultValue = "true", fallbackValue = "true", description = "Recompute each decoder layer in backward (default: ${DEFAULT-VALUE}).") boolean gradientCheckpointing;
     @Option(names = "--kv_blocks", defaultValue = "4096", description = "KV cache blocks of 16 tokens for in-process generation (default: ${DEFAULT-VALUE}).") int kvBlocks;
     @Option(names = "--max_running", defaultValue = "64", description = "Sequences decoded together (default: ${DEFAULT-VALUE}).") int maxRunning;
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu (the trainer runs on the CPU for now; default: ${DEFAULT-VALUE}).") String device;
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu (default) or cuda[:N]: generation and training on that device;"
+            + " on CUDA the base is kept in bf16, the LoRA master weights and the optimizer state f32 (or 8-bit) on the device.") String device;
 
     @Override
     public Integer call() throws Exception {
         Device d = Device.parse(device);
-        if (d.kind() != Device.Kind.CPU) throw new IllegalArgumentException("--device " + device + ": the trainer runs on the CPU only for now");
         Filter filter = Filter.parse(filterStrategy, topK, learningZoneOnly, includeMastered, masteredSampleRate, seed);
         String name = servedName != null ? servedName : baseModel.toAbsolutePath().normalize().getFileName().toString();
         var options = new RestOptions(dataPath, audioDir, evalDataPath, outputBaseDir, name, numIterations, numSamples, temperature, topP, maxTokens,
                 filter, learningRates, numEpochs, restartFromBase, !noDedup, batchSize, seed, PromptPreset.byId(prompt), Matching.byId(matching),
                 adapter);
-        Thinker thinker = Thinker.load(baseModel, DType.F32, d);
+        Thinker thinker = Thinker.load(baseModel, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
         thinker.gradientCheckpointing(gradientCheckpointing);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : baseModel, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(baseModel, thinker.config.audio()));

@@ -1,6 +1,7 @@
 package dev.jomni.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.jomni.cuda.CudaBackend;
 import dev.jomni.omni.audio.LogMel;
 import dev.jomni.omni.config.PreprocessorConfig;
 import dev.jomni.omni.model.LoraAdapter;
@@ -128,7 +129,8 @@ final class SftCommand implements Callable<Integer> {
     @Option(names = {"--skip-bad-samples", "--skip_bad_samples"}, description = "Warn about bad records (and count them) instead of failing.")
     boolean skipBadSamples;
 
-    @Option(names = "--device", defaultValue = "cpu", description = "cpu (default); the trainer runs on the CPU.")
+    @Option(names = "--device", defaultValue = "cpu", description = "cpu (default) or cuda[:N]: on CUDA the base is kept in bf16 and computes in bf16,"
+            + " the LoRA master weights and the optimizer stay f32 (or 8-bit) on the device.")
     String device;
 
     static final List<String> ALL = List.of("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj");
@@ -153,11 +155,10 @@ final class SftCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         Device d = Device.parse(device);
-        if (d.kind() != Device.Kind.CPU) throw new IllegalArgumentException("--device " + device + ": the trainer runs on the CPU only for now");
         if (outputDir == null)
             outputDir = Path.of("models", "sft_" + model.toAbsolutePath().normalize().getFileName().toString().replaceAll("[/\\-]", "_") + "_"
                     + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd_HHmmss")));
-        Thinker thinker = Thinker.load(model, bf16 ? DType.BF16 : DType.F32, d);
+        Thinker thinker = Thinker.load(model, bf16 || d.kind() != Device.Kind.CPU ? DType.BF16 : DType.F32, d);
         thinker.gradientCheckpointing(gradientCheckpointing);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
@@ -179,7 +180,11 @@ final class SftCommand implements Callable<Integer> {
                 lrSchedulerType, warmupRatio, warmupSteps, weightDecay, maxGradNorm, saveSteps, saveTotalLimit, loggingSteps, seed, optim);
         var console = System.console();
         var trainer = new SftTrainer(thinker, adapter, sft, config, System.err, console != null && console.isTerminal());
+        if (d.kind() == Device.Kind.CUDA) CudaBackend.resetPeakMemory(d);
         SftTrainer.Result r = trainer.train(resume);
+        if (d.kind() == Device.Kind.CUDA)
+            System.err.printf(java.util.Locale.ROOT, "peak device memory on %s: %.1f MiB allocated (%.1f MiB reserved)%n", d,
+                    CudaBackend.memoryStats(d).peakAllocatedBytes() / 1048576.0, CudaBackend.memoryStats(d).peakReservedBytes() / 1048576.0);
         System.out.printf(java.util.Locale.ROOT, "sft: %d steps, loss %.4f -> %.4f, optimizer state %d bytes; adapter in %s%n",
                 r.globalStep(), r.firstLoss(), r.lastLoss(), r.optimizerStateBytes(), outputDir);
         return 0;

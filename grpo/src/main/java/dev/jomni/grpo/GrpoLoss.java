@@ -122,7 +122,8 @@ public final class GrpoLoss {
         switch (c.lossType()) {
             case CISPO -> perToken = coef1.clamp(-Double.MAX_VALUE, c.epsilonHigh()).detach().mul(adv).mul(logp).neg();
             case SAPO -> {
-                Tensor tau = Tensor.where(adv.gt(0), Tensor.full(dt, c.sapoTemperaturePos()), Tensor.full(dt, c.sapoTemperatureNeg()));
+                Tensor tau = Tensor.where(adv.gt(0), Tensor.full(adv.device(), dt, c.sapoTemperaturePos()),
+                        Tensor.full(adv.device(), dt, c.sapoTemperatureNeg()));
                 perToken = tau.mul(coef1.sub(1)).sigmoid().mul(4).div(tau).mul(adv).neg();
             }
             default -> {

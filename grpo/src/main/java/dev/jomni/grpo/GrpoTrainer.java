@@ -40,7 +40,7 @@ import java.util.Set;
 import java.util.stream.Stream;
 
 /**
- * GRPO on the thinker's LoRA adapter, as TRL's GRPOTrainer schedules it, on the CPU.
+ * GRPO on the thinker's LoRA adapter, as TRL's GRPOTrainer schedules it, on the thinker's device.
  *
  * <h2>A generation batch and its steps</h2>
  * TRL's per_device_train_batch_size counts completions: a generation batch is per_device_train_batch_size ×
@@ -347,7 +347,8 @@ public final class GrpoTrainer {
                     ref.add(r.refLogps() == null ? l.detach().pad(0, t - n) : r.refLogps().pad(0, t - n));
                 }
                 var in = new GrpoLoss.Inputs(Tensor.cat(lp, 0), c.numIterations() > 1 ? Tensor.cat(old, 0) : null,
-                        c.loss().beta() != 0 ? Tensor.cat(ref, 0) : null, Tensor.of(adv, micro.size()), Tensor.of(mask, micro.size(), t), null);
+                        c.loss().beta() != 0 ? Tensor.cat(ref, 0) : null, Tensor.of(adv, micro.size()).to(thinker.device()),
+                        Tensor.of(mask, micro.size(), t).to(thinker.device()), null);
                 GrpoLoss.Output out = GrpoLoss.loss(c.loss(), in, ga, numItems);
                 double v = out.loss().item();
                 if (!Double.isFinite(v)) throw new IllegalStateException("grpo: step " + (s + 1) + ": the loss is " + v + "; training stopped, the last checkpoint is intact");

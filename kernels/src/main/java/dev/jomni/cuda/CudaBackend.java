@@ -50,6 +50,7 @@ public final class CudaBackend implements Backend {
         kernels.register(dev.jomni.tensor.ops.MoeExperts.Kernels.class, new CudaMoeExperts(this));
         kernels.register(dev.jomni.tensor.ops.ScaledDotProductAttention.Kernels.class, new CudaScaledDotProductAttention(this));
         kernels.register(dev.jomni.tensor.ops.Nf4Matmul.Kernels.class, new CudaNf4Matmul(this));
+        kernels.register(dev.jomni.tensor.ops.AdamWStep.Kernels.class, new CudaAdamWStep(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }
@@ -110,6 +111,14 @@ public final class CudaBackend implements Backend {
         CudaDevice s = on(device);
         long bytes = numel * dtype.byteSize;
         return new CudaStorage(device, s.ctx.allocator().allocate(Math.max(1, bytes), s.stream), bytes);
+    }
+
+    /** Managed memory ({@link CudaContext#allocateManaged}): the driver may evict it to the host and fetches it back on use. */
+    @Override
+    public Storage allocatePaged(Device device, DType dtype, long numel) {
+        CudaDevice s = on(device);
+        long bytes = numel * dtype.byteSize;
+        return new CudaStorage(device, s.ctx.allocateManaged(Math.max(1, bytes)), bytes);
     }
 
     @Override

@@ -105,6 +105,26 @@ public final class CudaContext {
     }
 
     /**
+     * Managed (unified) memory, cuMemAllocManaged with CU_MEM_ATTACH_GLOBAL: one address valid on the host
+     * and on every stream, whose pages the driver migrates on demand, so it can be evicted to host memory
+     * under device memory pressure (bitsandbytes' paged optimizer state). Refused when more than the device
+     * has free is asked for (oversubscribing managed memory can stall the device). Freed by close(), after the
+     * device has finished the work queued so far (rare: optimizer state lives as long as the run).
+     */
+    public DeviceBuffer allocateManaged(long bytes) {
+        checkBytes(bytes);
+        long free = memoryInfo().freeBytes();
+        if (bytes > free)
+            throw new IllegalArgumentException("cuMemAllocManaged(" + bytes + " bytes)" + on() + ": more than the " + free + " bytes free on the device");
+        bind();
+        long address = Driver.longOut("cuMemAllocManaged(" + bytes + " bytes)" + on(), Driver.MEM_ALLOC_MANAGED, bytes, Driver.CU_MEM_ATTACH_GLOBAL);
+        return new DeviceBuffer(this, address, bytes, b -> {
+            synchronize();                             // queued kernels may still use it: free once they are done
+            Driver.call("cuMemFree(" + bytes + " managed bytes)" + on(), Driver.MEM_FREE, b.rawAddress());
+        });
+    }
+
+    /**
      * Stream-ordered device memory (cuMemAllocAsync from the device's default pool): usable by work
      * queued on {@code stream} after this call; close() frees it in stream order (cuMemFreeAsync).
      */

@@ -35,6 +35,7 @@ final class Driver {
     static final int CU_STREAM_CAPTURE_MODE_THREAD_LOCAL = 1;
     static final int CU_MEMHOSTALLOC_PORTABLE = 1;
     static final int CUDA_ERROR_OUT_OF_MEMORY = 2;
+    static final int CU_MEM_ATTACH_GLOBAL = 1;
 
     private static final SymbolLookup LIB = Libraries.cuda();
 
@@ -61,6 +62,7 @@ final class Driver {
     static final MethodHandle MEM_GET_INFO = fn("cuMemGetInfo_v2", rc(ADDRESS, ADDRESS));
     static final MethodHandle MEM_ALLOC = fn("cuMemAlloc_v2", rc(ADDRESS, JAVA_LONG));
     static final MethodHandle MEM_FREE = fn("cuMemFree_v2", rc(JAVA_LONG));
+    static final MethodHandle MEM_ALLOC_MANAGED = fn("cuMemAllocManaged", rc(ADDRESS, JAVA_LONG, JAVA_INT));
     static final MethodHandle MEM_ALLOC_ASYNC = fn("cuMemAllocAsync", rc(ADDRESS, JAVA_LONG, ADDRESS));
     static final MethodHandle MEM_FREE_ASYNC = fn("cuMemFreeAsync", rc(JAVA_LONG, ADDRESS));
     static final MethodHandle MEM_HOST_ALLOC = fn("cuMemHostAlloc", rc(ADDRESS, JAVA_LONG, JAVA_INT));

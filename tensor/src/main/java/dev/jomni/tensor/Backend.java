@@ -38,6 +38,13 @@ public interface Backend {
     /** Uninitialised memory for {@code numel} elements. */
     Storage allocate(Device device, DType dtype, long numel);
 
+    /**
+     * Uninitialised memory that the system may move out of the device under memory pressure and back on
+     * use (CUDA managed memory), for state touched once a step (a paged optimizer's). The default: the
+     * backend's ordinary memory, which is already host memory on the CPU.
+     */
+    default Storage allocatePaged(Device device, DType dtype, long numel) { return allocate(device, dtype, numel); }
+
     /** A copy of {@code host} (contiguous elements of dtype, native byte order) on the device. */
     Storage fromHost(Device device, DType dtype, MemorySegment host);
 

@@ -49,6 +49,12 @@ public final class Tensor implements AutoCloseable {
 
     public static Tensor empty(DType dtype, int... shape) { return empty(Device.cpu(), dtype, shape); }
 
+    /** Uninitialised contiguous tensor in the backend's pageable memory ({@link Backend#allocatePaged}). */
+    public static Tensor emptyPaged(Device device, DType dtype, int... shape) {
+        checkShape("emptyPaged", shape);
+        return new Tensor(device.backend().allocatePaged(device, dtype, numel(shape)), dtype, shape.clone(), contiguousStrides(shape), 0);
+    }
+
     public static Tensor full(Device device, DType dtype, double value, int... shape) {
         Tensor t = empty(device, dtype, shape);
         device.backend().fill(t, value);

@@ -3,15 +3,18 @@ package dev.jomni.train;
 import dev.jomni.nn.io.TensorData;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.AdamWStep;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * AdamW (Loshchilov & Hutter, arXiv:1711.05101) with decoupled weight decay, state in f32:
- * m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g², p ← p − lr·(m̂/(√v̂ + ε) + λp).
+ * AdamW (Loshchilov & Hutter, arXiv:1711.05101) with decoupled weight decay, state in f32 on the parameters'
+ * device, as torch's single-tensor AdamW computes it: p ← p·(1 − lr·λ), m ← β₁m + (1−β₁)g, v ← β₂v + (1−β₂)g²,
+ * p ← p − lr·m̂/(√v̂ + ε) ({@link AdamWStep#torch} has the exact order of operations).
  */
 public final class AdamW implements Optimizer {
     public record Config(double lr, double beta1, double beta2, double eps, double weightDecay) {
@@ -36,8 +39,8 @@ public final class AdamW implements Optimizer {
         v = new Tensor[params.size()];
         for (int i = 0; i < m.length; i++) {
             int[] shape = params.get(i).shape();
-            m[i] = Tensor.zeros(params.get(i).device(), DType.F32, shape);
-            v[i] = Tensor.zeros(params.get(i).device(), DType.F32, shape);
+            m[i] = Scope.unscoped(Tensor.zeros(params.get(i).device(), DType.F32, shape));
+            v[i] = Scope.unscoped(Tensor.zeros(params.get(i).device(), DType.F32, shape));
         }
     }
 
@@ -79,28 +82,33 @@ public final class AdamW implements Optimizer {
                     if (d == null || d.numel() != into.numel())
                         throw new IllegalArgumentException(origin + ": state." + i + "." + k + (d == null ? " missing" : " " + Arrays.toString(d.shape())
                                 + " does not fit parameter " + i + " " + Arrays.toString(into.shape())));
-                    into.assign(d.toTensor().reshape(into.shape()));
+                    into.assign(d.toTensor().reshape(into.shape()).to(into.device()));
                 }
         }
         step = restored;
     }
 
+    /** One fused kernel launch per parameter ({@link AdamWStep#torch}); nothing is read back from the device. */
     @Override
     public void step() {
         step++;
         double c1 = 1 - Math.pow(config.beta1(), step), c2 = 1 - Math.pow(config.beta2(), step);
-        try (var g = Autograd.noGrad()) {
+        // torch: step_size = lr / bias_correction1, denom = sqrt(v) / sqrt(bias_correction2) + eps, as f32 scalars
+        var h = new AdamWStep.Hyper((float) config.beta1(), (float) config.beta2(), (float) config.eps(), (float) config.lr(),
+                (float) config.weightDecay(), (float) (config.lr() / c1), (float) Math.sqrt(c2));
+        try (var g = Autograd.noGrad(); var scope = Scope.open()) {
             for (int i = 0; i < m.length; i++) {
                 Tensor p = params.get(i), grad = p.grad();
                 if (grad == null) continue;
-                Tensor g32 = grad.to(DType.F32);
-                m[i].assign(m[i].mul(config.beta1()).add(g32.mul(1 - config.beta1())));
-                v[i].assign(v[i].mul(config.beta2()).add(g32.square().mul(1 - config.beta2())));
-                Tensor update = m[i].div(c1).div(v[i].div(c2).sqrt().add(config.eps()));
-                Tensor p32 = p.to(DType.F32);
-                p.assign(p32.sub(update.add(p32.mul(config.weightDecay())).mul(config.lr())));
+                AdamWStep.torch(p, grad.contiguous(), m[i], v[i], h);
             }
         }
+    }
+
+    @Override
+    public void close() {
+        for (Tensor t : m) t.close();
+        for (Tensor t : v) t.close();
     }
 
     @Override

@@ -8,6 +8,9 @@ import dev.jomni.nn.io.SafeTensors;
 import dev.jomni.nn.io.TensorData;
 import dev.jomni.omni.model.LoraAdapter;
 import dev.jomni.omni.model.Thinker;
+import dev.jomni.tensor.Autograd;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.train.data.SftData;
@@ -28,7 +31,11 @@ import java.util.stream.Stream;
 
 /**
  * Supervised fine-tuning of a LoRA adapter on the thinker, as transformers' {@code Trainer} runs the seed's
- * {@code rest/train.py} (seed-pipeline.md §3.1), on the CPU.
+ * {@code rest/train.py} (seed-pipeline.md §3.1), on the thinker's device. On CUDA the base is bf16 and computes in
+ * bf16 (the LoRA terms cast their f32 master weights to the activations' dtype), the loss is the fused linear
+ * cross-entropy over lm_head (unless lm_head has an adapter), and a step waits for the device once: its
+ * micro-batches' losses stay on the device until all have run backward, clipping computes its scale on the
+ * device, and the optimizer is one fused kernel per parameter; the gradient norm is read only on logged steps.
  *
  * <h2>A step</h2>
  * Optimizer step s (0-based) takes micro-batches [s'·G, (s'+1)·G) of its epoch (s' = s mod steps-per-epoch,
@@ -168,8 +175,10 @@ public final class SftTrainer {
                         + "warmup %d; %s, state %d bytes (f32 AdamW would take %d)%n", data.size(), batchesPerEpoch, c.perDeviceTrainBatchSize(),
                 stepsPerEpoch, c.gradientAccumulationSteps(), totalSteps, schedule.warmupSteps(), optimizer.name(), optimizer.stateBytes(), trainable * 8);
         if (optimizer instanceof AdamW8bit o && o.name().startsWith("paged"))
-            log.println("paged: the 8-bit state is memory-mapped from a temporary file (the OS may page it); "
-                    + "bytes paged to a device per step: " + o.bytesPagedPerStep() + " (device paging is GPU-only)");
+            log.println(thinker.device().kind() == Device.Kind.CPU
+                    ? "paged: the 8-bit state is memory-mapped from a temporary file (the OS may page it); on the CPU no bytes move to a device"
+                    : "paged: " + o.pagedBytes() + " bytes of optimizer state in CUDA managed memory on " + thinker.device()
+                            + " (evicted to the host under memory pressure, fetched back page by page when a step touches it)");
         log.println("LoRA: " + trainable + " trainable parameters; targets " + adapter.matches());
         if (adapter.dropoutNote() != null) log.println(adapter.dropoutNote());
         double first = Double.NaN, last = Double.NaN, windowLoss = 0;
@@ -184,14 +193,16 @@ public final class SftTrainer {
                 optimizer.learningRate(lr);
                 StepResult r = step(s, optimizer);
                 windowLoss += r.loss;
+                double gradNorm = Double.NaN;
                 windowSteps++;
                 windowTokens += r.tokens;
                 int done = s + 1;
                 if (done % c.loggingSteps() == 0 || done == totalSteps) {
+                    gradNorm = r.norm();
                     double secs = (System.nanoTime() - windowStart) / 1e9;
                     ObjectNode entry = JSON.createObjectNode();
                     entry.put("step", done).put("epoch", (double) done / stepsPerEpoch).put("loss", windowLoss / windowSteps)
-                            .put("learning_rate", lr).put("grad_norm", r.gradNorm).put("tokens_per_s", secs > 0 ? windowTokens / secs : 0);
+                            .put("learning_rate", lr).put("grad_norm", gradNorm).put("tokens_per_s", secs > 0 ? windowTokens / secs : 0);
                     history.add(entry);
                     appendMetric(entry);
                     if (Double.isNaN(first)) first = windowLoss / windowSteps;
@@ -202,6 +213,7 @@ public final class SftTrainer {
                     windowTokens = 0;
                     windowStart = System.nanoTime();
                 }
+                if (r.gradNorm != null) r.gradNorm.close();
                 bar.advance(1);
                 if ((c.saveSteps() > 0 && done % c.saveSteps() == 0) || done == totalSteps) saved.add(save(done, optimizer, history));
             }
@@ -211,8 +223,17 @@ public final class SftTrainer {
         return new Result(totalSteps, first, last, optimizer.stateBytes(), saved);
     }
 
-    private record StepResult(double loss, double gradNorm, long tokens) {}
+    /** A step's loss (read back once per step), its gradient norm (on the device until a logged step reads it) and tokens. */
+    private record StepResult(double loss, Tensor gradNorm, long tokens) {
+        double norm() { return gradNorm == null ? 0 : gradNorm.item(); }
+    }
 
+    /**
+     * One optimizer step. On a GPU nothing waits for the device but one read per step: the micro-batches' losses
+     * stay on the device as they are computed, then are read together (with their finiteness check) after the
+     * last backward; clipping and the optimizer run on the device, and the gradient norm is read only when a
+     * step is logged.
+     */
     private StepResult step(int s, Optimizer optimizer) {
         int epoch = s / stepsPerEpoch, inEpoch = s % stepsPerEpoch;
         int[] order = order(epoch);
@@ -228,27 +249,35 @@ public final class SftTrainer {
             batches.add(b);
             targets += b.targetTokens();
         }
-        double loss = 0;
+        Device device = thinker.device();
+        Tensor losses = Tensor.zeros(device, DType.F32, batches.size());        // each micro-batch's weighted loss
         for (int k = 0; k < batches.size(); k++) {
             SftData.Batch b = batches.get(k);
-            tokens += (long) b.attentionMask().sum().item();
-            if (b.targetTokens() == 0) continue;                           // nothing to learn from (all prompt)
+            tokens += (long) b.attentionMask().sum().item();                   // a host tensor: no device wait
+            if (b.targetTokens() == 0) continue;                               // nothing to learn from (all prompt)
             try (var scope = Scope.open()) {
                 adapter.dropout().set(true, mix(c.seed(), (long) s * g + k + 1));
-                Thinker.Output out = thinker.forward(b.inputIds(), b.attentionMask(), b.audio(), null);
+                Thinker.Output out = thinker.forwardHidden(b.inputIds(), b.attentionMask(), b.audio(), null);
                 Tensor l = loss(out, b).mul(b.weight() * b.targetTokens() / targets);   // weight: 1 unless SftData.weighted()
-                double v = l.item();
-                if (!Double.isFinite(v))
-                    throw new NonFiniteLossException("step " + (s + 1) + ": the loss is " + v + " on the batch of samples " + b.ids()
-                            + "; training stopped, the last checkpoint written is intact");
+                try (var ng = Autograd.noGrad()) {
+                    losses.narrow(0, k, 1).assign(l.reshape(1));
+                }
                 l.backward();
-                loss += v;
             }
         }
         adapter.dropout().set(false, 0);
-        double norm;
+        double[] values = losses.toDoubleArray();                              // the step's one read of the device
+        losses.close();
+        double loss = 0;
+        for (int k = 0; k < values.length; k++) {
+            if (!Double.isFinite(values[k]))
+                throw new NonFiniteLossException("step " + (s + 1) + ": the loss is " + values[k] + " on the batch of samples " + batches.get(k).ids()
+                        + "; training stopped, the last checkpoint written is intact");
+            loss += values[k];
+        }
+        Tensor norm;
         try (var scope = Scope.open()) {
-            norm = GradClip.clip(params, c.maxGradNorm());
+            norm = GradClip.clipOnDevice(params, c.maxGradNorm());
             optimizer.step();
         }
         optimizer.zeroGrad();

@@ -2,6 +2,7 @@ package dev.jomni.train;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -33,19 +34,6 @@ class OptimizerTest {
         // unsigned i = 0: 1e-6 · means of linspace(0.1, 1, 3) = 1e-6·{0.325, 0.775}
         assertEquals(3.25e-7f, u[1], 1e-12f);
         assertEquals(7.75e-7f, u[2], 1e-12f);
-    }
-
-    @Test
-    void quantizeFindsTheNearestCode() {
-        float[] code = AdamW8bit.SIGNED;
-        var gen = new Generator(3);
-        for (int t = 0; t < 2000; t++) {
-            float x = (float) (gen.nextDouble() * 2 - 1) * (float) Math.pow(10, -gen.nextInt(6));
-            int q = AdamW8bit.quantize(code, x);
-            for (float c : code) assertTrue(Math.abs(code[q] - x) <= Math.abs(c - x), x + " coded " + code[q] + ", but " + c + " is nearer");
-        }
-        assertEquals(255, AdamW8bit.quantize(code, 1f));
-        assertEquals(0, AdamW8bit.quantize(code, -1f));
     }
 
     /** y = X·wᵀ, a least-squares problem whose parameter (8192 elements, 32 blocks) gets 8-bit state. */
@@ -170,5 +158,27 @@ class OptimizerTest {
         assertArrayEquals(new float[] {(float) (4 * c)}, b.grad().toFloatArray(), 1e-7f);
         assertEquals(1.0, GradClip.clip(List.of(a, b), 10.0), 1e-5);        // under the limit: unchanged
         assertEquals((float) (4 * c), b.grad().toFloatArray()[0]);
+    }
+
+    @Test
+    void clippingOnTheDeviceReturnsTheNormAsATensorAndLeavesSmallGradientsBitForBit() {
+        var gen = new Generator(12);
+        Tensor a = Tensor.zeros(DType.F32, 50).requiresGrad(true), b = Tensor.zeros(DType.F32, 7).requiresGrad(true);
+        Tensor none = Tensor.zeros(DType.F32, 3).requiresGrad(true);          // no gradient: skipped
+        a.setGrad(Tensor.randn(gen, DType.F32, 50));
+        b.setGrad(Tensor.randn(gen, DType.F32, 7));
+        float[] ga = a.grad().toFloatArray(), gb = b.grad().toFloatArray();
+        double sq = 0;
+        for (float f : ga) sq += (double) f * f;
+        for (float f : gb) sq += (double) f * f;
+        Tensor norm = GradClip.clipOnDevice(List.of(a, none, b), 1e3);
+        assertEquals(DType.F64, norm.dtype());
+        assertEquals(Math.sqrt(sq), norm.item(), 1e-12 * Math.sqrt(sq));
+        assertArrayEquals(ga, a.grad().toFloatArray(), "under the limit the factor is exactly 1");
+        assertArrayEquals(gb, b.grad().toFloatArray());
+        GradClip.clipOnDevice(List.of(a, b), 0.5);
+        double coef = 0.5 / (Math.sqrt(sq) + 1e-6);
+        for (int i = 0; i < ga.length; i++) assertEquals((float) (ga[i] * coef), a.grad().toFloatArray()[i], "element " + i + " scaled once in f64");
+        assertNull(GradClip.clipOnDevice(List.of(none), 1.0), "no gradients: no norm");
     }
 }

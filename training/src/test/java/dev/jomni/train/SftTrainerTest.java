@@ -34,7 +34,10 @@ class SftTrainerTest {
     static final Path TINY = Path.of("../qwen-omni/src/test/resources/tiny");
 
     /** Two synthetic records with short responses of different lengths (so a mean of micro-batch means would differ). */
-    private static SftData data(Path dir, Thinker thinker) throws Exception {
+    static SftData data(Path dir, Thinker thinker) throws Exception { return data(dir, thinker, TINY); }
+
+    /** {@link #data(Path, Thinker)} with the tiny fixture at {@code tiny} (its tokenizer and preprocessor config). */
+    static SftData data(Path dir, Thinker thinker, Path tiny) throws Exception {
         Path file = SynthTask.generate(dir, 2, 3);
         var json = new ObjectMapper();
         var records = (ArrayNode) json.readTree(file.toFile());
@@ -44,8 +47,8 @@ class SftTrainerTest {
             o.put("response", (i == 0 ? "" : "<think>\nI count them.\n</think>\n\n") + "ANSWER: " + o.get("answer").asText());
         }
         json.writeValue(file.toFile(), records);
-        ChatEncoder enc = ChatEncoder.load(TINY.resolve("tokenizer"), thinker.config.audio().nWindow());
-        LogMel mel = LogMel.of(PreprocessorConfig.load(TINY.resolve("model"), thinker.config.audio()));
+        ChatEncoder enc = ChatEncoder.load(tiny.resolve("tokenizer"), thinker.config.audio().nWindow());
+        LogMel mel = LogMel.of(PreprocessorConfig.load(tiny.resolve("model"), thinker.config.audio()));
         return new SftData(Dataset.load(file), PromptPreset.byId("rest-sft"), enc, mel, 4096, false, System.err::println);
     }
 

@@ -48,6 +48,7 @@ public final class CpuBackend implements Backend {
         kernels.register(CrossEntropy.Kernels.class, new CpuCrossEntropy());
         kernels.register(LinearCrossEntropy.Kernels.class, new CpuLinearCrossEntropy());
         kernels.register(Nf4Matmul.Kernels.class, new CpuNf4Matmul());
+        kernels.register(dev.jomni.tensor.ops.AdamWStep.Kernels.class, new CpuAdamWStep());
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }
