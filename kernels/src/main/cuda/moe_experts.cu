@@ -42,6 +42,7 @@
 // Launcher: dev.jomni.cuda.CudaMoeExperts. Reference: dev.jomni.tensor.cpu.CpuMoeExperts.
 #include <mma.h>
 #include <type_traits>
+#include "mma.cuh"
 #include "tensor.cuh"
 
 constexpr int THREADS = 256;
@@ -215,8 +216,11 @@ struct GemmArgs {         // 264 bytes
   Buf lb;                                // LoRA's B, [E, out, r]
   long long rank, lbStride;
   double lscale;
+  long long nf4Packed;                   // NF4 B (tensor-core kernel only; 0: B is the bf16 b above): u8 codes,
+  long long nf4Absmax, nf4Nested, nf4Code;   // u8 absmax codes, f32 nested absmax, f32 [256] map
+  double nf4Offset;                      // of the flat weight b_e is rows e·strideB / ldb.. of (ldb = its columns)
 };
-static_assert(sizeof(GemmArgs) == 264, "GemmArgs layout (CudaMoeExperts writes it)");
+static_assert(sizeof(GemmArgs) == 304, "GemmArgs layout (CudaMoeExperts writes it)");
 
 /** The expert whose tile range holds tile ti: the last e with tiles[e] ≤ ti (empty experts have equal bounds). */
 __device__ __forceinline__ int expert_of_tile(const int* tiles, int experts, int ti) {
@@ -381,16 +385,6 @@ __device__ __forceinline__ void gemm_rows(const GemmArgs& g) {
 
 // ------------------------------------------------------------------------------------------ tensor cores
 
-// cp.async (sm_80+): 16-byte global→shared copies that bypass registers, so the next k step's tiles load while
-// this one's multiply-adds run. src-size 0 writes zeros (rows past an expert's, columns past the matrix).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
 // Operand tiles padded by 8 bf16 (16 bytes: wmma's ldm a multiple of 8, rows 16-byte aligned for cp.async, and
 // consecutive rows shifted by 4 banks); f32 staging rows padded by 4.
 constexpr int LDK = TBK + 8;                     // 40: [m][k] and [n][k] tiles
@@ -405,7 +399,7 @@ using bf16 = __nv_bfloat16;
 template <typename Ok, typename Src>
 __device__ __forceinline__ void load8(bf16* dst, bool vec, bool valid, const bf16* src, const bf16* base, Ok ok, Src at) {
   if (vec) {
-    cp_async16(dst, valid ? src : base, valid);
+    cp_async16(dst, valid ? src : base, valid ? 16 : 0);   // src-size 0 writes zeros
   } else {
     const bf16 zero = __float2bfloat16_rn(0.f);
 #pragma unroll
@@ -428,19 +422,85 @@ __device__ __forceinline__ void tc_epilogue(Acc (&acc)[4][2], float* Cs, int wm,
   }
 }
 
+// NF4 expert weights (GemmArgs.nf4Packed ≠ 0), Nf4Weight's layout: codes two a byte, element 2j in the HIGH
+// nibble; block b = 64 consecutive elements of the flat weight scaled by absmax[b] = f32(f32(map[qabs[b]] ·
+// nested[b / 256]) + offset); w = bf16(f32(NF4[q] · absmax)), no FMA contraction: the bits of CpuNf4's dequantize,
+// so the GEMMs see exactly the weights the reference dequantizes. A chunk is 8 elements of one row of the flat
+// weight (flat index a multiple of 8: one 32-bit word of codes, one block): fetched into registers a step ahead,
+// decoded into the bf16 tile after the step's multiply-adds, so the loads' latency hides behind the math.
+__constant__ float NF4_LEVELS[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+/** NF4's levels and the absmax map in shared memory (constant memory would serialize a warp's distinct indices). */
+struct Nf4Tables {
+  float level[16], map[256];
+};
+
+__device__ __forceinline__ void nf4_tables(const GemmArgs& g, Nf4Tables& tb) {
+  for (int i = threadIdx.x; i < 256; i += THREADS) tb.map[i] = ((const float*)g.nf4Code)[i];
+  if (threadIdx.x < 16) tb.level[threadIdx.x] = NF4_LEVELS[threadIdx.x];
+  __syncthreads();
+}
+
+/** One chunk's codes and block scale parts, in registers between fetch and decode. */
+struct Nf4Chunk {
+  uint32_t codes;
+  float nested;
+  int qabs;
+  bool ok;
+};
+
+/** The chunk at flat element index at (a multiple of 8), or zeros where !ok. */
+__device__ __forceinline__ Nf4Chunk nf4_fetch(const GemmArgs& g, long long at, bool ok) {
+  Nf4Chunk c;
+  c.ok = ok;
+  c.codes = 0;
+  c.nested = 0.f;
+  c.qabs = 0;
+  if (ok) {
+    const long long b = at >> 6;
+    c.codes = __ldg((const uint32_t*)((const uint8_t*)g.nf4Packed + (at >> 1)));
+    c.qabs = __ldg((const uint8_t*)g.nf4Absmax + b);
+    c.nested = __ldg((const float*)g.nf4Nested + (b >> 8));
+  }
+  return c;
+}
+
+/** The chunk's 8 bf16 weights into dst (16 bytes, shared memory). */
+__device__ __forceinline__ void nf4_decode(const Nf4Chunk& c, const Nf4Tables& tb, float offset, bf16* dst) {
+  uint4 v = make_uint4(0, 0, 0, 0);
+  if (c.ok) {
+    const float s = __fadd_rn(__fmul_rn(tb.map[c.qabs], c.nested), offset);
+    uint32_t w[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {                      // byte j: elements 2j (high nibble) and 2j + 1
+      const uint32_t byte = (c.codes >> (8 * j)) & 0xffu;
+      w[j] = pack2<bf16>(__fmul_rn(tb.level[byte >> 4], s), __fmul_rn(tb.level[byte & 15u], s));
+    }
+    v = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+  *(uint4*)dst = v;
+}
+
 // Row GEMM on tensor cores (bf16 A and B, f32 accumulation): 128×128 output tiles, k steps of 32 double-buffered
 // with cp.async; warp w holds rows 64·(w / 4), columns 32·(w % 4) as 4×2 wmma 16×16×16 fragments. A tile [m][k];
 // B tile [n][k] (TRANS: B(q, n) = b_e[n·ldb + q], wmma col_major) or [k][n] (wmma row_major). Each thread
 // copies 2 chunks of 8 per operand per step; operands whose rows are not 16-byte aligned (odd lda, ldb, kdim or
-// n) load element by element instead, the same tiles.
-template <bool TRANS>
-__device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTile& t, unsigned char* smem) {
+// n) load element by element instead, the same tiles. NF4: B's chunks come from the codes instead (nf4_fetch a step
+// ahead, nf4_decode after the step's multiply-adds); the launcher guarantees ldb = the weight's columns, a multiple
+// of 64, and n % 8 = 0 when !TRANS.
+template <bool TRANS, bool NF4>
+__device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTile& t, unsigned char* smem, const Nf4Tables* tb) {
   using namespace nvcuda;
   constexpr int A_ST = TBM * LDK, B_ST = (TBN * LDK > TBK * LDN) ? TBN * LDK : TBK * LDN;
   bf16* As = (bf16*)smem;                            // [2][A_ST]
   bf16* Bs = As + 2 * A_ST;                          // [2][B_ST]
   const bf16* a = (const bf16*)g.a.ptr;
   const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
+  const long long bFlat = (long long)t.e * g.strideB;   // NF4: expert e's first element of the flat weight
   const int* sorted = (const int*)g.sorted;
   const int tid = threadIdx.x, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
   const bool vecA = (g.a.ptr & 15) == 0 && g.lda % 8 == 0 && g.kdim % 8 == 0;
@@ -466,7 +526,9 @@ __device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTi
         load8(as + m * LDK + kc, vecA, r >= 0 && q < g.kdim, a + r + q, a,
               [&](int j) { return r >= 0 && q + j < g.kdim; }, [&](int j) { return r + q + j; });
       }
-      if (TRANS) {
+      if (NF4) {
+        // B's chunks: nf4_fetch / nf4_decode below
+      } else if (TRANS) {
         const int n = c >> 2, kc = (c & 3) * 8;
         const long long q = k0 + kc, col = bcol[i];
         load8(bs + n * LDK + kc, vecB, col >= 0 && q < g.kdim, b + col * g.ldb + q, b,
@@ -481,15 +543,53 @@ __device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTi
     }
   };
 
+  // NF4 chunk i of a step at k0: TRANS, row bcol[i] of b_e, k columns k0 + (c % 4)·8 ..; else k row k0 + c / 16,
+  // columns n0 + (c % 16)·8 ..; decoded to where load8 would have put it
+  auto nf4At = [&](int i, long long k0, long long& at) -> bool {
+    const int c = tid + THREADS * i;
+    if (TRANS) {
+      const long long q = k0 + (c & 3) * 8;
+      at = bFlat + bcol[i] * g.ldb + q;
+      return bcol[i] >= 0 && q < g.kdim;
+    }
+    const long long q = k0 + (c >> 4), col = t.n0 + (c & 15) * 8;
+    at = bFlat + q * g.ldb + col;
+    return q < g.kdim && col < g.n;
+  };
+  auto nf4Fetch = [&](Nf4Chunk (&ch)[2], long long k0) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      long long at = 0;
+      const bool ok = nf4At(i, k0, at);
+      ch[i] = nf4_fetch(g, at, ok);
+    }
+  };
+  auto nf4Put = [&](const Nf4Chunk (&ch)[2], int stage) {
+    bf16* bs = Bs + stage * B_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      nf4_decode(ch[i], *tb, (float)g.nf4Offset, TRANS ? bs + (c >> 2) * LDK + (c & 3) * 8 : bs + (c >> 4) * LDN + (c & 15) * 8);
+    }
+  };
+
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
   for (int i = 0; i < 4; i++)
     for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
   const long long steps = (g.kdim + TBK - 1) / TBK;
-  if (steps > 0) load(0, 0);
+  Nf4Chunk next[2];
+  if (steps > 0) {
+    load(0, 0);
+    if (NF4) {
+      nf4Fetch(next, 0);
+      nf4Put(next, 0);
+    }
+  }
   cp_async_commit();
   for (long long ks = 0; ks < steps; ks++) {
     if (ks + 1 < steps) {                            // the next step's tiles into the other buffer, in flight
       load((int)((ks + 1) & 1), (ks + 1) * TBK);
+      if (NF4) nf4Fetch(next, (ks + 1) * TBK);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -514,6 +614,7 @@ __device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTi
         for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
       }
     }
+    if (NF4 && ks + 1 < steps) nf4Put(next, (int)((ks + 1) & 1));   // that buffer's last reader was step ks − 1
     __syncthreads();                                 // this buffer is refilled two steps on
   }
   float* Cs = (float*)smem;                          // over the operand tiles: all reads done, no copy in flight
@@ -525,10 +626,18 @@ __device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
   constexpr int BYTES = OPERANDS > STAGE_BYTES ? OPERANDS : STAGE_BYTES;
   static_assert(BYTES <= 48 * 1024, "static shared memory");
   __shared__ __align__(128) unsigned char smem[BYTES];
+  __shared__ Nf4Tables tb;
   const RowTile t = row_tile<TBM, TBN>(g);
   if (t.e < 0) return;
-  if (g.transB) gemm_rows_tc_body<true>(g, t, smem);
-  else gemm_rows_tc_body<false>(g, t, smem);
+  if (g.nf4Packed != 0) {
+    nf4_tables(g, tb);
+    if (g.transB) gemm_rows_tc_body<true, true>(g, t, smem, &tb);
+    else gemm_rows_tc_body<false, true>(g, t, smem, &tb);
+  } else if (g.transB) {
+    gemm_rows_tc_body<true, false>(g, t, smem, nullptr);
+  } else {
+    gemm_rows_tc_body<false, false>(g, t, smem, nullptr);
+  }
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows(const GemmArgs g) { gemm_rows<float>(g); }

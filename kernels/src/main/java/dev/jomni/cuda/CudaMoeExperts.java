@@ -3,6 +3,7 @@ package dev.jomni.cuda;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.MoeExperts;
+import dev.jomni.tensor.ops.Nf4Weight;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -19,7 +20,9 @@ import java.util.List;
  * GEMMs (dgu, du1 = s·dgu·B, p2 = dy·B) are kept in bf16 so those GEMMs run on tensor cores too; the reference
  * keeps them in f32, and the extra rounding (a relative 2^-9 per element) stays well inside the bf16 bounds of
  * CudaMoeExpertsTest. {@code -Djomni.moe.simt=true} runs every GEMM on the SIMT kernels with f32 scratch (a
- * diagnosis switch).
+ * diagnosis switch). NF4 experts (frozen: no base gradients): with bf16 x the tensor-core GEMMs read the codes
+ * (32-bit words a step ahead into registers, decoded to bf16 into the shared-memory B tile: the reference's bits);
+ * otherwise the call dequantizes dense copies first.
  *
  * <p>Scratch (freed at the end of each call, stream-ordered): int32 routing (S·2 + C·E + 3E + 3 ints) and
  * per-slot rows of S = N·K (the bound on routed slots): forward gate/up products h [S, I] and y [S, H] in x's
@@ -52,6 +55,13 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         this.tensorCores = tensorCores;
     }
 
+    /**
+     * NF4 experts: the bf16 tensor-core GEMMs read the codes themselves (decoded into their shared-memory tiles);
+     * other dtypes, and the SIMT switch, get dense copies of the weights made for the call.
+     */
+    @Override
+    public boolean takesNf4() { return true; }
+
     // ------------------------------------------------------------------------------------------ forward
 
     @Override
@@ -68,7 +78,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                 c.rows(Rows.of(gu.rank(), h).a(in.x(), h, true).b(gu.a(), h, (long) gu.rank() * h, true).c(t1, gu.rank()));
             }
             Tensor hm = c.temp(c.type, s, i);                            // h = round(silu(gate)·up) [S, I]
-            c.rows(Rows.of(i, h).a(in.x(), h, true).b(in.gateUp(), h, 2L * i * h, true).c(hm, i).swiglu(i, null)
+            c.rows(Rows.of(i, h).a(in.x(), h, true).b(c.gateUp, c.gateUpNf4, h, 2L * i * h, true).c(hm, i).swiglu(i, null)
                     .lora(t1, gu, 2 * i));
             Tensor t2 = null;
             if (dn != null) {                                            // t2 = round(h·Aᵀ) [S, r2]
@@ -76,7 +86,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                 c.rows(Rows.of(dn.rank(), i).a(hm, i, false).b(dn.a(), i, (long) dn.rank() * i, true).c(t2, dn.rank()));
             }
             Tensor y = c.temp(c.type, s, h);                             // y = round(h·downᵀ (+ LoRA)) [S, H]
-            c.rows(Rows.of(h, i).a(hm, i, false).b(in.down(), i, (long) h * i, true).c(y, h).lora(t2, dn, h));
+            c.rows(Rows.of(h, i).a(hm, i, false).b(c.down, c.downNf4, i, (long) h * i, true).c(y, h).lora(t2, dn, h));
             c.combine(y, true, out);
         } finally {
             c.close();
@@ -93,6 +103,8 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         boolean needG = g.weights() != null || needUpstream;
         boolean needDown = g.down() != null || g.downA() != null || g.downB() != null;
         if (!needG && !needDown) return;
+        if (in.nf4() && (g.gateUp() != null || g.down() != null))
+            throw new IllegalArgumentException("moeExperts on CUDA: NF4 experts are frozen; a gradient of gateUp or down was asked for");
         Call c = new Call(in);
         try {
             int s = c.slots;
@@ -105,7 +117,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                 c.rows(Rows.of(gu.rank(), h).a(in.x(), h, true).b(gu.a(), h, (long) gu.rank() * h, true).c(t1, gu.rank()));
             }
             Tensor gateUp = needUpstream ? c.temp(c.type, s, 2 * i) : null, hm = c.temp(c.type, s, i);
-            c.rows(Rows.of(i, h).a(in.x(), h, true).b(in.gateUp(), h, 2L * i * h, true).c(hm, i).swiglu(i, gateUp)
+            c.rows(Rows.of(i, h).a(in.x(), h, true).b(c.gateUp, c.gateUpNf4, h, 2L * i * h, true).c(hm, i).swiglu(i, gateUp)
                     .lora(t1, gu, 2 * i));
             Tensor t2 = null;
             if (dn != null && g.downB() != null) {
@@ -120,7 +132,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             }
             if (needG) {
                 gm = c.temp(c.compute, s, i);
-                c.rows(Rows.of(i, h).a(dy, h, true).b(in.down(), i, (long) h * i, false).c(gm, i));
+                c.rows(Rows.of(i, h).a(dy, h, true).b(c.down, c.downNf4, i, (long) h * i, false).c(gm, i));
                 if (dn != null)
                     c.rows(Rows.of(i, dn.rank()).a(p2, dn.rank(), false).b(dn.a(), i, (long) dn.rank() * i, false).c(gm, i)
                             .accumulate(dn.scaling()));
@@ -145,7 +157,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (g.gateUpA() != null) c.wgrad(Wgrad.of(gu.rank(), h).a(du1, gu.rank(), false, false).b(in.x(), h, true).c(g.gateUpA()));
             if (g.x() != null && n > 0) {                                 // dx rows = dgu·gateUp[e] (+ du1·A) [S, H], summed per token
                 Tensor rows = c.temp(c.compute, s, h);
-                c.rows(Rows.of(h, 2 * i).a(dgu, 2 * i, false).b(in.gateUp(), h, 2L * i * h, false).c(rows, h));
+                c.rows(Rows.of(h, 2 * i).a(dgu, 2 * i, false).b(c.gateUp, c.gateUpNf4, h, 2L * i * h, false).c(rows, h));
                 if (du1 != null)
                     c.rows(Rows.of(h, gu.rank()).a(du1, gu.rank(), false).b(gu.a(), h, (long) gu.rank() * h, false).c(rows, h).accumulate(1));
                 c.combine(rows, false, g.x());
@@ -161,6 +173,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
     private static final class Rows {
         final int n, kdim;
         Tensor a, b, cc, gu, lt, lb;
+        Nf4Weight q;
         long lda, ldb, strideB, ldc, inter, rank, lbStride;
         boolean gatherA, transB, accumulate;
         int mode = MODE_STORE;
@@ -179,6 +192,12 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
 
         /** B stacked by expert (strideB elements apart): transB, B(q, n) = b_e[n·ld + q]; else b_e[q·ld + n]. */
         Rows b(Tensor t, long ld, long stride, boolean trans) { b = t; ldb = ld; strideB = stride; transB = trans; return this; }
+
+        /** B as above from the dense t, or (t null) decoded from the NF4 weight nf4 (flat: ld its columns). */
+        Rows b(Tensor t, Nf4Weight nf4, long ld, long stride, boolean trans) {
+            q = t == null ? nf4 : null;
+            return b(t, ld, stride, trans);
+        }
 
         Rows c(Tensor t, long ld) { cc = t; ldc = ld; return this; }
 
@@ -235,6 +254,9 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         final int slots, experts, topK, chunks;
         /** moe_gemm_rows' grid: Σ_e ceil(count_e / 64) ≤ ceil(S / 64) + E, whatever the counts; _tc's with 128. */
         final int tileBound, tileBoundTc;
+        /** The experts: dense (given, or NF4 decoded for this call) or NF4 read by the tensor-core GEMMs (dense null). */
+        final Tensor gateUp, down;
+        final Nf4Weight gateUpNf4, downNf4;
         final long counts, offsets, tiles, sorted, pos, tilesTc;
         private final List<Tensor> temps = new ArrayList<>();
 
@@ -260,6 +282,20 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             tileBound = Dim3.blocks(slots, TILE) + experts;
             tileBoundTc = Dim3.blocks(slots, TILE_TC) + experts;
             d = backend.on(in.x().device());
+            if (!in.nf4()) {
+                gateUp = in.gateUp();
+                down = in.down();
+                gateUpNf4 = downNf4 = null;
+            } else if (tensorCores && type == DType.BF16) {
+                gateUp = down = null;
+                gateUpNf4 = aligned(in.gateUpNf4());
+                downNf4 = aligned(in.downNf4());
+            } else {                                          // the SIMT GEMMs read dense weights only
+                int e = experts, h = in.hidden(), i = in.intermediate();
+                gateUp = dequantized(in.gateUpNf4(), e, 2 * i, h);
+                down = dequantized(in.downNf4(), e, h, i);
+                gateUpNf4 = downNf4 = null;
+            }
             long ints = (long) chunks * experts + 3L * (experts + 1) + 2L * slots;
             Tensor r = temp(DType.I32, (int) ints);
             long base = CudaBackend.address(r);
@@ -278,6 +314,22 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (slots > 0) l.launch(d.kernel(FILE, "moe_scatter"), d.stream, chunks, THREADS);
         }
 
+        private Nf4Weight aligned(Nf4Weight w) {
+            if (CudaBackend.address(w.packed()) % 4 != 0)
+                throw new IllegalArgumentException("moeExperts on CUDA: NF4 codes of [" + w.rows() + ", " + w.cols() + "] at 0x"
+                        + Long.toHexString(CudaBackend.address(w.packed())) + " are not 4-byte aligned (the GEMMs read 32-bit words)");
+            return w;
+        }
+
+        private Tensor dequantized(Nf4Weight w, int... shape) {
+            Tensor flat = w.dequantize();
+            temps.add(flat);
+            if (flat.dtype() == type) return flat.reshape(shape);
+            Tensor t = flat.to(type);
+            temps.add(t);
+            return t.reshape(shape);
+        }
+
         Tensor temp(DType t, int... shape) {
             Tensor x = Tensor.empty(in.x().device(), t, shape);
             temps.add(x);
@@ -289,13 +341,20 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         }
 
         void rows(Rows r) {
-            boolean tc = tensorCores && r.a.dtype() == DType.BF16 && r.b.dtype() == DType.BF16;
+            boolean tc = tensorCores && r.a.dtype() == DType.BF16 && (r.q != null || r.b.dtype() == DType.BF16);
             int tile = tc ? TILE_TC : TILE;                  // the tile schedule must be the kernel's tile rows
             Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(tc ? tilesTc : tiles).i64(sorted);
             buf(l, r.a).i64(r.lda).i64(r.gatherA ? 1 : 0);
             buf(l, r.b).i64(r.ldb).i64(r.strideB).i64(r.transB ? 1 : 0);
             buf(l, r.cc).i64(r.ldc).i64(r.accumulate ? 1 : 0).i64(r.mode).i64(r.inter).i64(type.code).f64(r.alpha);
             buf(buf(buf(l, r.gu), r.lt), r.lb).i64(r.rank).i64(r.lbStride).f64(r.lscale);
+            if (r.q != null) {                               // only on tensor cores: the Call made dense copies otherwise
+                if (!tc || r.ldb != r.q.cols()) throw new IllegalStateException("moeExperts on CUDA: NF4 B needs the bf16 tensor-core GEMM, ldb = its columns");
+                l.i64(CudaBackend.address(r.q.packed())).i64(CudaBackend.address(r.q.absmax())).i64(CudaBackend.address(r.q.nestedAbsmax()))
+                        .i64(CudaBackend.address(r.q.nestedCode())).f64(r.q.offset());
+            } else {
+                l.i64(0).i64(0).i64(0).i64(0).f64(0);
+            }
             int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, tile / 2) : Dim3.blocks(r.n, tile);
             if (columns > 65535) throw new IllegalArgumentException("moeExperts on CUDA: " + r.n + " output columns need " + columns + " column tiles (gridDim.y ≤ 65535)");
             l.launch(d.kernel(FILE, tc ? "moe_gemm_rows_bf16_tc" : "moe_gemm_rows" + suffix), d.stream, Dim3.of(tc ? tileBoundTc : tileBound, columns),
