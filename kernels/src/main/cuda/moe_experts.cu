@@ -249,12 +249,12 @@ struct RowTile {
 /** The TM×TN tile of block (blockIdx.x, blockIdx.y), or e = −1 past the last expert's tiles. g.tiles is the
  *  schedule of TM-row tiles (RouteArgs.tiles for the SIMT kernel's BM, tilesTc for TBM). */
 template <int TM, int TN>
-__device__ __forceinline__ RowTile row_tile(const GemmArgs& g) {
+__device__ __forceinline__ RowTile row_tile(const GemmArgs& g, int ti = blockIdx.x, int cj = blockIdx.y) {
   const int* tiles = (const int*)g.tiles;
   const int* offsets = (const int*)g.offsets;
-  const int E = (int)g.experts, ti = blockIdx.x;
+  const int E = (int)g.experts;
   RowTile t;
-  t.n0 = (long long)blockIdx.y * (g.mode == MODE_SWIGLU ? TN / 2 : TN);   // in output columns (I for SWIGLU)
+  t.n0 = (long long)cj * (g.mode == MODE_SWIGLU ? TN / 2 : TN);   // in output columns (I for SWIGLU)
   if (ti >= tiles[E]) {
     t.e = -1;
     return t;
@@ -637,6 +637,179 @@ __device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
     gemm_rows_tc_body<true, false>(g, t, smem, nullptr);
   } else {
     gemm_rows_tc_body<false, false>(g, t, smem, nullptr);
+  }
+}
+
+// Row GEMM on mma.sync (bf16 A and B, f32 accumulation), the default for bf16: the same 128×128 tiles, k steps of
+// 32 and loads (cp.async, or NF4 decode) as the wmma kernel above, MSTAGES of them in flight (dynamic shared
+// memory, MMA_SMEM bytes), fragments by ldmatrix (.trans for a [k][n] B tile) and mma.sync m16n8k16; warp w
+// holds rows 64·(w / 4), columns 32·(w % 4) as 4×4 m16n8 accumulators. The whole f32 tile is staged for the
+// epilogue at once. Grid: one dimension, block = row tile · columns + column tile, so the blocks of one row
+// tile (its gathered A rows) run together and an expert's row tiles close behind (its weights): both from L2.
+constexpr int MSTAGES = 4;
+constexpr int M_A_ST = TBM * LDK, M_B_ST = (TBN * LDK > TBK * LDN) ? TBN * LDK : TBK * LDN, M_STAGE = M_A_ST + M_B_ST;
+constexpr int MMA_SMEM = MSTAGES * M_STAGE * 2;                        // 81920 bytes
+constexpr int LDCF = TBN + 4;                                           // f32 staging rows of the whole tile
+static_assert(TBM * LDCF * 4 <= MMA_SMEM, "the f32 tile fits over the operand stages");
+
+template <bool TRANS, bool NF4>
+__device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowTile& t, bf16* smem, const Nf4Tables* tb) {
+  const bf16* a = (const bf16*)g.a.ptr;
+  const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
+  const long long bFlat = (long long)t.e * g.strideB;
+  const int* sorted = (const int*)g.sorted;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+  const bool vecA = (g.a.ptr & 15) == 0 && g.lda % 8 == 0 && g.kdim % 8 == 0;
+  const bool vecB = (g.b.ptr & 15) == 0 && g.strideB % 8 == 0 && g.ldb % 8 == 0 &&
+                    (TRANS ? g.kdim % 8 == 0 : (g.n % 8 == 0 && g.mode != MODE_SWIGLU));
+  long long arow[2], bcol[2];                        // chunk c = tid + 256·i: A row m = c / 4, columns (c % 4)·8 ..
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+    const int c = tid + THREADS * i, m = c >> 2;
+    const long long p = t.row0 + m;
+    arow[i] = m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
+    bcol[i] = TRANS ? b_column<TBN>(g, t.n0, m) : 0;
+  }
+  auto load = [&](int stage, long long k0) {
+    bf16* as = smem + stage * M_STAGE;
+    bf16* bs = as + M_A_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      {
+        const int m = c >> 2, kc = (c & 3) * 8;
+        const long long q = k0 + kc, r = arow[i];
+        load8(as + m * LDK + kc, vecA, r >= 0 && q < g.kdim, a + r + q, a,
+              [&](int j) { return r >= 0 && q + j < g.kdim; }, [&](int j) { return r + q + j; });
+      }
+      if (NF4) {
+      } else if (TRANS) {
+        const int n = c >> 2, kc = (c & 3) * 8;
+        const long long q = k0 + kc, col = bcol[i];
+        load8(bs + n * LDK + kc, vecB, col >= 0 && q < g.kdim, b + col * g.ldb + q, b,
+              [&](int j) { return col >= 0 && q + j < g.kdim; }, [&](int j) { return col * g.ldb + q + j; });
+      } else {
+        const int kk = c >> 4, nc = (c & 15) * 8;
+        const long long q = k0 + kk;
+        load8(bs + kk * LDN + nc, vecB, q < g.kdim && t.n0 + nc < g.n, b + q * g.ldb + t.n0 + nc, b,
+              [&](int j) { return q < g.kdim && b_column<TBN>(g, t.n0, nc + j) >= 0; },
+              [&](int j) { return q * g.ldb + b_column<TBN>(g, t.n0, nc + j); });
+      }
+    }
+  };
+  auto nf4Fetch = [&](Nf4Chunk (&ch)[2], long long k0) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      long long at;
+      bool ok;
+      if (TRANS) {
+        const long long q = k0 + (c & 3) * 8;
+        at = bFlat + bcol[i] * g.ldb + q;
+        ok = bcol[i] >= 0 && q < g.kdim;
+      } else {
+        const long long q = k0 + (c >> 4), col = t.n0 + (c & 15) * 8;
+        at = bFlat + q * g.ldb + col;
+        ok = q < g.kdim && col < g.n;
+      }
+      ch[i] = nf4_fetch(g, at, ok);
+    }
+  };
+  auto nf4Put = [&](const Nf4Chunk (&ch)[2], int stage) {
+    bf16* bs = smem + stage * M_STAGE + M_A_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      nf4_decode(ch[i], *tb, (float)g.nf4Offset, TRANS ? bs + (c >> 2) * LDK + (c & 3) * 8 : bs + (c >> 4) * LDN + (c & 15) * 8);
+    }
+  };
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int v = 0; v < 4; v++) acc[i][j][v] = 0.f;
+  const int steps = (int)((g.kdim + TBK - 1) / TBK);
+  Nf4Chunk next[2];
+#pragma unroll
+  for (int s = 0; s < MSTAGES - 1; s++) {            // the first MSTAGES − 1 steps in flight
+    if (s < steps) {
+      load(s, (long long)s * TBK);
+      if (NF4) {
+        nf4Fetch(next, (long long)s * TBK);
+        nf4Put(next, s);
+      }
+    }
+    cp_async_commit();
+  }
+  for (int ks = 0; ks < steps; ks++) {
+    cp_async_wait<MSTAGES - 2>();                    // step ks's group has landed (one group per step, empty ones too)
+    __syncthreads();                                 // … for every thread; and step ks − 1's stage is free
+    const int nxt = ks + MSTAGES - 1;
+    if (nxt < steps) {
+      load(nxt % MSTAGES, (long long)nxt * TBK);
+      if (NF4) nf4Fetch(next, (long long)nxt * TBK);
+    }
+    cp_async_commit();
+    const bf16* as = smem + (ks % MSTAGES) * M_STAGE;
+    const bf16* bs = as + M_A_ST;
+#pragma unroll
+    for (int kk = 0; kk < TBK; kk += 16) {
+      uint32_t af[4][4], bfr[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; i++) ldsm_x4(af[i], as + (64 * wm + 16 * i + (lane & 15)) * LDK + kk + (lane >> 4) * 8);
+#pragma unroll
+      for (int p = 0; p < 2; p++) {                  // n8 blocks 2p, 2p + 1
+        uint32_t r[4];
+        if (TRANS) ldsm_x4(r, bs + (32 * wn + 16 * p + (lane & 7) + ((lane >> 4) << 3)) * LDK + kk + ((lane >> 3) & 1) * 8);
+        else ldsm_x4_trans(r, bs + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LDN + 32 * wn + 16 * p + (lane >> 4) * 8);
+        bfr[2 * p][0] = r[0];
+        bfr[2 * p][1] = r[1];
+        bfr[2 * p + 1][0] = r[2];
+        bfr[2 * p + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) mma16816<bf16>(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
+    }
+    if (NF4 && nxt < steps) nf4Put(next, nxt % MSTAGES);   // that stage's last reader was step ks − 1
+  }
+  cp_async_wait<0>();
+  __syncthreads();                                   // all reads of the stages done: the f32 tile goes over them
+  float* Cs = (float*)smem;
+  const int gr = lane >> 2, tc = (lane & 3) * 2;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int r = 64 * wm + 16 * i + gr, c = 32 * wn + 8 * j + tc;
+      *(float2*)(Cs + r * LDCF + c) = make_float2(acc[i][j][0], acc[i][j][1]);
+      *(float2*)(Cs + (r + 8) * LDCF + c) = make_float2(acc[i][j][2], acc[i][j][3]);
+    }
+  __syncthreads();
+  rows_epilogue<float, TBM, TBN>(g, t, Cs, LDCF, 0);
+}
+
+/** Grid: (row tiles bound) · columns blocks, columns = the launch's column tiles (GemmArgs has no room left: the
+ *  count is recomputed from n, mode and inter as the launcher does). */
+extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows_mma(const GemmArgs g) {
+  extern __shared__ __align__(128) unsigned char dsmem[];
+  __shared__ Nf4Tables tb;
+  const int columns = (int)(g.mode == MODE_SWIGLU ? (g.inter + TBN / 2 - 1) / (TBN / 2) : (g.n + TBN - 1) / TBN);
+  const RowTile t = row_tile<TBM, TBN>(g, blockIdx.x / columns, blockIdx.x % columns);
+  if (t.e < 0) return;
+  bf16* smem = (bf16*)dsmem;
+  if (g.nf4Packed != 0) {
+    nf4_tables(g, tb);
+    if (g.transB) gemm_rows_mma_body<true, true>(g, t, smem, &tb);
+    else gemm_rows_mma_body<false, true>(g, t, smem, &tb);
+  } else if (g.transB) {
+    gemm_rows_mma_body<true, false>(g, t, smem, nullptr);
+  } else {
+    gemm_rows_mma_body<false, false>(g, t, smem, nullptr);
   }
 }
 

@@ -14,8 +14,9 @@ import java.util.List;
  * exit. Then grouped GEMMs (f32 accumulation, f64 for f64) with silu·up and the LoRA terms in their epilogues,
  * and a combine that sums each token's expert outputs in the reference's (expert, k) order, without atomics.
  * Backward recomputes the forward intermediates, as CpuMoeExperts does. bf16, f16, f32 (f32 compute) and f64.
- * GEMMs whose A and B are both bf16 run on tensor cores (wmma 16×16×16, f32 accumulation, 128×128 tiles,
- * cp.async double buffering): the row GEMMs and the weight gradients (one block per expert and output tile,
+ * GEMMs whose A and B are both bf16 run on tensor cores (f32 accumulation, 128×128 tiles): the row GEMMs on
+ * mma.sync m16n8k16 with ldmatrix and 4 cp.async stages ({@code -Djomni.moe.rows=wmma}: the older wmma 16×16×16
+ * kernel with 2 stages, a benchmark variant), the weight gradients on wmma (one block per expert and output tile,
  * walking the expert's rows in order: deterministic). For bf16 x the backward's intermediate gradients that feed
  * GEMMs (dgu, du1 = s·dgu·B, p2 = dy·B) are kept in bf16 so those GEMMs run on tensor cores too; the reference
  * keeps them in f32, and the extra rounding (a relative 2^-9 per element) stays well inside the bf16 bounds of
@@ -42,17 +43,33 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
     private static final int MAX_TOPK = THREADS;
     private static final int MODE_STORE = 0, MODE_SWIGLU = 1;
 
-    private final CudaBackend backend;
-    /** Row GEMMs whose A and B are both bf16 run on tensor cores (wmma, f32 accumulation); false: all SIMT. */
-    private final boolean tensorCores;
+    /** moe_experts.cu's MMA_SMEM: moe_gemm_rows_mma's dynamic shared memory (4 stages of 128×32 A and B tiles). */
+    private static final int MMA_SMEM = 81920;
 
+    /** Which kernel runs the bf16 row GEMMs: mma.sync + ldmatrix with 4 stages (the default) or the older wmma one. */
+    enum RowKernel { MMA, WMMA }
+
+    private final CudaBackend backend;
+    /** Row GEMMs whose A and B are both bf16 run on tensor cores (f32 accumulation); false: all SIMT. */
+    private final boolean tensorCores;
+    private final RowKernel rowKernel;
+    /** Kernels already allowed their dynamic shared memory above 48 KiB (once per kernel, per context). */
+    private final java.util.concurrent.ConcurrentHashMap<Kernel, Boolean> optedIn = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /** -Djomni.moe.simt=true: SIMT GEMMs only; -Djomni.moe.rows=wmma: the wmma row GEMM (benchmark variants). */
     CudaMoeExperts(CudaBackend backend) {
-        this(backend, !Boolean.getBoolean("jomni.moe.simt"));
+        this(backend, !Boolean.getBoolean("jomni.moe.simt"),
+                RowKernel.valueOf(System.getProperty("jomni.moe.rows", "mma").toUpperCase(java.util.Locale.ROOT)));
     }
 
     CudaMoeExperts(CudaBackend backend, boolean tensorCores) {
+        this(backend, tensorCores, RowKernel.MMA);
+    }
+
+    CudaMoeExperts(CudaBackend backend, boolean tensorCores, RowKernel rowKernel) {
         this.backend = backend;
         this.tensorCores = tensorCores;
+        this.rowKernel = rowKernel;
     }
 
     /**
@@ -356,9 +373,24 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                 l.i64(0).i64(0).i64(0).i64(0).f64(0);
             }
             int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, tile / 2) : Dim3.blocks(r.n, tile);
+            if (tc && rowKernel == RowKernel.MMA) {       // one grid dimension: row tile · columns + column tile
+                long blocks = (long) tileBoundTc * columns;
+                if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("moeExperts on CUDA: " + blocks + " row GEMM blocks exceed 2^31 − 1");
+                l.launch(mmaKernel(), d.stream, (int) blocks, THREADS, MMA_SMEM);
+                return;
+            }
             if (columns > 65535) throw new IllegalArgumentException("moeExperts on CUDA: " + r.n + " output columns need " + columns + " column tiles (gridDim.y ≤ 65535)");
             l.launch(d.kernel(FILE, tc ? "moe_gemm_rows_bf16_tc" : "moe_gemm_rows" + suffix), d.stream, Dim3.of(tc ? tileBoundTc : tileBound, columns),
                     Dim3.of(THREADS));
+        }
+
+        private Kernel mmaKernel() {
+            Kernel k = d.kernel(FILE, "moe_gemm_rows_mma");
+            optedIn.computeIfAbsent(k, kn -> {
+                kn.setMaxDynamicSharedMemory(MMA_SMEM);
+                return Boolean.TRUE;
+            });
+            return k;
         }
 
         void wgrad(Wgrad w) {

@@ -66,9 +66,8 @@ class CudaMoeExpertsNf4Test {
     }
 
     static MoeExperts.Inputs on(Device d, MoeExperts.Inputs in) {
-        var o = CudaMoeExpertsTest.on(d, new MoeExperts.Inputs(in.x(), in.ids(), in.weights(), null, null, in.gateUpLora(), in.downLora()));
-        return new MoeExperts.Inputs(o.x(), o.ids(), o.weights(), null, null, o.gateUpLora(), o.downLora(),
-                in.gateUpNf4().to(d), in.downNf4().to(d), in.experts());
+        return new MoeExperts.Inputs(in.x().to(d), in.ids().to(d), in.weights().to(d), null, null, CudaMoeExpertsTest.on(d, in.gateUpLora()),
+                CudaMoeExpertsTest.on(d, in.downLora()), in.gateUpNf4().to(d), in.downNf4().to(d), in.experts());
     }
 
     static Tensor poisoned(Device d, Tensor like) { return like == null ? null : Tensor.full(d, like.dtype(), Double.NaN, like.shape()); }
@@ -103,8 +102,10 @@ class CudaMoeExpertsNf4Test {
     static void compare(Case c, long seed) {
         Device gpu = BackendParity.gpu();
         compare(c, seed, gpu.backend().kernels(MoeExperts.Kernels.class), "");
-        if (c.dense().x().dtype() == DType.BF16)              // dense copies on the SIMT GEMMs
+        if (c.dense().x().dtype() == DType.BF16) {            // the wmma row GEMM; dense copies on the SIMT GEMMs
+            compare(c, seed, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.RowKernel.WMMA), " [wmma]");
             compare(c, seed, new CudaMoeExperts((CudaBackend) gpu.backend(), false), " [simt]");
+        }
     }
 
     @Test

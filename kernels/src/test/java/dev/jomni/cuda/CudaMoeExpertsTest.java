@@ -123,8 +123,10 @@ class CudaMoeExpertsTest {
     static void compare(Case c, long seed, boolean frozenBase) {
         Device gpu = BackendParity.gpu();
         compare(c, seed, frozenBase, gpu.backend().kernels(MoeExperts.Kernels.class), "");
-        if (c.in().x().dtype() == DType.BF16)                // the SIMT GEMMs too, where bf16 ones ran on tensor cores
+        if (c.in().x().dtype() == DType.BF16) {              // the wmma row GEMM and the SIMT GEMMs too
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.RowKernel.WMMA), " [wmma]");
             compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), false), " [simt]");
+        }
     }
 
     static void compare(Case c0, long seed, boolean frozenBase, MoeExperts.Kernels cuda, String path) {
