@@ -143,12 +143,15 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
   __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS], tilesTc[MAX_EXPERTS];
   const int E = (int)p.experts, e = threadIdx.x;
   int* counts = (int*)p.counts;
+  constexpr int BATCH = 8;                            // loads in flight per thread: the chunk loops are latency bound
   int total = 0;
   if (e < E)
-    for (long long c = 0; c < p.chunks; c++) {       // chunk bases relative to the expert's start
-      int v = counts[c * E + e];
-      counts[c * E + e] = total;
-      total += v;
+    for (long long c0 = 0; c0 < p.chunks; c0 += BATCH) {
+      int v[BATCH];
+#pragma unroll
+      for (int q = 0; q < BATCH; q++) v[q] = c0 + q < p.chunks ? counts[(c0 + q) * E + e] : 0;
+#pragma unroll
+      for (int q = 0; q < BATCH; q++) total += v[q];
     }
   rows[e] = e < E ? total : 0;
   tiles[e] = e < E ? (total + BM - 1) / BM : 0;
@@ -167,7 +170,18 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
     ((int*)p.offsets)[e] = start;
     ((int*)p.tiles)[e] = tiles[e] - (total + BM - 1) / BM;
     ((int*)p.tilesTc)[e] = tilesTc[e] - (total + TBM - 1) / TBM;
-    for (long long c = 0; c < p.chunks; c++) counts[c * E + e] += start;
+    int at = start;                                  // where chunk c's first slot of expert e goes
+    for (long long c0 = 0; c0 < p.chunks; c0 += BATCH) {
+      int v[BATCH];
+#pragma unroll
+      for (int q = 0; q < BATCH; q++) v[q] = c0 + q < p.chunks ? counts[(c0 + q) * E + e] : 0;
+#pragma unroll
+      for (int q = 0; q < BATCH; q++)
+        if (c0 + q < p.chunks) {
+          counts[(c0 + q) * E + e] = at;
+          at += v[q];
+        }
+    }
     if (e == E - 1) {
       ((int*)p.offsets)[E] = rows[e];
       ((int*)p.tiles)[E] = tiles[e];
@@ -813,6 +827,112 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows_mma(const
   }
 }
 
+// Decode (few routed slots): moe_gemm_rows_decode streams each selected expert's weight rows once, bandwidth-bound.
+// TRANS B only (x·Wᵀ: a weight row is K contiguous elements), bf16 A with 16-byte rows, bf16 or NF4 B. Grid: one
+// dimension of (ceil(S/64) + E) · columns blocks (row tile · columns + column slice of DEC_COLS; SWIGLU: DEC_COLS/2
+// gate and their up columns), the 64-row tile schedule (RouteArgs.tiles); block 256 = 8 warps × 4 columns. The tile's rows go DEC_ROWS at a time into shared memory
+// (dynamic: DEC_ROWS·K bf16); lane l walks k = 8l + 256i of its warp's 4 weight rows (16-byte loads, or one 32-bit
+// code word), f32 products and sums (bf16 products are exact in f32, as on tensor cores), reduced over the warp in a
+// fixed butterfly; then the row GEMMs' epilogue.
+constexpr int DEC_ROWS = 8, DEC_COLS = 32;
+
+/** A chunk's 8 weights as floats: bf16(level · scale), as nf4_decode stores them. */
+__device__ __forceinline__ void nf4_decode8(const Nf4Chunk& c, const Nf4Tables& tb, float offset, float (&w)[8]) {
+  const float s = __fadd_rn(__fmul_rn(tb.map[c.qabs], c.nested), offset);
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const uint32_t byte = (c.codes >> (8 * j)) & 0xffu;
+    w[2 * j] = c.ok ? __bfloat162float(__float2bfloat16_rn(__fmul_rn(tb.level[byte >> 4], s))) : 0.f;
+    w[2 * j + 1] = c.ok ? __bfloat162float(__float2bfloat16_rn(__fmul_rn(tb.level[byte & 15u], s))) : 0.f;
+  }
+}
+
+template <bool NF4>
+__device__ __forceinline__ void gemm_rows_decode_body(const GemmArgs& g, const RowTile& t, bf16* xs, float (*Cs)[DEC_COLS + 1],
+                                                      const Nf4Tables* tb) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int* sorted = (const int*)g.sorted;
+  const bf16* a = (const bf16*)g.a.ptr;
+  const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
+  const long long K = g.kdim, bFlat = (long long)t.e * g.strideB, chunks = K / 8;
+  long long col[4];
+#pragma unroll
+  for (int c = 0; c < 4; c++) col[c] = b_column<DEC_COLS>(g, t.n0, 4 * warp + c);
+  for (int m0 = 0; m0 < t.rows; m0 += DEC_ROWS) {
+    const int nr = min(DEC_ROWS, t.rows - m0);
+    __syncthreads();                                 // the last group's xs and Cs are read
+    for (long long idx = threadIdx.x; idx < nr * chunks; idx += THREADS) {
+      const int r = (int)(idx / chunks);
+      const long long k = (idx - r * chunks) * 8, p = t.row0 + m0 + r;
+      const long long row = g.gatherA ? (long long)(sorted[p] / g.topk) : p;
+      *(uint4*)(xs + r * K + k) = *(const uint4*)(a + row * g.lda + k);
+    }
+    __syncthreads();
+    float acc[DEC_ROWS][4];
+#pragma unroll
+    for (int r = 0; r < DEC_ROWS; r++)
+#pragma unroll
+      for (int c = 0; c < 4; c++) acc[r][c] = 0.f;
+#pragma unroll 2
+    for (long long k = 8 * lane; k < K; k += 256) {
+      float w[4][8];
+#pragma unroll
+      for (int c = 0; c < 4; c++) {
+        if (NF4) {
+          nf4_decode8(nf4_fetch(g, bFlat + col[c] * g.ldb + k, col[c] >= 0), *tb, (float)g.nf4Offset, w[c]);
+        } else {
+          const uint4 u = col[c] >= 0 ? __ldg((const uint4*)(b + col[c] * g.ldb + k)) : make_uint4(0, 0, 0, 0);
+          const uint32_t q4[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&q4[q]);
+            w[c][2 * q] = f.x;
+            w[c][2 * q + 1] = f.y;
+          }
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < DEC_ROWS; r++) {
+        if (r >= nr) break;
+        const uint4 u = *(const uint4*)(xs + r * K + k);
+        const uint32_t q4[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+          const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&q4[q]);
+#pragma unroll
+          for (int c = 0; c < 4; c++) acc[r][c] = fmaf(f.x, w[c][2 * q], fmaf(f.y, w[c][2 * q + 1], acc[r][c]));
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < DEC_ROWS; r++)
+#pragma unroll
+      for (int c = 0; c < 4; c++) {
+        float v = acc[r][c];
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
+        if (lane == 0) Cs[r][4 * warp + c] = v;
+      }
+    __syncthreads();
+    rows_epilogue<float, DEC_ROWS, DEC_COLS>(g, t, &Cs[0][0], DEC_COLS + 1, m0);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_decode(const GemmArgs g) {
+  extern __shared__ __align__(16) unsigned char dsmem[];
+  __shared__ float Cs[DEC_ROWS][DEC_COLS + 1];
+  __shared__ Nf4Tables tb;
+  const int columns = (int)(g.mode == MODE_SWIGLU ? (g.inter + DEC_COLS / 2 - 1) / (DEC_COLS / 2) : (g.n + DEC_COLS - 1) / DEC_COLS);
+  const RowTile t = row_tile<BM, DEC_COLS>(g, blockIdx.x / columns, blockIdx.x % columns);
+  if (t.e < 0) return;
+  if (g.nf4Packed != 0) {
+    nf4_tables(g, tb);
+    gemm_rows_decode_body<true>(g, t, (bf16*)dsmem, Cs, &tb);
+  } else {
+    gemm_rows_decode_body<false>(g, t, (bf16*)dsmem, Cs, nullptr);
+  }
+}
+
 extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows(const GemmArgs g) { gemm_rows<float>(g); }
 extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_f64(const GemmArgs g) { gemm_rows<double>(g); }
 extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows_bf16_tc(const GemmArgs g) { gemm_rows_tc(g); }
@@ -988,6 +1108,124 @@ __device__ __forceinline__ void gemm_wgrad_tc(const WgradArgs& g) {
 
 extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_wgrad_bf16_tc(const WgradArgs g) { gemm_wgrad_tc(g); }
 
+// Weight gradient on mma.sync (the default for bf16 A and B): the tiles, loads, row order and scaling of the wmma
+// kernel above, MSTAGES steps in flight (dynamic shared memory, WGRAD_SMEM bytes), fragments by ldmatrix.trans from
+// the [p][m] and [p][n] tiles, 4×4 m16n8 accumulators per warp (rows 64·(w / 4), columns 32·(w % 4)). Grid: one
+// dimension, block = e · tiles + tile (an expert's tiles together: its rows come from L2).
+constexpr int W_ST = TBK * LDN, W_STAGE = 2 * W_ST;
+constexpr int WGRAD_SMEM = MSTAGES * W_STAGE * 2;                       // 69632 bytes
+static_assert(TBM * LDCF * 4 <= WGRAD_SMEM, "the f32 tile fits over the operand stages");
+
+extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_wgrad_mma(const WgradArgs g) {
+  extern __shared__ __align__(128) unsigned char dsmem[];
+  __shared__ float scale[MSTAGES][TBK];
+  bf16* smem = (bf16*)dsmem;
+  const int* offsets = (const int*)g.offsets;
+  const int* sorted = (const int*)g.sorted;
+  const bf16* a = (const bf16*)g.a.ptr;
+  const bf16* b = (const bf16*)g.b.ptr;
+  const long long tilesN = (g.nd + TBN - 1) / TBN, tiles = ((g.md + TBM - 1) / TBM) * tilesN;
+  const int e = (int)(blockIdx.x / tiles), tile = (int)(blockIdx.x % tiles);
+  const long long m0 = (long long)(tile / tilesN) * TBM, n0 = (long long)(tile % tilesN) * TBN;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+  const long long p0 = offsets[e], p1 = offsets[e + 1];
+  const bool scaled = g.scale.ptr != 0;
+  const bool vecA = (g.a.ptr & 15) == 0 && g.lda % 8 == 0 && g.md % 8 == 0;
+  const bool vecB = (g.b.ptr & 15) == 0 && g.ldb % 8 == 0 && g.nd % 8 == 0;
+  auto load = [&](int stage, long long k0) {
+    bf16* as = smem + stage * W_STAGE;
+    bf16* bs = as + W_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {                    // chunk c: row kk = c / 16, columns (c % 16)·8 ..
+      const int c = tid + THREADS * i, kk = c >> 4, ch = (c & 15) * 8;
+      const long long p = k0 + kk;
+      const bool row = p < p1;
+      const long long s = row ? sorted[p] : 0;
+      const long long ra = (g.gatherA ? s / g.topk : p) * g.lda + m0 + ch, rb = (g.gatherB ? s / g.topk : p) * g.ldb + n0 + ch;
+      load8(as + kk * LDN + ch, vecA, row && m0 + ch < g.md, a + ra, a,
+            [&](int j) { return row && m0 + ch + j < g.md; }, [&](int j) { return ra + j; });
+      load8(bs + kk * LDN + ch, vecB, row && n0 + ch < g.nd, b + rb, b,
+            [&](int j) { return row && n0 + ch + j < g.nd; }, [&](int j) { return rb + j; });
+    }
+    if (scaled && tid < TBK) {
+      const long long p = k0 + tid;
+      scale[stage][tid] = p < p1 ? ld<float>(g.scale, sorted[p]) : 0.f;
+    }
+  };
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int v = 0; v < 4; v++) acc[i][j][v] = 0.f;
+  const int steps = (int)((p1 - p0 + TBK - 1) / TBK);
+#pragma unroll
+  for (int s = 0; s < MSTAGES - 1; s++) {
+    if (s < steps) load(s, p0 + (long long)s * TBK);
+    cp_async_commit();
+  }
+  for (int ks = 0; ks < steps; ks++) {
+    cp_async_wait<MSTAGES - 2>();
+    __syncthreads();
+    const int nxt = ks + MSTAGES - 1;
+    if (nxt < steps) load(nxt % MSTAGES, p0 + (long long)nxt * TBK);
+    cp_async_commit();
+    bf16* as = smem + (ks % MSTAGES) * W_STAGE;
+    const bf16* bs = as + W_ST;
+    if (scaled) {                                    // A rows × their routing weights, rounded to bf16 (as the wmma kernel)
+      const float* sc = scale[ks % MSTAGES];
+      for (int idx = tid; idx < TBK * TBM / 2; idx += THREADS) {
+        const int kk = idx / (TBM / 2), m = 2 * (idx % (TBM / 2));
+        __nv_bfloat162* v = (__nv_bfloat162*)(as + kk * LDN + m);
+        const float2 f = __bfloat1622float2(*v);
+        *v = __floats2bfloat162_rn(f.x * sc[kk], f.y * sc[kk]);
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int kk = 0; kk < TBK; kk += 16) {
+      uint32_t af[4][4], bfr[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; i++)                    // (m, p) at as[p·LDN + m]: matrices (m +0/+8) × (p +0/+8)
+        ldsm_x4_trans(af[i], as + (kk + (lane & 7) + ((lane >> 4) << 3)) * LDN + 64 * wm + 16 * i + ((lane >> 3) & 1) * 8);
+#pragma unroll
+      for (int q = 0; q < 2; q++) {
+        uint32_t r[4];
+        ldsm_x4_trans(r, bs + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LDN + 32 * wn + 16 * q + (lane >> 4) * 8);
+        bfr[2 * q][0] = r[0];
+        bfr[2 * q][1] = r[1];
+        bfr[2 * q + 1][0] = r[2];
+        bfr[2 * q + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) mma16816<bf16>(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+  float* Cs = (float*)smem;
+  const int gr = lane >> 2, tc = (lane & 3) * 2;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int r = 64 * wm + 16 * i + gr, c = 32 * wn + 8 * j + tc;
+      *(float2*)(Cs + r * LDCF + c) = make_float2(acc[i][j][0], acc[i][j][1]);
+      *(float2*)(Cs + (r + 8) * LDCF + c) = make_float2(acc[i][j][2], acc[i][j][3]);
+    }
+  __syncthreads();
+  const long long base = (long long)e * g.md * g.nd;
+  for (int idx = tid; idx < TBM * TBN; idx += THREADS) {   // experts without rows: zeros
+    const int m = idx / TBN, c = idx % TBN;
+    const long long row = m0 + m, col = n0 + c;
+    if (row < g.md && col < g.nd) st<float>(g.c, base + row * g.nd + col, (float)g.alpha * Cs[m * LDCF + c]);
+  }
+}
+
 // ------------------------------------------------------------------------------------------ combine
 
 struct CombineArgs {      // 96 bytes
@@ -1001,6 +1239,39 @@ struct CombineArgs {      // 96 bytes
 static_assert(sizeof(CombineArgs) == 96, "CombineArgs layout (CudaMoeExperts writes it)");
 
 constexpr int MAX_TOPK = THREADS;
+
+/** Whether rows and out are bf16 or f32, 16-byte aligned, with H a multiple of 8: combine's vector path. */
+__device__ __forceinline__ bool combine_vec(const CombineArgs& c) {
+  auto ok = [](const Buf& b) { return (b.dtype == DT_BF16 || b.dtype == DT_F32) && (b.ptr & 15) == 0; };
+  return c.h % 8 == 0 && ok(c.rows) && ok(c.out);
+}
+
+/** 8 consecutive elements of a bf16 or f32 buffer (16-byte aligned) as floats. */
+__device__ __forceinline__ void load8f(const Buf& b, long long i, float (&v)[8]) {
+  if (b.dtype == DT_BF16) {
+    const uint4 u = *(const uint4*)((const bf16*)b.ptr + i);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+      const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&w[q]);
+      v[2 * q] = f.x;
+      v[2 * q + 1] = f.y;
+    }
+  } else {
+    const float4 a = *(const float4*)((const float*)b.ptr + i), c = *(const float4*)((const float*)b.ptr + i + 4);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = c.x; v[5] = c.y; v[6] = c.z; v[7] = c.w;
+  }
+}
+
+/** 8 floats to a bf16 (rounded to nearest even) or f32 buffer (16-byte aligned). */
+__device__ __forceinline__ void store8f(const Buf& b, long long i, const float (&v)[8]) {
+  if (b.dtype == DT_BF16) {
+    *(uint4*)((bf16*)b.ptr + i) = make_uint4(pack2<bf16>(v[0], v[1]), pack2<bf16>(v[2], v[3]), pack2<bf16>(v[4], v[5]), pack2<bf16>(v[6], v[7]));
+  } else {
+    *(float4*)((float*)b.ptr + i) = make_float4(v[0], v[1], v[2], v[3]);
+    *(float4*)((float*)b.ptr + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
+  }
+}
 
 template <typename T>
 __device__ __forceinline__ void combine(const CombineArgs& c) {
@@ -1033,6 +1304,26 @@ __device__ __forceinline__ void combine(const CombineArgs& c) {
   __syncthreads();
   const int n = valid;
   const int* pos = (const int*)c.pos;
+  if (std::is_same<T, float>::value && combine_vec(c)) {   // 8 columns a thread, 16-byte loads and stores
+    const long long dt = c.out.dtype;
+    for (long long j0 = 8LL * threadIdx.x; j0 < c.h; j0 += 8LL * THREADS) {
+      float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, v[8];
+      for (int r = 0; r < n; r++) {
+        const int s = order[r];
+        load8f(c.rows, pos[s] * c.h + j0, v);
+        if (c.weighted) {
+          const float w = ld<float>(c.weights, s);
+#pragma unroll
+          for (int q = 0; q < 8; q++) acc[q] = round_to<float>(dt, acc[q] + round_to<float>(dt, v[q] * w));
+        } else {
+#pragma unroll
+          for (int q = 0; q < 8; q++) acc[q] += v[q];
+        }
+      }
+      store8f(c.out, t * c.h + j0, acc);
+    }
+    return;
+  }
   for (long long j = threadIdx.x; j < c.h; j += THREADS) {
     T acc = 0;
     for (int r = 0; r < n; r++) {

@@ -33,8 +33,8 @@ import org.openjdk.jmh.runner.IterationType;
  * uniform random distinct experts per token; tokens T = 4096 and 32768 (training) or 1 and 64 (decode).
  * weights: "bf16" (every gradient in forwardBackward: dx, the routing weights', gateUp's and down's), "bf16frozen"
  * (bf16 weights, no base gradients: QLoRA's work on dense weights) or "nf4" (the same experts as NF4, frozen; random
- * codes and block scales: the kernels' time does not depend on the values). rows: the bf16 row GEMM kernel
- * (-Djomni.moe.rows, set in this fork before the backend starts): "mma" (mma.sync, 4 stages) or "wmma".
+ * codes and block scales: the kernels' time does not depend on the values). kernel: the bf16 GEMM kernels
+ * (-Djomni.moe.kernel, set in this fork before the backend starts): "mma" (mma.sync, 4 stages) or "wmma".
  * "forward" is the experts' forward; "forwardBackward" adds the backward. CUDA events around each call, median;
  * TFLOP/s = T·8·3·2·H·I / time (the three projections' multiply-adds once, as peers.py counts for both).
  * Peer: peers.py's hf_moe_grouped_mm_fwd_T4096_tflops / _fwdbwd_T4096_ms (transformers' SparseMoeBlock with
@@ -65,7 +65,7 @@ public class MoeExpertsBench {
     public String pass;
 
     @Param({"mma", "wmma"})
-    public String rows;
+    public String kernel;
 
     private Device gpu;
     private Stream stream;
@@ -79,7 +79,7 @@ public class MoeExpertsBench {
 
     @Setup(Level.Trial)
     public void setUp() {
-        System.setProperty("jomni.moe.rows", rows);                  // read when the backend makes its kernels
+        System.setProperty("jomni.moe.kernel", kernel);                  // read when the backend makes its kernels
         gpu = Device.cuda(0);
         gpu.backend().checkAvailable();
         stream = CudaBackend.stream(gpu);
@@ -159,7 +159,7 @@ public class MoeExpertsBench {
 
     private void report(String what, double ms, String note) {
         String name = "moe_experts_" + (pass.equals("forward") ? "fwd" : "fwdbwd") + "_T" + tokens + (weights.equals("bf16") ? "" : "_" + weights)
-                + (rows.equals("mma") ? "" : "_" + rows) + "_" + what;
+                + (kernel.equals("mma") ? "" : "_" + kernel) + "_" + what;
         DeviceTimes.report(name + "_ms", ms, "ms", note);
         double flop = (double) tokens * K * 3 * 2 * H * I;
         DeviceTimes.report(name + "_tflops", flop / ms / 1e9, "TFLOP/s", "T·8·3·2·2048·768 / time; peer hf_moe_grouped_mm");

@@ -15,8 +15,8 @@ import java.util.List;
  * and a combine that sums each token's expert outputs in the reference's (expert, k) order, without atomics.
  * Backward recomputes the forward intermediates, as CpuMoeExperts does. bf16, f16, f32 (f32 compute) and f64.
  * GEMMs whose A and B are both bf16 run on tensor cores (f32 accumulation, 128×128 tiles): the row GEMMs on
- * mma.sync m16n8k16 with ldmatrix and 4 cp.async stages ({@code -Djomni.moe.rows=wmma}: the older wmma 16×16×16
- * kernel with 2 stages, a benchmark variant), the weight gradients on wmma (one block per expert and output tile,
+ * mma.sync m16n8k16 with ldmatrix and 4 cp.async stages ({@code -Djomni.moe.kernel=wmma}: the older wmma 16×16×16
+ * kernels with 2 stages, a benchmark variant), the weight gradients likewise (one block per expert and output tile,
  * walking the expert's rows in order: deterministic). For bf16 x the backward's intermediate gradients that feed
  * GEMMs (dgu, du1 = s·dgu·B, p2 = dy·B) are kept in bf16 so those GEMMs run on tensor cores too; the reference
  * keeps them in f32, and the extra rounding (a relative 2^-9 per element) stays well inside the bf16 bounds of
@@ -43,34 +43,46 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
     private static final int MAX_TOPK = THREADS;
     private static final int MODE_STORE = 0, MODE_SWIGLU = 1;
 
-    /** moe_experts.cu's MMA_SMEM: moe_gemm_rows_mma's dynamic shared memory (4 stages of 128×32 A and B tiles). */
-    private static final int MMA_SMEM = 81920;
+    /** moe_experts.cu's MMA_SMEM and WGRAD_SMEM: the mma.sync kernels' dynamic shared memory (4 stages of tiles). */
+    private static final int MMA_SMEM = 81920, WGRAD_SMEM = 69632;
 
-    /** Which kernel runs the bf16 row GEMMs: mma.sync + ldmatrix with 4 stages (the default) or the older wmma one. */
-    enum RowKernel { MMA, WMMA }
+    /** moe_experts.cu's DEC_ROWS and DEC_COLS: the decode kernel's row group and column slice; its shared memory bound. */
+    private static final int DEC_ROWS = 8, DEC_COLS = 32, DECODE_SMEM_MAX = 160 * 1024;
+
+    /** Which kernels run the bf16 GEMMs: mma.sync + ldmatrix with 4 stages (the default) or the older wmma ones. */
+    enum TcKernel { MMA, WMMA }
 
     private final CudaBackend backend;
     /** Row GEMMs whose A and B are both bf16 run on tensor cores (f32 accumulation); false: all SIMT. */
     private final boolean tensorCores;
-    private final RowKernel rowKernel;
+    private final TcKernel tcKernel;
+    /** Calls with at most this many slots (N·K) run the forward's x·Wᵀ GEMMs on the decode kernel (bandwidth-bound). */
+    private final int decodeSlots;
     /** Kernels already allowed their dynamic shared memory above 48 KiB (once per kernel, per context). */
     private final java.util.concurrent.ConcurrentHashMap<Kernel, Boolean> optedIn = new java.util.concurrent.ConcurrentHashMap<>();
 
-    /** -Djomni.moe.simt=true: SIMT GEMMs only; -Djomni.moe.rows=wmma: the wmma row GEMM (benchmark variants). */
+    /**
+     * -Djomni.moe.simt=true: SIMT GEMMs only; -Djomni.moe.kernel=wmma: the wmma GEMMs; -Djomni.moe.decodeSlots=n: the
+     * decode kernel up to n slots (default 512: 64 tokens of top-8; 0: never). Benchmark variants.
+     */
     CudaMoeExperts(CudaBackend backend) {
         this(backend, !Boolean.getBoolean("jomni.moe.simt"),
-                RowKernel.valueOf(System.getProperty("jomni.moe.rows", "mma").toUpperCase(java.util.Locale.ROOT)));
+                TcKernel.valueOf(System.getProperty("jomni.moe.kernel", "mma").toUpperCase(java.util.Locale.ROOT)),
+                Integer.getInteger("jomni.moe.decodeSlots", DECODE_SLOTS));
     }
 
     CudaMoeExperts(CudaBackend backend, boolean tensorCores) {
-        this(backend, tensorCores, RowKernel.MMA);
+        this(backend, tensorCores, TcKernel.MMA, DECODE_SLOTS);
     }
 
-    CudaMoeExperts(CudaBackend backend, boolean tensorCores, RowKernel rowKernel) {
+    CudaMoeExperts(CudaBackend backend, boolean tensorCores, TcKernel tcKernel, int decodeSlots) {
         this.backend = backend;
         this.tensorCores = tensorCores;
-        this.rowKernel = rowKernel;
+        this.tcKernel = tcKernel;
+        this.decodeSlots = decodeSlots;
     }
+
+    static final int DECODE_SLOTS = 512;
 
     /**
      * NF4 experts: the bf16 tensor-core GEMMs read the codes themselves (decoded into their shared-memory tiles);
@@ -359,8 +371,11 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
 
         void rows(Rows r) {
             boolean tc = tensorCores && r.a.dtype() == DType.BF16 && (r.q != null || r.b.dtype() == DType.BF16);
+            boolean decode = tc && slots <= decodeSlots && r.transB && aligned(r.a, r.lda) && r.kdim % 8 == 0
+                    && (r.q != null || aligned(r.b, r.ldb) && r.strideB % 8 == 0) && (long) DEC_ROWS * r.kdim * 2 <= DECODE_SMEM_MAX;
             int tile = tc ? TILE_TC : TILE;                  // the tile schedule must be the kernel's tile rows
-            Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(tc ? tilesTc : tiles).i64(sorted);
+            Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(tc && !decode ? tilesTc : tiles)
+                    .i64(sorted);
             buf(l, r.a).i64(r.lda).i64(r.gatherA ? 1 : 0);
             buf(l, r.b).i64(r.ldb).i64(r.strideB).i64(r.transB ? 1 : 0);
             buf(l, r.cc).i64(r.ldc).i64(r.accumulate ? 1 : 0).i64(r.mode).i64(r.inter).i64(type.code).f64(r.alpha);
@@ -372,11 +387,18 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             } else {
                 l.i64(0).i64(0).i64(0).i64(0).f64(0);
             }
+            if (decode) {                                    // one grid dimension: 64-row tile · columns + column slice
+                int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, DEC_COLS / 2) : Dim3.blocks(r.n, DEC_COLS);
+                int smem = DEC_ROWS * r.kdim * 2;
+                l.launch(smem > 48 * 1024 ? optedIn("moe_gemm_rows_decode", DECODE_SMEM_MAX) : d.kernel(FILE, "moe_gemm_rows_decode"), d.stream,
+                        Math.multiplyExact(tileBound, columns), THREADS, smem);
+                return;
+            }
             int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, tile / 2) : Dim3.blocks(r.n, tile);
-            if (tc && rowKernel == RowKernel.MMA) {       // one grid dimension: row tile · columns + column tile
+            if (tc && tcKernel == TcKernel.MMA) {       // one grid dimension: row tile · columns + column tile
                 long blocks = (long) tileBoundTc * columns;
                 if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("moeExperts on CUDA: " + blocks + " row GEMM blocks exceed 2^31 − 1");
-                l.launch(mmaKernel(), d.stream, (int) blocks, THREADS, MMA_SMEM);
+                l.launch(optedIn("moe_gemm_rows_mma", MMA_SMEM), d.stream, (int) blocks, THREADS, MMA_SMEM);
                 return;
             }
             if (columns > 65535) throw new IllegalArgumentException("moeExperts on CUDA: " + r.n + " output columns need " + columns + " column tiles (gridDim.y ≤ 65535)");
@@ -384,10 +406,14 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                     Dim3.of(THREADS));
         }
 
-        private Kernel mmaKernel() {
-            Kernel k = d.kernel(FILE, "moe_gemm_rows_mma");
+        /** Whether t's rows (ld elements apart) can be read 16 bytes at a time. */
+        private static boolean aligned(Tensor t, long ld) { return CudaBackend.address(t) % 16 == 0 && ld % 8 == 0; }
+
+        /** The kernel, allowed its dynamic shared memory above the default 48 KiB (once). */
+        private Kernel optedIn(String name, int smem) {
+            Kernel k = d.kernel(FILE, name);
             optedIn.computeIfAbsent(k, kn -> {
-                kn.setMaxDynamicSharedMemory(MMA_SMEM);
+                kn.setMaxDynamicSharedMemory(smem);
                 return Boolean.TRUE;
             });
             return k;
@@ -401,7 +427,11 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (tensorCores && w.a.dtype() == DType.BF16 && w.b.dtype() == DType.BF16) {
                 // one block per (output tile, expert): x walks an expert's tiles, y the experts (E ≤ 512)
                 long tilesXy = (long) Dim3.blocks(w.md, TILE_TC) * Dim3.blocks(w.nd, TILE_TC);
-                if (tilesXy > Integer.MAX_VALUE) throw new IllegalArgumentException("moeExperts on CUDA: a weight gradient of [" + w.md + ", " + w.nd + "] has too many tiles");
+                if (tilesXy * experts > Integer.MAX_VALUE) throw new IllegalArgumentException("moeExperts on CUDA: a weight gradient of [" + w.md + ", " + w.nd + "] has too many tiles");
+                if (tcKernel == TcKernel.MMA) {              // one grid dimension: e · tiles + tile
+                    l.launch(optedIn("moe_gemm_wgrad_mma", WGRAD_SMEM), d.stream, (int) (tilesXy * experts), THREADS, WGRAD_SMEM);
+                    return;
+                }
                 l.launch(d.kernel(FILE, "moe_gemm_wgrad_bf16_tc"), d.stream, new Dim3((int) tilesXy, experts, 1), Dim3.of(THREADS));
                 return;
             }

@@ -102,8 +102,8 @@ class CudaMoeExpertsNf4Test {
     static void compare(Case c, long seed) {
         Device gpu = BackendParity.gpu();
         compare(c, seed, gpu.backend().kernels(MoeExperts.Kernels.class), "");
-        if (c.dense().x().dtype() == DType.BF16) {            // the wmma row GEMM; dense copies on the SIMT GEMMs
-            compare(c, seed, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.RowKernel.WMMA), " [wmma]");
+        if (c.dense().x().dtype() == DType.BF16) {            // the wmma GEMMs; dense copies on the SIMT GEMMs
+            compare(c, seed, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.TcKernel.WMMA, 0), " [wmma]");
             compare(c, seed, new CudaMoeExperts((CudaBackend) gpu.backend(), false), " [simt]");
         }
     }
