@@ -42,6 +42,7 @@
 // Launcher: dev.jomni.cuda.CudaMoeExperts. Reference: dev.jomni.tensor.cpu.CpuMoeExperts.
 #include <mma.h>
 #include <type_traits>
+#include "mma.cuh"
 #include "tensor.cuh"
 
 constexpr int THREADS = 256;
@@ -142,12 +143,15 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
   __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS], tilesTc[MAX_EXPERTS];
   const int E = (int)p.experts, e = threadIdx.x;
   int* counts = (int*)p.counts;
+  constexpr int BATCH = 8;                            // loads in flight per thread: the chunk loops are latency bound
   int total = 0;
   if (e < E)
-    for (long long c = 0; c < p.chunks; c++) {       // chunk bases relative to the expert's start
-      int v = counts[c * E + e];
-      counts[c * E + e] = total;
-      total += v;
+    for (long long c0 = 0; c0 < p.chunks; c0 += BATCH) {
+      int v[BATCH];
+#pragma unroll
+      for (int q = 0; q < BATCH; q++) v[q] = c0 + q < p.chunks ? counts[(c0 + q) * E + e] : 0;
+#pragma unroll
+      for (int q = 0; q < BATCH; q++) total += v[q];
     }
   rows[e] = e < E ? total : 0;
   tiles[e] = e < E ? (total + BM - 1) / BM : 0;
@@ -166,7 +170,18 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
     ((int*)p.offsets)[e] = start;
     ((int*)p.tiles)[e] = tiles[e] - (total + BM - 1) / BM;
     ((int*)p.tilesTc)[e] = tilesTc[e] - (total + TBM - 1) / TBM;
-    for (long long c = 0; c < p.chunks; c++) counts[c * E + e] += start;
+    int at = start;                                  // where chunk c's first slot of expert e goes
+    for (long long c0 = 0; c0 < p.chunks; c0 += BATCH) {
+      int v[BATCH];
+#pragma unroll
+      for (int q = 0; q < BATCH; q++) v[q] = c0 + q < p.chunks ? counts[(c0 + q) * E + e] : 0;
+#pragma unroll
+      for (int q = 0; q < BATCH; q++)
+        if (c0 + q < p.chunks) {
+          counts[(c0 + q) * E + e] = at;
+          at += v[q];
+        }
+    }
     if (e == E - 1) {
       ((int*)p.offsets)[E] = rows[e];
       ((int*)p.tiles)[E] = tiles[e];
@@ -215,8 +230,11 @@ struct GemmArgs {         // 264 bytes
   Buf lb;                                // LoRA's B, [E, out, r]
   long long rank, lbStride;
   double lscale;
+  long long nf4Packed;                   // NF4 B (tensor-core kernel only; 0: B is the bf16 b above): u8 codes,
+  long long nf4Absmax, nf4Nested, nf4Code;   // u8 absmax codes, f32 nested absmax, f32 [256] map
+  double nf4Offset;                      // of the flat weight b_e is rows e·strideB / ldb.. of (ldb = its columns)
 };
-static_assert(sizeof(GemmArgs) == 264, "GemmArgs layout (CudaMoeExperts writes it)");
+static_assert(sizeof(GemmArgs) == 304, "GemmArgs layout (CudaMoeExperts writes it)");
 
 /** The expert whose tile range holds tile ti: the last e with tiles[e] ≤ ti (empty experts have equal bounds). */
 __device__ __forceinline__ int expert_of_tile(const int* tiles, int experts, int ti) {
@@ -245,12 +263,12 @@ struct RowTile {
 /** The TM×TN tile of block (blockIdx.x, blockIdx.y), or e = −1 past the last expert's tiles. g.tiles is the
  *  schedule of TM-row tiles (RouteArgs.tiles for the SIMT kernel's BM, tilesTc for TBM). */
 template <int TM, int TN>
-__device__ __forceinline__ RowTile row_tile(const GemmArgs& g) {
+__device__ __forceinline__ RowTile row_tile(const GemmArgs& g, int ti = blockIdx.x, int cj = blockIdx.y) {
   const int* tiles = (const int*)g.tiles;
   const int* offsets = (const int*)g.offsets;
-  const int E = (int)g.experts, ti = blockIdx.x;
+  const int E = (int)g.experts;
   RowTile t;
-  t.n0 = (long long)blockIdx.y * (g.mode == MODE_SWIGLU ? TN / 2 : TN);   // in output columns (I for SWIGLU)
+  t.n0 = (long long)cj * (g.mode == MODE_SWIGLU ? TN / 2 : TN);   // in output columns (I for SWIGLU)
   if (ti >= tiles[E]) {
     t.e = -1;
     return t;
@@ -381,16 +399,6 @@ __device__ __forceinline__ void gemm_rows(const GemmArgs& g) {
 
 // ------------------------------------------------------------------------------------------ tensor cores
 
-// cp.async (sm_80+): 16-byte global→shared copies that bypass registers, so the next k step's tiles load while
-// this one's multiply-adds run. src-size 0 writes zeros (rows past an expert's, columns past the matrix).
-__device__ __forceinline__ void cp_async16(void* dst, const void* src, bool valid) {
-  const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(s), "l"(src), "r"(valid ? 16 : 0));
-}
-__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::); }
-template <int N>
-__device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
-
 // Operand tiles padded by 8 bf16 (16 bytes: wmma's ldm a multiple of 8, rows 16-byte aligned for cp.async, and
 // consecutive rows shifted by 4 banks); f32 staging rows padded by 4.
 constexpr int LDK = TBK + 8;                     // 40: [m][k] and [n][k] tiles
@@ -405,7 +413,7 @@ using bf16 = __nv_bfloat16;
 template <typename Ok, typename Src>
 __device__ __forceinline__ void load8(bf16* dst, bool vec, bool valid, const bf16* src, const bf16* base, Ok ok, Src at) {
   if (vec) {
-    cp_async16(dst, valid ? src : base, valid);
+    cp_async16(dst, valid ? src : base, valid ? 16 : 0);   // src-size 0 writes zeros
   } else {
     const bf16 zero = __float2bfloat16_rn(0.f);
 #pragma unroll
@@ -428,19 +436,85 @@ __device__ __forceinline__ void tc_epilogue(Acc (&acc)[4][2], float* Cs, int wm,
   }
 }
 
+// NF4 expert weights (GemmArgs.nf4Packed ≠ 0), Nf4Weight's layout: codes two a byte, element 2j in the HIGH
+// nibble; block b = 64 consecutive elements of the flat weight scaled by absmax[b] = f32(f32(map[qabs[b]] ·
+// nested[b / 256]) + offset); w = bf16(f32(NF4[q] · absmax)), no FMA contraction: the bits of CpuNf4's dequantize,
+// so the GEMMs see exactly the weights the reference dequantizes. A chunk is 8 elements of one row of the flat
+// weight (flat index a multiple of 8: one 32-bit word of codes, one block): fetched into registers a step ahead,
+// decoded into the bf16 tile after the step's multiply-adds, so the loads' latency hides behind the math.
+__constant__ float NF4_LEVELS[16] = {
+    -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,
+    -0.28444138169288635f, -0.18477343022823334f, -0.09105003625154495f, 0.0f,
+    0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
+    0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
+
+/** NF4's levels and the absmax map in shared memory (constant memory would serialize a warp's distinct indices). */
+struct Nf4Tables {
+  float level[16], map[256];
+};
+
+__device__ __forceinline__ void nf4_tables(const GemmArgs& g, Nf4Tables& tb) {
+  for (int i = threadIdx.x; i < 256; i += THREADS) tb.map[i] = ((const float*)g.nf4Code)[i];
+  if (threadIdx.x < 16) tb.level[threadIdx.x] = NF4_LEVELS[threadIdx.x];
+  __syncthreads();
+}
+
+/** One chunk's codes and block scale parts, in registers between fetch and decode. */
+struct Nf4Chunk {
+  uint32_t codes;
+  float nested;
+  int qabs;
+  bool ok;
+};
+
+/** The chunk at flat element index at (a multiple of 8), or zeros where !ok. */
+__device__ __forceinline__ Nf4Chunk nf4_fetch(const GemmArgs& g, long long at, bool ok) {
+  Nf4Chunk c;
+  c.ok = ok;
+  c.codes = 0;
+  c.nested = 0.f;
+  c.qabs = 0;
+  if (ok) {
+    const long long b = at >> 6;
+    c.codes = __ldg((const uint32_t*)((const uint8_t*)g.nf4Packed + (at >> 1)));
+    c.qabs = __ldg((const uint8_t*)g.nf4Absmax + b);
+    c.nested = __ldg((const float*)g.nf4Nested + (b >> 8));
+  }
+  return c;
+}
+
+/** The chunk's 8 bf16 weights into dst (16 bytes, shared memory). */
+__device__ __forceinline__ void nf4_decode(const Nf4Chunk& c, const Nf4Tables& tb, float offset, bf16* dst) {
+  uint4 v = make_uint4(0, 0, 0, 0);
+  if (c.ok) {
+    const float s = __fadd_rn(__fmul_rn(tb.map[c.qabs], c.nested), offset);
+    uint32_t w[4];
+#pragma unroll
+    for (int j = 0; j < 4; j++) {                      // byte j: elements 2j (high nibble) and 2j + 1
+      const uint32_t byte = (c.codes >> (8 * j)) & 0xffu;
+      w[j] = pack2<bf16>(__fmul_rn(tb.level[byte >> 4], s), __fmul_rn(tb.level[byte & 15u], s));
+    }
+    v = make_uint4(w[0], w[1], w[2], w[3]);
+  }
+  *(uint4*)dst = v;
+}
+
 // Row GEMM on tensor cores (bf16 A and B, f32 accumulation): 128×128 output tiles, k steps of 32 double-buffered
 // with cp.async; warp w holds rows 64·(w / 4), columns 32·(w % 4) as 4×2 wmma 16×16×16 fragments. A tile [m][k];
 // B tile [n][k] (TRANS: B(q, n) = b_e[n·ldb + q], wmma col_major) or [k][n] (wmma row_major). Each thread
 // copies 2 chunks of 8 per operand per step; operands whose rows are not 16-byte aligned (odd lda, ldb, kdim or
-// n) load element by element instead, the same tiles.
-template <bool TRANS>
-__device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTile& t, unsigned char* smem) {
+// n) load element by element instead, the same tiles. NF4: B's chunks come from the codes instead (nf4_fetch a step
+// ahead, nf4_decode after the step's multiply-adds); the launcher guarantees ldb = the weight's columns, a multiple
+// of 64, and n % 8 = 0 when !TRANS.
+template <bool TRANS, bool NF4>
+__device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTile& t, unsigned char* smem, const Nf4Tables* tb) {
   using namespace nvcuda;
   constexpr int A_ST = TBM * LDK, B_ST = (TBN * LDK > TBK * LDN) ? TBN * LDK : TBK * LDN;
   bf16* As = (bf16*)smem;                            // [2][A_ST]
   bf16* Bs = As + 2 * A_ST;                          // [2][B_ST]
   const bf16* a = (const bf16*)g.a.ptr;
   const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
+  const long long bFlat = (long long)t.e * g.strideB;   // NF4: expert e's first element of the flat weight
   const int* sorted = (const int*)g.sorted;
   const int tid = threadIdx.x, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
   const bool vecA = (g.a.ptr & 15) == 0 && g.lda % 8 == 0 && g.kdim % 8 == 0;
@@ -466,7 +540,9 @@ __device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTi
         load8(as + m * LDK + kc, vecA, r >= 0 && q < g.kdim, a + r + q, a,
               [&](int j) { return r >= 0 && q + j < g.kdim; }, [&](int j) { return r + q + j; });
       }
-      if (TRANS) {
+      if (NF4) {
+        // B's chunks: nf4_fetch / nf4_decode below
+      } else if (TRANS) {
         const int n = c >> 2, kc = (c & 3) * 8;
         const long long q = k0 + kc, col = bcol[i];
         load8(bs + n * LDK + kc, vecB, col >= 0 && q < g.kdim, b + col * g.ldb + q, b,
@@ -481,15 +557,53 @@ __device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTi
     }
   };
 
+  // NF4 chunk i of a step at k0: TRANS, row bcol[i] of b_e, k columns k0 + (c % 4)·8 ..; else k row k0 + c / 16,
+  // columns n0 + (c % 16)·8 ..; decoded to where load8 would have put it
+  auto nf4At = [&](int i, long long k0, long long& at) -> bool {
+    const int c = tid + THREADS * i;
+    if (TRANS) {
+      const long long q = k0 + (c & 3) * 8;
+      at = bFlat + bcol[i] * g.ldb + q;
+      return bcol[i] >= 0 && q < g.kdim;
+    }
+    const long long q = k0 + (c >> 4), col = t.n0 + (c & 15) * 8;
+    at = bFlat + q * g.ldb + col;
+    return q < g.kdim && col < g.n;
+  };
+  auto nf4Fetch = [&](Nf4Chunk (&ch)[2], long long k0) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      long long at = 0;
+      const bool ok = nf4At(i, k0, at);
+      ch[i] = nf4_fetch(g, at, ok);
+    }
+  };
+  auto nf4Put = [&](const Nf4Chunk (&ch)[2], int stage) {
+    bf16* bs = Bs + stage * B_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      nf4_decode(ch[i], *tb, (float)g.nf4Offset, TRANS ? bs + (c >> 2) * LDK + (c & 3) * 8 : bs + (c >> 4) * LDN + (c & 15) * 8);
+    }
+  };
+
   wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[4][2];
   for (int i = 0; i < 4; i++)
     for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
   const long long steps = (g.kdim + TBK - 1) / TBK;
-  if (steps > 0) load(0, 0);
+  Nf4Chunk next[2];
+  if (steps > 0) {
+    load(0, 0);
+    if (NF4) {
+      nf4Fetch(next, 0);
+      nf4Put(next, 0);
+    }
+  }
   cp_async_commit();
   for (long long ks = 0; ks < steps; ks++) {
     if (ks + 1 < steps) {                            // the next step's tiles into the other buffer, in flight
       load((int)((ks + 1) & 1), (ks + 1) * TBK);
+      if (NF4) nf4Fetch(next, (ks + 1) * TBK);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -514,6 +628,7 @@ __device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTi
         for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], fa, fb[j], acc[i][j]);
       }
     }
+    if (NF4 && ks + 1 < steps) nf4Put(next, (int)((ks + 1) & 1));   // that buffer's last reader was step ks − 1
     __syncthreads();                                 // this buffer is refilled two steps on
   }
   float* Cs = (float*)smem;                          // over the operand tiles: all reads done, no copy in flight
@@ -525,10 +640,297 @@ __device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
   constexpr int BYTES = OPERANDS > STAGE_BYTES ? OPERANDS : STAGE_BYTES;
   static_assert(BYTES <= 48 * 1024, "static shared memory");
   __shared__ __align__(128) unsigned char smem[BYTES];
+  __shared__ Nf4Tables tb;
   const RowTile t = row_tile<TBM, TBN>(g);
   if (t.e < 0) return;
-  if (g.transB) gemm_rows_tc_body<true>(g, t, smem);
-  else gemm_rows_tc_body<false>(g, t, smem);
+  if (g.nf4Packed != 0) {
+    nf4_tables(g, tb);
+    if (g.transB) gemm_rows_tc_body<true, true>(g, t, smem, &tb);
+    else gemm_rows_tc_body<false, true>(g, t, smem, &tb);
+  } else if (g.transB) {
+    gemm_rows_tc_body<true, false>(g, t, smem, nullptr);
+  } else {
+    gemm_rows_tc_body<false, false>(g, t, smem, nullptr);
+  }
+}
+
+// Row GEMM on mma.sync (bf16 A and B, f32 accumulation), the default for bf16: the same 128×128 tiles, k steps of
+// 32 and loads (cp.async, or NF4 decode) as the wmma kernel above, MSTAGES of them in flight (dynamic shared
+// memory, MMA_SMEM bytes), fragments by ldmatrix (.trans for a [k][n] B tile) and mma.sync m16n8k16; warp w
+// holds rows 64·(w / 4), columns 32·(w % 4) as 4×4 m16n8 accumulators. The whole f32 tile is staged for the
+// epilogue at once. Grid: one dimension, block = row tile · columns + column tile, so the blocks of one row
+// tile (its gathered A rows) run together and an expert's row tiles close behind (its weights): both from L2.
+constexpr int MSTAGES = 4;
+constexpr int M_A_ST = TBM * LDK, M_B_ST = (TBN * LDK > TBK * LDN) ? TBN * LDK : TBK * LDN, M_STAGE = M_A_ST + M_B_ST;
+constexpr int MMA_SMEM = MSTAGES * M_STAGE * 2;                        // 81920 bytes
+constexpr int LDCF = TBN + 4;                                           // f32 staging rows of the whole tile
+static_assert(TBM * LDCF * 4 <= MMA_SMEM, "the f32 tile fits over the operand stages");
+
+template <bool TRANS, bool NF4>
+__device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowTile& t, bf16* smem, const Nf4Tables* tb) {
+  const bf16* a = (const bf16*)g.a.ptr;
+  const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
+  const long long bFlat = (long long)t.e * g.strideB;
+  const int* sorted = (const int*)g.sorted;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+  const bool vecA = (g.a.ptr & 15) == 0 && g.lda % 8 == 0 && g.kdim % 8 == 0;
+  const bool vecB = (g.b.ptr & 15) == 0 && g.strideB % 8 == 0 && g.ldb % 8 == 0 &&
+                    (TRANS ? g.kdim % 8 == 0 : (g.n % 8 == 0 && g.mode != MODE_SWIGLU));
+  long long arow[2], bcol[2];                        // chunk c = tid + 256·i: A row m = c / 4, columns (c % 4)·8 ..
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+    const int c = tid + THREADS * i, m = c >> 2;
+    const long long p = t.row0 + m;
+    arow[i] = m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
+    bcol[i] = TRANS ? b_column<TBN>(g, t.n0, m) : 0;
+  }
+  auto load = [&](int stage, long long k0) {
+    bf16* as = smem + stage * M_STAGE;
+    bf16* bs = as + M_A_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      {
+        const int m = c >> 2, kc = (c & 3) * 8;
+        const long long q = k0 + kc, r = arow[i];
+        load8(as + m * LDK + kc, vecA, r >= 0 && q < g.kdim, a + r + q, a,
+              [&](int j) { return r >= 0 && q + j < g.kdim; }, [&](int j) { return r + q + j; });
+      }
+      if (NF4) {
+      } else if (TRANS) {
+        const int n = c >> 2, kc = (c & 3) * 8;
+        const long long q = k0 + kc, col = bcol[i];
+        load8(bs + n * LDK + kc, vecB, col >= 0 && q < g.kdim, b + col * g.ldb + q, b,
+              [&](int j) { return col >= 0 && q + j < g.kdim; }, [&](int j) { return col * g.ldb + q + j; });
+      } else {
+        const int kk = c >> 4, nc = (c & 15) * 8;
+        const long long q = k0 + kk;
+        load8(bs + kk * LDN + nc, vecB, q < g.kdim && t.n0 + nc < g.n, b + q * g.ldb + t.n0 + nc, b,
+              [&](int j) { return q < g.kdim && b_column<TBN>(g, t.n0, nc + j) >= 0; },
+              [&](int j) { return q * g.ldb + b_column<TBN>(g, t.n0, nc + j); });
+      }
+    }
+  };
+  auto nf4Fetch = [&](Nf4Chunk (&ch)[2], long long k0) {
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      long long at;
+      bool ok;
+      if (TRANS) {
+        const long long q = k0 + (c & 3) * 8;
+        at = bFlat + bcol[i] * g.ldb + q;
+        ok = bcol[i] >= 0 && q < g.kdim;
+      } else {
+        const long long q = k0 + (c >> 4), col = t.n0 + (c & 15) * 8;
+        at = bFlat + q * g.ldb + col;
+        ok = q < g.kdim && col < g.n;
+      }
+      ch[i] = nf4_fetch(g, at, ok);
+    }
+  };
+  auto nf4Put = [&](const Nf4Chunk (&ch)[2], int stage) {
+    bf16* bs = smem + stage * M_STAGE + M_A_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {
+      const int c = tid + THREADS * i;
+      nf4_decode(ch[i], *tb, (float)g.nf4Offset, TRANS ? bs + (c >> 2) * LDK + (c & 3) * 8 : bs + (c >> 4) * LDN + (c & 15) * 8);
+    }
+  };
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int v = 0; v < 4; v++) acc[i][j][v] = 0.f;
+  const int steps = (int)((g.kdim + TBK - 1) / TBK);
+  Nf4Chunk next[2];
+#pragma unroll
+  for (int s = 0; s < MSTAGES - 1; s++) {            // the first MSTAGES − 1 steps in flight
+    if (s < steps) {
+      load(s, (long long)s * TBK);
+      if (NF4) {
+        nf4Fetch(next, (long long)s * TBK);
+        nf4Put(next, s);
+      }
+    }
+    cp_async_commit();
+  }
+  for (int ks = 0; ks < steps; ks++) {
+    cp_async_wait<MSTAGES - 2>();                    // step ks's group has landed (one group per step, empty ones too)
+    __syncthreads();                                 // … for every thread; and step ks − 1's stage is free
+    const int nxt = ks + MSTAGES - 1;
+    if (nxt < steps) {
+      load(nxt % MSTAGES, (long long)nxt * TBK);
+      if (NF4) nf4Fetch(next, (long long)nxt * TBK);
+    }
+    cp_async_commit();
+    const bf16* as = smem + (ks % MSTAGES) * M_STAGE;
+    const bf16* bs = as + M_A_ST;
+#pragma unroll
+    for (int kk = 0; kk < TBK; kk += 16) {
+      uint32_t af[4][4], bfr[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; i++) ldsm_x4(af[i], as + (64 * wm + 16 * i + (lane & 15)) * LDK + kk + (lane >> 4) * 8);
+#pragma unroll
+      for (int p = 0; p < 2; p++) {                  // n8 blocks 2p, 2p + 1
+        uint32_t r[4];
+        if (TRANS) ldsm_x4(r, bs + (32 * wn + 16 * p + (lane & 7) + ((lane >> 4) << 3)) * LDK + kk + ((lane >> 3) & 1) * 8);
+        else ldsm_x4_trans(r, bs + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LDN + 32 * wn + 16 * p + (lane >> 4) * 8);
+        bfr[2 * p][0] = r[0];
+        bfr[2 * p][1] = r[1];
+        bfr[2 * p + 1][0] = r[2];
+        bfr[2 * p + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) mma16816<bf16>(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
+    }
+    if (NF4 && nxt < steps) nf4Put(next, nxt % MSTAGES);   // that stage's last reader was step ks − 1
+  }
+  cp_async_wait<0>();
+  __syncthreads();                                   // all reads of the stages done: the f32 tile goes over them
+  float* Cs = (float*)smem;
+  const int gr = lane >> 2, tc = (lane & 3) * 2;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int r = 64 * wm + 16 * i + gr, c = 32 * wn + 8 * j + tc;
+      *(float2*)(Cs + r * LDCF + c) = make_float2(acc[i][j][0], acc[i][j][1]);
+      *(float2*)(Cs + (r + 8) * LDCF + c) = make_float2(acc[i][j][2], acc[i][j][3]);
+    }
+  __syncthreads();
+  rows_epilogue<float, TBM, TBN>(g, t, Cs, LDCF, 0);
+}
+
+/** Grid: (row tiles bound) · columns blocks, columns = the launch's column tiles (GemmArgs has no room left: the
+ *  count is recomputed from n, mode and inter as the launcher does). */
+extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows_mma(const GemmArgs g) {
+  extern __shared__ __align__(128) unsigned char dsmem[];
+  __shared__ Nf4Tables tb;
+  const int columns = (int)(g.mode == MODE_SWIGLU ? (g.inter + TBN / 2 - 1) / (TBN / 2) : (g.n + TBN - 1) / TBN);
+  const RowTile t = row_tile<TBM, TBN>(g, blockIdx.x / columns, blockIdx.x % columns);
+  if (t.e < 0) return;
+  bf16* smem = (bf16*)dsmem;
+  if (g.nf4Packed != 0) {
+    nf4_tables(g, tb);
+    if (g.transB) gemm_rows_mma_body<true, true>(g, t, smem, &tb);
+    else gemm_rows_mma_body<false, true>(g, t, smem, &tb);
+  } else if (g.transB) {
+    gemm_rows_mma_body<true, false>(g, t, smem, nullptr);
+  } else {
+    gemm_rows_mma_body<false, false>(g, t, smem, nullptr);
+  }
+}
+
+// Decode (few routed slots): moe_gemm_rows_decode streams each selected expert's weight rows once, bandwidth-bound.
+// TRANS B only (x·Wᵀ: a weight row is K contiguous elements), bf16 A with 16-byte rows, bf16 or NF4 B. Grid: one
+// dimension of (ceil(S/64) + E) · columns blocks (row tile · columns + column slice of DEC_COLS; SWIGLU: DEC_COLS/2
+// gate and their up columns), the 64-row tile schedule (RouteArgs.tiles); block 256 = 8 warps × 4 columns. The tile's rows go DEC_ROWS at a time into shared memory
+// (dynamic: DEC_ROWS·K bf16); lane l walks k = 8l + 256i of its warp's 4 weight rows (16-byte loads, or one 32-bit
+// code word), f32 products and sums (bf16 products are exact in f32, as on tensor cores), reduced over the warp in a
+// fixed butterfly; then the row GEMMs' epilogue.
+constexpr int DEC_ROWS = 8, DEC_COLS = 32;
+
+/** A chunk's 8 weights as floats: bf16(level · scale), as nf4_decode stores them. */
+__device__ __forceinline__ void nf4_decode8(const Nf4Chunk& c, const Nf4Tables& tb, float offset, float (&w)[8]) {
+  const float s = __fadd_rn(__fmul_rn(tb.map[c.qabs], c.nested), offset);
+#pragma unroll
+  for (int j = 0; j < 4; j++) {
+    const uint32_t byte = (c.codes >> (8 * j)) & 0xffu;
+    w[2 * j] = c.ok ? __bfloat162float(__float2bfloat16_rn(__fmul_rn(tb.level[byte >> 4], s))) : 0.f;
+    w[2 * j + 1] = c.ok ? __bfloat162float(__float2bfloat16_rn(__fmul_rn(tb.level[byte & 15u], s))) : 0.f;
+  }
+}
+
+template <bool NF4>
+__device__ __forceinline__ void gemm_rows_decode_body(const GemmArgs& g, const RowTile& t, bf16* xs, float (*Cs)[DEC_COLS + 1],
+                                                      const Nf4Tables* tb) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int* sorted = (const int*)g.sorted;
+  const bf16* a = (const bf16*)g.a.ptr;
+  const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
+  const long long K = g.kdim, bFlat = (long long)t.e * g.strideB, chunks = K / 8;
+  long long col[4];
+#pragma unroll
+  for (int c = 0; c < 4; c++) col[c] = b_column<DEC_COLS>(g, t.n0, 4 * warp + c);
+  for (int m0 = 0; m0 < t.rows; m0 += DEC_ROWS) {
+    const int nr = min(DEC_ROWS, t.rows - m0);
+    __syncthreads();                                 // the last group's xs and Cs are read
+    for (long long idx = threadIdx.x; idx < nr * chunks; idx += THREADS) {
+      const int r = (int)(idx / chunks);
+      const long long k = (idx - r * chunks) * 8, p = t.row0 + m0 + r;
+      const long long row = g.gatherA ? (long long)(sorted[p] / g.topk) : p;
+      *(uint4*)(xs + r * K + k) = *(const uint4*)(a + row * g.lda + k);
+    }
+    __syncthreads();
+    float acc[DEC_ROWS][4];
+#pragma unroll
+    for (int r = 0; r < DEC_ROWS; r++)
+#pragma unroll
+      for (int c = 0; c < 4; c++) acc[r][c] = 0.f;
+#pragma unroll 2
+    for (long long k = 8 * lane; k < K; k += 256) {
+      float w[4][8];
+#pragma unroll
+      for (int c = 0; c < 4; c++) {
+        if (NF4) {
+          nf4_decode8(nf4_fetch(g, bFlat + col[c] * g.ldb + k, col[c] >= 0), *tb, (float)g.nf4Offset, w[c]);
+        } else {
+          const uint4 u = col[c] >= 0 ? __ldg((const uint4*)(b + col[c] * g.ldb + k)) : make_uint4(0, 0, 0, 0);
+          const uint32_t q4[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+          for (int q = 0; q < 4; q++) {
+            const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&q4[q]);
+            w[c][2 * q] = f.x;
+            w[c][2 * q + 1] = f.y;
+          }
+        }
+      }
+#pragma unroll
+      for (int r = 0; r < DEC_ROWS; r++) {
+        if (r >= nr) break;
+        const uint4 u = *(const uint4*)(xs + r * K + k);
+        const uint32_t q4[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+        for (int q = 0; q < 4; q++) {
+          const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&q4[q]);
+#pragma unroll
+          for (int c = 0; c < 4; c++) acc[r][c] = fmaf(f.x, w[c][2 * q], fmaf(f.y, w[c][2 * q + 1], acc[r][c]));
+        }
+      }
+    }
+#pragma unroll
+    for (int r = 0; r < DEC_ROWS; r++)
+#pragma unroll
+      for (int c = 0; c < 4; c++) {
+        float v = acc[r][c];
+#pragma unroll
+        for (int d = 16; d > 0; d >>= 1) v += __shfl_xor_sync(0xffffffffu, v, d);
+        if (lane == 0) Cs[r][4 * warp + c] = v;
+      }
+    __syncthreads();
+    rows_epilogue<float, DEC_ROWS, DEC_COLS>(g, t, &Cs[0][0], DEC_COLS + 1, m0);
+  }
+}
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_decode(const GemmArgs g) {
+  extern __shared__ __align__(16) unsigned char dsmem[];
+  __shared__ float Cs[DEC_ROWS][DEC_COLS + 1];
+  __shared__ Nf4Tables tb;
+  const int columns = (int)(g.mode == MODE_SWIGLU ? (g.inter + DEC_COLS / 2 - 1) / (DEC_COLS / 2) : (g.n + DEC_COLS - 1) / DEC_COLS);
+  const RowTile t = row_tile<BM, DEC_COLS>(g, blockIdx.x / columns, blockIdx.x % columns);
+  if (t.e < 0) return;
+  if (g.nf4Packed != 0) {
+    nf4_tables(g, tb);
+    gemm_rows_decode_body<true>(g, t, (bf16*)dsmem, Cs, &tb);
+  } else {
+    gemm_rows_decode_body<false>(g, t, (bf16*)dsmem, Cs, nullptr);
+  }
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows(const GemmArgs g) { gemm_rows<float>(g); }
@@ -706,6 +1108,124 @@ __device__ __forceinline__ void gemm_wgrad_tc(const WgradArgs& g) {
 
 extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_wgrad_bf16_tc(const WgradArgs g) { gemm_wgrad_tc(g); }
 
+// Weight gradient on mma.sync (the default for bf16 A and B): the tiles, loads, row order and scaling of the wmma
+// kernel above, MSTAGES steps in flight (dynamic shared memory, WGRAD_SMEM bytes), fragments by ldmatrix.trans from
+// the [p][m] and [p][n] tiles, 4×4 m16n8 accumulators per warp (rows 64·(w / 4), columns 32·(w % 4)). Grid: one
+// dimension, block = e · tiles + tile (an expert's tiles together: its rows come from L2).
+constexpr int W_ST = TBK * LDN, W_STAGE = 2 * W_ST;
+constexpr int WGRAD_SMEM = MSTAGES * W_STAGE * 2;                       // 69632 bytes
+static_assert(TBM * LDCF * 4 <= WGRAD_SMEM, "the f32 tile fits over the operand stages");
+
+extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_wgrad_mma(const WgradArgs g) {
+  extern __shared__ __align__(128) unsigned char dsmem[];
+  __shared__ float scale[MSTAGES][TBK];
+  bf16* smem = (bf16*)dsmem;
+  const int* offsets = (const int*)g.offsets;
+  const int* sorted = (const int*)g.sorted;
+  const bf16* a = (const bf16*)g.a.ptr;
+  const bf16* b = (const bf16*)g.b.ptr;
+  const long long tilesN = (g.nd + TBN - 1) / TBN, tiles = ((g.md + TBM - 1) / TBM) * tilesN;
+  const int e = (int)(blockIdx.x / tiles), tile = (int)(blockIdx.x % tiles);
+  const long long m0 = (long long)(tile / tilesN) * TBM, n0 = (long long)(tile % tilesN) * TBN;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+  const long long p0 = offsets[e], p1 = offsets[e + 1];
+  const bool scaled = g.scale.ptr != 0;
+  const bool vecA = (g.a.ptr & 15) == 0 && g.lda % 8 == 0 && g.md % 8 == 0;
+  const bool vecB = (g.b.ptr & 15) == 0 && g.ldb % 8 == 0 && g.nd % 8 == 0;
+  auto load = [&](int stage, long long k0) {
+    bf16* as = smem + stage * W_STAGE;
+    bf16* bs = as + W_ST;
+#pragma unroll
+    for (int i = 0; i < 2; i++) {                    // chunk c: row kk = c / 16, columns (c % 16)·8 ..
+      const int c = tid + THREADS * i, kk = c >> 4, ch = (c & 15) * 8;
+      const long long p = k0 + kk;
+      const bool row = p < p1;
+      const long long s = row ? sorted[p] : 0;
+      const long long ra = (g.gatherA ? s / g.topk : p) * g.lda + m0 + ch, rb = (g.gatherB ? s / g.topk : p) * g.ldb + n0 + ch;
+      load8(as + kk * LDN + ch, vecA, row && m0 + ch < g.md, a + ra, a,
+            [&](int j) { return row && m0 + ch + j < g.md; }, [&](int j) { return ra + j; });
+      load8(bs + kk * LDN + ch, vecB, row && n0 + ch < g.nd, b + rb, b,
+            [&](int j) { return row && n0 + ch + j < g.nd; }, [&](int j) { return rb + j; });
+    }
+    if (scaled && tid < TBK) {
+      const long long p = k0 + tid;
+      scale[stage][tid] = p < p1 ? ld<float>(g.scale, sorted[p]) : 0.f;
+    }
+  };
+
+  float acc[4][4][4];
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+#pragma unroll
+      for (int v = 0; v < 4; v++) acc[i][j][v] = 0.f;
+  const int steps = (int)((p1 - p0 + TBK - 1) / TBK);
+#pragma unroll
+  for (int s = 0; s < MSTAGES - 1; s++) {
+    if (s < steps) load(s, p0 + (long long)s * TBK);
+    cp_async_commit();
+  }
+  for (int ks = 0; ks < steps; ks++) {
+    cp_async_wait<MSTAGES - 2>();
+    __syncthreads();
+    const int nxt = ks + MSTAGES - 1;
+    if (nxt < steps) load(nxt % MSTAGES, p0 + (long long)nxt * TBK);
+    cp_async_commit();
+    bf16* as = smem + (ks % MSTAGES) * W_STAGE;
+    const bf16* bs = as + W_ST;
+    if (scaled) {                                    // A rows × their routing weights, rounded to bf16 (as the wmma kernel)
+      const float* sc = scale[ks % MSTAGES];
+      for (int idx = tid; idx < TBK * TBM / 2; idx += THREADS) {
+        const int kk = idx / (TBM / 2), m = 2 * (idx % (TBM / 2));
+        __nv_bfloat162* v = (__nv_bfloat162*)(as + kk * LDN + m);
+        const float2 f = __bfloat1622float2(*v);
+        *v = __floats2bfloat162_rn(f.x * sc[kk], f.y * sc[kk]);
+      }
+      __syncthreads();
+    }
+#pragma unroll
+    for (int kk = 0; kk < TBK; kk += 16) {
+      uint32_t af[4][4], bfr[4][2];
+#pragma unroll
+      for (int i = 0; i < 4; i++)                    // (m, p) at as[p·LDN + m]: matrices (m +0/+8) × (p +0/+8)
+        ldsm_x4_trans(af[i], as + (kk + (lane & 7) + ((lane >> 4) << 3)) * LDN + 64 * wm + 16 * i + ((lane >> 3) & 1) * 8);
+#pragma unroll
+      for (int q = 0; q < 2; q++) {
+        uint32_t r[4];
+        ldsm_x4_trans(r, bs + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LDN + 32 * wn + 16 * q + (lane >> 4) * 8);
+        bfr[2 * q][0] = r[0];
+        bfr[2 * q][1] = r[1];
+        bfr[2 * q + 1][0] = r[2];
+        bfr[2 * q + 1][1] = r[3];
+      }
+#pragma unroll
+      for (int i = 0; i < 4; i++)
+#pragma unroll
+        for (int j = 0; j < 4; j++) mma16816<bf16>(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
+    }
+  }
+  cp_async_wait<0>();
+  __syncthreads();
+  float* Cs = (float*)smem;
+  const int gr = lane >> 2, tc = (lane & 3) * 2;
+#pragma unroll
+  for (int i = 0; i < 4; i++)
+#pragma unroll
+    for (int j = 0; j < 4; j++) {
+      const int r = 64 * wm + 16 * i + gr, c = 32 * wn + 8 * j + tc;
+      *(float2*)(Cs + r * LDCF + c) = make_float2(acc[i][j][0], acc[i][j][1]);
+      *(float2*)(Cs + (r + 8) * LDCF + c) = make_float2(acc[i][j][2], acc[i][j][3]);
+    }
+  __syncthreads();
+  const long long base = (long long)e * g.md * g.nd;
+  for (int idx = tid; idx < TBM * TBN; idx += THREADS) {   // experts without rows: zeros
+    const int m = idx / TBN, c = idx % TBN;
+    const long long row = m0 + m, col = n0 + c;
+    if (row < g.md && col < g.nd) st<float>(g.c, base + row * g.nd + col, (float)g.alpha * Cs[m * LDCF + c]);
+  }
+}
+
 // ------------------------------------------------------------------------------------------ combine
 
 struct CombineArgs {      // 96 bytes
@@ -719,6 +1239,39 @@ struct CombineArgs {      // 96 bytes
 static_assert(sizeof(CombineArgs) == 96, "CombineArgs layout (CudaMoeExperts writes it)");
 
 constexpr int MAX_TOPK = THREADS;
+
+/** Whether rows and out are bf16 or f32, 16-byte aligned, with H a multiple of 8: combine's vector path. */
+__device__ __forceinline__ bool combine_vec(const CombineArgs& c) {
+  auto ok = [](const Buf& b) { return (b.dtype == DT_BF16 || b.dtype == DT_F32) && (b.ptr & 15) == 0; };
+  return c.h % 8 == 0 && ok(c.rows) && ok(c.out);
+}
+
+/** 8 consecutive elements of a bf16 or f32 buffer (16-byte aligned) as floats. */
+__device__ __forceinline__ void load8f(const Buf& b, long long i, float (&v)[8]) {
+  if (b.dtype == DT_BF16) {
+    const uint4 u = *(const uint4*)((const bf16*)b.ptr + i);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+      const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&w[q]);
+      v[2 * q] = f.x;
+      v[2 * q + 1] = f.y;
+    }
+  } else {
+    const float4 a = *(const float4*)((const float*)b.ptr + i), c = *(const float4*)((const float*)b.ptr + i + 4);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = c.x; v[5] = c.y; v[6] = c.z; v[7] = c.w;
+  }
+}
+
+/** 8 floats to a bf16 (rounded to nearest even) or f32 buffer (16-byte aligned). */
+__device__ __forceinline__ void store8f(const Buf& b, long long i, const float (&v)[8]) {
+  if (b.dtype == DT_BF16) {
+    *(uint4*)((bf16*)b.ptr + i) = make_uint4(pack2<bf16>(v[0], v[1]), pack2<bf16>(v[2], v[3]), pack2<bf16>(v[4], v[5]), pack2<bf16>(v[6], v[7]));
+  } else {
+    *(float4*)((float*)b.ptr + i) = make_float4(v[0], v[1], v[2], v[3]);
+    *(float4*)((float*)b.ptr + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
+  }
+}
 
 template <typename T>
 __device__ __forceinline__ void combine(const CombineArgs& c) {
@@ -751,6 +1304,26 @@ __device__ __forceinline__ void combine(const CombineArgs& c) {
   __syncthreads();
   const int n = valid;
   const int* pos = (const int*)c.pos;
+  if (std::is_same<T, float>::value && combine_vec(c)) {   // 8 columns a thread, 16-byte loads and stores
+    const long long dt = c.out.dtype;
+    for (long long j0 = 8LL * threadIdx.x; j0 < c.h; j0 += 8LL * THREADS) {
+      float acc[8] = {0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f, 0.f}, v[8];
+      for (int r = 0; r < n; r++) {
+        const int s = order[r];
+        load8f(c.rows, pos[s] * c.h + j0, v);
+        if (c.weighted) {
+          const float w = ld<float>(c.weights, s);
+#pragma unroll
+          for (int q = 0; q < 8; q++) acc[q] = round_to<float>(dt, acc[q] + round_to<float>(dt, v[q] * w));
+        } else {
+#pragma unroll
+          for (int q = 0; q < 8; q++) acc[q] += v[q];
+        }
+      }
+      store8f(c.out, t * c.h + j0, acc);
+    }
+    return;
+  }
   for (long long j = threadIdx.x; j < c.h; j += THREADS) {
     T acc = 0;
     for (int r = 0; r < n; r++) {

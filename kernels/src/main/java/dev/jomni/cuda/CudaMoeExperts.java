@@ -3,6 +3,7 @@ package dev.jomni.cuda;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.MoeExperts;
+import dev.jomni.tensor.ops.Nf4Weight;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -13,13 +14,16 @@ import java.util.List;
  * exit. Then grouped GEMMs (f32 accumulation, f64 for f64) with silu·up and the LoRA terms in their epilogues,
  * and a combine that sums each token's expert outputs in the reference's (expert, k) order, without atomics.
  * Backward recomputes the forward intermediates, as CpuMoeExperts does. bf16, f16, f32 (f32 compute) and f64.
- * GEMMs whose A and B are both bf16 run on tensor cores (wmma 16×16×16, f32 accumulation, 128×128 tiles,
- * cp.async double buffering): the row GEMMs and the weight gradients (one block per expert and output tile,
+ * GEMMs whose A and B are both bf16 run on tensor cores (f32 accumulation, 128×128 tiles): the row GEMMs on
+ * mma.sync m16n8k16 with ldmatrix and 4 cp.async stages ({@code -Djomni.moe.kernel=wmma}: the older wmma 16×16×16
+ * kernels with 2 stages, a benchmark variant), the weight gradients likewise (one block per expert and output tile,
  * walking the expert's rows in order: deterministic). For bf16 x the backward's intermediate gradients that feed
  * GEMMs (dgu, du1 = s·dgu·B, p2 = dy·B) are kept in bf16 so those GEMMs run on tensor cores too; the reference
  * keeps them in f32, and the extra rounding (a relative 2^-9 per element) stays well inside the bf16 bounds of
  * CudaMoeExpertsTest. {@code -Djomni.moe.simt=true} runs every GEMM on the SIMT kernels with f32 scratch (a
- * diagnosis switch).
+ * diagnosis switch). NF4 experts (frozen: no base gradients): with bf16 x the tensor-core GEMMs read the codes
+ * (32-bit words a step ahead into registers, decoded to bf16 into the shared-memory B tile: the reference's bits);
+ * otherwise the call dequantizes dense copies first.
  *
  * <p>Scratch (freed at the end of each call, stream-ordered): int32 routing (S·2 + C·E + 3E + 3 ints) and
  * per-slot rows of S = N·K (the bound on routed slots): forward gate/up products h [S, I] and y [S, H] in x's
@@ -39,18 +43,53 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
     private static final int MAX_TOPK = THREADS;
     private static final int MODE_STORE = 0, MODE_SWIGLU = 1;
 
-    private final CudaBackend backend;
-    /** Row GEMMs whose A and B are both bf16 run on tensor cores (wmma, f32 accumulation); false: all SIMT. */
-    private final boolean tensorCores;
+    /** moe_experts.cu's MMA_SMEM and WGRAD_SMEM: the mma.sync kernels' dynamic shared memory (4 stages of tiles). */
+    private static final int MMA_SMEM = 81920, WGRAD_SMEM = 69632;
 
+    /** moe_experts.cu's DEC_ROWS and DEC_COLS: the decode kernel's row group and column slice; its shared memory bound. */
+    private static final int DEC_ROWS = 8, DEC_COLS = 32, DECODE_SMEM_MAX = 160 * 1024;
+
+    /** Which kernels run the bf16 GEMMs: mma.sync + ldmatrix with 4 stages (the default) or the older wmma ones. */
+    enum TcKernel { MMA, WMMA }
+
+    private final CudaBackend backend;
+    /** Row GEMMs whose A and B are both bf16 run on tensor cores (f32 accumulation); false: all SIMT. */
+    private final boolean tensorCores;
+    private final TcKernel tcKernel;
+    /** Calls with at most this many slots (N·K) run the forward's x·Wᵀ GEMMs on the decode kernel (bandwidth-bound). */
+    private final int decodeSlots;
+    /** Kernels already allowed their dynamic shared memory above 48 KiB (once per kernel, per context). */
+    private final java.util.concurrent.ConcurrentHashMap<Kernel, Boolean> optedIn = new java.util.concurrent.ConcurrentHashMap<>();
+
+    /**
+     * -Djomni.moe.simt=true: SIMT GEMMs only; -Djomni.moe.kernel=wmma: the wmma GEMMs; -Djomni.moe.decodeSlots=n: the
+     * decode kernel up to n slots (default 512: 64 tokens of top-8; 0: never). Benchmark variants.
+     */
     CudaMoeExperts(CudaBackend backend) {
-        this(backend, !Boolean.getBoolean("jomni.moe.simt"));
+        this(backend, !Boolean.getBoolean("jomni.moe.simt"),
+                TcKernel.valueOf(System.getProperty("jomni.moe.kernel", "mma").toUpperCase(java.util.Locale.ROOT)),
+                Integer.getInteger("jomni.moe.decodeSlots", DECODE_SLOTS));
     }
 
     CudaMoeExperts(CudaBackend backend, boolean tensorCores) {
+        this(backend, tensorCores, TcKernel.MMA, DECODE_SLOTS);
+    }
+
+    CudaMoeExperts(CudaBackend backend, boolean tensorCores, TcKernel tcKernel, int decodeSlots) {
         this.backend = backend;
         this.tensorCores = tensorCores;
+        this.tcKernel = tcKernel;
+        this.decodeSlots = decodeSlots;
     }
+
+    static final int DECODE_SLOTS = 512;
+
+    /**
+     * NF4 experts: the bf16 tensor-core GEMMs read the codes themselves (decoded into their shared-memory tiles);
+     * other dtypes, and the SIMT switch, get dense copies of the weights made for the call.
+     */
+    @Override
+    public boolean takesNf4() { return true; }
 
     // ------------------------------------------------------------------------------------------ forward
 
@@ -68,7 +107,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                 c.rows(Rows.of(gu.rank(), h).a(in.x(), h, true).b(gu.a(), h, (long) gu.rank() * h, true).c(t1, gu.rank()));
             }
             Tensor hm = c.temp(c.type, s, i);                            // h = round(silu(gate)·up) [S, I]
-            c.rows(Rows.of(i, h).a(in.x(), h, true).b(in.gateUp(), h, 2L * i * h, true).c(hm, i).swiglu(i, null)
+            c.rows(Rows.of(i, h).a(in.x(), h, true).b(c.gateUp, c.gateUpNf4, h, 2L * i * h, true).c(hm, i).swiglu(i, null)
                     .lora(t1, gu, 2 * i));
             Tensor t2 = null;
             if (dn != null) {                                            // t2 = round(h·Aᵀ) [S, r2]
@@ -76,7 +115,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                 c.rows(Rows.of(dn.rank(), i).a(hm, i, false).b(dn.a(), i, (long) dn.rank() * i, true).c(t2, dn.rank()));
             }
             Tensor y = c.temp(c.type, s, h);                             // y = round(h·downᵀ (+ LoRA)) [S, H]
-            c.rows(Rows.of(h, i).a(hm, i, false).b(in.down(), i, (long) h * i, true).c(y, h).lora(t2, dn, h));
+            c.rows(Rows.of(h, i).a(hm, i, false).b(c.down, c.downNf4, i, (long) h * i, true).c(y, h).lora(t2, dn, h));
             c.combine(y, true, out);
         } finally {
             c.close();
@@ -93,6 +132,8 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         boolean needG = g.weights() != null || needUpstream;
         boolean needDown = g.down() != null || g.downA() != null || g.downB() != null;
         if (!needG && !needDown) return;
+        if (in.nf4() && (g.gateUp() != null || g.down() != null))
+            throw new IllegalArgumentException("moeExperts on CUDA: NF4 experts are frozen; a gradient of gateUp or down was asked for");
         Call c = new Call(in);
         try {
             int s = c.slots;
@@ -105,7 +146,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                 c.rows(Rows.of(gu.rank(), h).a(in.x(), h, true).b(gu.a(), h, (long) gu.rank() * h, true).c(t1, gu.rank()));
             }
             Tensor gateUp = needUpstream ? c.temp(c.type, s, 2 * i) : null, hm = c.temp(c.type, s, i);
-            c.rows(Rows.of(i, h).a(in.x(), h, true).b(in.gateUp(), h, 2L * i * h, true).c(hm, i).swiglu(i, gateUp)
+            c.rows(Rows.of(i, h).a(in.x(), h, true).b(c.gateUp, c.gateUpNf4, h, 2L * i * h, true).c(hm, i).swiglu(i, gateUp)
                     .lora(t1, gu, 2 * i));
             Tensor t2 = null;
             if (dn != null && g.downB() != null) {
@@ -120,7 +161,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             }
             if (needG) {
                 gm = c.temp(c.compute, s, i);
-                c.rows(Rows.of(i, h).a(dy, h, true).b(in.down(), i, (long) h * i, false).c(gm, i));
+                c.rows(Rows.of(i, h).a(dy, h, true).b(c.down, c.downNf4, i, (long) h * i, false).c(gm, i));
                 if (dn != null)
                     c.rows(Rows.of(i, dn.rank()).a(p2, dn.rank(), false).b(dn.a(), i, (long) dn.rank() * i, false).c(gm, i)
                             .accumulate(dn.scaling()));
@@ -145,7 +186,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (g.gateUpA() != null) c.wgrad(Wgrad.of(gu.rank(), h).a(du1, gu.rank(), false, false).b(in.x(), h, true).c(g.gateUpA()));
             if (g.x() != null && n > 0) {                                 // dx rows = dgu·gateUp[e] (+ du1·A) [S, H], summed per token
                 Tensor rows = c.temp(c.compute, s, h);
-                c.rows(Rows.of(h, 2 * i).a(dgu, 2 * i, false).b(in.gateUp(), h, 2L * i * h, false).c(rows, h));
+                c.rows(Rows.of(h, 2 * i).a(dgu, 2 * i, false).b(c.gateUp, c.gateUpNf4, h, 2L * i * h, false).c(rows, h));
                 if (du1 != null)
                     c.rows(Rows.of(h, gu.rank()).a(du1, gu.rank(), false).b(gu.a(), h, (long) gu.rank() * h, false).c(rows, h).accumulate(1));
                 c.combine(rows, false, g.x());
@@ -161,6 +202,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
     private static final class Rows {
         final int n, kdim;
         Tensor a, b, cc, gu, lt, lb;
+        Nf4Weight q;
         long lda, ldb, strideB, ldc, inter, rank, lbStride;
         boolean gatherA, transB, accumulate;
         int mode = MODE_STORE;
@@ -179,6 +221,12 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
 
         /** B stacked by expert (strideB elements apart): transB, B(q, n) = b_e[n·ld + q]; else b_e[q·ld + n]. */
         Rows b(Tensor t, long ld, long stride, boolean trans) { b = t; ldb = ld; strideB = stride; transB = trans; return this; }
+
+        /** B as above from the dense t, or (t null) decoded from the NF4 weight nf4 (flat: ld its columns). */
+        Rows b(Tensor t, Nf4Weight nf4, long ld, long stride, boolean trans) {
+            q = t == null ? nf4 : null;
+            return b(t, ld, stride, trans);
+        }
 
         Rows c(Tensor t, long ld) { cc = t; ldc = ld; return this; }
 
@@ -235,6 +283,9 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         final int slots, experts, topK, chunks;
         /** moe_gemm_rows' grid: Σ_e ceil(count_e / 64) ≤ ceil(S / 64) + E, whatever the counts; _tc's with 128. */
         final int tileBound, tileBoundTc;
+        /** The experts: dense (given, or NF4 decoded for this call) or NF4 read by the tensor-core GEMMs (dense null). */
+        final Tensor gateUp, down;
+        final Nf4Weight gateUpNf4, downNf4;
         final long counts, offsets, tiles, sorted, pos, tilesTc;
         private final List<Tensor> temps = new ArrayList<>();
 
@@ -260,6 +311,20 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             tileBound = Dim3.blocks(slots, TILE) + experts;
             tileBoundTc = Dim3.blocks(slots, TILE_TC) + experts;
             d = backend.on(in.x().device());
+            if (!in.nf4()) {
+                gateUp = in.gateUp();
+                down = in.down();
+                gateUpNf4 = downNf4 = null;
+            } else if (tensorCores && type == DType.BF16) {
+                gateUp = down = null;
+                gateUpNf4 = aligned(in.gateUpNf4());
+                downNf4 = aligned(in.downNf4());
+            } else {                                          // the SIMT GEMMs read dense weights only
+                int e = experts, h = in.hidden(), i = in.intermediate();
+                gateUp = dequantized(in.gateUpNf4(), e, 2 * i, h);
+                down = dequantized(in.downNf4(), e, h, i);
+                gateUpNf4 = downNf4 = null;
+            }
             long ints = (long) chunks * experts + 3L * (experts + 1) + 2L * slots;
             Tensor r = temp(DType.I32, (int) ints);
             long base = CudaBackend.address(r);
@@ -278,6 +343,22 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (slots > 0) l.launch(d.kernel(FILE, "moe_scatter"), d.stream, chunks, THREADS);
         }
 
+        private Nf4Weight aligned(Nf4Weight w) {
+            if (CudaBackend.address(w.packed()) % 4 != 0)
+                throw new IllegalArgumentException("moeExperts on CUDA: NF4 codes of [" + w.rows() + ", " + w.cols() + "] at 0x"
+                        + Long.toHexString(CudaBackend.address(w.packed())) + " are not 4-byte aligned (the GEMMs read 32-bit words)");
+            return w;
+        }
+
+        private Tensor dequantized(Nf4Weight w, int... shape) {
+            Tensor flat = w.dequantize();
+            temps.add(flat);
+            if (flat.dtype() == type) return flat.reshape(shape);
+            Tensor t = flat.to(type);
+            temps.add(t);
+            return t.reshape(shape);
+        }
+
         Tensor temp(DType t, int... shape) {
             Tensor x = Tensor.empty(in.x().device(), t, shape);
             temps.add(x);
@@ -289,17 +370,53 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         }
 
         void rows(Rows r) {
-            boolean tc = tensorCores && r.a.dtype() == DType.BF16 && r.b.dtype() == DType.BF16;
+            boolean tc = tensorCores && r.a.dtype() == DType.BF16 && (r.q != null || r.b.dtype() == DType.BF16);
+            boolean decode = tc && slots <= decodeSlots && r.transB && aligned(r.a, r.lda) && r.kdim % 8 == 0
+                    && (r.q != null || aligned(r.b, r.ldb) && r.strideB % 8 == 0) && (long) DEC_ROWS * r.kdim * 2 <= DECODE_SMEM_MAX;
             int tile = tc ? TILE_TC : TILE;                  // the tile schedule must be the kernel's tile rows
-            Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(tc ? tilesTc : tiles).i64(sorted);
+            Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(tc && !decode ? tilesTc : tiles)
+                    .i64(sorted);
             buf(l, r.a).i64(r.lda).i64(r.gatherA ? 1 : 0);
             buf(l, r.b).i64(r.ldb).i64(r.strideB).i64(r.transB ? 1 : 0);
             buf(l, r.cc).i64(r.ldc).i64(r.accumulate ? 1 : 0).i64(r.mode).i64(r.inter).i64(type.code).f64(r.alpha);
             buf(buf(buf(l, r.gu), r.lt), r.lb).i64(r.rank).i64(r.lbStride).f64(r.lscale);
+            if (r.q != null) {                               // only on tensor cores: the Call made dense copies otherwise
+                if (!tc || r.ldb != r.q.cols()) throw new IllegalStateException("moeExperts on CUDA: NF4 B needs the bf16 tensor-core GEMM, ldb = its columns");
+                l.i64(CudaBackend.address(r.q.packed())).i64(CudaBackend.address(r.q.absmax())).i64(CudaBackend.address(r.q.nestedAbsmax()))
+                        .i64(CudaBackend.address(r.q.nestedCode())).f64(r.q.offset());
+            } else {
+                l.i64(0).i64(0).i64(0).i64(0).f64(0);
+            }
+            if (decode) {                                    // one grid dimension: 64-row tile · columns + column slice
+                int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, DEC_COLS / 2) : Dim3.blocks(r.n, DEC_COLS);
+                int smem = DEC_ROWS * r.kdim * 2;
+                l.launch(smem > 48 * 1024 ? optedIn("moe_gemm_rows_decode", DECODE_SMEM_MAX) : d.kernel(FILE, "moe_gemm_rows_decode"), d.stream,
+                        Math.multiplyExact(tileBound, columns), THREADS, smem);
+                return;
+            }
             int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, tile / 2) : Dim3.blocks(r.n, tile);
+            if (tc && tcKernel == TcKernel.MMA) {       // one grid dimension: row tile · columns + column tile
+                long blocks = (long) tileBoundTc * columns;
+                if (blocks > Integer.MAX_VALUE) throw new IllegalArgumentException("moeExperts on CUDA: " + blocks + " row GEMM blocks exceed 2^31 − 1");
+                l.launch(optedIn("moe_gemm_rows_mma", MMA_SMEM), d.stream, (int) blocks, THREADS, MMA_SMEM);
+                return;
+            }
             if (columns > 65535) throw new IllegalArgumentException("moeExperts on CUDA: " + r.n + " output columns need " + columns + " column tiles (gridDim.y ≤ 65535)");
             l.launch(d.kernel(FILE, tc ? "moe_gemm_rows_bf16_tc" : "moe_gemm_rows" + suffix), d.stream, Dim3.of(tc ? tileBoundTc : tileBound, columns),
                     Dim3.of(THREADS));
+        }
+
+        /** Whether t's rows (ld elements apart) can be read 16 bytes at a time. */
+        private static boolean aligned(Tensor t, long ld) { return CudaBackend.address(t) % 16 == 0 && ld % 8 == 0; }
+
+        /** The kernel, allowed its dynamic shared memory above the default 48 KiB (once). */
+        private Kernel optedIn(String name, int smem) {
+            Kernel k = d.kernel(FILE, name);
+            optedIn.computeIfAbsent(k, kn -> {
+                kn.setMaxDynamicSharedMemory(smem);
+                return Boolean.TRUE;
+            });
+            return k;
         }
 
         void wgrad(Wgrad w) {
@@ -310,7 +427,11 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (tensorCores && w.a.dtype() == DType.BF16 && w.b.dtype() == DType.BF16) {
                 // one block per (output tile, expert): x walks an expert's tiles, y the experts (E ≤ 512)
                 long tilesXy = (long) Dim3.blocks(w.md, TILE_TC) * Dim3.blocks(w.nd, TILE_TC);
-                if (tilesXy > Integer.MAX_VALUE) throw new IllegalArgumentException("moeExperts on CUDA: a weight gradient of [" + w.md + ", " + w.nd + "] has too many tiles");
+                if (tilesXy * experts > Integer.MAX_VALUE) throw new IllegalArgumentException("moeExperts on CUDA: a weight gradient of [" + w.md + ", " + w.nd + "] has too many tiles");
+                if (tcKernel == TcKernel.MMA) {              // one grid dimension: e · tiles + tile
+                    l.launch(optedIn("moe_gemm_wgrad_mma", WGRAD_SMEM), d.stream, (int) (tilesXy * experts), THREADS, WGRAD_SMEM);
+                    return;
+                }
                 l.launch(d.kernel(FILE, "moe_gemm_wgrad_bf16_tc"), d.stream, new Dim3((int) tilesXy, experts, 1), Dim3.of(THREADS));
                 return;
             }

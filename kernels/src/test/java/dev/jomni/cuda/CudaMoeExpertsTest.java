@@ -123,8 +123,12 @@ class CudaMoeExpertsTest {
     static void compare(Case c, long seed, boolean frozenBase) {
         Device gpu = BackendParity.gpu();
         compare(c, seed, frozenBase, gpu.backend().kernels(MoeExperts.Kernels.class), "");
-        if (c.in().x().dtype() == DType.BF16)                // the SIMT GEMMs too, where bf16 ones ran on tensor cores
+        if (c.in().x().dtype() == DType.BF16 && (long) c.in().tokens() * c.in().topK() <= CudaMoeExperts.DECODE_SLOTS)   // mma, not decode
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.TcKernel.MMA, 0), " [mma]");
+        if (c.in().x().dtype() == DType.BF16) {              // the wmma GEMMs and the SIMT GEMMs too
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.TcKernel.WMMA, 0), " [wmma]");
             compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), false), " [simt]");
+        }
     }
 
     static void compare(Case c0, long seed, boolean frozenBase, MoeExperts.Kernels cuda, String path) {
@@ -167,7 +171,12 @@ class CudaMoeExpertsTest {
                 random("LoRA, ids -1", t, g, 31, H, I, 128, 8, Routing.SOME_NONE, 4, DType.I32),
                 // multiples of 8: the tensor-core GEMMs' 16-byte cp.async loads (the shapes above load element by
                 // element); 257 rows per expert: 3 row tiles of 128 and 9 weight-gradient steps of 32 rows
-                random("aligned, LoRA r=8", t, g, 257, 256, 136, 8, 8, Routing.DISTINCT, 8, DType.I64));
+                random("aligned, LoRA r=8", t, g, 257, 256, 136, 8, 8, Routing.DISTINCT, 8, DType.I64),
+                // ≤ 512 slots, rows of multiples of 8: the decode kernel (16-byte loads); all on one expert: 8 row tiles
+                // of 64, each 8 groups of 8 rows
+                random("decode, LoRA r=8", t, g, 64, 256, 136, 128, 8, Routing.DISTINCT, 8, DType.I64),
+                random("decode, every slot on expert 5", t, g, 64, 256, 136, 8, 8, Routing.ONE_EXPERT, 4, DType.I64),
+                random("decode, one token", t, g, 1, 256, 136, 128, 8, Routing.DISTINCT, 0, DType.I32));
         for (Case c : cases) compare(c, seed, false);
         compare(random("QLoRA frozen base", t, g, 31, H, I, 8, 8, Routing.DISTINCT, 3, DType.I64), seed, true);
     }
