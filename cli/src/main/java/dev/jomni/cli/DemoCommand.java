@@ -94,7 +94,7 @@ final class DemoCommand implements Callable<Integer> {
         Thinker thinker = Thinker.load(model, DType.F32, Device.cpu());
         ChatEncoder encoder = ChatEncoder.load(model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
-        long params = thinker.parameters().values().stream().mapToLong(p -> p.value().numel()).sum();
+        long params = thinker.parameters().values().stream().mapToLong(p -> p.numel()).sum();
         System.out.printf(Locale.ROOT, "model: %,d parameters (hidden %d, %d layers, %d experts); %d warm-up, %d ReST, %d held-out problems (%s)%n",
                 params, thinker.config.text().hiddenSize(), thinker.config.text().numHiddenLayers(), DemoModel.Sizes.demo().experts(), warmup, train, eval,
                 String.join(", ", wanted));
