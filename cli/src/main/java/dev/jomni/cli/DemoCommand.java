@@ -91,10 +91,11 @@ final class DemoCommand implements Callable<Integer> {
         Path warm = demoSet(out.resolve("warmup"), warmup, seed + 1, wanted);
         Path pool = demoSet(out.resolve("train"), train, seed + 2, wanted);
         Path held = demoSet(out.resolve("eval"), eval, seed + 3, wanted);
-        Thinker thinker = Thinker.load(model, DType.F32, Device.cpu());
+        // Dense (use_4bit off): the tiny demo model is a few MB, and its README transcript is the dense model's.
+        Thinker thinker = Thinker.load(model, DType.F32, Device.cpu(), false);
         ChatEncoder encoder = ChatEncoder.load(model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
-        long params = thinker.parameters().values().stream().mapToLong(p -> p.value().numel()).sum();
+        long params = thinker.parameters().values().stream().mapToLong(p -> p.numel()).sum();
         System.out.printf(Locale.ROOT, "model: %,d parameters (hidden %d, %d layers, %d experts); %d warm-up, %d ReST, %d held-out problems (%s)%n",
                 params, thinker.config.text().hiddenSize(), thinker.config.text().numHiddenLayers(), DemoModel.Sizes.demo().experts(), warmup, train, eval,
                 String.join(", ", wanted));

@@ -26,6 +26,7 @@ import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -36,6 +37,9 @@ import picocli.CommandLine.Option;
         description = "Answer every record of a dataset, write result.jsonl (the challenge's format), generations.jsonl "
                 + "and metrics.json, and print accuracy overall and by category and sub-category with 95%% intervals.")
 final class EvalCommand implements Callable<Integer> {
+    @Mixin
+    Use4bit.Inference use4bit = new Use4bit.Inference();
+
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "Model folder (config.json + safetensors).")
     Path model;
 
@@ -110,7 +114,7 @@ final class EvalCommand implements Callable<Integer> {
 
     private AnswerGenerator thinkerAnswers() {
         Device d = Device.parse(device);
-        Thinker thinker = Thinker.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
+        Thinker thinker = use4bit.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
         if (adapter != null) LoraAdapter.apply(adapter, thinker);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));

@@ -11,6 +11,7 @@ import dev.jomni.tensor.Tensor;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** One forward pass of the thinker over a folder of inputs; the contract other implementations are checked against. */
@@ -20,6 +21,9 @@ import picocli.CommandLine.Option;
                 "input_features.npy + feature_attention_mask.npy or audio0.wav, audio1.wav, … (one per row).",
                 "With labels.npy there, prints {\"loss\": …} on stdout."})
 final class ForwardCommand implements Callable<Integer> {
+    @Mixin
+    Use4bit.Inference use4bit = new Use4bit.Inference();
+
     @Option(names = "--model", required = true, description = "model folder: config.json, safetensors, preprocessor_config.json")
     Path model;
 
@@ -43,7 +47,7 @@ final class ForwardCommand implements Callable<Integer> {
         Device d = Device.parse(device);
         DType t = dtype != null ? DType.valueOf(dtype.toUpperCase()) : d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
         try (var g = Autograd.noGrad()) {
-            Thinker thinker = Thinker.load(model, t, d);
+            Thinker thinker = use4bit.load(model, t, d);
             if (adapter != null) dev.jomni.omni.model.LoraAdapter.apply(adapter, thinker);
             ModelInputs in = ModelInputs.read(inputs, model, thinker.config);
             Tensor logits = thinker.forward(in.inputIds(), in.attentionMask(), in.audio(), null).logits();

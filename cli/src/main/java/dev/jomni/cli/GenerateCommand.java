@@ -20,12 +20,16 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Answers one question about one audio clip, streaming the text as it is generated. */
 @Command(name = "generate", mixinStandardHelpOptions = true,
         description = "Generate an answer to a prompt about an audio file, printing tokens as they come.")
 final class GenerateCommand implements Callable<Integer> {
+    @Mixin
+    Use4bit.Inference use4bit = new Use4bit.Inference();
+
     @Option(names = "--model", required = true, description = "model folder (config.json, safetensors, preprocessor_config.json)")
     Path model;
 
@@ -56,7 +60,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         Device d = Device.parse(device);
-        Thinker thinker = Thinker.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
+        Thinker thinker = use4bit.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
         if (adapter != null) LoraAdapter.apply(adapter, thinker);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel.Batch features = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()))

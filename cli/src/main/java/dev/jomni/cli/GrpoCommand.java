@@ -27,6 +27,7 @@ import java.util.List;
 import java.util.Set;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code omni grpo}: GRPO of a LoRA adapter on the audio questions, with TRL GRPOConfig's flag names and train_grpo.py's settings as defaults. */
@@ -37,6 +38,9 @@ import picocli.CommandLine.Option;
                 "TRL's own defaults differ: num_generations 8, beta 0 (no reference pass), temperature 1.0.",
                 "Writes OUTPUT_DIR/checkpoint-N/, metrics.jsonl (TRL's field names) and the final adapter (PEFT's format) in OUTPUT_DIR."})
 final class GrpoCommand implements Callable<Integer> {
+    @Mixin
+    Use4bit.Training use4bit = new Use4bit.Training();
+
     @Option(names = {"--model", "--model_name_or_path"}, required = true, paramLabel = "DIR", description = "Model folder (config.json + safetensors).")
     Path model;
 
@@ -183,7 +187,7 @@ final class GrpoCommand implements Callable<Integer> {
             outputDir = Path.of("models", "grpo_" + model.toAbsolutePath().normalize().getFileName() + "_"
                     + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd_HHmmss")));
         Device d = Device.parse(device);
-        Thinker thinker = Thinker.load(model, bf16 || d.kind() != Device.Kind.CPU ? DType.BF16 : DType.F32, d);
+        Thinker thinker = use4bit.load(model, bf16 || d.kind() != Device.Kind.CPU ? DType.BF16 : DType.F32, d);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
         Dataset dataset = Dataset.load(data, LoadOptions.defaults().withAudioDir(audioDir));

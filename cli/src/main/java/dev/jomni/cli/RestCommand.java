@@ -23,6 +23,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code omni rest}: ReST with rest/run_rest.py's flags and defaults, every iteration in this process. */
@@ -34,6 +35,9 @@ import picocli.CommandLine.Option;
                 "Writes OUT/config.json, OUT/iteration_i/{generations/generations.jsonl, filtered/filtered.json, training/},",
                 "OUT/metrics.jsonl and OUT/accuracy.png, and prints a summary table per iteration."})
 final class RestCommand implements Callable<Integer> {
+    @Mixin
+    Use4bit.Training use4bit = new Use4bit.Training();
+
     @Option(names = {"--data_path", "--data-path"}, required = true, paramLabel = "FILE", description = "Problems: seed records or MMAR meta (JSON/JSONL).")
     Path dataPath;
     @Option(names = {"--audio_dir", "--audio-dir"}, paramLabel = "DIR", description = "Audio root (default: the data file's folder).")
@@ -122,7 +126,7 @@ final class RestCommand implements Callable<Integer> {
         var options = new RestOptions(dataPath, audioDir, evalDataPath, outputBaseDir, name, numIterations, numSamples, temperature, topP, maxTokens,
                 filter, learningRates, numEpochs, restartFromBase, !noDedup, batchSize, seed, PromptPreset.byId(prompt), Matching.byId(matching),
                 adapter);
-        Thinker thinker = Thinker.load(baseModel, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
+        Thinker thinker = use4bit.load(baseModel, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
         thinker.gradientCheckpointing(gradientCheckpointing);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : baseModel, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(baseModel, thinker.config.audio()));

@@ -19,12 +19,16 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** Serves the thinker over OpenAI's chat-completions API until stopped. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = "Serve the thinker over an OpenAI-compatible HTTP API (POST /v1/chat/completions, GET /v1/models, /health, /metrics).")
 final class ServeCommand implements Callable<Integer> {
+    @Mixin
+    Use4bit.Inference use4bit = new Use4bit.Inference();
+
     /** Running servers' stop signals, so that tests can end them. */
     private static final List<CountDownLatch> RUNNING = new CopyOnWriteArrayList<>();
 
@@ -55,7 +59,7 @@ final class ServeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws IOException, InterruptedException {
         Device d = Device.parse(device);
-        Thinker thinker = Thinker.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
+        Thinker thinker = use4bit.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
         Set<Long> stops = new HashSet<>();

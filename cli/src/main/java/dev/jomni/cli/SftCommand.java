@@ -21,6 +21,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code omni sft}: LoRA supervised fine-tuning of the thinker, with transformers Trainer / TRL flag names and the seed's defaults. */
@@ -30,6 +31,9 @@ import picocli.CommandLine.Option;
                 "Writes OUTPUT_DIR/checkpoint-N/ every --save_steps and at the end, metrics.jsonl, and the final adapter",
                 "(adapter_config.json + adapter_model.safetensors, PEFT's format) in OUTPUT_DIR."})
 final class SftCommand implements Callable<Integer> {
+    @Mixin
+    Use4bit.Training use4bit = new Use4bit.Training();
+
     @Option(names = {"--model", "--model_name_or_path", "--model-name-or-path"}, required = true, paramLabel = "DIR", description = "Model folder (config.json + safetensors).")
     Path model;
 
@@ -158,7 +162,7 @@ final class SftCommand implements Callable<Integer> {
         if (outputDir == null)
             outputDir = Path.of("models", "sft_" + model.toAbsolutePath().normalize().getFileName().toString().replaceAll("[/\\-]", "_") + "_"
                     + LocalDateTime.now().format(DateTimeFormatter.ofPattern("yyyyMMdd_HHmmss")));
-        Thinker thinker = Thinker.load(model, bf16 || d.kind() != Device.Kind.CPU ? DType.BF16 : DType.F32, d);
+        Thinker thinker = use4bit.load(model, bf16 || d.kind() != Device.Kind.CPU ? DType.BF16 : DType.F32, d);
         thinker.gradientCheckpointing(gradientCheckpointing);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));

@@ -94,6 +94,7 @@ class SftCommandTest {
         // 1. An uninterrupted run: the loss falls, checkpoints and the final adapter are written.
         String log = run(sftArgs(data, full));
         assertTrue(log.contains("paged_adamw_8bit"), log);
+        assertTrue(log.matches("(?s).*\\n  attention .* bytes  f32 \\+ nf4\\n.*"), "use_4bit is on by default for training: the attention Linears are NF4\n" + log);
         List<JsonNode> metrics = new ArrayList<>();
         var json = new ObjectMapper();
         for (String line : Files.readAllLines(full.resolve("metrics.jsonl"))) metrics.add(json.readTree(line));

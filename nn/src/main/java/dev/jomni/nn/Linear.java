@@ -1,9 +1,14 @@
 package dev.jomni.nn;
 
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.Nf4Matmul;
 import java.util.Arrays;
 
-/** y = x·Wᵀ + b (+ an optional {@link Lora} update), W stored [out, in] as in the checkpoints. */
+/**
+ * y = x·Wᵀ + b (+ an optional {@link Lora} update), W stored [out, in] as in the checkpoints. W may be held frozen in
+ * NF4 ({@link Parameter#set(dev.jomni.tensor.ops.Nf4Weight)}, QLoRA): the product is then nf4Matmul, which never
+ * writes the dense W, and a LoRA update attaches the same way.
+ */
 public final class Linear extends Module {
     public final Parameter weight, bias;
     // Not a parameter: an adapter is loaded, trained and saved on its own, the checkpoint stays as it is.
@@ -15,7 +20,7 @@ public final class Linear extends Module {
     }
 
     public Tensor forward(Tensor x) {                       // x: [..., in] → [..., out]
-        Tensor y = x.matmul(weight.value().mT());
+        Tensor y = weight.isNf4() ? Nf4Matmul.nf4Matmul(x, weight.nf4()) : x.matmul(weight.value().mT());
         if (bias != null) y = y.add(bias.value());
         return lora == null ? y : y.add(lora.forward(x));
     }

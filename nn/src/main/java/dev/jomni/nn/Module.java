@@ -79,6 +79,14 @@ public class Module {
      * {@code ignore} accepts them).
      */
     public final void load(Weights weights, String prefix, Predicate<String> ignore, java.util.function.UnaryOperator<Tensor> convert) {
+        load(weights, prefix, ignore, (key, p) -> p.set(convert.apply(weights.get(key))));
+    }
+
+    /**
+     * {@link #load} with the setting of each parameter left to {@code set} (its checkpoint key and the parameter), once
+     * every check passed: for loaders that quantize or read packed weights.
+     */
+    public final void load(Weights weights, String prefix, Predicate<String> ignore, java.util.function.BiConsumer<String, Parameter> set) {
         List<String> problems = new ArrayList<>(weights.problems());
         Map<String, Parameter> mine = parameters();
         for (var e : mine.entrySet()) {
@@ -100,6 +108,6 @@ public class Module {
             throw new IllegalArgumentException("cannot load weights (" + problems.size() + " problems):\n  "
                     + String.join("\n  ", problems.subList(0, shown)) + (shown < problems.size() ? "\n  …" : ""));
         }
-        for (var e : mine.entrySet()) e.getValue().set(convert.apply(weights.get(prefix + e.getKey())));
+        for (var e : mine.entrySet()) set.accept(prefix + e.getKey(), e.getValue());
     }
 }

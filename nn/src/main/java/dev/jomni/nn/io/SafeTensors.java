@@ -357,16 +357,21 @@ public final class SafeTensors implements AutoCloseable {
             written.add(dir.resolve(name));
             for (String t : shards.get(i).keySet()) weightMap.put(t, name);
         }
+        written.add(writeIndex(dir, weightMap, total));
+        return written;
+    }
+
+    /** Writes {@value #INDEX_FILE} as save_pretrained does: metadata.total_size (bytes of tensor data) and the weight_map. */
+    public static Path writeIndex(Path dir, Map<String, String> weightMap, long totalSize) {
         var index = new LinkedHashMap<String, Object>();
-        index.put("metadata", Map.of("total_size", total));
-        index.put("weight_map", weightMap);
+        index.put("metadata", Map.of("total_size", totalSize));
+        index.put("weight_map", new TreeMap<>(weightMap));
         try {
             JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve(INDEX_FILE).toFile(), index);
         } catch (IOException e) {
             throw new SafeTensorsException(dir.resolve(INDEX_FILE) + ": cannot write: " + e);
         }
-        written.add(dir.resolve(INDEX_FILE));
-        return written;
+        return dir.resolve(INDEX_FILE);
     }
 
     /** A checkpoint that cannot be read or written: the message names the file and, where one is at fault, the tensor. */

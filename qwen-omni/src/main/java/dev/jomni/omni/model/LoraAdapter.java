@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.jomni.nn.Linear;
 import dev.jomni.nn.Lora;
+import dev.jomni.nn.Parameter;
 import dev.jomni.nn.io.SafeTensors;
 import dev.jomni.nn.io.StoredTensor;
 import dev.jomni.nn.io.TensorData;
@@ -227,7 +228,7 @@ public final class LoraAdapter {
                 StoredTensor a = st.get(key + A), b = st.get(key + B);
                 if (!(checkShape(problems, a, file, shapes[0]) & checkShape(problems, b, file, shapes[1]))) continue;
                 double scaling = s.scaling(patternName(site), r);
-                Tensor like = base(site);
+                Parameter like = base(site);
                 switch (site) {
                     case PerExpert p -> (p.proj().equals("down_proj") ? downs : gateUps).computeIfAbsent(p.experts(), x -> new TreeMap<>())
                             .computeIfAbsent(p.expert(), x -> new ArrayList<>()).add(new Piece(p.proj(), load(a, like, loraDtype), load(b, like, loraDtype), scaling));
@@ -349,12 +350,12 @@ public final class LoraAdapter {
                     case Plain p -> {
                         Lora l = loras.get(p);
                         Tensor a = l.a().to(DType.F32), b = l.b().to(DType.F32);                             // [r, in], [out, r]
-                        out.put(p.key().substring(PREFIX.length()) + ".weight", p.linear().weight.value().to(DType.F32).add(b.matmul(a).mul(l.scaling())));
+                        out.put(p.key().substring(PREFIX.length()) + ".weight", p.linear().weight.dense().to(DType.F32).add(b.matmul(a).mul(l.scaling())));
                     }
                     case Fused f -> {
                         MoeExperts.Lora l = stacked.get(f);
                         Tensor a = l.a().to(DType.F32), b = l.b().to(DType.F32);                             // [E, r, in], [E, out, r]
-                        Tensor w = (f.gateUp() ? f.experts().gateUpProj : f.experts().downProj).value().to(DType.F32);   // [E, out, in]
+                        Tensor w = (f.gateUp() ? f.experts().gateUpProj : f.experts().downProj).dense().to(DType.F32);   // [E, out, in]
                         out.put(patternName(f), w.add(b.matmul(a).mul(l.scaling())));
                     }
                     case PerExpert p -> throw new IllegalStateException("converted when read");
@@ -451,7 +452,7 @@ public final class LoraAdapter {
         for (Site site : sites(thinker, s, false).values()) {
             int rank = s.rank(patternName(site));
             int[][] shapes = shapes(site, rank);
-            Tensor w = base(site);
+            Parameter w = base(site);
             double bound = 1 / Math.sqrt(shapes[0][1]);
             Tensor a = Tensor.rand(gen, DType.F32, shapes[0]).mul(2 * bound).sub(bound).to(w.device());
             attach(site, a, Tensor.zeros(w.device(), DType.F32, shapes[1]), rank, s.scaling(patternName(site), rank), dropout,
@@ -527,12 +528,12 @@ public final class LoraAdapter {
         };
     }
 
-    /** The weight a site adapts (for the dtype and device of its A and B). */
-    private static Tensor base(Site site) {
+    /** The weight a site adapts (for the dtype and device of its A and B; dense or NF4). */
+    private static Parameter base(Site site) {
         return switch (site) {
-            case Plain p -> p.linear().weight.value();
-            case Fused f -> f.experts().gateUpProj.value();
-            case PerExpert p -> p.experts().gateUpProj.value();
+            case Plain p -> p.linear().weight;
+            case Fused f -> f.experts().gateUpProj;
+            case PerExpert p -> p.experts().gateUpProj;
         };
     }
 
@@ -572,7 +573,7 @@ public final class LoraAdapter {
     }
 
     /** A stored tensor as an owned leaf on the device of the layer it adapts, in {@code dtype}, or the layer's dtype when null. */
-    private static Tensor load(StoredTensor t, Tensor w, DType dtype) {
+    private static Tensor load(StoredTensor t, Parameter w, DType dtype) {
         try (var g = Autograd.noGrad()) {
             Tensor stored = t.data().toTensor(), out = stored.to(dtype != null ? dtype : w.dtype()).to(w.device());
             return out == stored ? stored.copy() : out;                          // never keep a view of the mapped file

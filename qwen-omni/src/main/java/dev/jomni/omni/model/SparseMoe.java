@@ -56,8 +56,10 @@ final class SparseMoe extends Module {
 
         int count() { return gateUpProj.shape()[0]; }
 
-        /** x [N, H], ids [N, K] i64, w [N, K] in x's dtype → [N, H]. */
+        /** x [N, H], ids [N, K] i64, w [N, K] in x's dtype → [N, H]; NF4 experts (both, Nf4Plan) go to the op's NF4 form. */
         Tensor forward(Tensor x, Tensor ids, Tensor w) {
+            if (gateUpProj.isNf4())
+                return MoeExperts.moeExperts(x, ids, w, gateUpProj.nf4(), downProj.nf4(), count(), in(gateUpLora, x.dtype()), in(downLora, x.dtype()));
             return MoeExperts.moeExperts(x, ids, w, gateUpProj.value(), downProj.value(), in(gateUpLora, x.dtype()), in(downLora, x.dtype()));
         }
 

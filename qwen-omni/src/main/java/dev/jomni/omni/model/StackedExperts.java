@@ -58,6 +58,9 @@ final class StackedExperts implements Module.Weights {
 
     @Override public Set<String> names() { return names; }
 
+    /** The per-expert tensors a stacked name is made of, in stacking order; null for a name the file holds itself. */
+    List<String> parts(String name) { return parts.get(name); }
+
     @Override public int[] shape(String name) { return shapes.containsKey(name) ? shapes.get(name).clone() : file.shape(name); }
 
     @Override public String origin(String name) {

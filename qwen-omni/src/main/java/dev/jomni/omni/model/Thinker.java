@@ -45,25 +45,88 @@ public final class Thinker extends Module {
     public void gradientCheckpointing(boolean on) { gradientCheckpointing = on; }
 
     /** Parts of a Qwen3-Omni checkpoint the audio+text thinker does not use. */
-    private static final List<String> SKIPPED = List.of("thinker.visual.", "talker.", "code2wav.");
+    static final List<String> SKIPPED = List.of("thinker.visual.", "talker.", "code2wav.");
 
     /**
      * Loads config.json and the (sharded) safetensors checkpoint of {@code dir}; weights are converted
      * to {@code dtype} on {@code device}. Every missing, unexpected or mis-shaped tensor is reported at once.
+     * Weights the checkpoint stores in bitsandbytes 4-bit load as NF4 (see {@link #load(java.nio.file.Path, DType, Device, boolean)}).
      */
-    public static Thinker load(java.nio.file.Path dir, DType dtype, Device device) {
+    public static Thinker load(java.nio.file.Path dir, DType dtype, Device device) { return load(dir, dtype, device, false); }
+
+    /**
+     * {@link #load(java.nio.file.Path, DType, Device)}, with {@code use4bit} (QLoRA's load_in_4bit) holding the text
+     * decoder's Linears and experts in NF4 as {@link Nf4Plan} says, quantized tensor by tensor from the mapped
+     * checkpoint on the host (an expert at a time for the stacked experts) and each copied to {@code device} at once:
+     * host memory peaks near the NF4 size plus one piece in f32, never a layer of dense experts. An NF4 weight
+     * dequantizes to {@code dtype}. {@link #weightReport} tells what was loaded.
+     */
+    public static Thinker load(java.nio.file.Path dir, DType dtype, Device device, boolean use4bit) {
         var thinker = new Thinker(ThinkerConfig.load(dir));
         try (var file = dev.jomni.nn.io.SafeTensors.open(dir)) {
-            thinker.load(new StackedExperts(new dev.jomni.nn.io.SafeTensorWeights(file), "thinker.", thinker.parameters()), "thinker.",
-                    name -> SKIPPED.stream().anyMatch(name::startsWith),
-                    stored -> {
-                        try (var g = dev.jomni.tensor.Autograd.noGrad()) {
-                            Tensor t = stored.to(dtype).to(device);
-                            return t == stored ? stored.copy() : t;       // never keep a view of the mapped file
-                        }
-                    });
+            var stored = new dev.jomni.nn.io.SafeTensorWeights(file);
+            var weights = new StackedExperts(stored, "thinker.", thinker.parameters());
+            var byKey = new java.util.LinkedHashMap<String, dev.jomni.nn.Parameter>();
+            thinker.parameters().forEach((n, p) -> byKey.put("thinker." + n, p));
+            var plan = new Nf4Plan(weights, stored, byKey, use4bit);
+            thinker.load(weights, "thinker.", name -> SKIPPED.stream().anyMatch(name::startsWith), (key, p) -> {
+                if (plan.isNf4(key)) {
+                    dev.jomni.tensor.ops.Nf4Weight host = plan.weight(key, dtype), placed = host.to(device);
+                    if (placed.packed() != host.packed()) host.close();
+                    p.set(placed);
+                    return;
+                }
+                try (var g = dev.jomni.tensor.Autograd.noGrad()) {
+                    Tensor s = weights.get(key), t = s.to(dtype).to(device);
+                    p.set(t == s ? s.copy() : t);                  // never keep a view of the mapped file
+                }
+            });
+            thinker.nf4Notes = plan.notes();
         }
         return thinker;
+    }
+
+    private List<String> nf4Notes = List.of();
+
+    /**
+     * Bytes of the loaded weights by kind (attention, experts, router, dense mlp, embeddings, lm_head, audio encoder,
+     * norms) with how each is held (nf4 or a dtype), the total, and the weights that NF4 loading kept dense.
+     */
+    public String weightReport() {
+        var bytes = new java.util.LinkedHashMap<String, long[]>();
+        var held = new java.util.LinkedHashMap<String, java.util.Set<String>>();
+        for (String kind : List.of("attention", "experts", "router", "dense mlp", "embeddings", "lm_head", "audio encoder", "norms")) {
+            bytes.put(kind, new long[1]);
+            held.put(kind, new java.util.TreeSet<>());
+        }
+        long total = 0;
+        for (var e : parameters().entrySet()) {
+            String kind = kind(e.getKey());
+            dev.jomni.nn.Parameter p = e.getValue();
+            if (!p.isSet()) continue;
+            bytes.get(kind)[0] += p.bytes();
+            held.get(kind).add(p.isNf4() ? "nf4" : p.dtype().lower());
+            total += p.bytes();
+        }
+        var out = new StringBuilder("weights:\n");
+        for (var e : bytes.entrySet())
+            if (e.getValue()[0] > 0)
+                out.append(String.format(java.util.Locale.ROOT, "  %-14s %,16d bytes  %s%n", e.getKey(), e.getValue()[0], String.join(" + ", held.get(e.getKey()))));
+        out.append(String.format(java.util.Locale.ROOT, "  %-14s %,16d bytes%n", "total", total));
+        for (String n : nf4Notes) out.append("  ").append(n).append('\n');
+        return out.toString();
+    }
+
+    /** The kind of weight a parameter name (under {@code thinker.}) is, for {@link #weightReport}. */
+    static String kind(String name) {
+        if (name.startsWith("audio_tower.")) return "audio encoder";
+        if (name.startsWith("model.embed_tokens.")) return "embeddings";
+        if (name.startsWith("lm_head.")) return "lm_head";
+        if (name.contains(".mlp.experts.")) return "experts";
+        if (name.endsWith(".mlp.gate.weight")) return "router";
+        if (name.contains(".self_attn.")) return "attention";
+        if (name.contains(".mlp.")) return "dense mlp";
+        return "norms";
     }
 
     /** What one forward pass produced. hiddenStates: the merged embeddings, each layer's output, the last replaced by the final norm's. */

@@ -103,47 +103,129 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
         if (w.rank() != 2 || !w.dtype().floating)
             throw new IllegalArgumentException("nf4 quantize: " + name + " " + w.dtype().lower() + " " + Check.str(w.shape())
                     + " is not a floating [N, K] weight");
-        int rows = w.size(0), cols = w.size(1);
-        if (cols == 0 || cols % BLOCK != 0)
-            throw new IllegalArgumentException("nf4 quantize: " + name + " " + Check.str(w.shape()) + ": K = " + cols
-                    + " is not a multiple of the block size " + BLOCK + " (blocks would cross rows); keep this weight unquantized");
-        float[] x = w.toFloatArray();                                   // bnb quantizes A.float()
-        int blocks = x.length / BLOCK;
-        byte[] packed = new byte[x.length / 2];
-        float[] amax = new float[blocks];
-        float[] bounds = midpoints(CODE);
-        for (int b = 0; b < blocks; b++) {
-            float m = 0;
-            for (int j = b * BLOCK; j < (b + 1) * BLOCK; j++) m = Math.max(m, Math.abs(x[j]));
-            amax[b] = m;
-            float inv = 1f / Math.max(m, 1e-38f);
-            for (int j = b * BLOCK; j < (b + 1) * BLOCK; j += 2) {
-                int hi = bucket(bounds, clamp(x[j] * inv)), lo = bucket(bounds, clamp(x[j + 1] * inv));
-                packed[j / 2] = (byte) (hi << 4 | lo);
+        return new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype());
+    }
+
+    /**
+     * An NF4 weight [N, K] built from its rows in order, so that a stack of tensors (a layer's experts) is quantized
+     * one piece at a time without the whole in memory: the 4-bit codes and f32 absmax of each piece go straight into
+     * the stacked buffers, and {@link #build} double-quantizes the absmax over the whole stack (one offset, nested
+     * blocks of 256 across piece boundaries). Rows quantized with {@link #add(Tensor)} give exactly the bytes of
+     * {@link #quantize} over the concatenated rows. {@link #add(Nf4Weight)} re-stacks an already quantized piece:
+     * its codes unchanged, its absmax dequantized and quantized again with the stack's statistics (within half a step
+     * of the dynamic map times the stack's nested absmax, {@link #dynamicMapHalfStep}).
+     */
+    public static final class Builder {
+        private final String name;
+        private final int rows, cols;
+        private final byte[] packed;
+        private final float[] amax;
+        private int filled;                                     // rows added so far
+
+        public Builder(String name, int rows, int cols) {
+            if (rows <= 0 || cols <= 0 || cols % BLOCK != 0)
+                throw new IllegalArgumentException("nf4 quantize: " + name + " [" + rows + ", " + cols + "]: K = " + cols
+                        + " is not a multiple of the block size " + BLOCK + " (blocks would cross rows); keep this weight unquantized");
+            long n = (long) rows * cols;
+            if (n / 2 > Integer.MAX_VALUE - 8)
+                throw new IllegalArgumentException("nf4 quantize: " + name + " [" + rows + ", " + cols + "] has more than 2^32 elements");
+            this.name = name;
+            this.rows = rows;
+            this.cols = cols;
+            packed = new byte[(int) (n / 2)];
+            amax = new float[(int) (n / BLOCK)];
+        }
+
+        /** Quantizes w [r, K] (any floating dtype, any device) as the next r rows. */
+        public Builder add(Tensor w) {
+            if (w.rank() != 2 || !w.dtype().floating || w.size(1) != cols)
+                throw new IllegalArgumentException("nf4 quantize: " + name + ": rows " + w.dtype().lower() + " " + Check.str(w.shape())
+                        + " are not floating [r, " + cols + "]");
+            int from = reserve(w.size(0));
+            float[] x = w.toFloatArray();                                 // bnb quantizes A.float()
+            int first = (int) ((long) from * cols / BLOCK);
+            float[] bounds = midpoints(CODE);
+            java.util.stream.IntStream.range(0, x.length / BLOCK).parallel().forEach(b -> {
+                float m = 0;
+                for (int j = b * BLOCK; j < (b + 1) * BLOCK; j++) m = Math.max(m, Math.abs(x[j]));
+                amax[first + b] = m;
+                float inv = 1f / Math.max(m, 1e-38f);
+                int at = (first + b) * (BLOCK / 2);
+                for (int j = b * BLOCK; j < (b + 1) * BLOCK; j += 2) {
+                    int hi = bucket(bounds, clamp(x[j] * inv)), lo = bucket(bounds, clamp(x[j + 1] * inv));
+                    packed[at++] = (byte) (hi << 4 | lo);
+                }
+            });
+            return this;
+        }
+
+        /** Appends an NF4 weight [r, K] as the next r rows: its codes as they are, its dequantized absmax to be quantized again. */
+        public Builder add(Nf4Weight w) {
+            if (w.cols() != cols)
+                throw new IllegalArgumentException("nf4 stack: " + name + ": piece [" + w.rows() + ", " + w.cols() + "] is not [r, " + cols + "]");
+            int from = reserve(w.rows());
+            byte[] codes = w.packed().toHost(java.lang.foreign.Arena.ofAuto()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            byte[] q = w.absmax().toHost(java.lang.foreign.Arena.ofAuto()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            float[] nested = w.nestedAbsmax().toFloatArray(), map = w.nestedCode().toFloatArray();
+            System.arraycopy(codes, 0, packed, (int) ((long) from * cols / 2), codes.length);
+            int first = (int) ((long) from * cols / BLOCK);
+            for (int b = 0; b < q.length; b++) amax[first + b] = absmax(map, q[b], nested, b, w.offset());
+            return this;
+        }
+
+        private int reserve(int r) {
+            if (r > rows - filled)
+                throw new IllegalArgumentException("nf4 quantize: " + name + ": " + r + " more rows overflow [" + rows + ", " + cols + "] ("
+                        + filled + " rows given)");
+            int from = filled;
+            filled += r;
+            return from;
+        }
+
+        /** The weight, dequantizing to {@code dtype}; every row must have been given. */
+        public Nf4Weight build(DType dtype) {
+            if (filled != rows)
+                throw new IllegalStateException("nf4 quantize: " + name + ": " + filled + " of " + rows + " rows given");
+            int blocks = amax.length;
+            // Double quantization: offset = absmax.mean(), then quantize_blockwise(absmax − offset, blocksize=256).
+            double sum = 0;
+            for (float a : amax) sum += a;
+            float offset = (float) (sum / blocks);
+            float[] map = dynamicMap(), mapBounds = midpoints(map);
+            int nested = (blocks + NESTED_BLOCK - 1) / NESTED_BLOCK;
+            float[] nestedAbsmax = new float[nested];
+            byte[] qabsmax = new byte[blocks];
+            for (int c = 0; c < nested; c++) {
+                int from = c * NESTED_BLOCK, to = Math.min(blocks, from + NESTED_BLOCK);
+                float m = 0;
+                for (int b = from; b < to; b++) m = Math.max(m, Math.abs(amax[b] - offset));
+                nestedAbsmax[c] = m;
+                float inv = 1f / Math.max(m, 1e-38f);
+                for (int b = from; b < to; b++) qabsmax[b] = (byte) bucket(mapBounds, clamp((amax[b] - offset) * inv));
             }
+            Device cpu = Device.cpu();
+            return new Nf4Weight(Tensor.fromHost(cpu, DType.U8, MemorySegment.ofArray(packed), packed.length),
+                    Tensor.fromHost(cpu, DType.U8, MemorySegment.ofArray(qabsmax), blocks),
+                    Tensor.fromHost(cpu, DType.F32, MemorySegment.ofArray(nestedAbsmax), nested),
+                    Tensor.fromHost(cpu, DType.F32, MemorySegment.ofArray(map), 256),
+                    offset, rows, cols, dtype);
         }
-        // Double quantization: offset = absmax.mean(), then quantize_blockwise(absmax − offset, blocksize=256).
-        double sum = 0;
-        for (float a : amax) sum += a;
-        float offset = (float) (sum / blocks);
-        float[] map = dynamicMap(), mapBounds = midpoints(map);
-        int nested = (blocks + NESTED_BLOCK - 1) / NESTED_BLOCK;
-        float[] nestedAbsmax = new float[nested];
-        byte[] qabsmax = new byte[blocks];
-        for (int c = 0; c < nested; c++) {
-            int from = c * NESTED_BLOCK, to = Math.min(blocks, from + NESTED_BLOCK);
-            float m = 0;
-            for (int b = from; b < to; b++) m = Math.max(m, Math.abs(amax[b] - offset));
-            nestedAbsmax[c] = m;
-            float inv = 1f / Math.max(m, 1e-38f);
-            for (int b = from; b < to; b++) qabsmax[b] = (byte) bucket(mapBounds, clamp((amax[b] - offset) * inv));
-        }
-        Device cpu = Device.cpu();
-        return new Nf4Weight(Tensor.fromHost(cpu, DType.U8, MemorySegment.ofArray(packed), packed.length),
-                Tensor.fromHost(cpu, DType.U8, MemorySegment.ofArray(qabsmax), blocks),
-                Tensor.fromHost(cpu, DType.F32, MemorySegment.ofArray(nestedAbsmax), nested),
-                Tensor.fromHost(cpu, DType.F32, MemorySegment.ofArray(map), 256),
-                offset, rows, cols, w.dtype());
+    }
+
+    /** This weight's parts, dequantizing to {@code dtype} instead (the codes and scales do not depend on it). */
+    public Nf4Weight withDtype(DType dtype) {
+        return dtype == this.dtype ? this : new Nf4Weight(packed, absmax, nestedAbsmax, nestedCode, offset, rows, cols, dtype);
+    }
+
+    /**
+     * The largest half gap between neighbouring entries of the dynamic map: quantizing an absmax a (with |a − offset| at
+     * most the nested absmax m) to the nearest map entry errs by at most this times m.
+     */
+    public static float dynamicMapHalfStep() {
+        float[] map = dynamicMap();
+        float h = Math.max(map[0] + 1, 1 - map[map.length - 1]);     // the ends of [−1, 1], where clamped values land
+        for (int i = 0; i + 1 < map.length; i++) h = Math.max(h, (map[i + 1] - map[i]) / 2);
+        return h;
     }
 
     /** The block scales as the kernels use them: absmax[b] = f32(f32(nestedCode[q]·nestedAbsmax[b/256]) + offset). */

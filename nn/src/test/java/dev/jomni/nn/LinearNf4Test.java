@@ -2,7 +2,6 @@ package dev.jomni.nn;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -21,28 +20,30 @@ import java.util.Map;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-class Nf4LinearTest {
+class LinearNf4Test {
     @Test
     void forwardIsDequantizedLinearPlusBiasAndLora(@TempDir Path dir) {
         var gen = new Generator(21);
         int in = 128, out = 5, r = 2;
         Tensor w = Tensor.randn(gen, DType.F32, out, in), b = Tensor.randn(gen, DType.F32, out);
-        var layer = new Nf4Linear(in, out, true);
-        layer.weight(Nf4Weight.quantize("w", w));
+        var layer = new Linear(in, out, true);
+        layer.weight.set(Nf4Weight.quantize("w", w));
         layer.bias.set(b);
         Tensor la = Tensor.randn(gen, DType.F32, r, in).requiresGrad(true), lb = Tensor.randn(gen, DType.F32, out, r).requiresGrad(true);
         layer.lora(new Lora(la, lb, 0.5));
         Tensor x = Tensor.randn(gen, DType.F32, 3, in).requiresGrad(true);
         Tensor y = layer.forward(x);
         var ref = new Linear(in, out, true);
-        ref.weight.set(layer.weight().dequantize());
+        ref.weight.set(layer.weight.dense());
         ref.bias.set(b);
         ref.lora(new Lora(la.detach(), lb.detach(), 0.5));
         assertArrayEquals(ref.forward(x.detach()).toFloatArray(), y.toFloatArray(), 1e-5f);
         y.sum().backward();
         assertTrue(la.grad() != null && lb.grad() != null && x.grad() != null, "A, B and x get gradients through the frozen base");
-        assertThrows(IllegalArgumentException.class, () -> layer.weight(Nf4Weight.quantize("w", Tensor.randn(gen, DType.F32, in, in))));
-        assertNull(layer.parameters().get("weight"), "the NF4 weight is no parameter");
+        assertThrows(IllegalArgumentException.class, () -> layer.weight.set(Nf4Weight.quantize("w", Tensor.randn(gen, DType.F32, in, in))));
+        assertTrue(layer.weight.isNf4() && layer.weight.bytes() == layer.weight.nf4().bytes(), "the weight is held in NF4");
+        var e = assertThrows(IllegalStateException.class, layer.weight::value);
+        assertTrue(e.getMessage().contains("weight [5, 128] is frozen NF4"), e.getMessage());
     }
 
     /** jomni writes bnb's six tensors per weight; reading them back gives the same bytes and offset. */
