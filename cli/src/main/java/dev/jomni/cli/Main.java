@@ -7,7 +7,8 @@ import picocli.CommandLine.Command;
 @Command(name = "omni", mixinStandardHelpOptions = true, version = "jomni 0.1.0-SNAPSHOT",
         description = "Train and serve Qwen3-Omni for audio reasoning on the JVM.",
         subcommands = {DemoCommand.class, SftCommand.class, RestCommand.class, GrpoCommand.class, ForwardCommand.class, GenerateCommand.class, EvalCommand.class,
-                ServeCommand.class, MergeCommand.class, TokenizeCommand.class, DataCommand.class, SubmissionCommand.class, AnalyzeCommand.class})
+                ServeCommand.class, MergeCommand.class, TokenizeCommand.class, DataCommand.class, SubmissionCommand.class, AnalyzeCommand.class,
+                InitRandomCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));
