@@ -180,7 +180,7 @@ public final class RandomCheckpoint {
         try (var ch = FileChannel.open(data, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.READ)) {
             for (var s : specs) {
-                try (Arena arena = Arena.ofConfined()) {
+                try (Arena arena = Arena.ofShared()) {
                     MemorySegment bf16 = arena.allocate(2 * s.numel(), 8);
                     RandomWeights.fill(s, seed, bf16);
                     Map<String, TensorData> stored;

@@ -165,7 +165,7 @@ class RandomCheckpointTest {
                 for (String k : Bnb4bit.keys(s.name())) assertEquals(index.get(s.name()), index.get(k), k);
                 Nf4Weight read = Bnb4bit.read(n -> file.contains(n) ? file.get(n).data() : null, s.name(), out.toString());
                 Nf4Weight expected;
-                try (Arena arena = Arena.ofConfined()) {
+                try (Arena arena = Arena.ofShared()) {
                     MemorySegment bf16 = arena.allocate(2 * s.numel(), 8);
                     RandomWeights.fill(s, 3, bf16);
                     expected = Nf4Weight.quantize(s.name(), Tensor.wrap(bf16, DType.BF16, (int) s.shape()[0], (int) s.shape()[1]).copy());
@@ -194,6 +194,21 @@ class RandomCheckpointTest {
         JSON.writeValue(config.toFile(), root);
         var e = assertThrows(IllegalArgumentException.class, () -> RandomCheckpoint.plan(config, real("model.safetensors.index.json.gz")));
         assertTrue(e.getMessage().contains("in the reference index but not in this config's thinker: thinker.model.layers.47."), e.getMessage());
+    }
+
+    /** A tensor of several chunks (filled by several threads) comes out the same every time, each chunk its own draws. */
+    @Test
+    void fillIsDeterministicAcrossChunks() {
+        var spec = new RandomWeights.Spec("thinker.model.layers.0.mlp.gate.weight", new long[] {5, RandomWeights.CHUNK / 2}, RandomWeights.Init.NORMAL, 0.02);
+        try (Arena arena = Arena.ofShared()) {
+            MemorySegment a = arena.allocate(2 * spec.numel(), 8), b = arena.allocate(2 * spec.numel(), 8);
+            RandomWeights.fill(spec, 11, a);
+            RandomWeights.fill(spec, 11, b);
+            assertEquals(-1, a.mismatch(b));
+            assertTrue(a.asSlice(0, 2 * RandomWeights.CHUNK).mismatch(a.asSlice(2L * RandomWeights.CHUNK, 2 * RandomWeights.CHUNK)) >= 0);
+            float[] v = new TensorData(StoredDType.BF16, spec.shape(), a).toFloats();
+            assertStatistics(v, 0.02);
+        }
     }
 
     /** Mean ≈ 0 and standard deviation ≈ std, within what a sample of this size allows (bf16 rounding included). */
