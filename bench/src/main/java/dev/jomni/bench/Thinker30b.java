@@ -43,6 +43,7 @@ import java.util.concurrent.atomic.AtomicLong;
  *   java -cp 'lib/*' dev.jomni.bench.Thinker30b [--layers 48] [--tokens 4096] [--rank 64] [--steps 3]
  *        [--optim adamw_torch|adamw_8bit|paged_adamw_8bit] [--concurrency 1,10,64] [--new-tokens 64] [--prompt 128]
  *        [--config FILE] [--device cuda|cpu] [--parts build,train,profile,nf4,generate,ttft] [--seed 0]
+ *        [--in-memory true (the default) | --model DIR]
  * </pre>
  * Default config: the Qwen3-Omni-30B-A3B-Instruct release's config.json (bundled). With --layers below the
  * config's, the step and memory rows are also given extrapolated to its layer count (marked so).
@@ -68,6 +69,8 @@ public final class Thinker30b {
             if (!argv[i].startsWith("--") || i + 1 >= argv.length) throw new IllegalArgumentException("expected --name value pairs, got " + Arrays.toString(argv));
             args.put(argv[i].substring(2), argv[++i]);
         }
+        if (args.containsKey("model") && Boolean.parseBoolean(args.getOrDefault("in-memory", "false")))
+            throw new IllegalArgumentException("--model DIR loads a checkpoint; --in-memory builds random weights instead: give one");
         new Thinker30b(args).run();
         System.exit(0);
     }
@@ -147,15 +150,18 @@ public final class Thinker30b {
         return file;
     }
 
+    /** In memory (the default, --in-memory), or --model DIR: a checkpoint on disk (e.g. from omni init-random) loaded as omni loads one. */
     private void build(Path config) {
         long t0 = System.nanoTime();
-        thinker = RandomWeights.build(config, Long.parseLong(arg("seed", "0")), dtype, device);
+        String model = args.get("model");
+        thinker = model != null ? Thinker.load(Path.of(model), dtype, device) : RandomWeights.build(config, Long.parseLong(arg("seed", "0")), dtype, device);
+        if (model != null) layers = fullLayers = thinker.config.text().numHiddenLayers();
         sync();
         double s = (System.nanoTime() - t0) / 1e9;
         long params = 0;
         for (var p : thinker.parameters().values()) params += p.value().numel();
-        row("weights built in memory", f("%.1f", s), "s", f("%.3f", params / 1e9) + "B parameters (text + audio tower), "
-                + dtype.lower() + ", " + layers + " layers");
+        row(model != null ? "weights loaded from " + model : "weights built in memory", f("%.1f", s), "s", f("%.3f", params / 1e9)
+                + "B parameters (text + audio tower), " + dtype.lower() + ", " + layers + " layers");
         row("weights on the device", gb(allocated()), "GB", "allocator, after the build");
     }
 
@@ -234,7 +240,7 @@ public final class Thinker30b {
         row("  attention (×" + layers + ", fwd×2 + bwd)", f("%.0f", attn), "ms", String.format(Locale.ROOT, per, t.attention().forwardMs(), t.attention().backwardMs()) + share(attn));
         row("  MoE (×" + layers + ", fwd×2 + bwd)", f("%.0f", moe), "ms", String.format(Locale.ROOT, per, t.moe().forwardMs(), t.moe().backwardMs()) + share(moe));
         row("  lm_head + loss (fwd + bwd)", f("%.0f", head), "ms", share(head));
-        row("  optimizer step", f("%.0f", optimizerMs), "ms", "timed in the warm-up step" + share(optimizerMs));
+        row("  optimizer step", f("%.1f", optimizerMs), "ms", "timed in the warm-up step" + share(optimizerMs));
         row("  rest (step − parts)", f("%.0f", rest), "ms", "embedding, norms, residuals, launches; the parts are timed apart, synchronised,"
                 + " so this is a rough balance" + share(rest));
     }
