@@ -117,6 +117,9 @@ public final class Thinker30b {
         }
     }
 
+    /** The table so far: name, value, unit, note. */
+    List<String[]> rows() { return rows; }
+
     private void row(String name, String value, String unit, String note) {
         rows.add(new String[] {name, value, unit, note});
         System.out.printf("  %s = %s %s %s%n", name, value, unit, note);
