@@ -35,7 +35,8 @@ import java.util.zip.GZIPInputStream;
  * thinker's tensors only (the talker and code2wav are not written), sharded as a reference
  * {@code model.safetensors.index.json} maps them (each tensor in the shard the release puts it in) or, without
  * one, in shards of at most {@link #SHARD_BYTES}, plus the index and {@code config.json}. Written shard by shard,
- * tensor by tensor: memory holds one tensor (and its quantized form) at a time.
+ * tensor by tensor: memory holds one tensor (and its quantized form) at a time, and a bf16 shard is written once
+ * (header first), so the disk needs the checkpoint's size and no more.
  *
  * <p>{@link Format#NF4} writes the bitsandbytes 4-bit serialization ({@link Bnb4bit}) of the text decoder's
  * attention projections and of every expert (each expert's gate/up/down on its own, as the release stores them);
@@ -167,12 +168,58 @@ public final class RandomCheckpoint {
         return total;
     }
 
-    /**
-     * One shard: the data go to a temporary file tensor by tensor while the header is collected (a 4-bit weight's
-     * quant state is known only once it is quantized), then header and data are joined into the shard file.
-     */
+    /** One shard, written beside its final name and then moved there. */
     private static long writeShard(Path file, List<RandomWeights.Spec> specs, Format format, long seed,
                                    Map<String, String> weightMap, String shardName) throws IOException {
+        if (format == Format.NF4 && specs.stream().anyMatch(s -> quantized(s.name())))
+            return writeQuantizedShard(file, specs, seed, weightMap, shardName);
+        // bf16 only: every size is known, so the header goes first and each tensor straight after it (no second copy on disk)
+        ObjectNode header = JSON.createObjectNode();
+        header.putObject("__metadata__").put("format", "pt");
+        long offset = 0;
+        for (var s : specs) {
+            entry(header, s.name(), StoredDType.BF16, s.shape(), offset, 2 * s.numel());
+            offset += 2 * s.numel();
+            weightMap.put(s.name(), shardName);
+        }
+        Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+        try (var ch = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
+            writeFully(ch, headerBytes(header));
+            for (var s : specs)
+                try (Arena arena = Arena.ofShared()) {
+                    MemorySegment bf16 = arena.allocate(2 * s.numel(), 8);
+                    RandomWeights.fill(s, seed, bf16);
+                    writeFully(ch, bf16.asByteBuffer());
+                }
+        }
+        Files.move(tmp, file, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        return offset;
+    }
+
+    private static void entry(ObjectNode header, String name, StoredDType dtype, long[] shape, long offset, long bytes) {
+        ObjectNode t = header.putObject(name);
+        t.put("dtype", dtype.safetensorsName());
+        var dims = t.putArray("shape");
+        for (long d : shape) dims.add(d);
+        t.putArray("data_offsets").add(offset).add(offset + bytes);
+    }
+
+    /** The 8-byte length, the JSON header and the spaces that pad it to a multiple of 8, as HF writes them. */
+    private static ByteBuffer headerBytes(ObjectNode header) throws IOException {
+        byte[] json = JSON.writeValueAsBytes(header);
+        int padded = (json.length + 7) / 8 * 8;
+        ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
+        head.putLong(padded).put(json);
+        while (head.hasRemaining()) head.put((byte) ' ');
+        return head.flip();
+    }
+
+    /**
+     * A shard with 4-bit weights: the data go to a temporary file tensor by tensor while the header is collected (a
+     * weight's quant state, hence its size, is known only once it is quantized), then header and data are joined.
+     */
+    private static long writeQuantizedShard(Path file, List<RandomWeights.Spec> specs, long seed,
+                                            Map<String, String> weightMap, String shardName) throws IOException {
         Path data = file.resolveSibling(file.getFileName() + ".data.tmp");
         ObjectNode header = JSON.createObjectNode();
         header.putObject("__metadata__").put("format", "pt");
@@ -184,7 +231,7 @@ public final class RandomCheckpoint {
                     MemorySegment bf16 = arena.allocate(2 * s.numel(), 8);
                     RandomWeights.fill(s, seed, bf16);
                     Map<String, TensorData> stored;
-                    if (format == Format.NF4 && quantized(s.name())) {
+                    if (quantized(s.name())) {
                         Tensor w = Tensor.wrap(bf16, DType.BF16, Math.toIntExact(s.shape()[0]), Math.toIntExact(s.shape()[1]));
                         stored = Bnb4bit.write(s.name(), Nf4Weight.quantize(s.name(), w));
                     } else {
@@ -192,23 +239,14 @@ public final class RandomCheckpoint {
                     }
                     for (var e : stored.entrySet()) {
                         long n = e.getValue().bytes().byteSize();
-                        ObjectNode t = header.putObject(e.getKey());
-                        t.put("dtype", e.getValue().dtype().safetensorsName());
-                        var shape = t.putArray("shape");
-                        for (long d : e.getValue().shape()) shape.add(d);
-                        t.putArray("data_offsets").add(offset).add(offset + n);
+                        entry(header, e.getKey(), e.getValue().dtype(), e.getValue().shape(), offset, n);
                         writeFully(ch, e.getValue().bytes().asByteBuffer());
                         offset += n;
                         weightMap.put(e.getKey(), shardName);
                     }
                 }
             }
-            byte[] json = JSON.writeValueAsBytes(header);
-            int padded = (json.length + 7) / 8 * 8;
-            ByteBuffer head = ByteBuffer.allocate(8 + padded).order(ByteOrder.LITTLE_ENDIAN);
-            head.putLong(padded).put(json);
-            while (head.hasRemaining()) head.put((byte) ' ');
-            head.flip();
+            ByteBuffer head = headerBytes(header);
             Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
             try (var outCh = FileChannel.open(tmp, StandardOpenOption.CREATE, StandardOpenOption.WRITE, StandardOpenOption.TRUNCATE_EXISTING)) {
                 writeFully(outCh, head);
