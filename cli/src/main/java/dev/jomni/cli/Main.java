@@ -10,8 +10,8 @@ import picocli.CommandLine.Command;
         description = {"Train and serve Qwen3-Omni for audio reasoning on the JVM.",
                 "Every option takes its snake_case spelling beside the kebab-case one (--max_new_tokens = --max-new-tokens)."},
         subcommands = {DemoCommand.class, SftCommand.class, RestCommand.class, GrpoCommand.class, ForwardCommand.class, GenerateCommand.class, EvalCommand.class,
-                ServeCommand.class, MergeCommand.class, QuantizeCommand.class, TokenizeCommand.class, ChatTemplateCommand.class, DataCommand.class,
-                SubmissionCommand.class, AnalyzeCommand.class})
+                ServeCommand.class, MergeCommand.class, QuantizeCommand.class, InitRandomCommand.class, TokenizeCommand.class, ChatTemplateCommand.class,
+                DataCommand.class, SubmissionCommand.class, AnalyzeCommand.class})
 public final class Main {
     public static void main(String[] args) {
         System.exit(run(args));
