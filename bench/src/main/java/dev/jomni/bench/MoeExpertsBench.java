@@ -7,6 +7,7 @@ import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.MoeExperts;
+import dev.jomni.tensor.spi.Backend;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -61,9 +62,9 @@ public class MoeExpertsBench {
     @Setup(Level.Trial)
     public void setUp() {
         gpu = Device.cuda(0);
-        gpu.backend().checkAvailable();
+        Backend.of(gpu).checkAvailable();
         stream = CudaBackend.stream(gpu);
-        kernels = gpu.backend().kernels(MoeExperts.Kernels.class);
+        kernels = Backend.of(gpu).kernels(MoeExperts.Kernels.class);
         Generator g = new Generator(20260517L);
         long[] ids = new long[T * K];
         for (int t = 0; t < T; t++) {                         // K distinct experts per token, uniformly (a balanced router)

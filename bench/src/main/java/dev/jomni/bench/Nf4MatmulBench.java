@@ -8,6 +8,7 @@ import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Nf4Matmul;
 import dev.jomni.tensor.ops.Nf4Weight;
+import dev.jomni.tensor.spi.Backend;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -53,9 +54,9 @@ public class Nf4MatmulBench {
     @Setup(Level.Trial)
     public void setUp() {
         gpu = Device.cuda(0);
-        gpu.backend().checkAvailable();
+        Backend.of(gpu).checkAvailable();
         stream = CudaBackend.stream(gpu);
-        kernels = gpu.backend().kernels(Nf4Matmul.Kernels.class);
+        kernels = Backend.of(gpu).kernels(Nf4Matmul.Kernels.class);
         boolean gemv = pass.equals("gemv");
         m = gemv ? 1 : 4096;
         n = gemv ? 152064 : 4096;
