@@ -9,6 +9,7 @@ import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.AttentionMask;
 import dev.jomni.tensor.ops.ScaledDotProductAttention;
+import dev.jomni.tensor.spi.Backend;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -73,7 +74,7 @@ public class AttentionBench {
         Device gpu = Device.cuda(0);
         CudaDevice dev = CudaBackend.of(gpu);
         stream = dev.stream();
-        kernels = gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
+        kernels = Backend.of(gpu).kernels(ScaledDotProductAttention.Kernels.class);
         Generator g = new Generator(20261203);
         q = Tensor.randn(g, DType.BF16, B, H, S, D).to(gpu);
         k = Tensor.randn(g, DType.BF16, B, kvHeads, S, D).to(gpu);

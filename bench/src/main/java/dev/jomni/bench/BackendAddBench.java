@@ -7,6 +7,7 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -58,7 +59,7 @@ public class BackendAddBench {
             b = rb.expand(256, 1 << 20).contiguous().reshape(N);
         }
         out = Tensor.empty(gpu, DType.BF16, N);
-        gpu.backend().synchronize(gpu);
+        Backend.of(gpu).synchronize(gpu);
         times = new DeviceTimes(stream.context());
     }
 
@@ -74,7 +75,7 @@ public class BackendAddBench {
             try (var g = Autograd.noGrad()) {
                 a.add(b).close();
             }
-        } else gpu.backend().copy(a, out);
+        } else Backend.of(gpu).copy(a, out);
         times.end(stream);
     }
 

@@ -2,11 +2,11 @@ package dev.jomni.bench;
 
 import dev.jomni.cuda.CudaBackend;
 import dev.jomni.cuda.Stream;
-import dev.jomni.tensor.Backend;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
-import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.UnaryOp;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -48,11 +48,11 @@ public class BackendLaunchBench {
     @Setup(Level.Trial)
     public void setUp() {
         gpu = Device.cuda(0);
-        backend = gpu.backend();
+        backend = Backend.of(gpu);
         x = Tensor.full(gpu, DType.F32, 1.5, 1);
         out = Tensor.empty(gpu, DType.F32, 1);
         backend.unary(UnaryOp.NEG, x, out, 0, 0);
-        gpu.backend().synchronize(gpu);
+        Backend.of(gpu).synchronize(gpu);
         times = new DeviceTimes(CudaBackend.stream(gpu).context());
         deviceTimes = new DeviceTimes(CudaBackend.stream(gpu).context());
         blocker = Tensor.empty(gpu, DType.F32, 1 << 29);                 // 2 GiB: ~1.3 ms a fill on an H100
@@ -69,7 +69,7 @@ public class BackendLaunchBench {
     public void unaryOp() {
         long t0 = System.nanoTime();
         for (int i = 0; i < OPS; i++) backend.unary(UnaryOp.NEG, x, out, 0, 0);
-        gpu.backend().synchronize(gpu);
+        Backend.of(gpu).synchronize(gpu);
         times.add((System.nanoTime() - t0) / 1e3 / OPS);
     }
 

@@ -9,6 +9,7 @@ import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.MoeExperts;
 import dev.jomni.tensor.ops.Nf4Weight;
 import java.lang.foreign.MemorySegment;
+import dev.jomni.tensor.spi.Backend;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
@@ -81,9 +82,9 @@ public class MoeExpertsBench {
     public void setUp() {
         System.setProperty("jomni.moe.kernel", kernel);                  // read when the backend makes its kernels
         gpu = Device.cuda(0);
-        gpu.backend().checkAvailable();
+        Backend.of(gpu).checkAvailable();
         stream = CudaBackend.stream(gpu);
-        kernels = gpu.backend().kernels(MoeExperts.Kernels.class);
+        kernels = Backend.of(gpu).kernels(MoeExperts.Kernels.class);
         int t = tokens;
         Generator g = new Generator(20260517L);
         long[] ids = new long[t * K];

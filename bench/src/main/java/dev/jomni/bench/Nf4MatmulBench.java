@@ -9,6 +9,7 @@ import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Nf4Matmul;
 import dev.jomni.tensor.ops.Nf4Weight;
+import dev.jomni.tensor.spi.Backend;
 import java.util.concurrent.TimeUnit;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.BenchmarkMode;
@@ -68,9 +69,9 @@ public class Nf4MatmulBench {
     @Setup(Level.Trial)
     public void setUp() {
         gpu = Device.cuda(0);
-        gpu.backend().checkAvailable();
+        Backend.of(gpu).checkAvailable();
         stream = CudaBackend.stream(gpu);
-        kernels = gpu.backend().kernels(Nf4Matmul.Kernels.class);
+        kernels = Backend.of(gpu).kernels(Nf4Matmul.Kernels.class);
         int[] nk = switch (shape) {
             case "lm_head" -> new int[] {152064, 2048};
             case "q" -> new int[] {4096, 2048};

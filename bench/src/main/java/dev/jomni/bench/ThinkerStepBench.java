@@ -9,7 +9,7 @@ import dev.jomni.omni.model.Thinker;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
-import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Tensor;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryPoolMXBean;
@@ -119,7 +119,7 @@ public class ThinkerStepBench {
     public void resetPeaks() {
         for (Parameter p : thinker.parameters().values()) p.value().zeroGrad();
         System.gc();
-        liveAtStart = Storage.resetPeak();
+        liveAtStart = Memory.resetPeak();
         for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) pool.resetPeakUsage();
     }
 
@@ -129,7 +129,7 @@ public class ThinkerStepBench {
         for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans())
             if (pool.getType() == MemoryType.HEAP) heap += pool.getPeakUsage().getUsed();
         System.out.printf("peak native %.1f MiB above the %.1f MiB held before the step, peak heap %.1f MiB%n",
-                (Storage.peakBytes() - liveAtStart) / 1048576.0, liveAtStart / 1048576.0, heap / 1048576.0);
+                (Memory.peakBytes() - liveAtStart) / 1048576.0, liveAtStart / 1048576.0, heap / 1048576.0);
     }
 
     @Benchmark

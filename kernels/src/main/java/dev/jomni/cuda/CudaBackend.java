@@ -1,15 +1,16 @@
 package dev.jomni.cuda;
 
-import dev.jomni.tensor.Backend;
-import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
-import dev.jomni.tensor.OpKernels;
-import dev.jomni.tensor.ops.CrossEntropy;
-import dev.jomni.tensor.ReduceOp;
-import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
-import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.ops.CrossEntropy;
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.BinaryOp;
+import dev.jomni.tensor.spi.OpKernels;
+import dev.jomni.tensor.spi.ReduceOp;
+import dev.jomni.tensor.spi.Storage;
+import dev.jomni.tensor.spi.TensorAccess;
+import dev.jomni.tensor.spi.UnaryOp;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
@@ -70,12 +71,12 @@ public final class CudaBackend implements Backend {
     // ---------------------------------------------------------------- streams
 
     @Override
-    public dev.jomni.tensor.Stream defaultStream(Device device) {
+    public dev.jomni.tensor.spi.Stream defaultStream(Device device) {
         return on(device).defaultStream;
     }
 
     @Override
-    public dev.jomni.tensor.Stream newStream(Device device) {
+    public dev.jomni.tensor.spi.Stream newStream(Device device) {
         CudaDevice d = on(device);
         return new CudaStream(d, d.ctx.createStream(), true);
     }
@@ -198,7 +199,7 @@ public final class CudaBackend implements Backend {
     @Override
     public void addInto(Tensor dst, Tensor src) {
         checkShapes("addInto", src, dst);
-        if (!overlaps(dst.shape(), dst.strides())) elementwise(BINARY, BinaryOp.ADD.code, dst, dst, src, null, 0, 0);
+        if (!overlaps(dst.shape(), TensorAccess.strides(dst))) elementwise(BINARY, BinaryOp.ADD.code, dst, dst, src, null, 0, 0);
         else addIntoOrdered(dst, src);
     }
 
@@ -212,8 +213,8 @@ public final class CudaBackend implements Backend {
         int[] shape = dst.shape();
         int rank = shape.length;
         checkRank("addInto", rank);
-        boolean[] parallel = disjointAxes(shape, dst.strides());
-        long[] ds = dst.strides(), ss = src.strides();
+        boolean[] parallel = disjointAxes(shape, TensorAccess.strides(dst));
+        long[] ds = TensorAccess.strides(dst), ss = TensorAccess.strides(src);
         long[] size = new long[rank], dst2 = new long[rank], src2 = new long[rank];
         int at = 0, count = 0;
         long outer = 1;
@@ -327,11 +328,11 @@ public final class CudaBackend implements Backend {
             return;
         }
         CudaDevice s = on(x.device());
-        long[] xs = x.strides();
+        long[] xs = TensorAccess.strides(x);
         boolean shortRows = n < SHORT_ROW;
         Launch.begin().struct().i32(op.code).i64(rows).i64(n)                       // reduce.cu's ReduceArgs
                 .operand(address(x), xs, 2, x.dtype().code)
-                .operand(address(out), out.strides(), 1, out.dtype().code)
+                .operand(address(out), TensorAccess.strides(out), 1, out.dtype().code)
                 .launch(shortRows ? s.reduceThread : s.reduceBlock, s.stream, shortRows ? Dim3.blocks(rows, THREADS) : rows, THREADS);
     }
 
@@ -348,9 +349,9 @@ public final class CudaBackend implements Backend {
         CudaDevice s = on(out.device());
         if (lt == null || a.dtype() != t || b.dtype() != t) {
             Launch.begin().struct().i64(batch).i64(m).i64(n).i64(k)                      // index.cu's MatmulArgs
-                    .operand(address(a), a.strides(), 3, a.dtype().code)
-                    .operand(address(b), b.strides(), 3, b.dtype().code)
-                    .operand(address(out), out.strides(), 3, t.code)
+                    .operand(address(a), TensorAccess.strides(a), 3, a.dtype().code)
+                    .operand(address(b), TensorAccess.strides(b), 3, b.dtype().code)
+                    .operand(address(out), TensorAccess.strides(out), 3, t.code)
                     .launch(s.matmulF64, s.stream, (int) Math.min(Dim3.blocks(out.numel(), THREADS), s.maxBlocks), THREADS);
             return;
         }
@@ -371,18 +372,18 @@ public final class CudaBackend implements Backend {
     }
 
     private void blasMatmul(CudaDevice s, DataType lt, Tensor a, Tensor b, Tensor c, int batch, int m, int n, int k, List<Tensor> temps) {
-        long[] as = a.strides(), bs = b.strides();
+        long[] as = TensorAccess.strides(a), bs = TensorAccess.strides(b);
         // A [m, k] row-major (ld k), or stored transposed [k, m] (ld m); otherwise a contiguous copy.
         boolean aN = (k == 1 || as[2] == 1) && (m == 1 || as[1] == k), aT = !aN && (m == 1 || as[1] == 1) && (k == 1 || as[2] == m);
         if (!aN && !aT) {
             a = keep(temps, contiguousCopy(a));
-            as = a.strides();
+            as = TensorAccess.strides(a);
             aN = true;
         }
         boolean bN = (n == 1 || bs[2] == 1) && (k == 1 || bs[1] == n), bT = !bN && (k == 1 || bs[1] == 1) && (n == 1 || bs[2] == k);
         if (!bN && !bT) {
             b = keep(temps, contiguousCopy(b));
-            bs = b.strides();
+            bs = TensorAccess.strides(b);
             bN = true;
         }
         long strideA = batch == 1 ? (long) m * k : as[0], strideB = batch == 1 ? (long) k * n : bs[0];
@@ -406,7 +407,7 @@ public final class CudaBackend implements Backend {
         checkRank(op, rank);
         long[] shape = rank == 0 ? new long[] {1} : longs(index.shape());
         Launch.begin().struct().shape(shape, Math.max(rank, 1)).i64(n).i64(bound)          // index.cu's CheckArgs
-                .operand(address(index), rank == 0 ? new long[] {0} : index.strides(), Math.max(rank, 1), index.dtype().code)
+                .operand(address(index), rank == 0 ? new long[] {0} : TensorAccess.strides(index), Math.max(rank, 1), index.dtype().code)
                 .i64(s.indexErrorAddress()).i32(s.opId(op))
                 .launch(s.checkIndex, s.stream, (int) Math.min(Dim3.blocks(n, THREADS), s.maxBlocks), THREADS);
     }
@@ -416,7 +417,7 @@ public final class CudaBackend implements Backend {
         if (out.numel() == 0) return;
         Tensor idx = onDevice(index, out.device());
         long[] is = new long[out.rank()];
-        is[dim] = idx.strides()[0];
+        is[dim] = TensorAccess.strides(idx)[0];
         gatherKernel(x, dim, idx, is, out);
         if (idx != index) idx.close();
     }
@@ -425,7 +426,7 @@ public final class CudaBackend implements Backend {
     public void gather(Tensor x, int dim, Tensor index, Tensor out) {
         if (out.numel() == 0) return;
         Tensor idx = onDevice(index, out.device());
-        gatherKernel(x, dim, idx, idx.strides(), out);
+        gatherKernel(x, dim, idx, TensorAccess.strides(idx), out);
         if (idx != index) idx.close();
     }
 
@@ -435,8 +436,8 @@ public final class CudaBackend implements Backend {
         checkRank("gather", rank);
         long n = out.numel();
         Launch.begin().struct().shape(longs(out.shape()), rank).i32(dim).i64(n).i64(x.shape()[dim])   // index.cu's IndexArgs
-                .operand(address(out), out.strides(), rank, out.dtype().code)
-                .operand(address(x), x.strides(), rank, x.dtype().code)
+                .operand(address(out), TensorAccess.strides(out), rank, out.dtype().code)
+                .operand(address(x), TensorAccess.strides(x), rank, x.dtype().code)
                 .operand(address(idx), idxStrides, rank, idx.dtype().code)
                 .launch(s.gather, s.stream, (int) Math.min(Dim3.blocks(n, THREADS), s.maxBlocks), THREADS);
     }
@@ -446,7 +447,7 @@ public final class CudaBackend implements Backend {
         if (src.numel() == 0) return;
         Tensor idx = onDevice(index, dst.device());
         long[] is = new long[src.rank()];
-        is[dim] = idx.strides()[0];
+        is[dim] = TensorAccess.strides(idx)[0];
         scatterAddKernel(dst, dim, idx, is, src, src.shape());
         if (idx != index) idx.close();
     }
@@ -455,7 +456,7 @@ public final class CudaBackend implements Backend {
     public void scatterAdd(Tensor dst, int dim, Tensor index, Tensor src) {
         if (index.numel() == 0) return;
         Tensor idx = onDevice(index, dst.device());
-        scatterAddKernel(dst, dim, idx, idx.strides(), src, index.shape());
+        scatterAddKernel(dst, dim, idx, TensorAccess.strides(idx), src, index.shape());
         if (idx != index) idx.close();
     }
 
@@ -471,8 +472,8 @@ public final class CudaBackend implements Backend {
         Tensor acc = dst.dtype() == DType.BF16 || dst.dtype() == DType.F16 ? Tensor.empty(dst.device(), DType.F32, dst.shape()) : dst;
         if (acc != dst) copy(dst, acc);
         Launch.begin().struct().shape(longs(shape), rank).i32(dim).i64(columns).i64(dst.shape()[dim])  // index.cu's IndexArgs
-                .operand(address(acc), acc.strides(), rank, acc.dtype().code)
-                .operand(address(src), src.strides(), rank, src.dtype().code)
+                .operand(address(acc), TensorAccess.strides(acc), rank, acc.dtype().code)
+                .operand(address(src), TensorAccess.strides(src), rank, src.dtype().code)
                 .operand(address(idx), idxStrides, rank, idx.dtype().code)
                 .launch(s.scatterAdd, s.stream, Dim3.blocks(columns, THREADS), THREADS);
         if (acc != dst) {
@@ -530,35 +531,35 @@ public final class CudaBackend implements Backend {
         return d != null ? d : devices.computeIfAbsent(device.index(), i -> new CudaDevice(device, Cuda.context(i)));
     }
 
-    /** The CUDA state of {@code device} in the backend that {@link Device#backend()} finds for it. */
+    /** The CUDA state of {@code device} in the backend that {@link Backend#of(Device)} finds for it. */
     public static CudaDevice of(Device device) {
-        if (!(device.backend() instanceof CudaBackend b))
+        if (!(Backend.of(device) instanceof CudaBackend b))
             throw new IllegalArgumentException(device + " is not a CUDA device");
         return b.on(device);
     }
 
     private static CudaStorage storage(Tensor t) {
-        if (!(t.storage() instanceof CudaStorage s))
+        if (!(TensorAccess.storage(t) instanceof CudaStorage s))
             throw new IllegalArgumentException("CUDA backend given a tensor on " + t.device() + ": " + describe(t));
         return s;
     }
 
     /** Device address of t's first element. */
     static long address(Tensor t) {
-        return storage(t).address() + t.offset() * t.dtype().byteSize;
+        return storage(t).address() + TensorAccess.offset(t) * t.dtype().byteSize;
     }
 
     /** A buffer view from t's first element over {@code elements} elements. */
     static DeviceBuffer slice(Tensor t, long elements) {
         CudaStorage s = storage(t);
         long w = t.dtype().byteSize;
-        return s.buffer.slice(t.offset() * w, Math.max(1, elements * w));
+        return s.buffer.slice(TensorAccess.offset(t) * w, Math.max(1, elements * w));
     }
 
     /** A buffer view from t's first element to the end of its storage. */
     private static DeviceBuffer sliceToEnd(Tensor t) {
         CudaStorage s = storage(t);
-        long from = t.offset() * t.dtype().byteSize;
+        long from = TensorAccess.offset(t) * t.dtype().byteSize;
         return s.buffer.slice(from, s.buffer.bytes() - from);
     }
 
@@ -635,8 +636,8 @@ public final class CudaBackend implements Backend {
 
     private static Dims merged(Tensor out, Tensor x, Tensor y, Tensor c) {
         long[] none = new long[out.rank()];
-        return Dims.coalesce(out.shape(), out.strides(), x == null ? none : x.strides(), y == null ? none : y.strides(),
-                c == null ? none : c.strides());
+        return Dims.coalesce(out.shape(), TensorAccess.strides(out), x == null ? none : TensorAccess.strides(x), y == null ? none : TensorAccess.strides(y),
+                c == null ? none : TensorAccess.strides(c));
     }
 
     /** Shape and per-operand strides with size-1 axes dropped and axes contiguous in every operand merged. */

@@ -130,7 +130,7 @@ public final class CudaDevice {
         synchronized (opNames) {
             name = op >= 1 && op <= opNames.size() ? opNames.get(op - 1) : "index op #" + op;
         }
-        String what = dev.jomni.tensor.Backend.indexOutOfRange(name, value, position, bound).getMessage();
+        String what = dev.jomni.tensor.spi.Backend.indexOutOfRange(name, value, position, bound).getMessage();
         throw new IllegalArgumentException(what + "; checked on " + device + " when the op was queued, raised at this synchronisation");
     }
 

@@ -5,6 +5,7 @@ import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.AttentionMask;
 import dev.jomni.tensor.ops.ScaledDotProductAttention;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -69,8 +70,8 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
 
     /** x [B, heads, rows, d] (2-byte elements): address and the strides of B, heads and rows are multiples of 16 bytes. */
     private static boolean rowsAligned(Tensor x) {
-        if (CudaBackend.address(x) % 16 != 0 || x.strides()[3] != 1) return false;
-        for (int a = 0; a < 3; a++) if (x.size(a) > 1 && x.strides()[a] % 8 != 0) return false;
+        if (CudaBackend.address(x) % 16 != 0 || TensorAccess.strides(x)[3] != 1) return false;
+        for (int a = 0; a < 3; a++) if (x.size(a) > 1 && TensorAccess.strides(x)[a] % 8 != 0) return false;
         return true;
     }
 
@@ -329,7 +330,7 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
                 .i32(mask.causal() ? 1 : 0).i32(q.dtype().code);
         for (Tensor x : new Tensor[] {q, k, v, out, lse, dOut, dq, dk, dv, mask.keyMask(), seg, delta}) {
             if (x == null) l.operand(0, UNIT, 1, DType.F32.code);
-            else l.operand(CudaBackend.address(x), x.strides(), x.rank(), x.dtype().code);
+            else l.operand(CudaBackend.address(x), TensorAccess.strides(x), x.rank(), x.dtype().code);
         }
         return l;
     }

@@ -1,7 +1,7 @@
 package dev.jomni.cuda;
 
 import dev.jomni.tensor.Device;
-import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.spi.Storage;
 
 /**
  * A tensor's device memory: a block of the device's {@link CachingAllocator}, returned to it (for

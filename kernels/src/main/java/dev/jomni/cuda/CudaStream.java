@@ -3,12 +3,12 @@ package dev.jomni.cuda;
 import dev.jomni.tensor.Device;
 
 /**
- * A CUDA stream as the tensor core's {@link dev.jomni.tensor.Stream}: record is cuEventRecord on a
+ * A CUDA stream as the tensor core's {@link dev.jomni.tensor.spi.Stream}: record is cuEventRecord on a
  * fresh event, waitFor cuStreamWaitEvent, synchronize cuStreamSynchronize. The device's default
  * stream (the backend's, {@link CudaBackend#defaultStream}) is not closed by close(); a stream from
  * {@link CudaBackend#newStream} is.
  */
-final class CudaStream implements dev.jomni.tensor.Stream {
+final class CudaStream implements dev.jomni.tensor.spi.Stream {
     private final CudaDevice owner;
     private final Device device;
     private final Stream stream;

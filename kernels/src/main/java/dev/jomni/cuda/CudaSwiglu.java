@@ -3,6 +3,7 @@ package dev.jomni.cuda;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Swiglu;
+import dev.jomni.tensor.spi.TensorAccess;
 
 /**
  * Swiglu's CUDA kernels (swiglu.cu): a thread per element, grid-stride, computed in f64 with the CPU
@@ -19,7 +20,7 @@ final class CudaSwiglu implements Swiglu.Kernels {
     /** A [rows, n] operand with unit column stride at its row stride; null: an unused slot. */
     private static Launch operand(Launch l, Tensor t) {
         if (t == null) return l.operand(0, new long[] {0, 0}, 2, DType.F32.code);
-        long[] s = t.strides();
+        long[] s = TensorAccess.strides(t);
         if (t.size(1) > 1 && s[1] != 1)
             throw new IllegalArgumentException("CUDA swiglu: a [rows, I] operand needs unit column stride, got strides "
                     + java.util.Arrays.toString(s) + " for shape " + java.util.Arrays.toString(t.shape()));

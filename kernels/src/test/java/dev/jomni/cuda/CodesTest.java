@@ -3,10 +3,10 @@ package dev.jomni.cuda;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
-import dev.jomni.tensor.ReduceOp;
-import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.spi.BinaryOp;
+import dev.jomni.tensor.spi.ReduceOp;
+import dev.jomni.tensor.spi.UnaryOp;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -90,9 +90,9 @@ class CodesTest {
     void aDriftIsReportedByName() {
         var header = parse("enum X { UNARY_NEG = 0, UNARY_EXP = 2, UNARY_BOGUS = 40 }; // UNARY_LOG = 2 in a comment\n");
         List<String> problems = compare("UNARY", UnaryOp.class, o -> o.code, header);
-        assertTrue(problems.contains("UNARY_EXP = 2 in codes.cuh but dev.jomni.tensor.UnaryOp.EXP has code 1"), problems.toString());
-        assertTrue(problems.contains("UNARY_BOGUS in codes.cuh names no constant of dev.jomni.tensor.UnaryOp"), problems.toString());
-        assertTrue(problems.stream().anyMatch(p -> p.startsWith("dev.jomni.tensor.UnaryOp.LOG (code 2) has no UNARY_LOG")), problems.toString());
+        assertTrue(problems.contains("UNARY_EXP = 2 in codes.cuh but dev.jomni.tensor.spi.UnaryOp.EXP has code 1"), problems.toString());
+        assertTrue(problems.contains("UNARY_BOGUS in codes.cuh names no constant of dev.jomni.tensor.spi.UnaryOp"), problems.toString());
+        assertTrue(problems.stream().anyMatch(p -> p.startsWith("dev.jomni.tensor.spi.UnaryOp.LOG (code 2) has no UNARY_LOG")), problems.toString());
     }
 
     @Test

@@ -10,6 +10,7 @@ import static org.junit.jupiter.api.Assumptions.assumeFalse;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Test;
 
 /** The backend's CPU-side pieces: availability errors, dimension merging, overlap detection. */
@@ -22,14 +23,23 @@ class CudaBackendAvailabilityTest {
         assertTrue(e.getMessage().length() > "CUDA backend unavailable: ".length() + 20, "a reason is given: " + e.getMessage());
         Tensor x = Tensor.of(new float[] {1, 2, 3}, 3);
         assertArrayEquals(new double[] {2, 4, 6}, x.add(x).toDoubleArray());
-        assertEquals(Device.Kind.CPU, Device.cpu().backend().kind());
+        assertEquals(Device.Kind.CPU, Backend.of(Device.cpu()).kind());
     }
 
     @Test
-    void theBackendIsRegisteredForCuda() {
-        var found = java.util.ServiceLoader.load(dev.jomni.tensor.Backend.class).stream()
-                .map(p -> p.type()).filter(c -> c == CudaBackend.class).count();
-        assertEquals(1, found);
+    void theBackendIsRegisteredForCuda() throws java.io.IOException {
+        // On the module path through module-info's provides, on the class path through META-INF/services.
+        Module kernels = CudaBackend.class.getModule();
+        if (kernels.isNamed())
+            assertTrue(kernels.getDescriptor().provides().stream().anyMatch(p -> p.service().equals(Backend.class.getName())
+                    && p.providers().equals(java.util.List.of(CudaBackend.class.getName()))), kernels.getDescriptor().provides().toString());
+        long listed = 0;
+        for (var url : java.util.Collections.list(ClassLoader.getSystemClassLoader().getResources("META-INF/services/" + Backend.class.getName())))
+            try (var in = url.openStream()) {
+                listed += new String(in.readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).lines()
+                        .filter(l -> l.strip().equals(CudaBackend.class.getName())).count();
+            }
+        assertEquals(1, listed, "META-INF/services/" + Backend.class.getName() + " lists " + CudaBackend.class.getName() + " once");
         assertEquals(Device.Kind.CUDA, new CudaBackend().kind());
     }
 

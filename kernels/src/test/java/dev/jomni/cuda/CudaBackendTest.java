@@ -17,8 +17,8 @@ import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Scope;
-import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
 import java.util.List;
 import java.util.function.Function;
@@ -253,17 +253,17 @@ class CudaBackendTest {
         Device gpu = gpu();
         Tensor w = Tensor.randn(new Generator(3), DType.BF16, 64, 64).to(gpu).requiresGrad(true);
         long allocated = CudaBackend.memoryStats(gpu).allocatedBytes();
-        long mark = Storage.mark();
+        long mark = Memory.mark();
         try (Scope s = Scope.open()) {
             Tensor x = Tensor.randn(new Generator(4), DType.BF16, 8, 64).to(gpu);
             Tensor loss = x.matmul(w).silu().softmax(-1).sum();
             loss.backward();
-            assertTrue(Storage.liveSince(mark)[0] > 0, "the step allocated on the device");
+            assertTrue(Memory.liveSince(mark)[0] > 0, "the step allocated on the device");
         }
-        long[] live = Storage.liveSince(mark);
+        long[] live = Memory.liveSince(mark);
         assertEquals(1, live[0], "only w's gradient (owned by w) outlives the scope: " + live[1] + " bytes live");
         w.zeroGrad();
-        assertEquals(0, Storage.liveSince(mark)[0], "nothing left after the gradient is dropped");
+        assertEquals(0, Memory.liveSince(mark)[0], "nothing left after the gradient is dropped");
         long now = CudaBackend.memoryStats(gpu).allocatedBytes();   // the garbage collector may only lower it
         assertTrue(now <= allocated, "allocator holds " + now + " bytes, " + allocated + " before the scope");
     }

@@ -9,6 +9,7 @@ import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.CrossEntropy;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -38,7 +39,7 @@ class CudaCrossEntropyTest {
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F64"})
     void forwardAndBackwardMatchTheCpuReference(DType t) {
         Device gpu = BackendParity.gpu();
-        CrossEntropy.Kernels cuda = gpu.backend().kernels(CrossEntropy.Kernels.class), cpu = Device.cpu().backend().kernels(CrossEntropy.Kernels.class);
+        CrossEntropy.Kernels cuda = Backend.of(gpu).kernels(CrossEntropy.Kernels.class), cpu = Backend.of(Device.cpu()).kernels(CrossEntropy.Kernels.class);
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         DType stat = t.atLeastF32();

@@ -10,6 +10,7 @@ import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.cpu.CpuLinearCrossEntropy;
 import dev.jomni.tensor.ops.LinearCrossEntropy;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -37,7 +38,7 @@ class CudaLinearCrossEntropyTest {
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F64"})
     void forwardAndBackwardMatchTheCpuReference(DType t) {
         Device gpu = BackendParity.gpu();
-        CudaBackend backend = (CudaBackend) gpu.backend();
+        CudaBackend backend = (CudaBackend) Backend.of(gpu);
         CudaDevice d = backend.on(gpu);
         long seed = Gpu.seed();
         Generator g = new Generator(seed);

@@ -11,6 +11,7 @@ import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.cpu.CpuMoeExperts;
 import dev.jomni.tensor.ops.MoeExperts;
+import dev.jomni.tensor.spi.Backend;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -122,12 +123,12 @@ class CudaMoeExpertsTest {
 
     static void compare(Case c, long seed, boolean frozenBase) {
         Device gpu = BackendParity.gpu();
-        compare(c, seed, frozenBase, gpu.backend().kernels(MoeExperts.Kernels.class), "");
+        compare(c, seed, frozenBase, Backend.of(gpu).kernels(MoeExperts.Kernels.class), "");
         if (c.in().x().dtype() == DType.BF16 && (long) c.in().tokens() * c.in().topK() <= CudaMoeExperts.DECODE_SLOTS)   // mma, not decode
-            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.TcKernel.MMA, 0), " [mma]");
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.MMA, 0), " [mma]");
         if (c.in().x().dtype() == DType.BF16) {              // the wmma GEMMs and the SIMT GEMMs too
-            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.TcKernel.WMMA, 0), " [wmma]");
-            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) gpu.backend(), false), " [simt]");
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.WMMA, 0), " [wmma]");
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), false), " [simt]");
         }
     }
 
@@ -195,7 +196,7 @@ class CudaMoeExpertsTest {
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         Case c = random("sync", DType.BF16, g, 257, 128, 96, 128, 8, Routing.SOME_NONE, 4, DType.I64);
-        MoeExperts.Kernels cuda = gpu.backend().kernels(MoeExperts.Kernels.class);
+        MoeExperts.Kernels cuda = Backend.of(gpu).kernels(MoeExperts.Kernels.class);
         MoeExperts.Inputs ig = on(gpu, c.in());
         Tensor dyg = Tensor.randn(g, DType.BF16, 257, 128).to(gpu);
         Tensor o1 = Tensor.empty(gpu, DType.BF16, 257, 128), o2 = Tensor.empty(gpu, DType.BF16, 257, 128);
@@ -222,7 +223,7 @@ class CudaMoeExpertsTest {
         ids[3] = 8;                                        // token 1, choice 1: expert 8 of 8
         MoeExperts.Inputs in = c.in(), ig = on(gpu, new MoeExperts.Inputs(in.x(), Tensor.of(ids, 3, 2), in.weights(), in.gateUp(), in.down(), null, null));
         Tensor out = Tensor.empty(gpu, DType.F32, 3, 16);
-        gpu.backend().kernels(MoeExperts.Kernels.class).forward(ig, out);
+        Backend.of(gpu).kernels(MoeExperts.Kernels.class).forward(ig, out);
         var e = assertThrows(IllegalArgumentException.class, () -> CudaBackend.of(gpu).synchronize());
         System.out.println("moeExperts bad id: " + e.getMessage());
         assertTrue(e.getMessage().contains("moeExperts") && e.getMessage().contains("index 8"), e.getMessage());

@@ -8,6 +8,7 @@ import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Nf4Matmul;
 import dev.jomni.tensor.ops.Nf4Weight;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -46,7 +47,7 @@ class CudaNf4MatmulTest {
         Generator g = new Generator(seed + 31L * m + k + n);
         Nf4Weight w = Nf4Weight.quantize("w", Tensor.randn(g, DType.BF16, n, k).mul(0.05));
         Tensor x = Tensor.randn(g, DType.F32, m, k).to(t), dy = Tensor.randn(g, DType.F32, m, n).to(t);
-        Nf4Matmul.Kernels cpu = Device.cpu().backend().kernels(Nf4Matmul.Kernels.class), cuda = gpu.backend().kernels(Nf4Matmul.Kernels.class);
+        Nf4Matmul.Kernels cpu = Backend.of(Device.cpu()).kernels(Nf4Matmul.Kernels.class), cuda = Backend.of(gpu).kernels(Nf4Matmul.Kernels.class);
         Tensor y = Tensor.empty(Device.cpu(), t, m, n), dx = Tensor.empty(Device.cpu(), t, m, k);
         cpu.forward(x, w, y);
         cpu.backwardInput(dy, w, dx);

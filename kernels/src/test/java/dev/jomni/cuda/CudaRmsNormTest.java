@@ -7,6 +7,7 @@ import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.RmsNorm;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -31,7 +32,7 @@ class CudaRmsNormTest {
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F64"})
     void forwardAndBackwardMatchTheCpuReference(DType t) {
         Device gpu = BackendParity.gpu();
-        RmsNorm.Kernels cuda = gpu.backend().kernels(RmsNorm.Kernels.class), cpu = Device.cpu().backend().kernels(RmsNorm.Kernels.class);
+        RmsNorm.Kernels cuda = Backend.of(gpu).kernels(RmsNorm.Kernels.class), cpu = Backend.of(Device.cpu()).kernels(RmsNorm.Kernels.class);
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         DType stat = t.atLeastF32();

@@ -8,6 +8,7 @@ import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Rope;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -33,7 +34,7 @@ class CudaRopeTest {
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F64"})
     void forwardAndBackwardMatchTheCpuReferenceBitForBit(DType t) {
         Device gpu = BackendParity.gpu();
-        Rope.Kernels cuda = gpu.backend().kernels(Rope.Kernels.class), cpu = Device.cpu().backend().kernels(Rope.Kernels.class);
+        Rope.Kernels cuda = Backend.of(gpu).kernels(Rope.Kernels.class), cpu = Backend.of(Device.cpu()).kernels(Rope.Kernels.class);
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         // {B, h, T, d, table batch}

@@ -10,6 +10,7 @@ import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.AttentionMask;
 import dev.jomni.tensor.ops.ScaledDotProductAttention;
+import dev.jomni.tensor.spi.Backend;
 import java.util.Arrays;
 import java.util.Locale;
 import org.junit.jupiter.api.Tag;
@@ -196,8 +197,8 @@ class CudaScaledDotProductAttentionTest {
 
     static void run(Case c, DType t) {
         Device gpu = BackendParity.gpu();
-        ScaledDotProductAttention.Kernels cuda = gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
-        ScaledDotProductAttention.Kernels cpu = Device.cpu().backend().kernels(ScaledDotProductAttention.Kernels.class);
+        ScaledDotProductAttention.Kernels cuda = Backend.of(gpu).kernels(ScaledDotProductAttention.Kernels.class);
+        ScaledDotProductAttention.Kernels cpu = Backend.of(Device.cpu()).kernels(ScaledDotProductAttention.Kernels.class);
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         DType stat = t.atLeastF32();
@@ -221,7 +222,7 @@ class CudaScaledDotProductAttentionTest {
         check("lse", at, t, lseErr(lseG, lse), lseBound(t));
         if (tc != null) {   // the SIMT forward on the same inputs: both round P against the same block maxima
             Tensor outS = Tensor.full(gpu, t, Double.NaN, c.b, c.t, c.nh, c.d).permute(0, 2, 1, 3), lseS = Tensor.full(gpu, stat, Double.NaN, c.b, c.nh, c.t);
-            new CudaScaledDotProductAttention((CudaBackend) gpu.backend(), false).forward(q.gpu, k.gpu, v.gpu, mg, scale, outS, lseS);
+            new CudaScaledDotProductAttention((CudaBackend) Backend.of(gpu), false).forward(q.gpu, k.gpu, v.gpu, mg, scale, outS, lseS);
             check("out vs SIMT", at, t, relErr(outG, outS), bound(t));
             check("lse vs SIMT", at, t, lseErr(lseG, lseS), lseBound(t));
         }
@@ -256,7 +257,7 @@ class CudaScaledDotProductAttentionTest {
         Device gpu = BackendParity.gpu();
         Generator g = new Generator(Gpu.seed());
         Case c = CASES[3];
-        ScaledDotProductAttention.Kernels cuda = gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
+        ScaledDotProductAttention.Kernels cuda = Backend.of(gpu).kernels(ScaledDotProductAttention.Kernels.class);
         Tensor q = Tensor.randn(g, DType.F32, c.b, c.nh, c.t, c.d).to(gpu), k = Tensor.randn(g, DType.F32, c.b, c.nkv, c.s, c.d).to(gpu);
         Tensor v = Tensor.randn(g, DType.F32, c.b, c.nkv, c.s, c.d).to(gpu);
         Tensor out = Tensor.full(gpu, DType.F32, Double.NaN, c.b, c.nh, c.t, c.d), lse = Tensor.full(gpu, DType.F32, Double.NaN, c.b, c.nh, c.t);
@@ -297,8 +298,8 @@ class CudaScaledDotProductAttentionTest {
     void unalignedRowsFallBackToSimt(DType t) {
         Device gpu = BackendParity.gpu();
         Generator g = new Generator(Gpu.seed());
-        CudaScaledDotProductAttention cuda = (CudaScaledDotProductAttention) gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
-        ScaledDotProductAttention.Kernels cpu = Device.cpu().backend().kernels(ScaledDotProductAttention.Kernels.class);
+        CudaScaledDotProductAttention cuda = (CudaScaledDotProductAttention) Backend.of(gpu).kernels(ScaledDotProductAttention.Kernels.class);
+        ScaledDotProductAttention.Kernels cpu = Backend.of(Device.cpu()).kernels(ScaledDotProductAttention.Kernels.class);
         int b = 1, nh = 4, nkv = 2, tt = 77, s = 90, d = 128;
         Tensor q = Tensor.randn(g, t, b, nh, tt, d), kb = Tensor.randn(g, t, b, nkv, s, d + 1), vb = Tensor.randn(g, t, b, nkv, s, d + 1);
         Tensor k = kb.narrow(3, 1, d), v = vb.narrow(3, 0, d);

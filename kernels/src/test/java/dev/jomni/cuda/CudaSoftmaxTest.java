@@ -7,6 +7,7 @@ import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Softmax;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -30,7 +31,7 @@ class CudaSoftmaxTest {
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F64"})
     void forwardAndBackwardMatchTheCpuReference(DType t) {
         Device gpu = BackendParity.gpu();
-        Softmax.Kernels cuda = gpu.backend().kernels(Softmax.Kernels.class), cpu = Device.cpu().backend().kernels(Softmax.Kernels.class);
+        Softmax.Kernels cuda = Backend.of(gpu).kernels(Softmax.Kernels.class), cpu = Backend.of(Device.cpu()).kernels(Softmax.Kernels.class);
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         for (int[] rn : new int[][] {{1, 1}, {31, 31}, {7, 4097}, {300, 1024}, {5, 1025}, {1, 31}, {4097, 3}}) {

@@ -5,12 +5,12 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotSame;
 import static org.junit.jupiter.api.Assertions.assertSame;
 
-import dev.jomni.tensor.Backend;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
-import dev.jomni.tensor.Stream;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.Stream;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -20,7 +20,7 @@ class CudaStreamTest {
     @Test
     void aSideStreamWaitingForAnEventSeesTheDefaultStreamsResult() {
         Device gpu = BackendParity.gpu();
-        Backend cuda = gpu.backend();
+        Backend cuda = Backend.of(gpu);
         Stream main = cuda.defaultStream(gpu);
         assertEquals(gpu, main.device());
         int n = 1 << 24;
@@ -52,7 +52,7 @@ class CudaStreamTest {
     void deviceStateBelongsToItsBackendNotToTheProcess() {
         Device gpu = BackendParity.gpu();
         CudaDevice shared = CudaBackend.of(gpu);
-        assertSame(shared, ((CudaBackend) gpu.backend()).on(gpu), "Device.backend()'s state");
+        assertSame(shared, ((CudaBackend) Backend.of(gpu)).on(gpu), "Device.backend()'s state");
         assertSame(shared.stream(), CudaBackend.stream(gpu));
         CudaDevice other = new CudaBackend().on(gpu);
         assertNotSame(shared.stream(), other.stream(), "a second backend's stream");

@@ -7,6 +7,7 @@ import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Swiglu;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -22,7 +23,7 @@ class CudaSwigluTest {
     @EnumSource(value = DType.class, names = {"F32", "BF16", "F64"})
     void forwardAndBackwardMatchTheCpuReference(DType t) {
         Device gpu = BackendParity.gpu();
-        Swiglu.Kernels cuda = gpu.backend().kernels(Swiglu.Kernels.class), cpu = Device.cpu().backend().kernels(Swiglu.Kernels.class);
+        Swiglu.Kernels cuda = Backend.of(gpu).kernels(Swiglu.Kernels.class), cpu = Backend.of(Device.cpu()).kernels(Swiglu.Kernels.class);
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         double b = CudaSoftmaxTest.bound(t);

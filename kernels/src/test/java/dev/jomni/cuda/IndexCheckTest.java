@@ -9,6 +9,7 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 
@@ -35,7 +36,7 @@ class IndexCheckTest {
         Tensor ic = randint(g, 31, 64);
         Tensor x = xc.to(gpu), i = ic.to(gpu);
         Tensor gi = randint(g, 17, 31, 5), gic = gi, gig = gi.to(gpu);
-        gpu.backend().synchronize(gpu);
+        Backend.of(gpu).synchronize(gpu);
         long before = d.hostSyncs();
         Tensor y = x.indexSelect(0, i).mul(2);               // index on the device: checked there
         Tensor z = x.gather(1, gig);
@@ -78,10 +79,10 @@ class IndexCheckTest {
         Tensor tooLarge = Tensor.of(new long[] {9}, 1).to(gpu);
         x.gather(1, negative);
         x.indexSelect(0, tooLarge);
-        var err = assertThrows(IllegalArgumentException.class, () -> gpu.backend().synchronize(gpu));
+        var err = assertThrows(IllegalArgumentException.class, () -> Backend.of(gpu).synchronize(gpu));
         assertTrue(err.getMessage().startsWith("gather: index -1 is out of range for an axis of size 6"), err.getMessage());
         assertTrue(err.getMessage().contains("position 0"), err.getMessage());
-        gpu.backend().synchronize(gpu);                      // cleared: nothing more to report
+        Backend.of(gpu).synchronize(gpu);                      // cleared: nothing more to report
     }
 
     @Test

@@ -1,8 +1,9 @@
 package dev.jomni.tensor;
 
-import java.util.ArrayDeque;
+import dev.jomni.tensor.spi.Storage;
 import java.lang.reflect.Method;
 import java.lang.reflect.RecordComponent;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.IdentityHashMap;

@@ -1,5 +1,8 @@
 package dev.jomni.tensor;
 
+import dev.jomni.tensor.spi.BinaryOp;
+import dev.jomni.tensor.spi.UnaryOp;
+
 /**
  * Element-wise ops and their derivatives, one rule per op (tinygrad's gradient table, typed).
  * Broadcasting goes through {@link Tensor#expand}, whose own backward sums gradients back.

@@ -1,5 +1,6 @@
 package dev.jomni.tensor;
 
+import dev.jomni.tensor.spi.ReduceOp;
 import java.util.Arrays;
 
 /** Reductions over axes. The backend reduces the last axis of [rows, n]; axes are moved there first. */

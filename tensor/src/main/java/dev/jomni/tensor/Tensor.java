@@ -1,5 +1,11 @@
 package dev.jomni.tensor;
 
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.BinaryOp;
+import dev.jomni.tensor.spi.ReduceOp;
+import dev.jomni.tensor.spi.Storage;
+import dev.jomni.tensor.spi.TensorAccess;
+import dev.jomni.tensor.spi.UnaryOp;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -28,6 +34,14 @@ public final class Tensor implements AutoCloseable {
     Scope owner;
     Cleaner.Cleanable cleanup;
 
+    static {
+        TensorAccess.install(new TensorAccess.Layout() {
+            @Override public Storage storage(Tensor t) { return t.storage(); }
+            @Override public long[] strides(Tensor t) { return t.strides(); }
+            @Override public long offset(Tensor t) { return t.offset(); }
+        });
+    }
+
     /** A tensor over {@code storage}: the constructor of the factories and views here (not API). Registers with the current scope. */
     Tensor(Storage storage, DType dtype, int[] shape, long[] strides, long offset) {
         this.storage = storage;
@@ -44,7 +58,7 @@ public final class Tensor implements AutoCloseable {
     /** Uninitialised contiguous tensor. */
     public static Tensor empty(Device device, DType dtype, int... shape) {
         checkShape("empty", shape);
-        return new Tensor(device.backend().allocate(device, dtype, numel(shape)), dtype, shape.clone(), contiguousStrides(shape), 0);
+        return new Tensor(Backend.of(device).allocate(device, dtype, numel(shape)), dtype, shape.clone(), contiguousStrides(shape), 0);
     }
 
     public static Tensor empty(DType dtype, int... shape) { return empty(Device.cpu(), dtype, shape); }
@@ -57,7 +71,7 @@ public final class Tensor implements AutoCloseable {
 
     public static Tensor full(Device device, DType dtype, double value, int... shape) {
         Tensor t = empty(device, dtype, shape);
-        device.backend().fill(t, value);
+        Backend.of(device).fill(t, value);
         return t;
     }
 
@@ -152,7 +166,7 @@ public final class Tensor implements AutoCloseable {
         long n = numel(shape);
         if (host.byteSize() != n * dtype.byteSize)
             throw Check.fail("fromHost", "%d bytes for %s %s (%d bytes expected)", host.byteSize(), dtype.lower(), Check.str(shape), n * dtype.byteSize);
-        return new Tensor(device.backend().fromHost(device, dtype, host), dtype, shape.clone(), contiguousStrides(shape), 0);
+        return new Tensor(Backend.of(device).fromHost(device, dtype, host), dtype, shape.clone(), contiguousStrides(shape), 0);
     }
 
     /**
@@ -165,7 +179,7 @@ public final class Tensor implements AutoCloseable {
         if (memory.byteSize() < n * dtype.byteSize)
             throw Check.fail("wrap", "%d bytes for %s %s", memory.byteSize(), dtype.lower(), Check.str(shape));
         Device cpu = Device.cpu();
-        return new Tensor(cpu.backend().wrap(cpu, memory), dtype, shape.clone(), contiguousStrides(shape), 0);
+        return new Tensor(Backend.of(cpu).wrap(cpu, memory), dtype, shape.clone(), contiguousStrides(shape), 0);
     }
 
     // ---------------------------------------------------------------- reading back
@@ -217,14 +231,14 @@ public final class Tensor implements AutoCloseable {
 
     public long numel() { return numel(shape); }
 
-    /** Strides in elements; part of the Backend SPI. */
-    public long[] strides() { return strides.clone(); }
+    /** Strides in elements; backends read them through {@link TensorAccess}. */
+    long[] strides() { return strides.clone(); }
 
-    /** Offset of the first element in the storage, in elements; part of the Backend SPI. */
-    public long offset() { return offset; }
+    /** Offset of the first element in the storage, in elements. */
+    long offset() { return offset; }
 
-    /** The storage; part of the Backend SPI. Throws if this tensor was released. */
-    public Storage storage() {
+    /** The storage. Throws if this tensor was released. */
+    Storage storage() {
         if (released.get())
             throw new IllegalStateException("tensor " + describe() + " was released (closed, or its Scope closed)");
         return storage;
@@ -232,7 +246,7 @@ public final class Tensor implements AutoCloseable {
 
     public Device device() { return storage.device; }
 
-    public Backend backend() { return storage.device.backend(); }
+    Backend backend() { return Backend.of(storage.device); }
 
     public boolean isContiguous() {
         long s = 1;

@@ -5,6 +5,7 @@ import static org.junit.jupiter.api.Assertions.assertSame;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.jomni.tensor.spi.Backend;
 import org.junit.jupiter.api.Test;
 
 class DeviceTest {
@@ -28,8 +29,8 @@ class DeviceTest {
         long cpuProviders = java.util.ServiceLoader.load(Backend.class).stream()
                 .filter(p -> p.get().kind() == Device.Kind.CPU).count();
         assertEquals(1, cpuProviders, "tensor registers exactly one CPU backend in META-INF/services");
-        Backend b = Device.cpu().backend();
-        assertSame(b, Device.cpu().backend());
+        Backend b = Backend.of(Device.cpu());
+        assertSame(b, Backend.of(Device.cpu()));
         assertEquals("dev.jomni.tensor.cpu.CpuBackend", b.getClass().getName());
     }
 
@@ -37,9 +38,9 @@ class DeviceTest {
     void wrapGoesThroughTheBackendAndDoesNotCopy() {
         try (var arena = java.lang.foreign.Arena.ofConfined()) {
             var mem = arena.allocateFrom(java.lang.foreign.ValueLayout.JAVA_FLOAT, 1, 2, 3, 4);
-            long mark = Storage.mark();
+            long mark = Memory.mark();
             Tensor t = Tensor.wrap(mem, DType.F32, 2, 2);
-            assertEquals(0, Storage.liveSince(mark)[0]);              // not an allocation
+            assertEquals(0, Memory.liveSince(mark)[0]);              // not an allocation
             mem.setAtIndex(java.lang.foreign.ValueLayout.JAVA_FLOAT, 3, 9f);
             assertEquals(15.0, t.sum().item());                      // reads the memory in place
             t.close();

@@ -4,6 +4,7 @@ import static org.junit.jupiter.api.Assertions.assertDoesNotThrow;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import dev.jomni.tensor.spi.Backend;
 import java.util.function.Supplier;
 import org.junit.jupiter.api.Test;
 
@@ -35,7 +36,7 @@ class IndexCheckTest {
 
     @Test
     void checksI32AndStridedIndicesInRowMajorOrder() {
-        Backend cpu = Device.cpu().backend();
+        Backend cpu = Backend.of(Device.cpu());
         Tensor i32 = Tensor.of(new int[] {0, 1, 7}, 3);
         assertEquals("t: index 7 is out of range for an axis of size 7 (at position 2 of the index)",
                 assertThrows(IllegalArgumentException.class, () -> cpu.checkIndex("t", i32, 7)).getMessage());

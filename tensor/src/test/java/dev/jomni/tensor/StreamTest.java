@@ -5,13 +5,15 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.Stream;
 import org.junit.jupiter.api.Test;
 
 /** The CPU's streams: ops have run when they return, so events are done when recorded. */
 class StreamTest {
     @Test
     void cpuStreamsAreSynchronousAndOrderTrivially() {
-        Backend cpu = Device.cpu().backend();
+        Backend cpu = Backend.of(Device.cpu());
         Stream main = cpu.defaultStream(Device.cpu());
         assertEquals(Device.cpu(), main.device());
         Tensor x = Tensor.rand(new Generator(7), DType.F32, 1000);
@@ -29,7 +31,7 @@ class StreamTest {
 
     @Test
     void anEventOfAnotherDeviceIsRefused() {
-        Stream main = Device.cpu().backend().defaultStream(Device.cpu());
+        Stream main = Backend.of(Device.cpu()).defaultStream(Device.cpu());
         Stream.Event foreign = new Stream.Event() {
             @Override public Device device() { return new Device(Device.Kind.CUDA, 0); }
             @Override public void synchronize() {}

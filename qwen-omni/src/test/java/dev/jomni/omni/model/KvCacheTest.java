@@ -9,8 +9,8 @@ import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Scope;
-import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -106,14 +106,14 @@ class KvCacheTest {
                 int s = cache.length() + 1;
                 try (var scope = Scope.open()) {
                     Tensor k = Tensor.full(DType.F32, step, 1, nkv, 1, d);
-                    long mark = Storage.mark();
+                    long mark = Memory.mark();
                     cache.append(0, k, k);
-                    long[] layer0 = Storage.liveSince(mark);
+                    long[] layer0 = Memory.liveSince(mark);
                     assertEquals(3, layer0[0], "the gather index and the two gathered views, nothing else");
                     assertEquals(2L * s * nkv * d * 4 + 8L * s, layer0[1], "bytes of layer 0's append at S = " + s);
-                    mark = Storage.mark();
+                    mark = Memory.mark();
                     cache.append(1, k, k);
-                    assertEquals(2L * s * nkv * d * 4, Storage.liveSince(mark)[1], "layer 1 reuses the index");
+                    assertEquals(2L * s * nkv * d * 4, Memory.liveSince(mark)[1], "layer 1 reuses the index");
                 }
             }
         }
@@ -130,13 +130,13 @@ class KvCacheTest {
             try (var scope = Scope.open()) {
                 thinker.forward(Tensor.of(prompt, 1, prompt.length), Tensor.of(Arrays.copyOf(ones, prompt.length), 1, prompt.length), null, cache);
             }
-            long mark = Storage.mark();                          // storages made from here on; older garbage does not count
+            long mark = Memory.mark();                          // storages made from here on; older garbage does not count
             for (int step = 0; step < 60; step++) {
                 int s = cache.length() + 1;
                 try (var scope = Scope.open()) {
                     thinker.forward(Tensor.of(new long[] {300 + step}, 1, 1), Tensor.of(Arrays.copyOf(ones, s), 1, s), null, cache);
                 }
-                assertArrayEquals(new long[] {0, 0}, Storage.liveSince(mark), "storages and bytes left live by decode steps 0.." + step);
+                assertArrayEquals(new long[] {0, 0}, Memory.liveSince(mark), "storages and bytes left live by decode steps 0.." + step);
             }
         }
     }

@@ -43,7 +43,7 @@ class ThinkerSyncTest {
         var audio = Thinker.Audio.of(npy("input_features.npy"), npy("feature_attention_mask.npy"));
         try (var g = Autograd.noGrad()) {
             thinker.forward(inputIds, attentionMask, audio, null).logits().toFloatArray();   // warm: kernels loaded, caches filled
-            gpu.backend().synchronize(gpu);
+            device.synchronize();
             device.traceSyncs(true);
             long before = device.hostSyncs();
             Thinker.Output out = thinker.forward(inputIds, attentionMask, audio, null);

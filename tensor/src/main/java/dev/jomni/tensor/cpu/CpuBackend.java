@@ -1,25 +1,26 @@
 package dev.jomni.tensor.cpu;
 
-import dev.jomni.tensor.Backend;
-import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
-import dev.jomni.tensor.HalfPrecision;
-import dev.jomni.tensor.OpKernels;
 import dev.jomni.tensor.Device;
-import dev.jomni.tensor.ReduceOp;
-import dev.jomni.tensor.Storage;
-import dev.jomni.tensor.Stream;
+import dev.jomni.tensor.HalfPrecision;
 import dev.jomni.tensor.Tensor;
-import dev.jomni.tensor.UnaryOp;
-import dev.jomni.tensor.ops.RmsNorm;
-import dev.jomni.tensor.ops.Rope;
-import dev.jomni.tensor.ops.Softmax;
-import dev.jomni.tensor.ops.Swiglu;
-import dev.jomni.tensor.ops.ScaledDotProductAttention;
-import dev.jomni.tensor.ops.MoeExperts;
 import dev.jomni.tensor.ops.CrossEntropy;
 import dev.jomni.tensor.ops.LinearCrossEntropy;
+import dev.jomni.tensor.ops.MoeExperts;
 import dev.jomni.tensor.ops.Nf4Matmul;
+import dev.jomni.tensor.ops.RmsNorm;
+import dev.jomni.tensor.ops.Rope;
+import dev.jomni.tensor.ops.ScaledDotProductAttention;
+import dev.jomni.tensor.ops.Softmax;
+import dev.jomni.tensor.ops.Swiglu;
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.BinaryOp;
+import dev.jomni.tensor.spi.OpKernels;
+import dev.jomni.tensor.spi.ReduceOp;
+import dev.jomni.tensor.spi.Storage;
+import dev.jomni.tensor.spi.Stream;
+import dev.jomni.tensor.spi.TensorAccess;
+import dev.jomni.tensor.spi.UnaryOp;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -79,7 +80,7 @@ public final class CpuBackend implements Backend {
     public void toHost(Tensor src, MemorySegment host) {
         long bytes = src.numel() * src.dtype().byteSize;
         if (src.isContiguous()) {
-            MemorySegment.copy(seg(src), src.offset() * src.dtype().byteSize, host, 0, bytes);
+            MemorySegment.copy(seg(src), TensorAccess.offset(src) * src.dtype().byteSize, host, 0, bytes);
             return;
         }
         Tensor tmp = Tensor.empty(Device.cpu(), src.dtype(), src.shape());
@@ -99,7 +100,7 @@ public final class CpuBackend implements Backend {
     public void copy(Tensor src, Tensor dst) {
         if (src.dtype() == dst.dtype() && src.isContiguous() && dst.isContiguous()) {
             long w = src.dtype().byteSize;
-            MemorySegment.copy(seg(src), src.offset() * w, seg(dst), dst.offset() * w, src.numel() * w);
+            MemorySegment.copy(seg(src), TensorAccess.offset(src) * w, seg(dst), TensorAccess.offset(dst) * w, src.numel() * w);
             return;
         }
         store(load(src), dst);
@@ -208,15 +209,15 @@ public final class CpuBackend implements Backend {
         int batch = a.shape()[0], m = a.shape()[1], k = a.shape()[2], n = b.shape()[2];
         DType t = a.dtype();
         if (t == DType.F64 || t == DType.F32) {
-            long[] as = a.strides(), bs = b.strides();
+            long[] as = TensorAccess.strides(a), bs = TensorAccess.strides(b);
             long w = t.byteSize;
-            long[] os = out.strides();
+            long[] os = TensorAccess.strides(out);
             if (t == DType.F64)
-                CpuMatmul.dgemm(batch, m, n, k, seg(a), a.offset(), as[0], as[1], as[2], seg(b), b.offset(), bs[0], bs[1], bs[2],
-                        seg(out), out.offset(), os[0], os[1]);
+                CpuMatmul.dgemm(batch, m, n, k, seg(a), TensorAccess.offset(a), as[0], as[1], as[2], seg(b), TensorAccess.offset(b), bs[0], bs[1], bs[2],
+                        seg(out), TensorAccess.offset(out), os[0], os[1]);
             else
-                CpuMatmul.sgemm(batch, m, n, k, seg(a), a.offset(), as[0], as[1], as[2], seg(b), b.offset(), bs[0], bs[1], bs[2],
-                        seg(out), out.offset(), os[0], os[1]);
+                CpuMatmul.sgemm(batch, m, n, k, seg(a), TensorAccess.offset(a), as[0], as[1], as[2], seg(b), TensorAccess.offset(b), bs[0], bs[1], bs[2],
+                        seg(out), TensorAccess.offset(out), os[0], os[1]);
             return;
         }
         // 16-bit floats and integers: compute in f32 (f64 for integers) and round once.
@@ -345,7 +346,7 @@ public final class CpuBackend implements Backend {
     // ---------------------------------------------------------------- element access
 
     static MemorySegment seg(Tensor t) {
-        if (!(t.storage() instanceof CpuStorage s))
+        if (!(TensorAccess.storage(t) instanceof CpuStorage s))
             throw new IllegalArgumentException("CPU backend given a tensor on " + t.device());
         return s.segment;
     }
@@ -362,7 +363,7 @@ public final class CpuBackend implements Backend {
         MemorySegment s = seg(t);
         DType type = t.dtype();
         if (t.isContiguous() && type == DType.F32) {
-            long base = t.offset();
+            long base = TensorAccess.offset(t);
             Parallel.forRange(out.length, CHUNK, (a, b) -> {
                 for (long i = a; i < b; i++) out[(int) i] = s.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, base + i);
             });
@@ -378,7 +379,7 @@ public final class CpuBackend implements Backend {
         MemorySegment s = seg(t);
         DType type = t.dtype();
         if (t.isContiguous()) {
-            long base = t.offset();
+            long base = TensorAccess.offset(t);
             Parallel.forRange(v.length, CHUNK, (a, b) -> {
                 for (long i = a; i < b; i++) set(s, type, base + i, v[(int) i]);
             });

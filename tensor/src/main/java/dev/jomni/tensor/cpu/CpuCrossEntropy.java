@@ -3,6 +3,7 @@ package dev.jomni.tensor.cpu;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.CrossEntropy;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -21,7 +22,7 @@ final class CpuCrossEntropy implements CrossEntropy.Kernels {
         long[] t = targets(targets, ignoreIndex, c, "crossEntropy");
         MemorySegment x = CpuBackend.seg(logits), l = CpuBackend.seg(lse), r = CpuBackend.seg(rowLoss);
         DType xt = logits.dtype(), st = lse.dtype();
-        long xo = logits.offset(), lo = lse.offset(), ro = rowLoss.offset();
+        long xo = TensorAccess.offset(logits), lo = TensorAccess.offset(lse), ro = TensorAccess.offset(rowLoss);
         Parallel.forRange(n, Math.max(1, GRAIN / Math.max(1, c)), (s, e) -> {
             for (int i = (int) s; i < e; i++) {
                 if (t[i] == ignoreIndex) {
@@ -48,8 +49,8 @@ final class CpuCrossEntropy implements CrossEntropy.Kernels {
         long[] t = targets(targets, ignoreIndex, c, "crossEntropy");
         MemorySegment x = CpuBackend.seg(logits), l = CpuBackend.seg(lse), d = CpuBackend.seg(dLogits);
         DType xt = logits.dtype(), st = lse.dtype(), dt = dLogits.dtype();
-        long xo = logits.offset(), lo = lse.offset(), dOff = dLogits.offset();
-        double k = CpuBackend.get(CpuBackend.seg(scale), scale.dtype(), scale.offset());
+        long xo = TensorAccess.offset(logits), lo = TensorAccess.offset(lse), dOff = TensorAccess.offset(dLogits);
+        double k = CpuBackend.get(CpuBackend.seg(scale), scale.dtype(), TensorAccess.offset(scale));
         Parallel.forRange(n, Math.max(1, GRAIN / Math.max(1, c)), (s, e) -> {
             for (int i = (int) s; i < e; i++) {
                 long base = (long) i * c;
@@ -73,7 +74,7 @@ final class CpuCrossEntropy implements CrossEntropy.Kernels {
     static long[] targets(Tensor targets, long ignoreIndex, int classes, String op) {
         int n = targets.size(0);
         MemorySegment s = CpuBackend.seg(targets);
-        long off = targets.offset();
+        long off = TensorAccess.offset(targets);
         long[] t = new long[n];
         for (int i = 0; i < n; i++) {
             long v = s.getAtIndex(ValueLayout.JAVA_LONG_UNALIGNED, off + i);

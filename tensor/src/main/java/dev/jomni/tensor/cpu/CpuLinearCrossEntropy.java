@@ -4,6 +4,8 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.LinearCrossEntropy;
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -48,8 +50,8 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
         MemorySegment l = CpuBackend.seg(lse), r = CpuBackend.seg(rowLoss);
         for (int i = 0; i < t.length; i++)
             if (t[i] == ignoreIndex) {
-                CpuBackend.set(l, st, lse.offset() + i, 0);
-                CpuBackend.set(r, st, rowLoss.offset() + i, 0);
+                CpuBackend.set(l, st, TensorAccess.offset(lse) + i, 0);
+                CpuBackend.set(r, st, TensorAccess.offset(rowLoss) + i, 0);
             }
         if (rows.length == 0) return;
         try (var c = new Chunks(hidden, weight, rows.length, false, false)) {
@@ -83,8 +85,8 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
                 for (int i = 0; i < len; i++) {
                     int row = rows[c0 + i];
                     double rowLse = m[i] + Math.log(s[i]);
-                    CpuBackend.set(l, st, lse.offset() + row, rowLse);
-                    CpuBackend.set(r, st, rowLoss.offset() + row, rowLse - picked[i]);
+                    CpuBackend.set(l, st, TensorAccess.offset(lse) + row, rowLse);
+                    CpuBackend.set(r, st, TensorAccess.offset(rowLoss) + row, rowLse - picked[i]);
                 }
             }
         }
@@ -99,7 +101,7 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
         if (dHidden != null) zero(dHidden);                                   // ignored rows get no gradient
         if (dWeight != null) zero(dWeight);
         if (rows.length == 0 || (dHidden == null && dWeight == null)) return;
-        double k = CpuBackend.get(CpuBackend.seg(scale), scale.dtype(), scale.offset());
+        double k = CpuBackend.get(CpuBackend.seg(scale), scale.dtype(), TensorAccess.offset(scale));
         MemorySegment l = CpuBackend.seg(lse);
         DType st = lse.dtype();
         try (var c = new Chunks(hidden, weight, rows.length, dHidden != null, dWeight != null)) {
@@ -117,7 +119,7 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
                     // g = (softmax − onehot)·scale, in place of the logits
                     Parallel.forRange(len, Math.max(1, (1 << 14) / width), (a, b) -> {
                         for (int i = (int) a; i < b; i++) {
-                            double rowLse = CpuBackend.get(l, st, lse.offset() + rows[from + i]);
+                            double rowLse = CpuBackend.get(l, st, TensorAccess.offset(lse) + rows[from + i]);
                             long base = (long) i * width, target = t[rows[from + i]] - vFrom;
                             for (int j = 0; j < width; j++) {
                                 double p = Math.exp(c.logit(base + j) - rowLse);
@@ -130,7 +132,7 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
                 }
                 if (dHidden != null) c.scatterTokens(dHidden, rows, c0, len);
             }
-            if (acc != null && acc != dWeight) acc.backend().copy(acc, dWeight);
+            if (acc != null && acc != dWeight) Backend.of(acc).copy(acc, dWeight);
         }
     }
 
@@ -148,7 +150,7 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
 
     private static void zero(Tensor x) {
         long w = x.dtype().byteSize;
-        CpuBackend.seg(x).asSlice(x.offset() * w, x.numel() * w).fill((byte) 0);   // 0.0 is all-zero bits in every float dtype
+        CpuBackend.seg(x).asSlice(TensorAccess.offset(x) * w, x.numel() * w).fill((byte) 0);   // 0.0 is all-zero bits in every float dtype
     }
 
     /** The scratch of one call, in the work dtype (f32, or f64 for f64), and the chunk products. */
@@ -196,7 +198,7 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
             long w = ht.byteSize;
             Parallel.forRange(len, Math.max(1, (1 << 14) / hd), (a, b) -> {
                 for (int i = (int) a; i < b; i++) {
-                    long src = hidden.offset() + (long) rows[c0 + i] * hd, dst = (long) i * hd;
+                    long src = TensorAccess.offset(hidden) + (long) rows[c0 + i] * hd, dst = (long) i * hd;
                     if (ht == work) MemorySegment.copy(h, src * w, tokensSeg, dst * w, hd * w);
                     else for (int j = 0; j < hd; j++) CpuBackend.set(tokensSeg, work, dst + j, CpuBackend.get(h, ht, src + j));
                 }
@@ -209,7 +211,7 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
             DType dt = dHidden.dtype();
             Parallel.forRange(len, Math.max(1, (1 << 14) / hd), (a, b) -> {
                 for (int i = (int) a; i < b; i++) {
-                    long dst = dHidden.offset() + (long) rows[c0 + i] * hd, src = (long) i * hd;
+                    long dst = TensorAccess.offset(dHidden) + (long) rows[c0 + i] * hd, src = (long) i * hd;
                     for (int j = 0; j < hd; j++) CpuBackend.set(d, dt, dst + j, CpuBackend.get(g, work, src + j));
                 }
             });
@@ -217,13 +219,13 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
 
         /** The weight rows [v0, v0 + width) in the work dtype: in place, or converted into weightChunk. */
         Rows weightRows(Tensor weight, int v0, int width) {
-            if (weightChunk == null) return new Rows(CpuBackend.seg(weight), weight.offset() + (long) v0 * hd);
+            if (weightChunk == null) return new Rows(CpuBackend.seg(weight), TensorAccess.offset(weight) + (long) v0 * hd);
             MemorySegment w = CpuBackend.seg(weight), dst = CpuBackend.seg(weightChunk);
             DType wt = weight.dtype();
             Parallel.forRange(width, Math.max(1, (1 << 14) / hd), (a, b) -> {
                 for (long i = a; i < b; i++)
                     for (int j = 0; j < hd; j++)
-                        CpuBackend.set(dst, work, i * hd + j, CpuBackend.get(w, wt, weight.offset() + (v0 + i) * hd + j));
+                        CpuBackend.set(dst, work, i * hd + j, CpuBackend.get(w, wt, TensorAccess.offset(weight) + (v0 + i) * hd + j));
             });
             return new Rows(dst, 0);
         }
@@ -246,7 +248,7 @@ public final class CpuLinearCrossEntropy implements LinearCrossEntropy.Kernels {
             MemorySegment p = CpuBackend.seg(weightProduct), a = CpuBackend.seg(acc);
             // A = gᵀ [width, len]: A[i][p] = g[p][i], row stride 1, column stride width.
             gemm(width, hd, len, logitsSeg, 0, 1, width, tokensSeg, 0, hd, 1, p, 0, hd);
-            addInto(a, acc.offset() + (long) v0 * hd, p, (long) width * hd);
+            addInto(a, TensorAccess.offset(acc) + (long) v0 * hd, p, (long) width * hd);
         }
 
         /** dst[at, at + n) += src[0, n), element-wise in the work dtype. */

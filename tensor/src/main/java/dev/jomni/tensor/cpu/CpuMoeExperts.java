@@ -3,8 +3,9 @@ package dev.jomni.tensor.cpu;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.HalfPrecision;
 import dev.jomni.tensor.Tensor;
-import dev.jomni.tensor.UnaryOp;
 import dev.jomni.tensor.ops.MoeExperts;
+import dev.jomni.tensor.spi.TensorAccess;
+import dev.jomni.tensor.spi.UnaryOp;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -175,7 +176,7 @@ public final class CpuMoeExperts implements MoeExperts.Kernels {
             int n = in.tokens(), slotCount = n * k;
             MemorySegment ids = CpuBackend.seg(in.ids());
             DType idType = in.ids().dtype();
-            long idOff = in.ids().offset();
+            long idOff = TensorAccess.offset(in.ids());
             int[] id = new int[slotCount];
             count = new int[experts];
             for (int s = 0; s < slotCount; s++) {
@@ -204,7 +205,7 @@ public final class CpuMoeExperts implements MoeExperts.Kernels {
             };
         }
 
-        double weight(int slot) { return CpuBackend.get(weights, type, in.weights().offset() + slot); }
+        double weight(int slot) { return CpuBackend.get(weights, type, TensorAccess.offset(in.weights()) + slot); }
 
         /** v rounded to x's dtype, as storing it in a tensor of that dtype would. */
         double round(double v) {
@@ -232,7 +233,7 @@ public final class CpuMoeExperts implements MoeExperts.Kernels {
 
         /** Expert e's matrix of a stacked [E, rows, cols] tensor, or its transpose. */
         Mat w(Tensor t, int e, int rows, int cols, boolean transpose) {
-            Mat m = new Mat(CpuBackend.seg(t), t.dtype(), t.offset() + (long) e * rows * cols, cols, 1);
+            Mat m = new Mat(CpuBackend.seg(t), t.dtype(), TensorAccess.offset(t) + (long) e * rows * cols, cols, 1);
             return transpose ? m.t() : m;
         }
 
@@ -333,7 +334,7 @@ public final class CpuMoeExperts implements MoeExperts.Kernels {
 
     /** A strided matrix over some memory: element (r, c) at off + r·rs + c·cs, in elements of type. */
     private record Mat(MemorySegment seg, DType type, long off, long rs, long cs) {
-        static Mat of(Tensor t, long off, int cols) { return new Mat(CpuBackend.seg(t), t.dtype(), t.offset() + off, cols, 1); }
+        static Mat of(Tensor t, long off, int cols) { return new Mat(CpuBackend.seg(t), t.dtype(), TensorAccess.offset(t) + off, cols, 1); }
 
         double get(long r, long c) { return CpuBackend.get(seg, type, off + r * rs + c * cs); }
 
@@ -342,7 +343,7 @@ public final class CpuMoeExperts implements MoeExperts.Kernels {
 
     /** Writes b (rounded to the tensor's dtype) into expert e's [rows, cols] slice of a stacked gradient. */
     private static void storeExpert(Buf b, Tensor grad, int e) {
-        long per = grad.numel() / grad.size(0), base = grad.offset() + e * per;
+        long per = grad.numel() / grad.size(0), base = TensorAccess.offset(grad) + e * per;
         MemorySegment s = CpuBackend.seg(grad);
         for (long q = 0; q < per; q++) CpuBackend.set(s, grad.dtype(), base + q, b.get(q));
     }
@@ -351,12 +352,12 @@ public final class CpuMoeExperts implements MoeExperts.Kernels {
         for (Tensor t : new Tensor[] {g.gateUp(), g.down(), g.gateUpA(), g.gateUpB(), g.downA(), g.downB()}) {
             if (t == null) continue;
             long per = t.numel() / t.size(0);
-            CpuBackend.seg(t).asSlice((t.offset() + e * per) * t.dtype().byteSize, per * t.dtype().byteSize).fill((byte) 0);
+            CpuBackend.seg(t).asSlice((TensorAccess.offset(t) + e * per) * t.dtype().byteSize, per * t.dtype().byteSize).fill((byte) 0);
         }
     }
 
     private static void store(Buf b, Tensor t, DType type) {
         MemorySegment s = CpuBackend.seg(t);
-        for (long q = 0; q < t.numel(); q++) CpuBackend.set(s, type, t.offset() + q, b.get(q));
+        for (long q = 0; q < t.numel(); q++) CpuBackend.set(s, type, TensorAccess.offset(t) + q, b.get(q));
     }
 }

@@ -4,6 +4,7 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Nf4Matmul;
 import dev.jomni.tensor.ops.Nf4Weight;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 
@@ -21,12 +22,12 @@ public final class CpuNf4Matmul implements Nf4Matmul.Kernels {
     public void dequantize(Nf4Weight w, Tensor out) {
         int n = w.rows(), k = w.cols();
         float[] scale = scales(w);
-        MemorySegment packed = CpuBackend.seg(w.packed()).asSlice(w.packed().offset()), os = CpuBackend.seg(out);
+        MemorySegment packed = CpuBackend.seg(w.packed()).asSlice(TensorAccess.offset(w.packed())), os = CpuBackend.seg(out);
         Parallel.forRange(n, Math.max(1, (1 << 14) / k), (start, end) -> {
             double[] row = new double[k];
             for (int r = (int) start; r < end; r++) {
                 weights(packed, scale, w.dtype(), out.dtype(), (long) r * k, k, row, 0);
-                Rows.write(os, out.dtype(), out.offset() + (long) r * k, k, row);
+                Rows.write(os, out.dtype(), TensorAccess.offset(out) + (long) r * k, k, row);
             }
         });
     }
@@ -37,8 +38,8 @@ public final class CpuNf4Matmul implements Nf4Matmul.Kernels {
         DType type = x.dtype();
         float[] scale = scales(w);
         double[] xs = new double[Math.multiplyExact(m, k)];
-        MemorySegment packed = CpuBackend.seg(w.packed()).asSlice(w.packed().offset()), ys = CpuBackend.seg(y);
-        Rows.read(CpuBackend.seg(x), type, x.offset(), m * k, xs);
+        MemorySegment packed = CpuBackend.seg(w.packed()).asSlice(TensorAccess.offset(w.packed())), ys = CpuBackend.seg(y);
+        Rows.read(CpuBackend.seg(x), type, TensorAccess.offset(x), m * k, xs);
         Parallel.forRange((n + TILE - 1) / TILE, 1, (start, end) -> {
             double[] tile = new double[TILE * k], out = new double[TILE];
             for (int t = (int) start; t < end; t++) {
@@ -50,7 +51,7 @@ public final class CpuNf4Matmul implements Nf4Matmul.Kernels {
                         for (int c = 0, xa = i * k, wa = r * k; c < k; c++) s += xs[xa + c] * tile[wa + c];
                         out[r] = s;
                     }
-                    Rows.write(ys, type, y.offset() + (long) i * n + r0, rows, out);
+                    Rows.write(ys, type, TensorAccess.offset(y) + (long) i * n + r0, rows, out);
                 }
             }
         });
@@ -62,8 +63,8 @@ public final class CpuNf4Matmul implements Nf4Matmul.Kernels {
         DType type = dy.dtype();
         float[] scale = scales(w);
         double[] ds = new double[Math.multiplyExact(m, n)];
-        MemorySegment packed = CpuBackend.seg(w.packed()).asSlice(w.packed().offset()), xs = CpuBackend.seg(dx);
-        Rows.read(CpuBackend.seg(dy), type, dy.offset(), m * n, ds);
+        MemorySegment packed = CpuBackend.seg(w.packed()).asSlice(TensorAccess.offset(w.packed())), xs = CpuBackend.seg(dx);
+        Rows.read(CpuBackend.seg(dy), type, TensorAccess.offset(dy), m * n, ds);
         Parallel.forRange(k / TILE, 1, (start, end) -> {
             double[] tile = new double[n * TILE], out = new double[TILE];
             for (int t = (int) start; t < end; t++) {
@@ -75,7 +76,7 @@ public final class CpuNf4Matmul implements Nf4Matmul.Kernels {
                         double g = ds[da + r];
                         for (int c = 0, wa = r * TILE; c < TILE; c++) out[c] += g * tile[wa + c];
                     }
-                    Rows.write(xs, type, dx.offset() + (long) i * k + c0, TILE, out);
+                    Rows.write(xs, type, TensorAccess.offset(dx) + (long) i * k + c0, TILE, out);
                 }
             }
         });
@@ -86,11 +87,11 @@ public final class CpuNf4Matmul implements Nf4Matmul.Kernels {
         int blocks = Math.toIntExact(w.absmax().numel());
         MemorySegment q = CpuBackend.seg(w.absmax()), na = CpuBackend.seg(w.nestedAbsmax()), nc = CpuBackend.seg(w.nestedCode());
         float[] code = new float[256], nested = new float[Math.toIntExact(w.nestedAbsmax().numel())];
-        for (int i = 0; i < 256; i++) code[i] = nc.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, w.nestedCode().offset() + i);
-        for (int i = 0; i < nested.length; i++) nested[i] = na.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, w.nestedAbsmax().offset() + i);
+        for (int i = 0; i < 256; i++) code[i] = nc.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, TensorAccess.offset(w.nestedCode()) + i);
+        for (int i = 0; i < nested.length; i++) nested[i] = na.getAtIndex(ValueLayout.JAVA_FLOAT_UNALIGNED, TensorAccess.offset(w.nestedAbsmax()) + i);
         float[] s = new float[blocks];
         for (int b = 0; b < blocks; b++)
-            s[b] = Nf4Weight.absmax(code, q.get(ValueLayout.JAVA_BYTE, w.absmax().offset() + b), nested, b, w.offset());
+            s[b] = Nf4Weight.absmax(code, q.get(ValueLayout.JAVA_BYTE, TensorAccess.offset(w.absmax()) + b), nested, b, w.offset());
         return s;
     }
 

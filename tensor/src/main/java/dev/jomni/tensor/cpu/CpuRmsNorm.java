@@ -3,6 +3,7 @@ package dev.jomni.tensor.cpu;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.RmsNorm;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -46,11 +47,11 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
         DType xt = x.dtype(), wt = w.dtype(), yt = y.dtype(), c = rstd.dtype();
         MemorySegment xs = CpuBackend.seg(x), ws = CpuBackend.seg(w), ys = CpuBackend.seg(y), rs = CpuBackend.seg(rstd);
         double[] wv = new double[n];
-        Rows.read(ws, wt, w.offset(), n, wv);
+        Rows.read(ws, wt, TensorAccess.offset(w), n, wv);
         Parallel.forRange(rows, grain(n), (start, end) -> {
             double[] v = new double[n];
             for (int row = (int) start; row < end; row++) {
-                long at = x.offset() + (long) row * n;
+                long at = TensorAccess.offset(x) + (long) row * n;
                 Rows.read(xs, xt, at, n, v);
                 double sum = 0;
                 for (int j = 0; j < n; j++) sum += Rows.round(c, v[j] * v[j]);
@@ -58,15 +59,15 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
                 double mean = Rows.round(c, Rows.round(c, sum) / n);
                 double r = Rows.round(c, 1 / Math.sqrt(Rows.round(c, mean + eps)));
                 for (int j = 0; j < n; j++) v[j] = wv[j] * Rows.round(xt, Rows.round(c, v[j] * r));
-                Rows.write(ys, yt, y.offset() + (long) row * n, n, v);
-                CpuBackend.set(rs, c, rstd.offset() + row, r);
+                Rows.write(ys, yt, TensorAccess.offset(y) + (long) row * n, n, v);
+                CpuBackend.set(rs, c, TensorAccess.offset(rstd) + row, r);
             }
         });
     }
 
     private static void forwardF32(Tensor x, Tensor w, double eps, Tensor y, Tensor rstd, int rows, int n) {
         MemorySegment xs = CpuBackend.seg(x), ws = CpuBackend.seg(w), ys = CpuBackend.seg(y), rs = CpuBackend.seg(rstd);
-        long xo = x.offset() * 4, wo = w.offset() * 4, yo = y.offset() * 4, ro = rstd.offset() * 4;
+        long xo = TensorAccess.offset(x) * 4, wo = TensorAccess.offset(w) * 4, yo = TensorAccess.offset(y) * 4, ro = TensorAccess.offset(rstd) * 4;
         int bound = SPECIES.loopBound(n);
         Parallel.forRange(rows, grain(n), (start, end) -> {
             float[] lanes = new float[LANES];
@@ -106,16 +107,16 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
         DType xt = x.dtype(), c = rstd.dtype();
         MemorySegment dys = CpuBackend.seg(dy), xs = CpuBackend.seg(x), rs = CpuBackend.seg(rstd);
         double[] r = new double[rows];
-        Rows.read(rs, c, rstd.offset(), rows, r);
+        Rows.read(rs, c, TensorAccess.offset(rstd), rows, r);
         if (dx != null) {
             double[] wv = new double[n];
-            Rows.read(CpuBackend.seg(w), w.dtype(), w.offset(), n, wv);
+            Rows.read(CpuBackend.seg(w), w.dtype(), TensorAccess.offset(w), n, wv);
             MemorySegment dxs = CpuBackend.seg(dx);
             Parallel.forRange(rows, grain(n), (start, end) -> {
                 double[] g = new double[n], v = new double[n];
                 for (int row = (int) start; row < end; row++) {
-                    Rows.read(dys, dy.dtype(), dy.offset() + (long) row * n, n, g);
-                    Rows.read(xs, xt, x.offset() + (long) row * n, n, v);
+                    Rows.read(dys, dy.dtype(), TensorAccess.offset(dy) + (long) row * n, n, g);
+                    Rows.read(xs, xt, TensorAccess.offset(x) + (long) row * n, n, v);
                     double dot = 0;
                     for (int j = 0; j < n; j++) {
                         g[j] *= wv[j];
@@ -123,7 +124,7 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
                     }
                     double ri = r[row], coef = ri * ri * ri * dot / n;
                     for (int j = 0; j < n; j++) g[j] = ri * g[j] - v[j] * coef;   // dx = r·g − x·r³·mean(g·x)
-                    Rows.write(dxs, dx.dtype(), dx.offset() + (long) row * n, n, g);
+                    Rows.write(dxs, dx.dtype(), TensorAccess.offset(dx) + (long) row * n, n, g);
                 }
             });
         }
@@ -133,18 +134,18 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
                 int c0 = (int) start, width = (int) (end - start);
                 double[] acc = new double[width], g = new double[width], v = new double[width];
                 for (int row = 0; row < rows; row++) {
-                    Rows.read(dys, dy.dtype(), dy.offset() + (long) row * n + c0, width, g);
-                    Rows.read(xs, xt, x.offset() + (long) row * n + c0, width, v);
+                    Rows.read(dys, dy.dtype(), TensorAccess.offset(dy) + (long) row * n + c0, width, g);
+                    Rows.read(xs, xt, TensorAccess.offset(x) + (long) row * n + c0, width, v);
                     for (int j = 0; j < width; j++) acc[j] += g[j] * Rows.round(xt, Rows.round(c, v[j] * r[row]));
                 }
-                Rows.write(dws, dw.dtype(), dw.offset() + c0, width, acc);
+                Rows.write(dws, dw.dtype(), TensorAccess.offset(dw) + c0, width, acc);
             });
         }
     }
 
     private static void backwardDxF32(Tensor dy, Tensor x, Tensor w, Tensor rstd, Tensor dx, int rows, int n) {
         MemorySegment dys = CpuBackend.seg(dy), xs = CpuBackend.seg(x), ws = CpuBackend.seg(w), rs = CpuBackend.seg(rstd), dxs = CpuBackend.seg(dx);
-        long go = dy.offset() * 4, xo = x.offset() * 4, wo = w.offset() * 4, ro = rstd.offset() * 4, dxo = dx.offset() * 4;
+        long go = TensorAccess.offset(dy) * 4, xo = TensorAccess.offset(x) * 4, wo = TensorAccess.offset(w) * 4, ro = TensorAccess.offset(rstd) * 4, dxo = TensorAccess.offset(dx) * 4;
         int bound = SPECIES.loopBound(n);
         Parallel.forRange(rows, grain(n), (start, end) -> {
             float[] lanes = new float[LANES];
@@ -175,7 +176,7 @@ public final class CpuRmsNorm implements RmsNorm.Kernels {
 
     private static void backwardDwF32(Tensor dy, Tensor x, Tensor rstd, Tensor dw, int rows, int n) {
         MemorySegment dys = CpuBackend.seg(dy), xs = CpuBackend.seg(x), rs = CpuBackend.seg(rstd), dws = CpuBackend.seg(dw);
-        long go = dy.offset() * 4, xo = x.offset() * 4, ro = rstd.offset() * 4, dwo = dw.offset() * 4;
+        long go = TensorAccess.offset(dy) * 4, xo = TensorAccess.offset(x) * 4, ro = TensorAccess.offset(rstd) * 4, dwo = TensorAccess.offset(dw) * 4;
         Parallel.forRange(n, COLUMNS, (start, end) -> {
             int c0 = (int) start, width = (int) (end - start), bound = SPECIES.loopBound(width);
             float[] acc = new float[width];

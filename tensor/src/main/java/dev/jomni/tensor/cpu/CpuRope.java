@@ -3,6 +3,7 @@ package dev.jomni.tensor.cpu;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Rope;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -31,16 +32,16 @@ public final class CpuRope implements Rope.Kernels {
             for (long row = start; row < end; row++) {
                 int bi = (int) (row / ((long) h * t)), ti = (int) (row % t);
                 long table = ((long) (sharedTables ? 0 : bi) * t + ti) * d;
-                Rows.read(xs, type, x.offset() + row * d, d, v);
-                Rows.read(cs, type, cos.offset() + table, d, c);
-                Rows.read(ss, type, sin.offset() + table, d, s);
+                Rows.read(xs, type, TensorAccess.offset(x) + row * d, d, v);
+                Rows.read(cs, type, TensorAccess.offset(cos) + table, d, c);
+                Rows.read(ss, type, TensorAccess.offset(sin) + table, d, s);
                 for (int j = 0; j < d; j++) {
                     double rot;
                     if (!transpose) rot = j < p ? -v[j + p] * s[j] : v[j - p] * s[j];
                     else rot = j < p ? v[j + p] * s[j + p] : -v[j - p] * s[j - p];
                     r[j] = Rows.round(type, Rows.round(type, v[j] * c[j]) + Rows.round(type, rot));
                 }
-                Rows.write(os, type, out.offset() + row * d, d, r);
+                Rows.write(os, type, TensorAccess.offset(out) + row * d, d, r);
             }
         });
     }

@@ -5,6 +5,7 @@ import dev.jomni.tensor.HalfPrecision;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.AttentionMask;
 import dev.jomni.tensor.ops.ScaledDotProductAttention;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
@@ -36,9 +37,9 @@ final class CpuScaledDotProductAttention implements ScaledDotProductAttention.Ke
     /** A [B, heads, rows, d] tensor with unit stride on d: where row (b, h, i) starts. */
     private record View(MemorySegment seg, DType dtype, long offset, long sb, long sh, long si) {
         static View of(Tensor t) {
-            long[] st = t.strides();
+            long[] st = TensorAccess.strides(t);
             if (t.size(-1) > 1 && st[3] != 1) throw new IllegalArgumentException("scaledDotProductAttention: last axis stride " + st[3] + " (the op passes unit strides)");
-            return new View(CpuBackend.seg(t), t.dtype(), t.offset(), st[0], st[1], st[2]);
+            return new View(CpuBackend.seg(t), t.dtype(), TensorAccess.offset(t), st[0], st[1], st[2]);
         }
 
         long at(int b, int h, int i) { return offset + b * sb + h * sh + i * si; }
@@ -59,7 +60,7 @@ final class CpuScaledDotProductAttention implements ScaledDotProductAttention.Ke
             int[][] ranges = mask.keyRanges(t, s);
             Tensor km = mask.keyMask();
             return new Problem(q.size(0), q.size(1), k.size(1), t, s, q.size(3), q.size(1) / k.size(1), scale, ranges[0], ranges[1],
-                    km == null ? null : CpuBackend.seg(km), km == null ? 0 : km.offset());
+                    km == null ? null : CpuBackend.seg(km), km == null ? 0 : TensorAccess.offset(km));
         }
 
         /** Key j of batch row b is a token (not padding). */
@@ -88,7 +89,7 @@ final class CpuScaledDotProductAttention implements ScaledDotProductAttention.Ke
         int qBlocks = (p.t + blockQ - 1) / blockQ;
         Parallel.forEach(p.b * p.nh * qBlocks, task -> {
             int b = task / (p.nh * qBlocks), h = task / qBlocks % p.nh, i0 = task % qBlocks * blockQ;
-            forwardBlock(p, b, h, i0, Math.min(p.t, i0 + blockQ), qv, kv, vv, ov, ls, lse.offset(), act, stat);
+            forwardBlock(p, b, h, i0, Math.min(p.t, i0 + blockQ), qv, kv, vv, ov, ls, TensorAccess.offset(lse), act, stat);
         });
     }
 
@@ -165,7 +166,7 @@ final class CpuScaledDotProductAttention implements ScaledDotProductAttention.Ke
             double[] o = new double[p.d], g = new double[p.d];
             for (int i = 0; i < p.t; i++) {
                 int at = bh * p.t + i;
-                logSum[at] = CpuBackend.get(ls, lse.dtype(), lse.offset() + at);
+                logSum[at] = CpuBackend.get(ls, lse.dtype(), TensorAccess.offset(lse) + at);
                 ov.load(b, h, i, p.d, o, 0);
                 gv.load(b, h, i, p.d, g, 0);
                 double s = 0;

@@ -3,6 +3,7 @@ package dev.jomni.tensor.cpu;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Softmax;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -43,7 +44,7 @@ public final class CpuSoftmax implements Softmax.Kernels {
         Parallel.forRange(rows, grain(n), (start, end) -> {
             double[] v = new double[n];
             for (int row = (int) start; row < end; row++) {
-                Rows.read(xs, t, x.offset() + (long) row * n, n, v);
+                Rows.read(xs, t, TensorAccess.offset(x) + (long) row * n, n, v);
                 double m = v[0];
                 for (int j = 1; j < n && !Double.isNaN(m); j++) if (Double.isNaN(v[j]) || v[j] > m) m = v[j];
                 double sum = 0;
@@ -58,14 +59,14 @@ public final class CpuSoftmax implements Softmax.Kernels {
                     for (int j = 0; j < n; j++) v[j] = v[j] - ls;
                 } else
                     for (int j = 0; j < n; j++) v[j] = v[j] / s;
-                Rows.write(ys, t, y.offset() + (long) row * n, n, v);
+                Rows.write(ys, t, TensorAccess.offset(y) + (long) row * n, n, v);
             }
         });
     }
 
     private static void forwardF32(Tensor x, Tensor y, boolean log, int rows, int n) {
         MemorySegment xs = CpuBackend.seg(x), ys = CpuBackend.seg(y);
-        long xo = x.offset() * 4, yo = y.offset() * 4;
+        long xo = TensorAccess.offset(x) * 4, yo = TensorAccess.offset(y) * 4;
         int bound = SPECIES.loopBound(n);
         Parallel.forRange(rows, grain(n), (start, end) -> {
             float[] lanes = new float[LANES];
@@ -111,8 +112,8 @@ public final class CpuSoftmax implements Softmax.Kernels {
         Parallel.forRange(rows, grain(n), (start, end) -> {
             double[] g = new double[n], v = new double[n];
             for (int row = (int) start; row < end; row++) {
-                Rows.read(gs, t, dy.offset() + (long) row * n, n, g);
-                Rows.read(ys, t, y.offset() + (long) row * n, n, v);
+                Rows.read(gs, t, TensorAccess.offset(dy) + (long) row * n, n, g);
+                Rows.read(ys, t, TensorAccess.offset(y) + (long) row * n, n, v);
                 double s = 0;
                 if (log) {
                     for (int j = 0; j < n; j++) s += g[j];
@@ -121,14 +122,14 @@ public final class CpuSoftmax implements Softmax.Kernels {
                     for (int j = 0; j < n; j++) s += g[j] * v[j];
                     for (int j = 0; j < n; j++) g[j] = v[j] * (g[j] - s);           // dx = y (dy − Σ dy·y)
                 }
-                Rows.write(ds, t, dx.offset() + (long) row * n, n, g);
+                Rows.write(ds, t, TensorAccess.offset(dx) + (long) row * n, n, g);
             }
         });
     }
 
     private static void backwardF32(Tensor dy, Tensor y, Tensor dx, boolean log, int rows, int n) {
         MemorySegment gs = CpuBackend.seg(dy), ys = CpuBackend.seg(y), ds = CpuBackend.seg(dx);
-        long go = dy.offset() * 4, yo = y.offset() * 4, dxo = dx.offset() * 4;
+        long go = TensorAccess.offset(dy) * 4, yo = TensorAccess.offset(y) * 4, dxo = TensorAccess.offset(dx) * 4;
         int bound = SPECIES.loopBound(n);
         Parallel.forRange(rows, grain(n), (start, end) -> {
             float[] lanes = new float[LANES];

@@ -1,7 +1,7 @@
 package dev.jomni.tensor.cpu;
 
 import dev.jomni.tensor.Device;
-import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.spi.Storage;
 import java.lang.foreign.FunctionDescriptor;
 import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;

@@ -1,7 +1,7 @@
 package dev.jomni.tensor.cpu;
 
 import dev.jomni.tensor.Device;
-import dev.jomni.tensor.Stream;
+import dev.jomni.tensor.spi.Stream;
 
 /**
  * The CPU's stream: every op has run when its call returns, so a stream has no pending work and an

@@ -2,8 +2,9 @@ package dev.jomni.tensor.cpu;
 
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
-import dev.jomni.tensor.UnaryOp;
 import dev.jomni.tensor.ops.Swiglu;
+import dev.jomni.tensor.spi.TensorAccess;
+import dev.jomni.tensor.spi.UnaryOp;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -17,7 +18,7 @@ public final class CpuSwiglu implements Swiglu.Kernels {
 
     private static long grain(int n) { return Math.max(1, CHUNK / Math.max(1, n)); }
 
-    private static long at(Tensor t, int row) { return t.offset() + (long) row * t.strides()[0]; }
+    private static long at(Tensor t, int row) { return TensorAccess.offset(t) + (long) row * TensorAccess.strides(t)[0]; }
 
     @Override
     public void forward(Tensor gate, Tensor up, Tensor out) {

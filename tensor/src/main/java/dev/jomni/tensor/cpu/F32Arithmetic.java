@@ -1,7 +1,8 @@
 package dev.jomni.tensor.cpu;
 
-import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.BinaryOp;
+import dev.jomni.tensor.spi.TensorAccess;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 
@@ -26,7 +27,7 @@ final class F32Arithmetic {
     /** p such that element i of t (row-major) is storage element offset + i mod p, or −1. */
     static long period(Tensor t) {
         int[] shape = t.shape();
-        long[] strides = t.strides();
+        long[] strides = TensorAccess.strides(t);
         long p = 1;
         int d = shape.length - 1;
         for (; d >= 0 && (shape[d] == 1 || strides[d] == p); d--) p *= shape[d];   // contiguous suffix

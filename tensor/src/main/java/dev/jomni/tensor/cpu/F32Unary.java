@@ -1,7 +1,7 @@
 package dev.jomni.tensor.cpu;
 
 import dev.jomni.tensor.Tensor;
-import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.spi.UnaryOp;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;

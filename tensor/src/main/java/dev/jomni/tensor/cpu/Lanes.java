@@ -3,6 +3,7 @@ package dev.jomni.tensor.cpu;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.HalfPrecision;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -49,7 +50,7 @@ final class Lanes {
     record View(MemorySegment seg, boolean bf16, long base) {
         static View of(Tensor t) {
             boolean bf16 = t.dtype() == DType.BF16;
-            return new View(CpuBackend.seg(t), bf16, t.offset() * (bf16 ? 2 : 4));
+            return new View(CpuBackend.seg(t), bf16, TensorAccess.offset(t) * (bf16 ? 2 : 4));
         }
 
         /** Lanes i … i + LANES − 1. */

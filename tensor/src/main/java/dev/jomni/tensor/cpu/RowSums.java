@@ -2,6 +2,7 @@ package dev.jomni.tensor.cpu;
 
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.TensorAccess;
 import jdk.incubator.vector.DoubleVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -32,7 +33,7 @@ final class RowSums {
         Lanes.View xs = Lanes.View.of(x);
         var o = CpuBackend.seg(out);
         DType ot = out.dtype();
-        long oo = out.offset();
+        long oo = TensorAccess.offset(out);
         int lanes = Lanes.LANES;
         Parallel.forRange(rows, Math.max(1, CHUNK / Math.max(1, n)), (s, e) -> {
             for (int row = (int) s; row < e; row++) {

@@ -1,6 +1,7 @@
 package dev.jomni.tensor.cpu;
 
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.TensorAccess;
 
 /** Walks a strided tensor's elements in row-major order. */
 final class Strided {
@@ -13,8 +14,8 @@ final class Strided {
     /** Calls v with the storage offset (in elements) of every element, row-major. */
     static void forEachOffset(Tensor t, OffsetVisitor v) {
         int[] shape = t.shape();
-        long[] st = t.strides();
-        long base = t.offset();
+        long[] st = TensorAccess.strides(t);
+        long base = TensorAccess.offset(t);
         if (t.numel() == 0) return;
         if (shape.length == 0) { v.visit(base); return; }
         int r = shape.length, last = shape[r - 1];

@@ -3,6 +3,7 @@ package dev.jomni.tensor.ops;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 import java.util.Arrays;
 
 /**
@@ -59,7 +60,7 @@ public final class CrossEntropy {
             int n = t.size(0);
             lse = Tensor.empty(x.device(), stat, n);
             rowLoss = Tensor.empty(x.device(), stat, n);
-            x.backend().kernels(Kernels.class).forward(x, t, ignoreIndex, lse, rowLoss);
+            Backend.of(x).kernels(Kernels.class).forward(x, t, ignoreIndex, lse, rowLoss);
             count = t.ne(ignoreIndex).to(stat).sum();                                      // [] on the device: no host read
             loss = rowLoss.sum().div(count);
         }
@@ -73,7 +74,7 @@ public final class CrossEntropy {
             if (!needs[0]) return new Tensor[] {null};
             Tensor scale = dLoss.to(lse.dtype()).div(count);
             Tensor dx = Tensor.empty(x.device(), x.dtype(), x.shape());
-            x.backend().kernels(Kernels.class).backward(x, t, lse, scale, ignoreIndex, dx);
+            Backend.of(x).kernels(Kernels.class).backward(x, t, lse, scale, ignoreIndex, dx);
             return new Tensor[] {dx.reshape(shape)};
         }
     }

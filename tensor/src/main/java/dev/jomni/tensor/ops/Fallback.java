@@ -1,6 +1,6 @@
 package dev.jomni.tensor.ops;
 
-import dev.jomni.tensor.Backend;
+import dev.jomni.tensor.spi.Backend;
 
 /**
  * The kernels a backend registered for an op or, where it registered none, the op's composition of

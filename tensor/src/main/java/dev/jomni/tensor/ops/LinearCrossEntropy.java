@@ -3,6 +3,7 @@ package dev.jomni.tensor.ops;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 import java.util.Arrays;
 
 /**
@@ -54,7 +55,7 @@ public final class LinearCrossEntropy {
     /** mean over valid targets of −log softmax(hidden · weightᵀ)[target]; hidden [N, H], weight [V, H], targets [N]. */
     public static Tensor linearCrossEntropy(Tensor hidden, Tensor weight, Tensor targets, long ignoreIndex) {
         check(hidden, weight, targets);
-        return linearCrossEntropy(hidden, weight, targets, ignoreIndex, hidden.backend().kernels(Kernels.class));
+        return linearCrossEntropy(hidden, weight, targets, ignoreIndex, Backend.of(hidden).kernels(Kernels.class));
     }
 
     /** The same with given kernels (tests run the CPU kernels with small chunks). */

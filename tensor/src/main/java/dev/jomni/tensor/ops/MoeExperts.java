@@ -3,6 +3,7 @@ package dev.jomni.tensor.ops;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 import java.util.Arrays;
 
 /**
@@ -105,7 +106,7 @@ public final class MoeExperts {
         try (var g = Autograd.noGrad()) {
             in = new Inputs(x.contiguous(), ids.contiguous(), weights.contiguous(), gateUp.contiguous(), down.contiguous(),
                     contiguous(gateUpLora), contiguous(downLora));
-            x.backend().kernels(Kernels.class).forward(in, out);
+            Backend.of(x).kernels(Kernels.class).forward(in, out);
         }
         return Autograd.record("moeExperts", out, new Saved(in), x, ids, weights, gateUp, down,
                 gateUpLora == null ? null : gateUpLora.a(), gateUpLora == null ? null : gateUpLora.b(),
@@ -135,7 +136,7 @@ public final class MoeExperts {
             check(x, ids, weights, null, null, new int[] {experts, 2 * i, h}, new int[] {experts, h, i}, gateUpLora, downLora);
             in = new Inputs(x.contiguous(), ids.contiguous(), weights.contiguous(), null, null,
                     contiguous(gateUpLora), contiguous(downLora), gateUp, down, experts);
-            Kernels k = x.backend().kernels(Kernels.class);
+            Kernels k = Backend.of(x).kernels(Kernels.class);
             k.forward(k.takesNf4() ? in : in.dequantized(), out);
         }
         return Autograd.record("moeExperts", out, new Saved(in), x, ids, weights, null, null,
@@ -156,7 +157,7 @@ public final class MoeExperts {
                     like(needs[4], in.down()), like(needs[5], gu == null ? null : gu.a()), like(needs[6], gu == null ? null : gu.b()),
                     like(needs[7], dn == null ? null : dn.a()), like(needs[8], dn == null ? null : dn.b()));
             Tensor g = dy.contiguous();
-            Kernels k = in.x().backend().kernels(Kernels.class);
+            Kernels k = Backend.of(in.x()).kernels(Kernels.class);
             k.backward(k.takesNf4() ? in : in.dequantized(), g.dtype() == in.x().dtype() ? g : g.to(in.x().dtype()), grads);
             return new Tensor[] {grads.x(), null, grads.weights(), grads.gateUp(), grads.down(),
                                  grads.gateUpA(), grads.gateUpB(), grads.downA(), grads.downB()};

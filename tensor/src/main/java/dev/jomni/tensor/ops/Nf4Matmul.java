@@ -4,6 +4,7 @@ import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.Check;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 
 /**
  * y = x · Wᵀ for a frozen NF4 weight W [N, K] ({@link Nf4Weight}), without materializing W in the
@@ -70,5 +71,5 @@ public final class Nf4Matmul {
         }
     }
 
-    private static Kernels kernels(Tensor t) { return t.backend().kernels(Kernels.class); }
+    private static Kernels kernels(Tensor t) { return Backend.of(t).kernels(Kernels.class); }
 }

@@ -4,6 +4,7 @@ import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.Check;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 
 /**
  * RMSNorm over the last axis (arXiv:1910.07467), as transformers' Qwen3 RMSNorm computes it:
@@ -68,7 +69,7 @@ public final class RmsNorm {
         }
     }
 
-    private static Kernels kernels(Tensor x) { return Fallback.kernels(x.backend(), Kernels.class, COMPOSED); }
+    private static Kernels kernels(Tensor x) { return Fallback.kernels(Backend.of(x), Kernels.class, COMPOSED); }
 
     /**
      * The op composed of primitive tensor ops, as jomni computed it before this op existed: the fallback
@@ -81,8 +82,8 @@ public final class RmsNorm {
                 Tensor h = x.to(x.dtype().atLeastF32());
                 Tensor r = h.square().mean(-1, true).add(eps).rsqrt();          // [rows, 1]
                 Tensor out = w.mul(h.mul(r).to(x.dtype()));
-                x.backend().copy(out.to(y.dtype()), y);
-                x.backend().copy(r.reshape(-1).to(rstd.dtype()), rstd);
+                Backend.of(x).copy(out.to(y.dtype()), y);
+                Backend.of(x).copy(r.reshape(-1).to(rstd.dtype()), rstd);
             }
         }
 
@@ -95,11 +96,11 @@ public final class RmsNorm {
                     Tensor gw = dy.to(c).mul(w.to(c));                            // [rows, n]
                     Tensor dot = gw.mul(h).mean(-1, true);                          // [rows, 1]
                     Tensor d = gw.mul(r).sub(h.mul(r.mul(r).mul(r)).mul(dot));
-                    x.backend().copy(d.to(dx.dtype()), dx);
+                    Backend.of(x).copy(d.to(dx.dtype()), dx);
                 }
                 if (dw != null) {
                     Tensor normed = h.mul(r).to(x.dtype()).to(c);
-                    x.backend().copy(dy.to(c).mul(normed).sum(0, false).to(dw.dtype()), dw);
+                    Backend.of(x).copy(dy.to(c).mul(normed).sum(0, false).to(dw.dtype()), dw);
                 }
             }
         }

@@ -4,6 +4,7 @@ import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.Check;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 
 /**
  * Rotary position embedding, half-split (transformers' {@code rotate_half}), applied with precomputed
@@ -69,7 +70,7 @@ public final class Rope {
         }
     }
 
-    private static Kernels kernels(Tensor x) { return Fallback.kernels(x.backend(), Kernels.class, COMPOSED); }
+    private static Kernels kernels(Tensor x) { return Fallback.kernels(Backend.of(x), Kernels.class, COMPOSED); }
 
     /**
      * The op composed of primitive tensor ops, as jomni computed it before this op existed: the fallback
@@ -82,7 +83,7 @@ public final class Rope {
                 int p = x.size(-1) / 2;
                 Tensor c = cos.unsqueeze(1), s = sin.unsqueeze(1);         // [Bt, 1, T, d]
                 Tensor rotated = Tensor.cat(java.util.List.of(x.narrow(-1, p, p).neg(), x.narrow(-1, 0, p)), -1);
-                x.backend().copy(x.mul(c).add(rotated.mul(s)), out);
+                Backend.of(x).copy(x.mul(c).add(rotated.mul(s)), out);
             }
         }
 
@@ -92,7 +93,7 @@ public final class Rope {
                 int p = dy.size(-1) / 2;
                 Tensor c = cos.unsqueeze(1), ds = dy.mul(sin.unsqueeze(1));
                 Tensor back = Tensor.cat(java.util.List.of(ds.narrow(-1, p, p), ds.narrow(-1, 0, p).neg()), -1);
-                dy.backend().copy(dy.mul(c).add(back), dx);
+                Backend.of(dy).copy(dy.mul(c).add(back), dx);
             }
         }
     };

@@ -3,6 +3,8 @@ package dev.jomni.tensor.ops;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.TensorAccess;
 import java.util.Arrays;
 
 /**
@@ -71,7 +73,7 @@ public final class ScaledDotProductAttention {
         Tensor qu = unitLast(q), ku = unitLast(k), vu = unitLast(v);
         Tensor out = Tensor.empty(q.device(), q.dtype(), b, t, nh, d).permute(0, 2, 1, 3);   // [B, nh, T, d] over [B, T, nh, d]
         Tensor lse = Tensor.empty(q.device(), q.dtype().atLeastF32(), b, nh, t);
-        q.backend().kernels(Kernels.class).forward(qu, ku, vu, m, scale, out, lse);
+        Backend.of(q).kernels(Kernels.class).forward(qu, ku, vu, m, scale, out, lse);
         return Autograd.record("scaledDotProductAttention", out, new Saved(qu, ku, vu, out, lse, m, scale), q, k, v);
     }
 
@@ -83,14 +85,14 @@ public final class ScaledDotProductAttention {
             Tensor dk = needs[1] ? Tensor.empty(k.device(), k.dtype(), k.shape()) : null;
             Tensor dv = needs[2] ? Tensor.empty(v.device(), v.dtype(), v.shape()) : null;
             if (dq != null || dk != null || dv != null)
-                q.backend().kernels(Kernels.class).backward(q, k, v, out, lse, unitLast(dOut), mask, scale, dq, dk, dv);
+                Backend.of(q).kernels(Kernels.class).backward(q, k, v, out, lse, unitLast(dOut), mask, scale, dq, dk, dv);
             return new Tensor[] {dq, dk, dv};
         }
     }
 
     /** The tensor itself when its last axis has unit stride (what the kernels read), else a contiguous copy. */
     private static Tensor unitLast(Tensor x) {
-        return x.strides()[x.rank() - 1] == 1 || x.size(-1) == 1 ? x : x.contiguous();
+        return TensorAccess.strides(x)[x.rank() - 1] == 1 || x.size(-1) == 1 ? x : x.contiguous();
     }
 
     private static void check(Tensor q, Tensor k, Tensor v, AttentionMask m, double scale) {

@@ -3,6 +3,7 @@ package dev.jomni.tensor.ops;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.Check;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 
 /**
  * softmax and log-softmax along an axis, shifted by the row maximum: {@code y = exp(x − m) / Σ exp(x − m)},
@@ -59,7 +60,7 @@ public final class Softmax {
         }
     }
 
-    private static Kernels kernels(Tensor x) { return Fallback.kernels(x.backend(), Kernels.class, COMPOSED); }
+    private static Kernels kernels(Tensor x) { return Fallback.kernels(Backend.of(x), Kernels.class, COMPOSED); }
 
     /**
      * The op composed of primitive tensor ops, as jomni computed it before this op existed (exp twice,
@@ -72,7 +73,7 @@ public final class Softmax {
             try (var g = Autograd.noGrad()) {
                 Tensor shifted = x.sub(x.max(-1, true));
                 Tensor out = log ? shifted.sub(shifted.exp().sum(-1, true).log()) : shifted.exp().div(shifted.exp().sum(-1, true));
-                x.backend().copy(out, y);
+                Backend.of(x).copy(out, y);
             }
         }
 
@@ -80,7 +81,7 @@ public final class Softmax {
         public void backward(Tensor dy, Tensor y, Tensor dx, boolean log) {
             try (var g = Autograd.noGrad()) {
                 Tensor out = log ? dy.sub(y.exp().mul(dy.sum(-1, true))) : y.mul(dy.sub(dy.mul(y).sum(-1, true)));
-                y.backend().copy(out, dx);
+                Backend.of(y).copy(out, dx);
             }
         }
     };

@@ -4,6 +4,7 @@ import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.Check;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 
 /**
  * SwiGLU's gating, fused: {@code out = silu(gate) · up}, {@code silu(g) = g·σ(g)}, with silu(gate)
@@ -96,7 +97,7 @@ public final class Swiglu {
         return (dout.dtype() == like.dtype() ? dout : dout.to(like.dtype())).contiguous().reshape(like.size(0), like.size(1));
     }
 
-    private static Kernels kernels(Tensor x) { return Fallback.kernels(x.backend(), Kernels.class, COMPOSED); }
+    private static Kernels kernels(Tensor x) { return Fallback.kernels(Backend.of(x), Kernels.class, COMPOSED); }
 
     /**
      * The op composed of primitive tensor ops (silu, then mul, as jomni computed it before this op):
@@ -106,7 +107,7 @@ public final class Swiglu {
         @Override
         public void forward(Tensor gate, Tensor up, Tensor out) {
             try (var none = Autograd.noGrad()) {
-                gate.backend().copy(gate.silu().mul(up), out);
+                Backend.of(gate).copy(gate.silu().mul(up), out);
             }
         }
 
@@ -116,9 +117,9 @@ public final class Swiglu {
                 if (dgate != null) {
                     Tensor s = gate.sigmoid();
                     Tensor grad = s.mul(gate.mul(s.rsub(1)).add(1));                    // silu'(g) = σ(1 + g(1 − σ))
-                    gate.backend().copy(dout.mul(up).mul(grad), dgate);
+                    Backend.of(gate).copy(dout.mul(up).mul(grad), dgate);
                 }
-                if (dup != null) gate.backend().copy(dout.mul(gate.silu()), dup);
+                if (dup != null) Backend.of(gate).copy(dout.mul(gate.silu()), dup);
             }
         }
     };

@@ -4,11 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
+import dev.jomni.tensor.spi.BinaryOp;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -29,7 +30,7 @@ class F32ArithmeticTest {
             boolean vector = F32Arithmetic.handles(op, xe, ye, fast);
             assertEquals(ys.length != 3, vector, "which path " + java.util.Arrays.toString(ys));
             if (vector) F32Arithmetic.apply(op, xe, ye, fast);
-            else Device.cpu().backend().binary(op, xe, ye, fast);
+            else Backend.of(Device.cpu()).binary(op, xe, ye, fast);
             double[] u = CpuBackend.load(xe), v = CpuBackend.load(ye);
             for (int i = 0; i < u.length; i++) u[i] = op.apply(u[i], v[i]);
             CpuBackend.store(u, slow);

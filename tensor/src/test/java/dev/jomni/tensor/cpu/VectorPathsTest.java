@@ -4,12 +4,12 @@ import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import dev.jomni.tensor.BinaryOp;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
-import dev.jomni.tensor.ReduceOp;
 import dev.jomni.tensor.Tensor;
-import dev.jomni.tensor.UnaryOp;
+import dev.jomni.tensor.spi.BinaryOp;
+import dev.jomni.tensor.spi.ReduceOp;
+import dev.jomni.tensor.spi.UnaryOp;
 import java.util.Arrays;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;

@@ -10,6 +10,7 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.cpu.Parallel;
+import dev.jomni.tensor.spi.Backend;
 import java.util.function.Function;
 import org.junit.jupiter.api.Test;
 
@@ -156,7 +157,7 @@ class CrossEntropyTest {
     @Test
     void composedKernelsMatchTheCpuKernels() {
         Generator g = new Generator(6);
-        var cpu = dev.jomni.tensor.Device.cpu().backend().kernels(CrossEntropy.Kernels.class);
+        var cpu = Backend.of(dev.jomni.tensor.Device.cpu()).kernels(CrossEntropy.Kernels.class);
         var composed = new CrossEntropy.Composed();
         for (DType d : new DType[] {DType.F32, DType.BF16}) {
             int n = 37, c = 301;

@@ -11,8 +11,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Scope;
-import dev.jomni.tensor.Storage;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.cpu.CpuLinearCrossEntropy;
 import dev.jomni.tensor.cpu.Parallel;
@@ -167,9 +167,9 @@ class LinearCrossEntropyTest {
     /** Bytes allocated on top of what was live, at the most, while running body (its tensors freed at the end). */
     private static long peakOf(Runnable body) {
         try (var scope = Scope.open()) {
-            long before = Storage.resetPeak();
+            long before = Memory.resetPeak();
             body.run();
-            return Storage.peakBytes() - before;
+            return Memory.peakBytes() - before;
         }
     }
 

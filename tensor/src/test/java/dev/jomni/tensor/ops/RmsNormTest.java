@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
-import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.cpu.CpuRmsNorm;
 import dev.jomni.tensor.cpu.Parallel;
@@ -145,9 +145,9 @@ class RmsNormTest {
         int rows = 16, n = 64;
         Generator gen = new Generator(6);
         Tensor x = Tensor.randn(gen, DType.F32, rows, n).requiresGrad(true), w = Tensor.randn(gen, DType.F32, n).requiresGrad(true);
-        long mark = Storage.mark();
+        long mark = Memory.mark();
         Tensor y = x.rmsNorm(w, 1e-6);
-        long[] live = Storage.liveSince(mark);                     // the old composition held five [rows, n] f32 intermediates
+        long[] live = Memory.liveSince(mark);                     // the old composition held five [rows, n] f32 intermediates
         assertArrayEquals(new long[] {2, 4L * rows * n + 4L * rows}, live, "storages {count, bytes} made by a recorded forward");
         assertTrue(y.requiresGrad());
     }

@@ -8,7 +8,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
-import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.cpu.CpuRope;
 import org.junit.jupiter.api.Test;
@@ -86,9 +86,9 @@ class RopeTest {
         Generator gen = new Generator(3);
         Tensor[] cs = tables(gen, DType.F32, 1, 4, 8);
         Tensor x = Tensor.randn(gen, DType.F32, 1, 2, 4, 8).requiresGrad(true);
-        long mark = Storage.mark();
+        long mark = Memory.mark();
         Tensor y = Rope.rope(x, cs[0], cs[1]);
-        assertArrayEquals(new long[] {1, 4L * 2 * 4 * 8}, Storage.liveSince(mark), "storages {count, bytes}: the output; the tables are shared");
+        assertArrayEquals(new long[] {1, 4L * 2 * 4 * 8}, Memory.liveSince(mark), "storages {count, bytes}: the output; the tables are shared");
         assertTrue(y.requiresGrad());
     }
 

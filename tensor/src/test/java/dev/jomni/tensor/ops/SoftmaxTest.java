@@ -11,7 +11,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
-import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.cpu.CpuSoftmax;
 import org.junit.jupiter.api.Test;
@@ -110,9 +110,9 @@ class SoftmaxTest {
     @Test
     void theTapeHoldsOnlyTheOutput() {
         Tensor x = Tensor.randn(new Generator(4), DType.F32, 8, 100).requiresGrad(true);
-        long mark = Storage.mark();
+        long mark = Memory.mark();
         Tensor y = x.softmax(-1);
-        assertArrayEquals(new long[] {1, 4L * 8 * 100}, Storage.liveSince(mark), "storages {count, bytes} made by a recorded forward");
+        assertArrayEquals(new long[] {1, 4L * 8 * 100}, Memory.liveSince(mark), "storages {count, bytes} made by a recorded forward");
         assertTrue(y.requiresGrad());
     }
 

@@ -10,7 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
-import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Tensor;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -79,9 +79,9 @@ class SwigluTest {
     void theTapeHoldsOnlyTheOutput() {
         Generator gen = new Generator(2);
         Tensor gu = Tensor.randn(gen, DType.F32, 8, 2 * 24).requiresGrad(true);
-        long mark = Storage.mark();
+        long mark = Memory.mark();
         Swiglu.swiglu(gu);
-        assertArrayEquals(new long[] {1, 4L * 8 * 24}, Storage.liveSince(mark), "storages {count, bytes} made by a recorded forward");
+        assertArrayEquals(new long[] {1, 4L * 8 * 24}, Memory.liveSince(mark), "storages {count, bytes} made by a recorded forward");
     }
 
     @Test

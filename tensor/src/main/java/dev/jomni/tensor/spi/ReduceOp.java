@@ -1,4 +1,4 @@
-package dev.jomni.tensor;
+package dev.jomni.tensor.spi;
 
 /** Reductions over the last axis of a [rows, n] tensor into [rows]; ARGMAX gives I64 (first maximum). */
 public enum ReduceOp {

@@ -1,4 +1,6 @@
-package dev.jomni.tensor;
+package dev.jomni.tensor.spi;
+
+import dev.jomni.tensor.Device;
 
 /**
  * An ordered queue of one device's work, as a backend exposes it ({@link Backend#defaultStream},

@@ -1,4 +1,4 @@
-package dev.jomni.tensor;
+package dev.jomni.tensor.spi;
 
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;

@@ -1,5 +1,6 @@
-package dev.jomni.tensor;
+package dev.jomni.tensor.spi;
 
+import dev.jomni.tensor.Device;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -7,7 +8,8 @@ import java.util.concurrent.atomic.AtomicLong;
 /**
  * A block of memory holding a tensor's elements, shared by the tensor and its views. Reference
  * counted by the tensors that use it: freed when the last one is closed (by its scope, explicitly,
- * or, for tensors created outside any scope, by the garbage collector).
+ * or, for tensors created outside any scope, by the garbage collector). The allocation counters
+ * here are published to users by {@link dev.jomni.tensor.Memory}.
  */
 public abstract class Storage {
     private static final AtomicLong LIVE_BYTES = new AtomicLong(), LIVE_COUNT = new AtomicLong(), SEQUENCE = new AtomicLong();
@@ -38,9 +40,11 @@ public abstract class Storage {
     /** Releases the memory; called once, when the last tensor using it is closed. */
     protected abstract void free();
 
-    void retain() { refs.incrementAndGet(); }
+    /** Called by each tensor made over this storage (the tensor package's bookkeeping; backends never call it). */
+    public final void retain() { refs.incrementAndGet(); }
 
-    void release() {
+    /** Called once by each tensor over this storage when it is closed; frees at the last one. */
+    public final void release() {
         if (refs.decrementAndGet() == 0) {
             free();
             if (counted) {

@@ -1,4 +1,4 @@
-package dev.jomni.tensor;
+package dev.jomni.tensor.spi;
 
 /** Element-wise functions of two tensors of one (broadcast) shape. Comparisons give BOOL. */
 public enum BinaryOp {

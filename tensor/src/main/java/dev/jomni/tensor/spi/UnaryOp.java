@@ -1,4 +1,4 @@
-package dev.jomni.tensor;
+package dev.jomni.tensor.spi;
 
 /**
  * Element-wise functions of one tensor that backends implement. {@code a} and {@code b} are the

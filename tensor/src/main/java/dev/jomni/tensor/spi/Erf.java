@@ -1,4 +1,4 @@
-package dev.jomni.tensor;
+package dev.jomni.tensor.spi;
 
 /** erf(x) to about 1e-15 relative: Maclaurin series near 0, continued fraction for erfc beyond. */
 final class Erf {

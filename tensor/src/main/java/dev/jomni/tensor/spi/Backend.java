@@ -1,5 +1,8 @@
-package dev.jomni.tensor;
+package dev.jomni.tensor.spi;
 
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
+import dev.jomni.tensor.Tensor;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -8,9 +11,15 @@ import java.lang.foreign.MemorySegment;
  * otherwise, inputs may be any strided view (stride 0 for broadcast) of any dtype, outputs are
  * freshly allocated contiguous tensors, and results must not depend on the number of threads.
  * Implementations: {@code CpuBackend} (the reference) and the CUDA backend in {@code kernels},
- * both found through {@link java.util.ServiceLoader} by {@link Device#backend()}.
+ * both found through {@link java.util.ServiceLoader} by {@link #of}.
  */
 public interface Backend {
+    /** The backend of {@code device}'s kind (loaded on first use; throws saying what is missing). */
+    static Backend of(Device device) { return Backends.of(device.kind()); }
+
+    /** The backend of the device {@code t} lives on. */
+    static Backend of(Tensor t) { return of(t.device()); }
+
     Device.Kind kind();
 
     /**
