@@ -1,5 +1,6 @@
 package dev.jomni.bench;
 
+import dev.jomni.tensor.spi.Backend;
 import dev.jomni.cuda.Cuda;
 import dev.jomni.cuda.CudaBackend;
 import dev.jomni.cuda.Stream;
@@ -81,7 +82,7 @@ public class AdamWStepBench {
                 }
             }
         }
-        gpu.backend().synchronize(gpu);
+        Backend.of(gpu).synchronize(gpu);
         times = new DeviceTimes(Cuda.context(0));
     }
 

@@ -1,5 +1,6 @@
 package dev.jomni.bench;
 
+import dev.jomni.tensor.spi.Backend;
 import dev.jomni.omni.model.AudioEncoder;
 import dev.jomni.omni.model.Generation;
 import dev.jomni.omni.model.GenerationEngine;
@@ -12,7 +13,7 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Scope;
-import dev.jomni.tensor.Storage;
+import dev.jomni.tensor.Memory;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.MoeExperts;
 import dev.jomni.tensor.ops.Nf4Weight;
@@ -112,7 +113,7 @@ public final class Thinker30b {
             String msg = String.valueOf(e.getMessage()).lines().findFirst().orElse("");
             row(name, "FAILED", "", e.getClass().getSimpleName() + ": " + msg);
             if (device.kind() == Device.Kind.CUDA) {
-                try { device.backend().synchronize(device); } catch (Throwable ignored) { }
+                try { Backend.of(device).synchronize(device); } catch (Throwable ignored) { }
             }
         }
     }
@@ -225,7 +226,7 @@ public final class Thinker30b {
         if (layers != fullLayers) row("train step ×" + fullLayers + "/" + layers + " (extrapolated)", f("%.0f", ms * fullLayers / layers), "ms",
                 f("%.0f", tokens / (ms * fullLayers / layers / 1e3)) + " tok/s, estimate: time scaled by layers");
         row("peak device memory (step)", gb(peak), "GB", "allocator high-water mark; " + gb(before) + " GB held before the step (weights, LoRA, optimizer state)");
-        if (opt instanceof AdamW8bit a) row("paged bytes per step", f("%.0f", (double) a.bytesPagedPerStep()), "B", "paged_adamw_8bit's host state");
+        if (opt instanceof AdamW8bit a) row("paged bytes (optimizer state in managed memory)", f("%.0f", (double) a.pagedBytes()), "B", a.name());
         trainStepMs = ms;
     }
 
@@ -283,7 +284,7 @@ public final class Thinker30b {
         double nf4 = fwdBwd(() -> MoeExperts.moeExperts(x.detach().requiresGrad(true), ids, w, gu4, dn4, e, lgu, ldn), dy);
         row("MoE experts bf16, fwd+bwd " + n + " tok", f("%.1f", bf16), "ms", "one layer, LoRA r=" + r + "; ×" + fullLayers + " = " + f("%.0f", bf16 * fullLayers) + " ms");
         row("MoE experts NF4, fwd+bwd " + n + " tok", f("%.1f", nf4), "ms", "one layer, LoRA r=" + r + "; ×" + fullLayers + " = " + f("%.0f", nf4 * fullLayers) + " ms"
-                + (device.backend().kernels(MoeExperts.Kernels.class).takesNf4() ? "" : " (no NF4 kernel: dequantized copies per call)"));
+                + (Backend.of(device).kernels(MoeExperts.Kernels.class).takesNf4() ? "" : " (no NF4 kernel: dequantized copies per call)"));
         long nf4Bytes = gu4.packed().numel() + gu4.absmax().numel() + 4 * gu4.nestedAbsmax().numel() + dn4.packed().numel() + dn4.absmax().numel() + 4 * dn4.nestedAbsmax().numel();
         row("experts per layer, NF4 vs bf16", gb(nf4Bytes), "GB", "bf16: " + gb(2L * (gateUp.numel() + down.numel())) + " GB; ×" + fullLayers + ": "
                 + gb(nf4Bytes * fullLayers) + " vs " + gb(2L * (gateUp.numel() + down.numel()) * fullLayers) + " GB");
@@ -391,19 +392,19 @@ public final class Thinker30b {
     // ---------------------------------------------------------------- memory, output
 
     private long allocated() {
-        return device.kind() == Device.Kind.CUDA ? dev.jomni.cuda.CudaBackend.memoryStats(device).allocatedBytes() : Storage.liveBytes();
+        return device.kind() == Device.Kind.CUDA ? dev.jomni.cuda.CudaBackend.memoryStats(device).allocatedBytes() : Memory.liveBytes();
     }
 
     private long peakAllocated() {
-        return device.kind() == Device.Kind.CUDA ? dev.jomni.cuda.CudaBackend.memoryStats(device).peakAllocatedBytes() : Storage.peakBytes();
+        return device.kind() == Device.Kind.CUDA ? dev.jomni.cuda.CudaBackend.memoryStats(device).peakAllocatedBytes() : Memory.peakBytes();
     }
 
     private void resetPeak() {
         if (device.kind() == Device.Kind.CUDA) dev.jomni.cuda.CudaBackend.resetPeakMemory(device);
-        else Storage.resetPeak();
+        else Memory.resetPeak();
     }
 
-    private void sync() { device.backend().synchronize(device); }
+    private void sync() { Backend.of(device).synchronize(device); }
 
     private static String gb(long bytes) { return String.format(Locale.ROOT, "%.2f", bytes / 1e9); }
 

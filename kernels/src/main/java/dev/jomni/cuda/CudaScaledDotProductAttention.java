@@ -247,8 +247,8 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
                     for (Tensor[] pair : new Tensor[][] {{pk, dk}, {pv, dv}}) {
                         if (pair[0] == null) continue;
                         Launch.begin().struct().i64(b).i64(nkv).i64(s).i64(d).i64(splits)
-                                .operand(CudaBackend.address(pair[0]), pair[0].strides(), 4, DType.F32.code)
-                                .operand(CudaBackend.address(pair[1]), pair[1].strides(), 4, pair[1].dtype().code)
+                                .operand(CudaBackend.address(pair[0]), TensorAccess.strides(pair[0]), 4, DType.F32.code)
+                                .operand(CudaBackend.address(pair[1]), TensorAccess.strides(pair[1]), 4, pair[1].dtype().code)
                                 .launch(sum, dev.stream, Dim3.blocks((long) b * nkv * s * (d / 2), THREADS), THREADS);
                         pair[0].close();   // back to the stream-ordered cache after the sum that reads it
                     }

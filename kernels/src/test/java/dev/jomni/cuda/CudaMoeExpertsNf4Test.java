@@ -1,5 +1,6 @@
 package dev.jomni.cuda;
 
+import dev.jomni.tensor.spi.Backend;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -101,16 +102,16 @@ class CudaMoeExpertsNf4Test {
 
     static void compare(Case c, long seed) {
         Device gpu = BackendParity.gpu();
-        compare(c, seed, gpu.backend().kernels(MoeExperts.Kernels.class), "");
+        compare(c, seed, Backend.of(gpu).kernels(MoeExperts.Kernels.class), "");
         if (c.dense().x().dtype() == DType.BF16) {            // the wmma GEMMs; dense copies on the SIMT GEMMs
-            compare(c, seed, new CudaMoeExperts((CudaBackend) gpu.backend(), true, CudaMoeExperts.TcKernel.WMMA, 0), " [wmma]");
-            compare(c, seed, new CudaMoeExperts((CudaBackend) gpu.backend(), false), " [simt]");
+            compare(c, seed, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.WMMA, 0), " [wmma]");
+            compare(c, seed, new CudaMoeExperts((CudaBackend) Backend.of(gpu), false), " [simt]");
         }
     }
 
     @Test
     void nf4ExpertsMatchTheReferenceOverTheDequantizedWeights() {
-        assertTrue(BackendParity.gpu().backend().kernels(MoeExperts.Kernels.class).takesNf4(), "CUDA reads NF4 experts itself");
+        assertTrue(Backend.of(BackendParity.gpu()).kernels(MoeExperts.Kernels.class).takesNf4(), "CUDA reads NF4 experts itself");
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         DType b = DType.BF16;
@@ -155,7 +156,7 @@ class CudaMoeExpertsNf4Test {
         MoeExperts.Inputs ig = on(gpu, c.nf4());
         var g = new MoeExperts.Grads(null, null, Tensor.empty(gpu, DType.BF16, 8, 128, 64), null, null, null, null, null);
         var e = assertThrows(IllegalArgumentException.class,
-                () -> gpu.backend().kernels(MoeExperts.Kernels.class).backward(ig, Tensor.zeros(gpu, DType.BF16, 3, 64), g));
+                () -> Backend.of(gpu).kernels(MoeExperts.Kernels.class).backward(ig, Tensor.zeros(gpu, DType.BF16, 3, 64), g));
         assertTrue(e.getMessage().contains("frozen"), e.getMessage());
     }
 }

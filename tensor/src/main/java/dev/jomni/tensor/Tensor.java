@@ -66,7 +66,7 @@ public final class Tensor implements AutoCloseable {
     /** Uninitialised contiguous tensor in the backend's pageable memory ({@link Backend#allocatePaged}). */
     public static Tensor emptyPaged(Device device, DType dtype, int... shape) {
         checkShape("emptyPaged", shape);
-        return new Tensor(device.backend().allocatePaged(device, dtype, numel(shape)), dtype, shape.clone(), contiguousStrides(shape), 0);
+        return new Tensor(Backend.of(device).allocatePaged(device, dtype, numel(shape)), dtype, shape.clone(), contiguousStrides(shape), 0);
     }
 
     public static Tensor full(Device device, DType dtype, double value, int... shape) {

@@ -1,5 +1,6 @@
 package dev.jomni.omni.model;
 
+import dev.jomni.tensor.spi.Backend;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
@@ -73,6 +74,6 @@ public final class LayerTimes {
     }
 
     private static void sync(Device device) {
-        device.backend().synchronize(device);
+        Backend.of(device).synchronize(device);
     }
 }

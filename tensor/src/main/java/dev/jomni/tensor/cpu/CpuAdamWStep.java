@@ -1,5 +1,6 @@
 package dev.jomni.tensor.cpu;
 
+import dev.jomni.tensor.spi.TensorAccess;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
@@ -16,8 +17,8 @@ final class CpuAdamWStep implements AdamWStep.Kernels {
 
     /** The bytes of a contiguous CPU tensor from its first element. */
     private static MemorySegment memory(Tensor t) {
-        MemorySegment s = ((CpuStorage) t.storage()).segment;
-        return s.asSlice(t.offset() * t.dtype().byteSize, t.numel() * t.dtype().byteSize);
+        MemorySegment s = ((CpuStorage) TensorAccess.storage(t)).segment;
+        return s.asSlice(TensorAccess.offset(t) * t.dtype().byteSize, t.numel() * t.dtype().byteSize);
     }
 
     private static void store(Tensor p, float[] pv) {

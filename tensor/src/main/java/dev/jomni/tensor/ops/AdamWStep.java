@@ -1,5 +1,6 @@
 package dev.jomni.tensor.ops;
 
+import dev.jomni.tensor.spi.Backend;
 import dev.jomni.tensor.Check;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Tensor;
@@ -142,5 +143,5 @@ public final class AdamWStep {
         return out;
     }
 
-    private static Kernels kernels(Tensor p) { return p.backend().kernels(Kernels.class); }
+    private static Kernels kernels(Tensor p) { return Backend.of(p).kernels(Kernels.class); }
 }
