@@ -32,5 +32,8 @@ public record Device(Kind kind, int index) {
         throw new IllegalArgumentException("unknown device '" + name + "': expected cpu, cuda or cuda:N");
     }
 
+    /** Waits until the work queued on this device is done (timing and benchmarks; results never need it). */
+    public void synchronize() { dev.jomni.tensor.spi.Backend.of(this).synchronize(this); }
+
     @Override public String toString() { return kind == Kind.CPU ? "cpu" : "cuda:" + index; }
 }

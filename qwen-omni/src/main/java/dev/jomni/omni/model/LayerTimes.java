@@ -1,6 +1,5 @@
 package dev.jomni.omni.model;
 
-import dev.jomni.tensor.spi.Backend;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Generator;
@@ -74,6 +73,6 @@ public final class LayerTimes {
     }
 
     private static void sync(Device device) {
-        Backend.of(device).synchronize(device);
+        device.synchronize();
     }
 }
