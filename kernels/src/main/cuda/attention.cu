@@ -1305,17 +1305,16 @@ __device__ __forceinline__ void decode_chunk(const DecodeArgs& p) {
 #pragma unroll
     for (int x = 0; x < CPL; x++) o[hh][x] = 0;
   }
-  auto row = [&](const Operand& x, int j) {      // K or V row of token j
-    const long long blk = table[j / p.bs];
-    return x.ptr + 2 * (blk * x.stride[0] + g * x.stride[1] + (long long)(j % p.bs) * x.stride[2]);
-  };
+  const int bs = (int)p.bs;
+  const long long ks0 = p.k.stride[0], ks1 = p.k.stride[1], ks2 = p.k.stride[2];
+  const long long vs0 = p.v.stride[0], vs1 = p.v.stride[1], vs2 = p.v.stride[2];
   for (int base = j0 + 32 * warp; base < j1; base += 32 * NW) {
     const int j = base + lane;
     float s[G];
 #pragma unroll
     for (int hh = 0; hh < G; hh++) s[hh] = 0;
     if (j < j1) {
-      const char* kr = row(p.k, j);
+      const char* kr = p.k.ptr + 2 * (table[j / bs] * ks0 + g * ks1 + (long long)(j % bs) * ks2);   // K row of token j
 #pragma unroll 4
       for (int c = 0; c < D; c += 8) {
         const uint4 w = *(const uint4*)(kr + 2 * c);
@@ -1344,7 +1343,8 @@ __device__ __forceinline__ void decode_chunk(const DecodeArgs& p) {
     __syncwarp();
     const int n = min(32, j1 - base);
     for (int kk = 0; kk < n; kk++) {
-      const char* vr = row(p.v, base + kk) + 2 * lane * CPL;
+      const int jv = base + kk;
+      const char* vr = p.v.ptr + 2 * (table[jv / bs] * vs0 + g * vs1 + (long long)(jv % bs) * vs2 + lane * CPL);
       float v[CPL];
       if constexpr (CPL == 4) {
         const uint2 w = *(const uint2*)vr;
