@@ -14,13 +14,16 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * ScaledDotProductAttention's CUDA kernels (attention.cu). The forward and backward of bf16/f16 with
  * head_dim 64 or 128 and 16-byte aligned rows run on tensor cores (sdpa_fwd_tc_*, sdpa_bwd_tc_{dq,dkv}_*:
- * FlashAttention-2, mma.sync, cp.async double buffering; off with {@code -Djomni.attention.simt=true});
- * every other forward and backward run the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory tiles, online softmax). Forward and dQ
- * take a block per (batch, head, query tile), dK/dV a block per (batch, kv head, key tile) summing the
- * group's heads and every query in order: deterministic, no atomics. q, k, v, out and dOut are read
- * through their strides (unit stride on d); the segment offsets are uploaded with the launch (a
- * host-to-device copy, no wait) and backward's delta = rowsum(dOut ∘ out) lives in a scratch tensor,
- * both returned to the stream-ordered cache right after the launches that read them.
+ * FlashAttention-2 with cp.async double buffering; wgmma on sm_90a, mma.sync elsewhere; variants by
+ * {@code -Djomni.attention.variant}, see TensorCoreTiles; off with {@code -Djomni.attention.simt=true});
+ * every other forward and backward run the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory
+ * tiles, online softmax). Forward and dQ take a block per (batch, head, query tile), dK/dV a block per
+ * (batch, kv head, key tile) summing the group's heads and every query in order (or, for few kv heads, a
+ * block per split of the group writing f32 partials that a second kernel sums in order): deterministic, no
+ * atomics. q, k, v, out and dOut are read through their strides (unit stride on d); the segment offsets
+ * are uploaded with the launch (a host-to-device copy, no wait) and backward's delta = rowsum(dOut ∘ out)
+ * and the partials live in scratch tensors, returned to the stream-ordered cache right after the launches
+ * that read them. Decode over a paged cache is flash decoding (sdpa_decode_*, see decode).
  */
 final class CudaScaledDotProductAttention implements ScaledDotProductAttention.Kernels {
     /** The widest head the kernels hold (f64: 128). */
