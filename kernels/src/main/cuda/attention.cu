@@ -1248,3 +1248,184 @@ SDPA_TC_BWD_KERNELS(f16_d128, __half, 128, 32)
 // d 128 with 64-row query tiles in dK/dV (more registers, fewer and larger wgmma steps)
 extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_bf16_d128_b64(const SdpaArgs p) { bwd_dkv_tc<__nv_bfloat16, 128, 64, FBK, true>(p); }
 extern "C" __global__ void __launch_bounds__(FNT) sdpa_bwd_tc_dkv_f16_d128_b64(const SdpaArgs p) { bwd_dkv_tc<__half, 128, 64, FBK, true>(p); }
+
+// ---------------------------------------------------------------- decode over a paged cache
+// ScaledDotProductAttention.Kernels.decode ("flash decoding"): one query per (b, head) over the first lens[b]
+// tokens of sequence b, token j at row j % bs of block table[b, j / bs] of the caches k, v [blocks, nkv, bs, d].
+//   sdpa_decode_{E}_d{D}_g{G}: block per (b, kv head, chunk of DCH = 256 tokens, G query heads of the group),
+//     grid (B · nkv, ceil(maxBlocks · bs / DCH), group / G), 4 warps. Each warp takes 32 tokens at a time, a
+//     lane per token for the scores (its K row by 16-byte loads, the G queries from shared memory, pre-scaled
+//     by scale · log2 e), an online softmax per head (running max by warp shuffles, each lane's partial sum),
+//     then a lane per D/32 columns for O += P V over those 32 tokens. The warps' (m, l, O) merge in order
+//     into the chunk's f32 partials pm [B, nh, chunks, 2] (log2-domain max, sum) and po [B, nh, chunks, D].
+//   sdpa_decode_combine_{E}_d{D}: block per (b, head): the chunks merged in order, out = O / l, lse = ln of
+//     the sum (+∞ and out 0 for an empty sequence). f32 throughout, probabilities not rounded.
+constexpr int DNT = 128, DCH = 256;
+
+/** sdpa_decode's dynamic shared memory (f32): queries [G][D], probabilities [4][32][G], warp maxima and sums [2][4][G], outputs [4][G][D]. */
+__host__ __device__ constexpr unsigned long long decode_smem(int g, int d) {
+  return 4ull * ((unsigned long long)g * d + (DNT / 32) * 32ull * g + 2ull * (DNT / 32) * g + (DNT / 32) * (unsigned long long)g * d);
+}
+
+struct DecodeArgs {
+  long long b, nh, nkv, bs, maxBlocks, chunks;
+  double scale;
+  Operand q, k, v, table, lens, pm, po, out, lse;
+};
+
+template <typename E, int D, int G>
+__device__ __forceinline__ void decode_chunk(const DecodeArgs& p) {
+  constexpr int NW = DNT / 32, CPL = D / 32;   // warps; columns per lane in the P V phase
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const long long b = blockIdx.x / p.nkv, g = blockIdx.x % p.nkv, group = p.nh / p.nkv;
+  const long long h0 = g * group + (long long)blockIdx.z * G;   // this block's first query head
+  const int len = ((const int*)p.lens.ptr)[b], j0 = blockIdx.y * DCH, j1 = min(len, j0 + DCH);
+  const int* table = (const int*)p.table.ptr + b * p.maxBlocks;
+  const float inf = __int_as_float(0x7f800000);
+
+  extern __shared__ __align__(16) unsigned char smem[];
+  check_smem(decode_smem(G, D));
+  float (*qs)[D] = (float (*)[D])smem;                    // [G][D] queries · scale · log2 e
+  float (*ps)[32][G] = (float (*)[32][G])(qs + G);        // [NW][32][G] a warp's probabilities of its 32 tokens
+  float (*wm)[G] = (float (*)[G])(ps + NW);               // [NW][G] the warps' maxima,
+  float (*wl)[G] = wm + NW;                               // sums
+  float (*wo)[G][D] = (float (*)[G][D])(wl + NW);         // and outputs [NW][G][D]
+  const float c2 = (float)(p.scale * 1.4426950408889634);
+  for (int e = threadIdx.x; e < G * D; e += DNT) {
+    const int hh = e / D, c = e % D;
+    qs[hh][c] = load<float>(p.q, b * p.q.stride[0] + (h0 + hh) * p.q.stride[1] + c) * c2;
+  }
+  __syncthreads();
+
+  float m[G], l[G], o[G][CPL];
+#pragma unroll
+  for (int hh = 0; hh < G; hh++) {
+    m[hh] = -inf;
+    l[hh] = 0;
+#pragma unroll
+    for (int x = 0; x < CPL; x++) o[hh][x] = 0;
+  }
+  const int bs = (int)p.bs;
+  const long long ks0 = p.k.stride[0], ks1 = p.k.stride[1], ks2 = p.k.stride[2];
+  const long long vs0 = p.v.stride[0], vs1 = p.v.stride[1], vs2 = p.v.stride[2];
+  for (int base = j0 + 32 * warp; base < j1; base += 32 * NW) {
+    const int j = base + lane;
+    float s[G];
+#pragma unroll
+    for (int hh = 0; hh < G; hh++) s[hh] = 0;
+    if (j < j1) {
+      const char* kr = p.k.ptr + 2 * (table[j / bs] * ks0 + g * ks1 + (long long)(j % bs) * ks2);   // K row of token j
+#pragma unroll 4
+      for (int c = 0; c < D; c += 8) {
+        const uint4 w = *(const uint4*)(kr + 2 * c);
+        const uint32_t ws[4] = {w.x, w.y, w.z, w.w};
+#pragma unroll
+        for (int x = 0; x < 4; x++) {
+          const float2 kv = unpack2<E>(ws[x]);
+#pragma unroll
+          for (int hh = 0; hh < G; hh++) s[hh] += qs[hh][c + 2 * x] * kv.x + qs[hh][c + 2 * x + 1] * kv.y;
+        }
+      }
+    }
+    float alpha[G];
+#pragma unroll
+    for (int hh = 0; hh < G; hh++) {
+      const float x = j < j1 ? s[hh] : -inf;
+      const float mn = fmaxf(m[hh], warp_max(x));           // finite: token base < j1 is in range
+      alpha[hh] = exp2_ftz(m[hh] - mn);
+      m[hh] = mn;
+      const float pr = exp2_ftz(x - mn);
+      l[hh] = l[hh] * alpha[hh] + pr;
+      ps[warp][lane][hh] = pr;
+#pragma unroll
+      for (int x2 = 0; x2 < CPL; x2++) o[hh][x2] *= alpha[hh];
+    }
+    __syncwarp();
+    const int n = min(32, j1 - base);
+    for (int kk = 0; kk < n; kk++) {
+      const int jv = base + kk;
+      const char* vr = p.v.ptr + 2 * (table[jv / bs] * vs0 + g * vs1 + (long long)(jv % bs) * vs2 + lane * CPL);
+      float v[CPL];
+      if constexpr (CPL == 4) {
+        const uint2 w = *(const uint2*)vr;
+        const float2 a = unpack2<E>(w.x), c = unpack2<E>(w.y);
+        v[0] = a.x; v[1] = a.y; v[2] = c.x; v[3] = c.y;
+      } else {
+        const float2 a = unpack2<E>(*(const uint32_t*)vr);
+        v[0] = a.x; v[1] = a.y;
+      }
+#pragma unroll
+      for (int hh = 0; hh < G; hh++) {
+        const float pr = ps[warp][kk][hh];
+#pragma unroll
+        for (int x = 0; x < CPL; x++) o[hh][x] += pr * v[x];
+      }
+    }
+    __syncwarp();
+  }
+  // the warps' partials, merged in warp order
+#pragma unroll
+  for (int hh = 0; hh < G; hh++) {
+    const float ls = warp_sum(l[hh]);
+    if (lane == 0) {
+      wm[warp][hh] = m[hh];
+      wl[warp][hh] = ls;
+    }
+#pragma unroll
+    for (int x = 0; x < CPL; x++) wo[warp][hh][lane * CPL + x] = o[hh][x];
+  }
+  __syncthreads();
+  const long long pb = ((b * p.nh + h0) * p.chunks + blockIdx.y);   // partial index of head h0
+  for (int e = threadIdx.x; e < G * D; e += DNT) {
+    const int hh = e / D, c = e % D;
+    float mm = -inf;
+    for (int w = 0; w < NW; w++) mm = fmaxf(mm, wm[w][hh]);
+    float oo = 0, ll = 0;
+    if (mm != -inf)
+      for (int w = 0; w < NW; w++) {
+        const float a = exp2_ftz(wm[w][hh] - mm);
+        oo += wo[w][hh][c] * a;
+        ll += wl[w][hh] * a;
+      }
+    const long long at = pb + (long long)hh * p.chunks;
+    ((float*)p.po.ptr)[at * D + c] = oo;
+    if (c == 0) {
+      ((float*)p.pm.ptr)[2 * at] = mm;
+      ((float*)p.pm.ptr)[2 * at + 1] = ll;
+    }
+  }
+}
+
+template <typename E, int D>
+__device__ __forceinline__ void decode_combine(const DecodeArgs& p) {
+  const long long bh = blockIdx.x, b = bh / p.nh, h = bh % p.nh;
+  const float* pm = (const float*)p.pm.ptr + 2 * bh * p.chunks;
+  const float* po = (const float*)p.po.ptr + bh * p.chunks * D;
+  const float inf = __int_as_float(0x7f800000);
+  float mm = -inf;
+  for (long long c = 0; c < p.chunks; c++) mm = fmaxf(mm, pm[2 * c]);
+  for (int c = threadIdx.x; c < D; c += blockDim.x) {
+    float oo = 0, ll = 0;
+    if (mm != -inf)
+      for (long long x = 0; x < p.chunks; x++) {
+        const float a = exp2_ftz(pm[2 * x] - mm);
+        oo += po[x * D + c] * a;
+        ll += pm[2 * x + 1] * a;
+      }
+    const float r = ll == 0 ? 0.f : oo / ll;
+    store<float>(p.out, b * p.out.stride[0] + h * p.out.stride[1] + c, r);
+    if (c == 0) store<float>(p.lse, b * p.lse.stride[0] + h * p.lse.stride[1], ll == 0 ? inf : (mm + log2f(ll)) * 0.6931471805599453f);
+  }
+}
+
+#define SDPA_DECODE(SUFFIX, E, D)                                                                                           \
+  extern "C" __global__ void __launch_bounds__(DNT) sdpa_decode_##SUFFIX##_g1(const DecodeArgs p) { decode_chunk<E, D, 1>(p); } \
+  extern "C" __global__ void __launch_bounds__(DNT) sdpa_decode_##SUFFIX##_g2(const DecodeArgs p) { decode_chunk<E, D, 2>(p); } \
+  extern "C" __global__ void __launch_bounds__(DNT) sdpa_decode_##SUFFIX##_g4(const DecodeArgs p) { decode_chunk<E, D, 4>(p); } \
+  extern "C" __global__ void __launch_bounds__(DNT) sdpa_decode_##SUFFIX##_g8(const DecodeArgs p) { decode_chunk<E, D, 8>(p); } \
+  extern "C" __global__ void __launch_bounds__(DNT) sdpa_decode_combine_##SUFFIX(const DecodeArgs p) { decode_combine<E, D>(p); }
+
+SDPA_DECODE(bf16_d64, __nv_bfloat16, 64)
+SDPA_DECODE(bf16_d128, __nv_bfloat16, 128)
+SDPA_DECODE(f16_d64, __half, 64)
+SDPA_DECODE(f16_d128, __half, 128)

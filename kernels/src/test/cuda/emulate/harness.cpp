@@ -1,6 +1,8 @@
 #include "attention.cu"
 #include <cstdio>
 #include <random>
+#include <string>
+#include <algorithm>
 alignas(16) unsigned char smem[300 * 1024];
 
 typedef void (*Kern)(const SdpaArgs);
@@ -172,6 +174,14 @@ static void run_tc(const Prob& P, Kern fwd, const char* name, Kern dq = nullptr,
   p.dout = op(go.data(), tq, DT_BF16);
   p.delta = op(delta.data(), {1}, DT_F32);
   launch(sdpa_bwd_delta_f32, p, (B * nh * T + 7) / 8, 0);
+  {   // the tensor-core rows' delta (16-byte loads) against the f32 one
+    std::vector<float> delta2(B * nh * T, NAN), ref(delta.begin(), delta.end());
+    std::vector<double> refd(ref.begin(), ref.end());
+    SdpaArgs p2 = p;
+    p2.delta = op(delta2.data(), {1}, DT_F32);
+    launch(d == 64 ? sdpa_bwd_delta_tc_bf16_d64 : sdpa_bwd_delta_tc_bf16_d128, p2, ((long long)B * nh * T * (d / 8) + NT - 1) / NT, 0);
+    cmp("dlt", delta2, refd, 1e-5);
+  }
   const __nv_bfloat16 nan{0x7FC0};
   std::vector<__nv_bfloat16> gq(B * nh * T * d, nan), gk(B * nkv * S * d, nan), gv(B * nkv * S * d, nan);
   p.dq = op(gq.data(), {(long long)nh * T * d, (long long)T * d, d, 1}, DT_BF16);
@@ -184,7 +194,66 @@ static void run_tc(const Prob& P, Kern fwd, const char* name, Kern dq = nullptr,
   cmp("dq", f(gq), rdq, 2e-2); cmp("dk", f(gk), rdk, 2e-2); cmp("dv", f(gv), rdv, 2e-2);
 }
 
+
+/** The paged decode (bf16) against a double reference: shuffled block table, lengths across chunks, GQA. */
+template <int D, int G>
+static void run_decode(int B, int nh, int nkv, int bs, std::vector<int> lens, Kern chunk, Kern combine, const char* name) {
+  printf("decode %s B%d nh%d nkv%d d%d bs%d\n", name, B, nh, nkv, D, bs);
+  std::mt19937 rng(11); std::normal_distribution<float> nd;
+  int maxLen = *std::max_element(lens.begin(), lens.end()), maxBlocks = (maxLen + bs - 1) / bs + 1, blocks = B * maxBlocks + 3;
+  std::vector<int> perm(blocks); for (int i = 0; i < blocks; i++) perm[i] = i; std::shuffle(perm.begin(), perm.end(), rng);
+  std::vector<int> table(B * maxBlocks); for (int i = 0; i < B * maxBlocks; i++) table[i] = perm[i];
+  std::vector<__nv_bfloat16> q(B * nh * D), k((size_t)blocks * nkv * bs * D), v(k.size());
+  for (auto* a : {&q, &k, &v}) for (auto& x : *a) x = __float2bfloat16_rn(nd(rng));
+  double scale = 1 / std::sqrt((double)D);
+  std::vector<double> ro(B * nh * D, 0), rl(B * nh);
+  auto at = [&](int b, int g, int j) { return ((size_t)(table[b * maxBlocks + j / bs] * nkv + g) * bs + j % bs) * D; };
+  for (int b = 0; b < B; b++) for (int h = 0; h < nh; h++) {
+    int g = h / (nh / nkv), n = lens[b]; std::vector<double> sc(n); double m = -INFINITY;
+    for (int j = 0; j < n; j++) { double x = 0; for (int c = 0; c < D; c++) x += (double)__bfloat162float(q[(b * nh + h) * D + c]) * __bfloat162float(k[at(b, g, j) + c]); sc[j] = x * scale; m = std::max(m, sc[j]); }
+    if (n == 0) { rl[b * nh + h] = INFINITY; continue; }
+    double l = 0; for (int j = 0; j < n; j++) l += std::exp(sc[j] - m);
+    rl[b * nh + h] = m + std::log(l);
+    for (int c = 0; c < D; c++) { double x = 0; for (int j = 0; j < n; j++) x += std::exp(sc[j] - m) / l * __bfloat162float(v[at(b, g, j) + c]); ro[(b * nh + h) * D + c] = x; }
+  }
+  int chunks = (maxBlocks * bs + DCH - 1) / DCH;
+  std::vector<float> pm((size_t)B * nh * chunks * 2, NAN), po((size_t)B * nh * chunks * D, NAN), out(B * nh * D, NAN), lse(B * nh, NAN);
+  DecodeArgs p{};
+  p.b = B; p.nh = nh; p.nkv = nkv; p.bs = bs; p.maxBlocks = maxBlocks; p.chunks = chunks; p.scale = scale;
+  p.q = op(q.data(), {(long long)nh * D, D, D, 1}, DT_BF16);
+  p.k = op(k.data(), {(long long)nkv * bs * D, (long long)bs * D, D, 1}, DT_BF16); p.v = op(v.data(), {(long long)nkv * bs * D, (long long)bs * D, D, 1}, DT_BF16);
+  p.table = op(table.data(), {maxBlocks, 1}, DT_I32); p.lens = op(lens.data(), {1}, DT_I32);
+  p.pm = op(pm.data(), {1}, DT_F32); p.po = op(po.data(), {1}, DT_F32);
+  p.out = op(out.data(), {(long long)nh * D, D, D, 1}, DT_F32); p.lse = op(lse.data(), {nh, 1, 1}, DT_F32);
+  typedef void (*DKern)(const DecodeArgs);
+  auto go = [&](DKern kern, int gx, int gy, int gz, unsigned long long shm) {
+    emu_dyn_smem = (unsigned)shm;
+    for (int z = 0; z < gz; z++) for (int y = 0; y < gy; y++) for (int x = 0; x < gx; x++) {
+      std::barrier<> bb(DNT); block_bar = &bb;
+      for (int w = 0; w < 8; w++) warp_bar[w] = new std::barrier<>(32);
+      memset(smem, 0xFF, sizeof smem);
+      std::vector<std::thread> ts;
+      for (int t = 0; t < DNT; t++) ts.emplace_back([&, t] { threadIdx.x = t; blockIdx.x = x; blockIdx.y = y; blockIdx.z = z; kern(p); });
+      for (auto& t : ts) t.join();
+      for (int w = 0; w < 8; w++) delete warp_bar[w];
+    }
+  };
+  go((DKern)(void*)chunk, B * nkv, chunks, nh / nkv / G, decode_smem(G, D));
+  go((DKern)(void*)combine, B * nh, 1, 1, 0);
+  std::vector<double> rlf(rl);
+  cmp("out", out, ro, 1e-2);
+  cmp("lse", lse, rlf, 1e-4);
+}
+
 int main(int argc, char** argv) {
+  if (argc > 1 && std::string(argv[1]) == "decode") {
+    typedef void (*K2)(const SdpaArgs);
+    run_decode<64, 4>(2, 8, 2, 16, {37, 300}, (K2)(void*)sdpa_decode_bf16_d64_g4, (K2)(void*)sdpa_decode_combine_bf16_d64, "GQA 4");
+    run_decode<128, 8>(2, 8, 1, 64, {0, 513}, (K2)(void*)sdpa_decode_bf16_d128_g8, (K2)(void*)sdpa_decode_combine_bf16_d128, "MQA 8, an empty sequence");
+    run_decode<128, 1>(1, 2, 2, 16, {1}, (K2)(void*)sdpa_decode_bf16_d128_g1, (K2)(void*)sdpa_decode_combine_bf16_d128, "MHA, one token");
+    printf("%d failures\n", fails);
+    return fails != 0;
+  }
   if (argc > 1) {   // the tensor-core backward only
     run_tc({1, 4, 1, 70, 70, 64, true, 0, true, {}}, sdpa_fwd_tc_bf16_d64, "causal padded MQA", sdpa_bwd_tc_dq_bf16_d64, sdpa_bwd_tc_dkv_bf16_d64, bwd_dkv_smem<64, 64>());
     run_tc({1, 2, 2, 31, 100, 128, true, 69, false, {}}, sdpa_fwd_tc_bf16_d128, "prefill after cache", sdpa_bwd_tc_dq_bf16_d128, sdpa_bwd_tc_dkv_bf16_d128, bwd_dkv_smem<128, 32>());

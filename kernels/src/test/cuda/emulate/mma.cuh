@@ -79,3 +79,5 @@ inline float2 make_float2(float x, float y) { return {x, y}; }
 template <typename E> inline float2 unpack2(uint32_t v) { return {emu_bf(v & 0xFFFF), emu_bf(v >> 16)}; }
 inline float exp2_ftz(float x) { float y = std::exp2(x); return y < 0x1p-126f ? 0.f : y; }
 inline void fence_proxy_async() {}
+struct uint4 { uint32_t x, y, z, w; };
+struct uint2 { uint32_t x, y; };

@@ -21,9 +21,9 @@
 #define MAX_RANK 8
 struct Shape { long long size[MAX_RANK]; int rank; int pad; };
 struct Operand { char* ptr; long long stride[MAX_RANK]; int dtype; int pad; };
-struct Dim { unsigned x, y; };
+struct Dim { unsigned x, y, z; };
 inline thread_local Dim threadIdx, blockIdx;
-inline Dim gridDim{1, 1}, blockDim{1, 1};   // one split (blockIdx.y = 0)
+inline Dim gridDim{1, 1, 1}, blockDim{1, 1, 1};   // one split (blockIdx.y = 0)
 inline unsigned emu_dyn_smem;
 
 

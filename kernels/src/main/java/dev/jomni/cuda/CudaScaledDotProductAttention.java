@@ -15,13 +15,16 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * ScaledDotProductAttention's CUDA kernels (attention.cu). The forward and backward of bf16/f16 with
  * head_dim 64 or 128 and 16-byte aligned rows run on tensor cores (sdpa_fwd_tc_*, sdpa_bwd_tc_{dq,dkv}_*:
- * FlashAttention-2, mma.sync, cp.async double buffering; off with {@code -Djomni.attention.simt=true});
- * every other forward and backward run the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory tiles, online softmax). Forward and dQ
- * take a block per (batch, head, query tile), dK/dV a block per (batch, kv head, key tile) summing the
- * group's heads and every query in order: deterministic, no atomics. q, k, v, out and dOut are read
- * through their strides (unit stride on d); the segment offsets are uploaded with the launch (a
- * host-to-device copy, no wait) and backward's delta = rowsum(dOut ∘ out) lives in a scratch tensor,
- * both returned to the stream-ordered cache right after the launches that read them.
+ * FlashAttention-2 with cp.async double buffering; wgmma on sm_90a, mma.sync elsewhere; variants by
+ * {@code -Djomni.attention.variant}, see TensorCoreTiles; off with {@code -Djomni.attention.simt=true});
+ * every other forward and backward run the simple tiled version of issue 9 (SIMT f32 FMA, shared-memory
+ * tiles, online softmax). Forward and dQ take a block per (batch, head, query tile), dK/dV a block per
+ * (batch, kv head, key tile) summing the group's heads and every query in order (or, for few kv heads, a
+ * block per split of the group writing f32 partials that a second kernel sums in order): deterministic, no
+ * atomics. q, k, v, out and dOut are read through their strides (unit stride on d); the segment offsets
+ * are uploaded with the launch (a host-to-device copy, no wait) and backward's delta = rowsum(dOut ∘ out)
+ * and the partials live in scratch tensors, returned to the stream-ordered cache right after the launches
+ * that read them. Decode over a paged cache is flash decoding (sdpa_decode_*, see decode).
  */
 final class CudaScaledDotProductAttention implements ScaledDotProductAttention.Kernels {
     /** The widest head the kernels hold (f64: 128). */
@@ -271,6 +274,45 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         }
         delta.close();
         if (seg != null) seg.close();
+    }
+
+    /**
+     * Flash decoding (attention.cu's sdpa_decode_*): blocks of 256 cached tokens per (batch row, kv head, G query
+     * heads of the group; G the largest of 8, 4, 2, 1 dividing it) write f32 partials, merged in order per
+     * (batch row, head) by sdpa_decode_combine_*. bf16/f16 with head_dim 64 or 128 and 16-byte aligned cache rows.
+     */
+    @Override
+    public void decode(Tensor q, Tensor kCache, Tensor vCache, Tensor blockTable, Tensor seqLens, double scale, Tensor out, Tensor lse) {
+        int b = q.size(0), nh = q.size(1), d = q.size(3), nkv = kCache.size(1), bs = kCache.size(2), maxBlocks = blockTable.size(1);
+        String shapes = "q " + q.dtype().lower() + Arrays.toString(q.shape()) + ", kCache " + kCache.dtype().lower() + Arrays.toString(kCache.shape());
+        if ((d != 64 && d != 128) || (q.dtype() != DType.BF16 && q.dtype() != DType.F16) || !rowsAligned(kCache) || !rowsAligned(vCache))
+            throw new IllegalArgumentException("scaledDotProductAttention decode on CUDA: needs bf16 or f16, head_dim 64 or 128 and 16-byte aligned "
+                    + "cache rows; got " + shapes);
+        if ((long) b * nh == 0) return;
+        int group = nh / nkv, g = group % 8 == 0 ? 8 : group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 1;
+        long chunks = Math.max(1, ((long) maxBlocks * bs + DECODE_CHUNK - 1) / DECODE_CHUNK);
+        CudaDevice dev = backend.on(q.device());
+        String e = (q.dtype() == DType.BF16 ? "bf16" : "f16") + "_d" + d;
+        long smem = 4L * ((long) g * d + 4L * 32 * g + 2L * 4 * g + 4L * g * d);   // attention.cu's decode_smem
+        Tensor pm = Tensor.empty(q.device(), DType.F32, b, nh, (int) chunks, 2), po = Tensor.empty(q.device(), DType.F32, b, nh, (int) chunks, d);
+        Launch chunk = decodeArgs(q, kCache, vCache, blockTable, seqLens, scale, pm, po, out, lse, bs, maxBlocks, chunks);
+        chunk.launch(kernel(dev, "sdpa_decode_" + e + "_g" + g, smem, shapes), dev.stream, new Dim3(b * nkv, (int) chunks, group / g), TC_THREADS, (int) smem);
+        decodeArgs(q, kCache, vCache, blockTable, seqLens, scale, pm, po, out, lse, bs, maxBlocks, chunks)
+                .launch(dev.kernel("attention", "sdpa_decode_combine_" + e), dev.stream, b * nh, TC_THREADS);
+        pm.close();
+        po.close();
+    }
+
+    /** attention.cu's DCH: cached tokens per decode block. */
+    private static final int DECODE_CHUNK = 256;
+
+    /** attention.cu's DecodeArgs, in its field order. */
+    private static Launch decodeArgs(Tensor q, Tensor k, Tensor v, Tensor table, Tensor lens, double scale, Tensor pm, Tensor po, Tensor out,
+                                     Tensor lse, int bs, int maxBlocks, long chunks) {
+        Launch l = Launch.begin().struct().i64(q.size(0)).i64(q.size(1)).i64(k.size(1)).i64(bs).i64(maxBlocks).i64(chunks).f64(scale);
+        for (Tensor x : new Tensor[] {q, k, v, table, lens, pm, po, out, lse})
+            l.operand(CudaBackend.address(x), x.strides(), x.rank(), x.dtype().code);
+        return l;
     }
 
     /**

@@ -314,6 +314,47 @@ class CudaScaledDotProductAttentionTest {
         check("lse", at, t, lseErr(lseG, lse), lseBound(t));
     }
 
+    /**
+     * Paged decode (sdpa_decode_*) against the CPU reference: shuffled block tables, lengths 0, 1, across chunks of
+     * 256 and up to 32k, GQA groups 1, 3, 4, 8 and 16, head dims 64 and 128, block sizes 16 and 64, bf16 and f16;
+     * out and lse poisoned with NaN.
+     */
+    @ParameterizedTest
+    @EnumSource(value = DType.class, names = {"BF16", "F16"})
+    void pagedDecodeMatchesTheCpuReference(DType t) {
+        Device gpu = BackendParity.gpu();
+        ScaledDotProductAttention.Kernels cuda = gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
+        ScaledDotProductAttention.Kernels cpu = Device.cpu().backend().kernels(ScaledDotProductAttention.Kernels.class);
+        long seed = Gpu.seed();
+        Generator g = new Generator(seed);
+        int[][] shapes = {{32, 4, 128, 16}, {8, 8, 64, 64}, {8, 2, 128, 64}, {16, 1, 64, 16}, {6, 2, 128, 16}};   // nh, nkv, d, blockSize
+        int[][] lens = {{1, 0, 257, 1000}, {32768}, {255, 256, 513}};
+        for (int[] sh : shapes)
+            for (int[] ln : lens) {
+                int nh = sh[0], nkv = sh[1], d = sh[2], bs = sh[3], b = ln.length, maxBlocks = 0;
+                for (int n : ln) maxBlocks = Math.max(maxBlocks, (n + bs - 1) / bs);
+                maxBlocks += 1;
+                int blocks = b * maxBlocks + 3;
+                java.util.List<Integer> order = new java.util.ArrayList<>();
+                for (int x = 0; x < blocks; x++) order.add(x);
+                java.util.Collections.shuffle(order, new java.util.Random(seed));
+                int[] table = new int[b * maxBlocks];
+                for (int x = 0; x < table.length; x++) table[x] = order.get(x);
+                Tensor q = Tensor.randn(g, t, b, nh, 1, d), k = Tensor.randn(g, t, blocks, nkv, bs, d), v = Tensor.randn(g, t, blocks, nkv, bs, d);
+                Tensor tab = Tensor.of(table, b, maxBlocks), len = Tensor.of(ln, b);
+                Tensor out = Tensor.empty(Device.cpu(), t, b, nh, 1, d), lse = Tensor.empty(Device.cpu(), DType.F32, b, nh, 1);
+                cpu.decode(q, k, v, tab, len, 1 / Math.sqrt(d), out, lse);
+                Tensor outG = Tensor.full(gpu, t, Double.NaN, b, nh, 1, d), lseG = Tensor.full(gpu, DType.F32, Double.NaN, b, nh, 1);
+                Tensor qG = q.to(gpu), kG = k.to(gpu), vG = v.to(gpu), tabG = tab.to(gpu), lenG = len.to(gpu);
+                long syncs = CudaBackend.hostSyncs(gpu);
+                cuda.decode(qG, kG, vG, tabG, lenG, 1 / Math.sqrt(d), outG, lseG);
+                assertEquals(syncs, CudaBackend.hostSyncs(gpu), "decode waited for the device");
+                Case at = new Case("decode bs " + bs + " lens " + Arrays.toString(ln) + " seed " + seed, b, nh, nkv, 1, ln[ln.length - 1], d, Mask.NONE, 0);
+                check("out", at, t, relErr(outG, out), bound(t));
+                check("lse", at, t, lseErr(lseG, lse), lseBound(t));
+            }
+    }
+
     @Test
     void headDimAbove256IsRefusedByName() {
         Device gpu = BackendParity.gpu();

@@ -297,6 +297,50 @@ final class CpuScaledDotProductAttention implements ScaledDotProductAttention.Ke
     }
 
     /** x rounded to dt (a no-op for f64). */
+    // ---------------------------------------------------------------- decode over a paged cache
+
+    /** The direct definition in double, a task per (batch row, head); the block table and lengths checked as read. */
+    @Override
+    public void decode(Tensor q, Tensor kCache, Tensor vCache, Tensor blockTable, Tensor seqLens, double scale, Tensor out, Tensor lse) {
+        int b = q.size(0), nh = q.size(1), d = q.size(3), nkv = kCache.size(1), bs = kCache.size(2), blocks = kCache.size(0);
+        int maxBlocks = blockTable.size(1), group = nh / nkv;
+        double[] table = blockTable.toDoubleArray(), lens = seqLens.toDoubleArray();
+        for (int x = 0; x < b; x++) {
+            if (lens[x] < 0 || lens[x] > (long) maxBlocks * bs)
+                throw new IllegalArgumentException("scaledDotProductAttention decode: seqLens[" + x + "] = " + (int) lens[x] + " outside [0, maxBlocks · blockSize = "
+                        + (long) maxBlocks * bs + "]");
+            for (int blk = 0; blk * bs < lens[x]; blk++)
+                if (table[x * maxBlocks + blk] < 0 || table[x * maxBlocks + blk] >= blocks)
+                    throw new IllegalArgumentException("scaledDotProductAttention decode: blockTable[" + x + ", " + blk + "] = " + (int) table[x * maxBlocks + blk]
+                            + " outside the cache's " + blocks + " blocks");
+        }
+        View qv = View.of(q), kv = View.of(kCache), vv = View.of(vCache), ov = View.of(out);
+        MemorySegment ls = CpuBackend.seg(lse);
+        Parallel.forEach(b * nh, task -> {
+            int x = task / nh, h = task % nh, g = h / group, n = (int) lens[x];
+            double[] qr = new double[d], kr = new double[d], o = new double[d], s = new double[n];
+            qv.load(x, h, 0, d, qr, 0);
+            double m = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < n; j++) {
+                kv.load((int) table[x * maxBlocks + j / bs], g, j % bs, d, kr, 0);
+                double dot = 0;
+                for (int c = 0; c < d; c++) dot += qr[c] * kr[c];
+                s[j] = scale * dot;
+                m = Math.max(m, s[j]);
+            }
+            double l = 0;
+            for (int j = 0; j < n; j++) {
+                double p = Math.exp(s[j] - m);
+                l += p;
+                vv.load((int) table[x * maxBlocks + j / bs], g, j % bs, d, kr, 0);
+                for (int c = 0; c < d; c++) o[c] += p * kr[c];
+            }
+            for (int c = 0; c < d; c++) o[c] = n == 0 ? 0 : o[c] / l;
+            ov.store(x, h, 0, d, o, 0);
+            CpuBackend.set(ls, lse.dtype(), lse.offset() + task, n == 0 ? Double.POSITIVE_INFINITY : m + Math.log(l));
+        });
+    }
+
     private static double round(DType dt, double x) {
         return switch (dt) {
             case F64 -> x;

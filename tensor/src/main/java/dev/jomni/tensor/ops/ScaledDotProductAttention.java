@@ -52,6 +52,21 @@ public final class ScaledDotProductAttention {
          */
         void backward(Tensor q, Tensor k, Tensor v, Tensor out, Tensor lse, Tensor dOut, AttentionMask mask, double scale,
                       Tensor dq, Tensor dk, Tensor dv);
+
+        /**
+         * One query per (batch row, head) over a paged cache: out[b, h] = softmax(scale · q[b, h] · Kᵀ) V over
+         * the first seqLens[b] tokens of row b, token j at row j % blockSize of block blockTable[b, j / blockSize]
+         * of kCache and vCache (query head h reads kv head h / (nh / nkv)). Probabilities are not rounded to
+         * the activation dtype (f32 or better throughout); a row with no token gives out 0 and lse +∞.
+         *
+         * @param q          [B, nh, 1, d]
+         * @param kCache     [blocks, nkv, blockSize, d] (vCache alike)
+         * @param blockTable int32 [B, maxBlocks] contiguous, entries in [0, blocks) where read
+         * @param seqLens    int32 [B] contiguous, each in [0, maxBlocks · blockSize]
+         * @param out        [B, nh, 1, d], q's dtype
+         * @param lse        [B, nh, 1] contiguous, f32 (f64 for f64 inputs)
+         */
+        void decode(Tensor q, Tensor kCache, Tensor vCache, Tensor blockTable, Tensor seqLens, double scale, Tensor out, Tensor lse);
     }
 
     /** With the default scale 1/√d. */
@@ -75,6 +90,45 @@ public final class ScaledDotProductAttention {
         Tensor lse = Tensor.empty(q.device(), q.dtype().atLeastF32(), b, nh, t);
         Backend.of(q).kernels(Kernels.class).forward(qu, ku, vu, m, scale, out, lse);
         return Autograd.record("scaledDotProductAttention", out, new Saved(qu, ku, vu, out, lse, m, scale), q, k, v);
+    }
+
+    /**
+     * Decode attention over a paged KV cache (inference: no gradient), as {@link Kernels#decode} describes, with
+     * the default scale 1/√d.
+     *
+     * @param q          [B, nh, 1, d]
+     * @param kCache     [blocks, nkv, blockSize, d]
+     * @param vCache     [blocks, nkv, blockSize, d]
+     * @param blockTable int32 [B, maxBlocks]: the cache blocks of each batch row, in token order
+     * @param seqLens    int32 [B]: the tokens of each batch row
+     * @return [B, nh, 1, d], q's dtype
+     */
+    public static Tensor decode(Tensor q, Tensor kCache, Tensor vCache, Tensor blockTable, Tensor seqLens) {
+        String shapes = "q " + q.dtype().lower() + Arrays.toString(q.shape()) + ", kCache " + kCache.dtype().lower() + Arrays.toString(kCache.shape())
+                + ", vCache " + Arrays.toString(vCache.shape()) + ", blockTable " + blockTable.dtype().lower() + Arrays.toString(blockTable.shape())
+                + ", seqLens " + seqLens.dtype().lower() + Arrays.toString(seqLens.shape());
+        if (q.rank() != 4 || q.size(2) != 1 || kCache.rank() != 4 || !Arrays.equals(kCache.shape(), vCache.shape()))
+            throw decodeFail("needs q [B, nh, 1, d] and kCache, vCache [blocks, nkv, blockSize, d] of one shape; got " + shapes);
+        if (!q.dtype().floating || q.dtype() != kCache.dtype() || q.dtype() != vCache.dtype())
+            throw decodeFail("q, kCache and vCache must share one floating dtype; got " + shapes);
+        int b = q.size(0), nh = q.size(1), d = q.size(3), nkv = kCache.size(1);
+        if (kCache.size(3) != d || nkv == 0 || nh % nkv != 0)
+            throw decodeFail("kCache must be [blocks, nkv, blockSize, d=" + d + "] with nh=" + nh + " a multiple of nkv; got " + shapes);
+        if (blockTable.dtype() != DType.I32 || blockTable.rank() != 2 || blockTable.size(0) != b || !blockTable.isContiguous())
+            throw decodeFail("blockTable must be a contiguous int32 [B=" + b + ", maxBlocks]; got " + shapes);
+        if (seqLens.dtype() != DType.I32 || seqLens.rank() != 1 || seqLens.size(0) != b || !seqLens.isContiguous())
+            throw decodeFail("seqLens must be a contiguous int32 [B=" + b + "]; got " + shapes);
+        for (Tensor x : new Tensor[] {kCache, vCache, blockTable, seqLens})
+            if (!x.device().equals(q.device())) throw decodeFail("q on " + q.device() + ", an input on " + x.device() + "; got " + shapes);
+        Tensor out = Tensor.empty(q.device(), q.dtype(), b, nh, 1, d);
+        Tensor lse = Tensor.empty(q.device(), q.dtype().atLeastF32(), b, nh, 1);
+        q.backend().kernels(Kernels.class).decode(unitLast(q), unitLast(kCache), unitLast(vCache), blockTable, seqLens, 1 / Math.sqrt(d), out, lse);
+        lse.close();
+        return out;
+    }
+
+    private static IllegalArgumentException decodeFail(String message) {
+        return new IllegalArgumentException("scaledDotProductAttention decode: " + message);
     }
 
     /** What backward reads: the inputs, the output and each query row's log-sum-exp (no scores). */

@@ -300,4 +300,70 @@ class ScaledDotProductAttentionTest {
         assertThrows(IllegalArgumentException.class, () -> AttentionMask.blockDiagonal(3, 0));
         assertThrows(IllegalArgumentException.class, () -> new AttentionMask(false, 2, null, null));
     }
+
+    // ---------------------------------------------------------------- decode over a paged cache
+
+    /** A cache of {@code blocks} shuffled blocks: row x's tokens through table[x], lens tokens each. */
+    record Paged(Tensor k, Tensor v, Tensor table, Tensor lens, int[] tableInts, int[] lensInts, int bs, int maxBlocks) {
+        static Paged random(DType t, int nkv, int d, int bs, int... lens) {
+            int b = lens.length, maxBlocks = 0;
+            for (int n : lens) maxBlocks = Math.max(maxBlocks, (n + bs - 1) / bs);
+            maxBlocks += 1;
+            int blocks = b * maxBlocks + 2;
+            java.util.List<Integer> order = new java.util.ArrayList<>();
+            for (int x = 0; x < blocks; x++) order.add(x);
+            java.util.Collections.shuffle(order, new java.util.Random(7));
+            int[] table = new int[b * maxBlocks];
+            for (int x = 0; x < table.length; x++) table[x] = order.get(x);
+            return new Paged(randn(t, blocks, nkv, bs, d), randn(t, blocks, nkv, bs, d), Tensor.of(table, b, maxBlocks), Tensor.of(lens, b),
+                    table, lens, bs, maxBlocks);
+        }
+
+        /** Row x's keys (or values) as a contiguous [1, nkv, lens[x], d] tensor. */
+        Tensor gather(Tensor cache, int x) {
+            int nkv = cache.size(1), d = cache.size(3), n = lensInts[x];
+            double[] c = cache.toDoubleArray(), a = new double[nkv * n * d];
+            for (int g = 0; g < nkv; g++)
+                for (int j = 0; j < n; j++)
+                    System.arraycopy(c, ((tableInts[x * maxBlocks + j / bs] * nkv + g) * bs + j % bs) * d, a, (g * n + j) * d, d);
+            return Tensor.fromDoubles(cache.dtype(), a, 1, nkv, n, d);
+        }
+    }
+
+    /** decode's row x equals the ordinary attention of that row's single query over its gathered tokens (shuffled blocks, GQA 4). */
+    @ParameterizedTest
+    @CsvSource({"F64, 1e-12", "F32, 1e-5", "BF16, 1e-2"})
+    void decodeOverAPagedCacheIsAttentionOverTheGatheredTokens(DType t, double bound) {
+        int nh = 8, nkv = 2, d = 16;
+        Paged c = Paged.random(t, nkv, d, 16, 1, 37, 70, 16);
+        Tensor q = randn(t, 4, nh, 1, d);
+        Tensor out = ScaledDotProductAttention.decode(q, c.k, c.v, c.table, c.lens);
+        assertArrayEquals(new int[] {4, nh, 1, d}, out.shape());
+        for (int x = 0; x < 4; x++) {
+            Tensor ref = ScaledDotProductAttention.scaledDotProductAttention(q.narrow(0, x, 1), c.gather(c.k, x), c.gather(c.v, x), null);
+            double[] a = out.narrow(0, x, 1).toDoubleArray(), w = ref.toDoubleArray();
+            double err = 0, den = 0;
+            for (int e = 0; e < w.length; e++) {
+                err = Math.max(err, Math.abs(a[e] - w[e]));
+                den = Math.max(den, Math.abs(w[e]));
+            }
+            assertTrue(err <= bound * den, "decode row " + x + " (" + c.lensInts[x] + " tokens) " + t.lower() + ": max error " + err + " vs " + bound * den);
+        }
+    }
+
+    @Test
+    void decodeOfAnEmptyRowIsZeroAndBadTablesAreNamed() {
+        Paged c = Paged.random(DType.F32, 1, 8, 4, 0, 5);
+        Tensor q = randn(DType.F32, 2, 2, 1, 8);
+        double[] o = ScaledDotProductAttention.decode(q, c.k, c.v, c.table, c.lens).toDoubleArray();
+        for (int e = 0; e < 16; e++) assertEquals(0.0, o[e], "row 0 has no token");
+        int[] bad = c.tableInts.clone();
+        bad[c.maxBlocks + 1] = 999;
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class,
+                () -> ScaledDotProductAttention.decode(q, c.k, c.v, Tensor.of(bad, 2, c.maxBlocks), c.lens));
+        assertTrue(e.getMessage().contains("blockTable[1, 1] = 999"), e.getMessage());
+        IllegalArgumentException e2 = assertThrows(IllegalArgumentException.class,
+                () -> ScaledDotProductAttention.decode(q, c.k, c.v, c.table, Tensor.of(new int[] {0, 99}, 2)));
+        assertTrue(e2.getMessage().contains("seqLens[1] = 99"), e2.getMessage());
+    }
 }
