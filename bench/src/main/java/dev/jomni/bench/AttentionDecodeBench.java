@@ -1,5 +1,6 @@
 package dev.jomni.bench;
 
+import dev.jomni.tensor.spi.Backend;
 import dev.jomni.cuda.CudaBackend;
 import dev.jomni.cuda.CudaDevice;
 import dev.jomni.cuda.Stream;
@@ -65,7 +66,7 @@ public class AttentionDecodeBench {
         Device gpu = Device.cuda(0);
         CudaDevice dev = CudaBackend.of(gpu);
         stream = dev.stream();
-        kernels = gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
+        kernels = Backend.of(gpu).kernels(ScaledDotProductAttention.Kernels.class);
         Generator g = new Generator(20261204);
         int blocks = (tokens + blockSize - 1) / blockSize;
         List<Integer> order = new ArrayList<>();

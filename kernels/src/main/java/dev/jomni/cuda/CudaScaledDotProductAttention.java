@@ -27,6 +27,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * that read them. Decode over a paged cache is flash decoding (sdpa_decode_*, see decode).
  */
 final class CudaScaledDotProductAttention implements ScaledDotProductAttention.Kernels {
+    /** -Djomni.attention.deltaTc=true: backward's rowsum(dOut ∘ out) by the vectorised tensor-core-row kernel. */
+    private static final boolean DELTA_TC = Boolean.getBoolean("jomni.attention.deltaTc");
+
     /** The widest head the kernels hold (f64: 128). */
     static final int MAX_HEAD_DIM = 256;
     private static final int THREADS = 256;            // attention.cu's NT: 16 × 16 threads per block
@@ -219,7 +222,8 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         Tensor delta = Tensor.empty(q.device(), lse.dtype(), b, nh, t);   // [B, nh, T] rowsum(dOut ∘ out), contiguous
         long rows = (long) b * nh * t;
         String tc = tensorCoreBackwardSuffix(q, k, v, dOut, dq, dk, dv);
-        if (rows > 0 && tc != null && out.dtype() == q.dtype() && rowsAligned(out))   // 16-byte loads, d / 8 threads a row
+        // sdpa_bwd_delta_tc_* (16-byte loads) is opt-in until the GPU suite has run it; the row kernel below has passed it
+        if (rows > 0 && tc != null && DELTA_TC && out.dtype() == q.dtype() && rowsAligned(out))   // 16-byte loads, d / 8 threads a row
             args(q, k, v, mask, scale, seg, out, lse, dOut, null, null, null, delta)
                     .launch(dev.kernel("attention", "sdpa_bwd_delta_tc_" + tc), dev.stream, Dim3.blocks(rows * (d / 8), THREADS), THREADS, 0);
         else if (rows > 0)
@@ -311,7 +315,7 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
                                      Tensor lse, int bs, int maxBlocks, long chunks) {
         Launch l = Launch.begin().struct().i64(q.size(0)).i64(q.size(1)).i64(k.size(1)).i64(bs).i64(maxBlocks).i64(chunks).f64(scale);
         for (Tensor x : new Tensor[] {q, k, v, table, lens, pm, po, out, lse})
-            l.operand(CudaBackend.address(x), x.strides(), x.rank(), x.dtype().code);
+            l.operand(CudaBackend.address(x), TensorAccess.strides(x), x.rank(), x.dtype().code);
         return l;
     }
 

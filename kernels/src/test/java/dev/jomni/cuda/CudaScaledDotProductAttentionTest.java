@@ -323,8 +323,8 @@ class CudaScaledDotProductAttentionTest {
     @EnumSource(value = DType.class, names = {"BF16", "F16"})
     void pagedDecodeMatchesTheCpuReference(DType t) {
         Device gpu = BackendParity.gpu();
-        ScaledDotProductAttention.Kernels cuda = gpu.backend().kernels(ScaledDotProductAttention.Kernels.class);
-        ScaledDotProductAttention.Kernels cpu = Device.cpu().backend().kernels(ScaledDotProductAttention.Kernels.class);
+        ScaledDotProductAttention.Kernels cuda = Backend.of(gpu).kernels(ScaledDotProductAttention.Kernels.class);
+        ScaledDotProductAttention.Kernels cpu = Backend.of(Device.cpu()).kernels(ScaledDotProductAttention.Kernels.class);
         long seed = Gpu.seed();
         Generator g = new Generator(seed);
         int[][] shapes = {{32, 4, 128, 16}, {8, 8, 64, 64}, {8, 2, 128, 64}, {16, 1, 64, 16}, {6, 2, 128, 16}};   // nh, nkv, d, blockSize

@@ -337,7 +337,7 @@ final class CpuScaledDotProductAttention implements ScaledDotProductAttention.Ke
             }
             for (int c = 0; c < d; c++) o[c] = n == 0 ? 0 : o[c] / l;
             ov.store(x, h, 0, d, o, 0);
-            CpuBackend.set(ls, lse.dtype(), lse.offset() + task, n == 0 ? Double.POSITIVE_INFINITY : m + Math.log(l));
+            CpuBackend.set(ls, lse.dtype(), TensorAccess.offset(lse) + task, n == 0 ? Double.POSITIVE_INFINITY : m + Math.log(l));
         });
     }
 

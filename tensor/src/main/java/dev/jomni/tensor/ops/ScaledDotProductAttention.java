@@ -122,7 +122,7 @@ public final class ScaledDotProductAttention {
             if (!x.device().equals(q.device())) throw decodeFail("q on " + q.device() + ", an input on " + x.device() + "; got " + shapes);
         Tensor out = Tensor.empty(q.device(), q.dtype(), b, nh, 1, d);
         Tensor lse = Tensor.empty(q.device(), q.dtype().atLeastF32(), b, nh, 1);
-        q.backend().kernels(Kernels.class).decode(unitLast(q), unitLast(kCache), unitLast(vCache), blockTable, seqLens, 1 / Math.sqrt(d), out, lse);
+        Backend.of(q).kernels(Kernels.class).decode(unitLast(q), unitLast(kCache), unitLast(vCache), blockTable, seqLens, 1 / Math.sqrt(d), out, lse);
         lse.close();
         return out;
     }
