@@ -122,6 +122,10 @@ class ChatTemplateCommandTest {
         var r = run("chat-template", "--template", TEMPLATES.resolve("Qwen3-0.6B/template.jinja").toString(), "--input", in.toString());
         assertEquals(1, r.exitCode());
         assertTrue(r.err().contains(in.toString()) && r.err().contains("add_generation_promt"), r.err());
+        Files.writeString(in, "{\"messages\": []}");
+        r = run("chat-template", "--template", dir.resolve("missing.jinja").toString(), "--input", in.toString());
+        assertEquals(1, r.exitCode());
+        assertTrue(r.err().contains(dir.resolve("missing.jinja") + ": no such file"), r.err());
         Files.writeString(in, "{\"messages\": {}}");
         r = run("chat-template", "--template", TEMPLATES.resolve("Qwen3-0.6B/template.jinja").toString(), "--input", in.toString());
         assertTrue(r.err().contains(in.toString()) && r.err().contains("\"messages\" must be a list"), r.err());

@@ -150,6 +150,7 @@ public final class ChatTemplate {
      * Jinja source itself. No special-token variables come with it.
      */
     public static ChatTemplate file(Path file) {
+        if (!Files.isRegularFile(file)) throw new TokenizerException(file + ": no such file");
         String source;
         if (file.getFileName().toString().endsWith(".json")) {
             source = templateText(file, readJson(file).get("chat_template"));
