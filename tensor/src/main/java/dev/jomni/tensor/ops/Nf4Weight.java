@@ -142,20 +142,32 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
                 throw new IllegalArgumentException("nf4 quantize: " + name + ": rows " + w.dtype().lower() + " " + Check.str(w.shape())
                         + " are not floating [r, " + cols + "]");
             int from = reserve(w.size(0));
-            float[] x = w.toFloatArray();                                 // bnb quantizes A.float()
-            int first = (int) ((long) from * cols / BLOCK);
+            int first = (int) ((long) from * cols / BLOCK), blocks = (int) ((long) w.size(0) * cols / BLOCK);
             float[] bounds = midpoints(CODE);
-            java.util.stream.IntStream.range(0, x.length / BLOCK).parallel().forEach(b -> {
-                float m = 0;
-                for (int j = b * BLOCK; j < (b + 1) * BLOCK; j++) m = Math.max(m, Math.abs(x[j]));
-                amax[first + b] = m;
-                float inv = 1f / Math.max(m, 1e-38f);
-                int at = (first + b) * (BLOCK / 2);
-                for (int j = b * BLOCK; j < (b + 1) * BLOCK; j += 2) {
-                    int hi = bucket(bounds, clamp(x[j] * inv)), lo = bucket(bounds, clamp(x[j + 1] * inv));
-                    packed[at++] = (byte) (hi << 4 | lo);
-                }
-            });
+            // bnb quantizes A.float(): bf16 widens exactly, so its raw bits are read in place (no f32 copy of the rows).
+            boolean bf16 = w.dtype() == DType.BF16;
+            try (var arena = java.lang.foreign.Arena.ofShared()) {
+                MemorySegment raw = bf16 ? w.toHost(arena) : null;
+                float[] x = bf16 ? null : w.toFloatArray();
+                int chunk = 1024;                                         // blocks per task
+                java.util.stream.IntStream.range(0, (blocks + chunk - 1) / chunk).parallel().forEach(c -> {
+                    float[] v = new float[BLOCK];
+                    for (int b = c * chunk; b < Math.min(blocks, (c + 1) * chunk); b++) {
+                        long base = (long) b * BLOCK;
+                        float m = 0;
+                        for (int j = 0; j < BLOCK; j++) {
+                            v[j] = bf16 ? Float.intBitsToFloat((raw.getAtIndex(java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED, base + j) & 0xffff) << 16)
+                                    : x[(int) base + j];
+                            m = Math.max(m, Math.abs(v[j]));
+                        }
+                        amax[first + b] = m;
+                        float inv = 1f / Math.max(m, 1e-38f);
+                        int at = (first + b) * (BLOCK / 2);
+                        for (int j = 0; j < BLOCK; j += 2)
+                            packed[at++] = (byte) (level(bounds, clamp(v[j] * inv)) << 4 | level(bounds, clamp(v[j + 1] * inv)));
+                    }
+                });
+            }
             return this;
         }
 
@@ -236,6 +248,13 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
     private static float clamp(float v) { return Math.max(-1f, Math.min(1f, v)); }
 
     /** torch.bucketize(v, bounds, right=False): the number of bounds strictly below v. */
+    /** {@link #bucket} over the 15 NF4 midpoints, counted without branches (the quantizer's inner loop). */
+    private static int level(float[] bounds, float v) {
+        int n = 0;
+        for (float b : bounds) n += b < v ? 1 : 0;
+        return n;
+    }
+
     private static int bucket(float[] bounds, float v) {
         int lo = 0, hi = bounds.length;
         while (lo < hi) {

@@ -23,6 +23,8 @@ class Nf4WeightTest {
         for (Tensor p : pieces) b.add(p);
         Nf4Weight stacked = b.build(DType.BF16), whole = Nf4Weight.quantize("whole", Tensor.cat(pieces, 0));
         assertBytesEqual(whole, stacked);
+        // bf16 rows are read as raw bits, f32 ones as floats: the same values give the same bytes.
+        assertBytesEqual(whole, Nf4Weight.quantize("f32", Tensor.cat(pieces, 0).to(DType.F32)));
         var e = assertThrows(IllegalStateException.class, () -> new Nf4Weight.Builder("x", 2, 64).add(Tensor.randn(gen, DType.F32, 1, 64)).build(DType.F32));
         assertTrue(e.getMessage().contains("x: 1 of 2 rows given"), e.getMessage());
         var o = assertThrows(IllegalArgumentException.class, () -> new Nf4Weight.Builder("y", 1, 64).add(Tensor.randn(gen, DType.F32, 2, 64)));
