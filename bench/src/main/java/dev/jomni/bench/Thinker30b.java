@@ -225,7 +225,8 @@ public final class Thinker30b {
         row("train tokens/s", f("%.0f", tokens / (ms / 1e3)), "tok/s", layers == fullLayers ? "" : layers + " layers");
         if (layers != fullLayers) row("train step ×" + fullLayers + "/" + layers + " (extrapolated)", f("%.0f", ms * fullLayers / layers), "ms",
                 f("%.0f", tokens / (ms * fullLayers / layers / 1e3)) + " tok/s, estimate: time scaled by layers");
-        row("peak device memory (step)", gb(peak), "GB", "allocator high-water mark; " + gb(before) + " GB held before the step (weights, LoRA, optimizer state)");
+        row("peak device memory (step)", gb(peak), "GB", "allocator high-water mark; " + gb(before) + " GB held before the step (weights, LoRA, optimizer state)"
+                + (layers == fullLayers ? "" : "; " + layers + " layers, not extrapolated"));
         if (opt instanceof AdamW8bit a) row("paged bytes (optimizer state in managed memory)", f("%.0f", (double) a.pagedBytes()), "B", a.name());
         trainStepMs = ms;
     }
