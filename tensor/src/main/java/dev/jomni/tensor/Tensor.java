@@ -34,7 +34,7 @@ public final class Tensor implements AutoCloseable {
     Scope owner;
     Cleaner.Cleanable cleanup;
 
-    static {
+    static {                                  // the backends' view of the layout (spi: exported to the kernels module only)
         TensorAccess.install(new TensorAccess.Layout() {
             @Override public Storage storage(Tensor t) { return t.storage(); }
             @Override public long[] strides(Tensor t) { return t.strides(); }

@@ -6,7 +6,9 @@ import dev.jomni.nn.Linear;
 import dev.jomni.nn.Module;
 import dev.jomni.nn.ModuleList;
 import dev.jomni.omni.config.AudioConfig;
+import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.AttentionMask;
 import java.util.ArrayList;
@@ -25,6 +27,8 @@ public final class AudioEncoder extends Module {
     final LayerNorm lnPost;
     final Linear proj1, proj2;
     private final AudioConfig c;
+    /** Chunks through the conv stem at once (8 s of audio at n_window 50). */
+    static final int STEM_GROUP = 8;
 
     AudioEncoder(AudioConfig c) {
         this.c = c;
@@ -54,6 +58,7 @@ public final class AudioEncoder extends Module {
 
     private static int ceilDiv8(int n) { return (n + 7) / 8; }
 
+
     /**
      * @param features [B_audio, mel, T] log-mel, padded
      * @param frames   valid frames per clip (from the feature attention mask)
@@ -71,20 +76,20 @@ public final class AudioEncoder extends Module {
             }
         if (chunks.isEmpty()) throw new IllegalArgumentException("audio encoder: no valid frames in any clip");
         int lmax = lengths.stream().mapToInt(Integer::intValue).max().orElseThrow();
-        List<Tensor> padded = new ArrayList<>();
-        for (int i = 0; i < chunks.size(); i++) padded.add(chunks.get(i).pad(0, lmax - lengths.get(i)));
-        Tensor x = Tensor.stack(padded, 0).unsqueeze(1).to(convOut.weight.value().dtype());                // [C, 1, mel, lmax]
-        x = conv2d3.forward(conv2d2.forward(conv2d1.forward(x).gelu()).gelu()).gelu();                  // [C, S, F', t']
-        int cCount = x.size(0), s = x.size(1), f = x.size(2), t = x.size(3);
-        x = convOut.forward(x.permute(0, 3, 1, 2).reshape(cCount, t, s * f));                          // [C, t', D]
-        x = x.add(sinusoids(t, c.dModel()).to(x.dtype()).to(x.device()));
+        // Chunks pass the conv stem independently, so a group at a time: without a graph to keep, a
+        // group's im2col buffers are freed before the next (bounded by the group, about 110 MB for the
+        // real model's 480 channels, instead of growing with the audio: 10 minutes are 600 chunks).
         List<Tensor> rows = new ArrayList<>();
-        int maxRows = 0;
-        for (int i = 0; i < cCount; i++) {
-            int keep = ceilDiv8(lengths.get(i));
-            maxRows = Math.max(maxRows, keep);
-            rows.add(x.narrow(0, i, 1).squeeze(0).narrow(0, 0, keep));
+        for (int g0 = 0; g0 < chunks.size(); g0 += STEM_GROUP) {
+            List<Tensor> group = chunks.subList(g0, Math.min(chunks.size(), g0 + STEM_GROUP));
+            List<Integer> groupLengths = lengths.subList(g0, g0 + group.size());
+            if (Autograd.enabled()) rows.addAll(stem(group, groupLengths, lmax));
+            else try (var scope = Scope.open()) {
+                for (Tensor r : stem(group, groupLengths, lmax)) rows.add(scope.keep(r));
+            }
         }
+        int maxRows = 0;
+        for (int len : lengths) maxRows = Math.max(maxRows, ceilDiv8(len));
         Tensor h = Tensor.cat(rows, 0);                                                               // [R, D]
         // Attention windows: per clip, runs of (longest chunk's rows) · ⌊n_window_infer / (2·n_window)⌋ rows.
         int window = maxRows * (c.nWindowInfer() / chunk);
@@ -95,8 +100,26 @@ public final class AudioEncoder extends Module {
         }
         // The windows tile the rows in order: block-diagonal attention, none across windows or clips.
         AttentionMask windows = AttentionMask.blockDiagonal(windowLengths.stream().mapToInt(Integer::intValue).toArray());
-        for (EncoderLayer layer : layers.items()) h = layer.forward(h, windows);
+        for (EncoderLayer layer : layers.items())
+            if (Autograd.enabled()) h = layer.forward(h, windows);
+            else try (var scope = Scope.open()) {                       // the layer's intermediates go as it ends
+                h = scope.keep(layer.forward(h, windows));
+            }
         return proj2.forward(proj1.forward(lnPost.forward(h)).gelu());
+    }
+
+    /** The conv stem, conv_out and positions of some chunks [mel, len], padded to lmax frames: each chunk's ceil(len/8) rows [n, D]. */
+    private List<Tensor> stem(List<Tensor> chunks, List<Integer> lengths, int lmax) {
+        List<Tensor> padded = new ArrayList<>();
+        for (int i = 0; i < chunks.size(); i++) padded.add(chunks.get(i).pad(0, lmax - lengths.get(i)));
+        Tensor x = Tensor.stack(padded, 0).unsqueeze(1).to(convOut.weight.value().dtype());                // [G, 1, mel, lmax]
+        x = conv2d3.forward(conv2d2.forward(conv2d1.forward(x).gelu()).gelu()).gelu();                  // [G, S, F', t']
+        int g = x.size(0), s = x.size(1), f = x.size(2), t = x.size(3);
+        x = convOut.forward(x.permute(0, 3, 1, 2).reshape(g, t, s * f));                               // [G, t', D]
+        x = x.add(sinusoids(t, c.dModel()).to(x.dtype()).to(x.device()));
+        List<Tensor> rows = new ArrayList<>();
+        for (int i = 0; i < g; i++) rows.add(x.narrow(0, i, 1).squeeze(0).narrow(0, 0, ceilDiv8(lengths.get(i))));
+        return rows;
     }
 
     /** PE[t][i] = sin(t·ω_i), PE[t][D/2+i] = cos(t·ω_i), ω_i = exp(−i·ln(10000)/(D/2−1)); f32. */

@@ -100,8 +100,7 @@ public final class Generation {
             for (int step = 0; step < s.maxNewTokens(); step++) {
                 long[] next = new long[rows];
                 try (var scope = Scope.open()) {
-                    Tensor logits = thinker.forward(Tensor.of(input, rows, width), Tensor.of(mask, rows, mask.length / rows), pending, cache).logits();
-                    Tensor last = logits.narrow(1, width - 1, 1).reshape(rows, -1);
+                    Tensor last = thinker.nextTokenLogits(Tensor.of(input, rows, width), Tensor.of(mask, rows, mask.length / rows), pending, cache);
                     for (int r = 0; r < rows; r++)
                         if (!done[r]) {
                             double[] l = last.narrow(0, r, 1).reshape(-1).toDoubleArray();

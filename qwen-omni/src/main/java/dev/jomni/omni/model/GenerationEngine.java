@@ -399,9 +399,8 @@ public final class GenerationEngine implements AutoCloseable {
         long[] token = new long[group.size()];
         double[] logprob = new double[group.size()];
         a.seq = new KvCache.Sequence(pool);
-        try (var scope = Scope.open(); var on = withAdapter(a.request.adapter())) {
-            Tensor logits = thinker.forward(Tensor.of(p, 1, p.length), Tensor.of(ones, 1, p.length), a.request.audio(), new KvCache(pool, List.of(a.seq))).logits();
-            Tensor last = logits.narrow(1, p.length - 1, 1).reshape(1, -1);
+        try (var scope = Scope.open(); var on = withAdapter(a.request.adapter()); var cache = new KvCache(pool, List.of(a.seq))) {
+            Tensor last = thinker.nextTokenLogits(Tensor.of(p, 1, p.length), Tensor.of(ones, 1, p.length), a.request.audio(), cache);
             for (int i = 0; i < group.size(); i++) {
                 Active m = group.get(i);
                 if (i > 0) m.seq = a.seq.fork();
@@ -433,9 +432,8 @@ public final class GenerationEngine implements AutoCloseable {
         }
         long[] next;
         double[] lp;
-        try (var scope = Scope.open(); var on = withAdapter(adapter)) {
-            Tensor logits = thinker.forward(Tensor.of(ids, b, 1), Tensor.of(mask, b, past + 1), null, new KvCache(pool, seqs)).logits();
-            Tensor last = logits.reshape(b, -1);
+        try (var scope = Scope.open(); var on = withAdapter(adapter); var cache = new KvCache(pool, seqs)) {
+            Tensor last = thinker.nextTokenLogits(Tensor.of(ids, b, 1), Tensor.of(mask, b, past + 1), null, cache);
             next = pick(last, rows);
             lp = logprobs(last, next, rows);
         } catch (RuntimeException e) {

@@ -1,6 +1,8 @@
 package dev.jomni.omni.model;
 
 import dev.jomni.tensor.Autograd;
+import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
 import java.util.ArrayList;
@@ -37,6 +39,7 @@ public final class KvCache implements AutoCloseable {
     // The plan of the current forward pass, made at layer 0 and used by every layer.
     private int planT = -1, planPast;
     private int[][] writeSlots;                                // [B][T] pool slot of each new token
+    private boolean planned;                                   // planStep ran for the step layer 0 is about to append
     private Tensor gatherIndex;                                // [B·(past + T)] I64 on the pool's device, in the caller's scope
 
     /** The one block table of a sequence: its tokens' slots in a pool, in order. */
@@ -134,7 +137,13 @@ public final class KvCache implements AutoCloseable {
      * @return {K, V} [B, nkv, past + T, d] each, views of step-local tensors
      */
     Tensor[] append(int layer, Tensor k, Tensor v) {
-        if (layer == 0) plan(k);
+        if (layer == 0) {
+            if (!planned) plan(k.size(0), k.size(2), k.size(1), k.size(3), k.dtype(), k.device());
+            else if (pool.keys[0].dtype() != k.dtype() || !pool.keys[0].device().equals(k.device()))
+                throw new IllegalStateException("kv cache: layer 0 appends " + k.dtype().lower() + " keys on " + k.device()
+                        + " to a pool of " + pool.keys[0].dtype().lower() + " on " + pool.keys[0].device());
+            planned = false;
+        }
         int b = k.size(0), t = k.size(2);
         if (t != planT || b != rows.size())
             throw new IllegalStateException("kv cache: layer " + layer + " appends " + Arrays.toString(k.shape())
@@ -147,20 +156,28 @@ public final class KvCache implements AutoCloseable {
         }
     }
 
-    /** At layer 0: blocks for the new tokens, their slots, the gather index; the rows' lengths move on by T. */
-    private void plan(Tensor k) {
-        int b = k.size(0), t = k.size(2);
+    /**
+     * Plans this step before its layers run (the thinker does, so that the gather index lives in the
+     * step's scope, not in layer 0's): keys [b, kvHeads, t, headDim] of dtype on device.
+     */
+    void planStep(int b, int t, int kvHeads, int headDim, DType dtype, Device device) {
+        plan(b, t, kvHeads, headDim, dtype, device);
+        planned = true;
+    }
+
+    /** Blocks for the new tokens, their slots, the gather index; the rows' lengths move on by T. */
+    private void plan(int b, int t, int kvHeads, int headDim, DType dtype, Device device) {
         if (rows == null) {                                    // own pool, first pass: B is known now
             int perRow = (maxTokens + OWN_BLOCK_SIZE - 1) / OWN_BLOCK_SIZE;
-            pool = new KvBlockPool(layers, k.size(1), k.size(3), OWN_BLOCK_SIZE, 1 + b * perRow, k.dtype(), k.device());
+            pool = new KvBlockPool(layers, kvHeads, headDim, OWN_BLOCK_SIZE, 1 + b * perRow, dtype, device);
             List<Sequence> own = new ArrayList<>();
             for (int r = 0; r < b; r++) own.add(new Sequence(pool));
             rows = own;
         }
         if (b != rows.size())
             throw new IllegalArgumentException("kv cache: a batch of " + b + " rows for a cache of " + rows.size());
-        if (k.size(1) != pool.kvHeads || k.size(3) != pool.headDim)
-            throw new IllegalArgumentException("kv cache: k " + Arrays.toString(k.shape()) + " does not fit a pool of "
+        if (kvHeads != pool.kvHeads || headDim != pool.headDim)
+            throw new IllegalArgumentException("kv cache: k [" + b + ", " + kvHeads + ", " + t + ", " + headDim + "] does not fit a pool of "
                     + pool.kvHeads + " kv heads of " + pool.headDim);
         int past = length();
         for (int r = 0; r < b; r++) {
@@ -181,7 +198,7 @@ public final class KvCache implements AutoCloseable {
             rows.get(r).length += t;
             rows.get(r).ropeDelta = ropeDeltas == null ? 0 : ropeDeltas[r];   // the prefill has just set them (Thinker.applyRopeDeltas)
         }
-        gatherIndex = Tensor.of(index, index.length).to(k.device());
+        gatherIndex = Tensor.of(index, index.length).to(device);
         planT = t;
         planPast = past;
     }

@@ -9,6 +9,7 @@ import dev.jomni.omni.config.TextConfig;
 import dev.jomni.omni.config.ThinkerConfig;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
+import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.AttentionMask;
 import java.util.ArrayList;
@@ -155,6 +156,15 @@ public final class Thinker extends Module {
     }
 
     /**
+     * The logits [B, V] of each row's last position, for choosing the next token: lm_head sees only
+     * that position, so a long prompt (minutes of audio) never builds the [B, T, V] logits.
+     */
+    public Tensor nextTokenLogits(Tensor inputIds, Tensor attentionMask, Audio audio, KvCache cache) {
+        Tensor h = forward(inputIds, attentionMask, audio, cache, false).hiddenStates().getLast();
+        return lmHead.forward(h.narrow(1, h.size(1) - 1, 1)).reshape(h.size(0), -1);
+    }
+
+    /**
      * {@link #forward} without lm_head, for training: {@code logits()} is null and
      * {@code hiddenStates().getLast()} is the final norm's output [B, T, H], which
      * {@link #loss(Output, Tensor, Tensor)} takes through lm_head's weight with the fused
@@ -203,9 +213,18 @@ public final class Thinker extends Module {
         // Checkpointed layers keep only their input while recording; router logits (a list the layer appends to)
         // and the KV cache (filled once) are not recomputed, so those passes run plainly.
         boolean checkpoint = gradientCheckpointing && dev.jomni.tensor.Autograd.enabled() && cache == null && routerLogits == null;
+        // Without a graph to keep, each layer's intermediates are freed as it ends (its scope keeps only h).
+        boolean freeEachLayer = !dev.jomni.tensor.Autograd.enabled() && routerLogits == null;
+        if (freeEachLayer && cache != null)
+            cache.planStep(b, t, config.text().numKeyValueHeads(), config.text().headDim(), h.dtype(), h.device());
         for (DecoderLayer layer : model.layers.items()) {
-            h = checkpoint ? dev.jomni.tensor.Autograd.checkpoint(in -> layer.forward(in[0], rope, mask, null, null), h)
-                    : layer.forward(h, rope, mask, cache, routerLogits);
+            if (freeEachLayer)
+                try (var layerScope = Scope.open()) {
+                    h = layerScope.keep(layer.forward(h, rope, mask, cache, null));
+                }
+            else
+                h = checkpoint ? dev.jomni.tensor.Autograd.checkpoint(in -> layer.forward(in[0], rope, mask, null, null), h)
+                        : layer.forward(h, rope, mask, cache, routerLogits);
             hidden.add(h);
         }
         h = model.norm.forward(h);
