@@ -14,12 +14,13 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>Kernel variants, chosen per call by system properties (for benchmarks; the defaults are the fastest measured):
  * <ul>
- *   <li>{@code jomni.nf4.gemv}: {@code tc} (tensor cores, 4 blocks of a row in flight per lane), {@code tc8} (8),
- *       {@code tc2} (2), {@code simt} (CUDA cores, exact weights). {@code tc8}/{@code tc2} exist for bf16; f16 runs
- *       {@code tc} for them.
- *   <li>{@code jomni.nf4.gemm} (forward above M = 16 and dx): {@code tc} (mma.sync, cp.async ring, 1 block per SM by
- *       registers), {@code tc2} (the same held to 128 registers: 2 blocks per SM; bf16), {@code wmma} (the first
- *       kernel: 64×64 tiles, no overlap). dx needs N % 8 == 0 and dy 16-byte aligned for the tc kernels, else runs wmma.
+ *   <li>{@code jomni.nf4.gemv}: {@code tc} (tensor cores, 4 blocks of a row in flight per lane with their scales),
+ *       {@code tc8} (8 blocks), {@code tc2} (2), {@code tcs} (as tc, each block's scale loaded after its codes: the
+ *       first version), {@code simt} (CUDA cores, exact weights). All but tc exist for bf16 only; f16 runs tc.
+ *   <li>{@code jomni.nf4.gemm} (forward above M = 16 and dx): {@code tc} (mma.sync, cp.async ring, 2 blocks per SM,
+ *       the next step's dequantization interleaved with the mma), {@code tcs} (the whole dequantization before the
+ *       mma: the first version; bf16), {@code wmma} (64×64 tiles, no overlap). dx needs N % 8 == 0 and dy 16-byte
+ *       aligned for the tc kernels, else runs wmma.
  * </ul>
  */
 final class CudaNf4Matmul implements Nf4Matmul.Kernels {
@@ -86,7 +87,7 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         CudaDevice d = backend.on(x.device());
         boolean half = t == DType.BF16 || t == DType.F16;
         if (m <= GEMV_MAX_M && t != DType.F64) {
-            String v = variant("jomni.nf4.gemv", "tc", "tc", "tc8", "tc2", "simt");
+            String v = variant("jomni.nf4.gemv", "tc", "tc", "tc8", "tc2", "tcs", "simt");
             if (half && !v.equals("simt") && aligned(x)) gemvTc(d, v, x, w, y, m, n, k);
             else {
                 int mt = Integer.highestOneBit(m) == m ? m : Integer.highestOneBit(m) << 1;     // 1, 2, 4, 8, 16
@@ -126,8 +127,8 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
     /** y = x · Wᵀ (dx false) or dx = dy · W (true) by the GEMM variant jomni.nf4.gemm names. */
     private void gemm(CudaDevice d, boolean dx, Tensor a, Nf4Weight w, Tensor out, int m, int n, int k) {
         DType t = a.dtype();
-        String v = variant("jomni.nf4.gemm", "tc", "tc", "tc2", "wmma");
-        if (v.equals("tc2") && t != DType.BF16) v = "tc";
+        String v = variant("jomni.nf4.gemm", "tc", "tc", "tcs", "wmma");
+        if (v.equals("tcs") && t != DType.BF16) v = "tc";
         if (dx && (n % 8 != 0 || !aligned(a))) v = "wmma";      // the tc kernels read dy in 16-byte rows
         Launch l = weight(Launch.begin().i64(CudaBackend.address(out)).i64(CudaBackend.address(a)), w).i32(m).i32(n).i32(k);
         String name = "nf4_gemm_" + (dx ? "dx_" : "");
