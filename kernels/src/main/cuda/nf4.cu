@@ -369,6 +369,162 @@ GEMV_TC(__nv_bfloat16, bf16, 1, 8, true, 2, tc8) GEMV_TC(__nv_bfloat16, bf16, 2,
 GEMV_TC(__nv_bfloat16, bf16, 1, 2, true, 3, tc2) GEMV_TC(__nv_bfloat16, bf16, 2, 2, true, 3, tc2)
 GEMV_TC(__nv_bfloat16, bf16, 1, 4, false, 3, tcs) GEMV_TC(__nv_bfloat16, bf16, 2, 4, false, 3, tcs)
 
+// The same GEMV, software-pipelined (variants tcp, tcp2): a warp's next U blocks (codes and scales) are loaded
+// before it decodes the current ones, and the first U blocks of an item's k-tile before x is staged, so the staging,
+// the code table's construction and the first loads overlap (one round trip instead of three for small weights).
+template <int U>
+struct Nf4Blocks {                       // U blocks of a lane's two rows: 8 code bytes, absmax code, nested absmax
+  uint2 c0[U], c1[U];
+  int q0[U], q1[U];
+  float a0[U], a1[U];
+};
+
+template <typename T, int MB, int U>
+__device__ void gemv_tcp(T* y, const T* x, const uint8_t* packed, const uint8_t* qabs, const float* nabs, const float* ncode_g,
+                         float offset, int M, int N, int K, int KS, int KT) {
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint32_t* tbl = reinterpret_cast<uint32_t*>(smem);
+  float* ncode = reinterpret_cast<float*>(smem + gtc::TABLE_BYTES);
+  T* xs = reinterpret_cast<T*>(smem + gtc::TABLE_BYTES + gtc::NCODE_BYTES);
+  const int XS = KT + 8;
+  float* red = reinterpret_cast<float*>(xs + (long long)M * XS);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  const uint32_t* tl = tbl + lane;
+  const int tiles = gtc::WARPS / KS, rows_per_item = 16 * tiles;
+  const int wtile = warp / KS, ks = warp % KS;
+  const int items = (N + rows_per_item - 1) / rows_per_item, KB = K >> 6;
+  bool built = false;
+  int staged = -1;
+  for (int item = blockIdx.x; item < items; item += gridDim.x) {
+    const int n0 = item * rows_per_item + 16 * wtile + g, n1 = n0 + 8;
+    const bool ok0 = n0 < N, ok1 = n1 < N;
+    const uint8_t* p0 = packed + (long long)n0 * (K >> 1) + 8 * t;
+    const uint8_t* p1 = packed + (long long)n1 * (K >> 1) + 8 * t;
+    auto fetch = [&](Nf4Blocks<U>& B, int k0, int bb, int b1) {
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const bool in = bb + u < b1;
+        const long long at = (long long)(k0 >> 1) + 32 * (bb + u);
+        const long long i0 = (long long)n0 * KB + (k0 >> 6) + bb + u, i1 = i0 + 8LL * KB;
+        B.c0[u] = in && ok0 ? __ldg(reinterpret_cast<const uint2*>(p0 + at)) : make_uint2(0, 0);
+        B.c1[u] = in && ok1 ? __ldg(reinterpret_cast<const uint2*>(p1 + at)) : make_uint2(0, 0);
+        B.q0[u] = in && ok0 ? __ldg(qabs + i0) : 0;
+        B.q1[u] = in && ok1 ? __ldg(qabs + i1) : 0;
+        B.a0[u] = in && ok0 ? __ldg(nabs + (i0 >> 8)) : 0.f;
+        B.a1[u] = in && ok1 ? __ldg(nabs + (i1 >> 8)) : 0.f;
+      }
+    };
+    float acc[MB][4];
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) acc[mb][i] = 0.f;
+    for (int k0 = 0; k0 < K; k0 += KT) {
+      const int len = min(KT, K - k0), blocks = len >> 6;
+      const int per = (blocks + KS - 1) / KS, b0 = ks * per, b1 = min(blocks, b0 + per);
+      Nf4Blocks<U> cur;
+      if (b0 < b1) fetch(cur, k0, b0, b1);                                               // in flight during the staging
+      if (k0 != staged) {
+        __syncthreads();
+        if (!built) {
+          for (int i = tid; i < 256 * 32; i += gtc::THREADS) tbl[i] = code_pair<T>(i >> 5);
+          for (int i = tid; i < 256; i += gtc::THREADS) ncode[i] = ncode_g[i];
+          built = true;
+        }
+        const int chunks = len >> 3;
+        for (int i = tid; i < M * chunks; i += gtc::THREADS) {
+          const int m = i / chunks, c = (i - m * chunks) << 3;
+          *reinterpret_cast<uint4*>(xs + m * XS + c) = __ldg(reinterpret_cast<const uint4*>(x + (long long)m * K + k0 + c));
+        }
+        __syncthreads();
+        staged = k0;
+      }
+      for (int bb = b0; bb < b1; bb += U) {
+        Nf4Blocks<U> nxt;
+        const bool more = bb + U < b1;
+        if (more) fetch(nxt, k0, bb + U, b1);
+#pragma unroll
+        for (int u = 0; u < U; u++) {
+          const int b = bb + u;
+          if (b >= b1) break;
+          const float s0 = ok0 ? __fadd_rn(__fmul_rn(ncode[cur.q0[u]], cur.a0[u]), offset) : 0.f;
+          const float s1 = ok1 ? __fadd_rn(__fmul_rn(ncode[cur.q1[u]], cur.a1[u]), offset) : 0.f;
+          uint32_t xf[MB][8];
+#pragma unroll
+          for (int mb = 0; mb < MB; mb++) {
+            const int m = 8 * mb + g;
+            if (m < M) {
+              const uint4* xp = reinterpret_cast<const uint4*>(xs + m * XS + 64 * b + 16 * t);
+              const uint4 lo = xp[0], hi = xp[1];
+              xf[mb][0] = lo.x; xf[mb][1] = lo.y; xf[mb][2] = lo.z; xf[mb][3] = lo.w;
+              xf[mb][4] = hi.x; xf[mb][5] = hi.y; xf[mb][6] = hi.z; xf[mb][7] = hi.w;
+            } else {
+#pragma unroll
+              for (int i = 0; i < 8; i++) xf[mb][i] = 0u;
+            }
+          }
+          float d[MB][4];
+#pragma unroll
+          for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+            for (int i = 0; i < 4; i++) d[mb][i] = 0.f;
+#pragma unroll
+          for (int j = 0; j < 4; j++) {
+            const uint32_t w0 = j < 2 ? cur.c0[u].x : cur.c0[u].y, w1 = j < 2 ? cur.c1[u].x : cur.c1[u].y;
+            const int sh = (j & 1) * 16;
+            const uint32_t a[4] = {tl[((w0 >> sh) & 0xff) << 5], tl[((w1 >> sh) & 0xff) << 5],
+                                   tl[((w0 >> (sh + 8)) & 0xff) << 5], tl[((w1 >> (sh + 8)) & 0xff) << 5]};
+#pragma unroll
+            for (int mb = 0; mb < MB; mb++) mma16816<T>(d[mb], a, xf[mb][2 * j], xf[mb][2 * j + 1]);
+          }
+#pragma unroll
+          for (int mb = 0; mb < MB; mb++) {
+            acc[mb][0] = fmaf(s0, d[mb][0], acc[mb][0]);
+            acc[mb][1] = fmaf(s0, d[mb][1], acc[mb][1]);
+            acc[mb][2] = fmaf(s1, d[mb][2], acc[mb][2]);
+            acc[mb][3] = fmaf(s1, d[mb][3], acc[mb][3]);
+          }
+        }
+        if (more) cur = nxt;
+      }
+    }
+    if (KS == 1) {
+#pragma unroll
+      for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) {
+          const int m = 8 * mb + 2 * t + (i & 1), n = i < 2 ? n0 : n1;
+          if (m < M && n < N) y[(long long)m * N + n] = from_f<T>(acc[mb][i]);
+        }
+    } else {
+      float* r = red + warp * (16 * 8 * MB);
+#pragma unroll
+      for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+        for (int i = 0; i < 4; i++) r[(g + (i < 2 ? 0 : 8)) * 8 * MB + 8 * mb + 2 * t + (i & 1)] = acc[mb][i];
+      __syncthreads();
+      const int item0 = item * rows_per_item;
+      for (int i = tid; i < rows_per_item * M; i += gtc::THREADS) {
+        const int rl = i / M, m = i - rl * M, n = item0 + rl;
+        const int tile = rl >> 4, row = rl & 15;
+        float v = 0.f;
+        for (int k = 0; k < KS; k++) v += red[(tile * KS + k) * (16 * 8 * MB) + row * 8 * MB + m];
+        if (n < N) y[(long long)m * N + n] = from_f<T>(v);
+      }
+      __syncthreads();
+    }
+  }
+}
+
+#define GEMV_TCP(T, NAME, MB, U, MINB, V)                                                                             \
+  extern "C" __global__ void __launch_bounds__(gtc::THREADS, MINB) nf4_gemv_##V##_##NAME##_mb##MB(                    \
+      T* y, const T* x, const uint8_t* packed, const uint8_t* qabs, const float* nabs, const float* ncode, double offset, \
+      int M, int N, int K, int KS, int KT) {                                                                          \
+    gemv_tcp<T, MB, U>(y, x, packed, qabs, nabs, ncode, (float)offset, M, N, K, KS, KT); }
+// tcp: 4 blocks per lane decoded while the next 4 load; tcp2: 2 and 2.
+GEMV_TCP(__nv_bfloat16, bf16, 1, 4, 2, tcp) GEMV_TCP(__nv_bfloat16, bf16, 2, 4, 1, tcp)
+GEMV_TCP(__nv_bfloat16, bf16, 1, 2, 3, tcp2) GEMV_TCP(__nv_bfloat16, bf16, 2, 2, 2, tcp2)
+
 // ---------------------------------------------------------------- GEMM on mma.sync, cp.async pipelined
 
 // y = x · Wᵀ ("fwd") and dx = dy · W ("dx") with exact weights (as Nf4::weight rounds them) on mma m16n8k16, f32

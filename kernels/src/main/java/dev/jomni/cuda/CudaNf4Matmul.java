@@ -16,7 +16,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * <ul>
  *   <li>{@code jomni.nf4.gemv}: {@code tc} (tensor cores, 4 blocks of a row in flight per lane with their scales),
  *       {@code tc8} (8 blocks), {@code tc2} (2), {@code tcs} (as tc, each block's scale loaded after its codes: the
- *       first version), {@code simt} (CUDA cores, exact weights). All but tc exist for bf16 only; f16 runs tc.
+ *       first version), {@code tcp} / {@code tcp2} (software-pipelined: the next 4 / 2 blocks load while the current
+ *       decode; the first loads overlap the staging of x), {@code simt} (CUDA cores, exact weights). All but tc exist
+ *       for bf16 only; f16 runs tc.
  *   <li>{@code jomni.nf4.gemm} (forward above M = 16 and dx): {@code tc} (mma.sync, cp.async ring, 2 blocks per SM,
  *       the next step's dequantization interleaved with the mma), {@code tcs} (the whole dequantization before the
  *       mma: the first version; bf16), {@code wmma} (64×64 tiles, no overlap). dx needs N % 8 == 0 and dy 16-byte
@@ -87,7 +89,7 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         CudaDevice d = backend.on(x.device());
         boolean half = t == DType.BF16 || t == DType.F16;
         if (m <= GEMV_MAX_M && t != DType.F64) {
-            String v = variant("jomni.nf4.gemv", "tc", "tc", "tc8", "tc2", "tcs", "simt");
+            String v = variant("jomni.nf4.gemv", "tc", "tc", "tc8", "tc2", "tcs", "tcp", "tcp2", "simt");
             if (half && !v.equals("simt") && aligned(x)) gemvTc(d, v, x, w, y, m, n, k);
             else {
                 int mt = Integer.highestOneBit(m) == m ? m : Integer.highestOneBit(m) << 1;     // 1, 2, 4, 8, 16
