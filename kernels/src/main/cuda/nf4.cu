@@ -535,11 +535,14 @@ GEMV_TCP(__nv_bfloat16, bf16, 1, 2, 3, tcp2) GEMV_TCP(__nv_bfloat16, bf16, 2, 2,
 //   fwd: the W tile is W[n0 : n0+128, k : k+64] (one block per row), B fragments by ldmatrix from Ws[n][k].
 //   dx:  the W tile is W[n : n+64, k0 : k0+128] (two blocks per row), B fragments by ldmatrix.trans from Ws[n][k].
 // Rows past M or N, columns past K are zero-filled (cp.async of 0 bytes, scale 0) and not stored. Grid: one block per
-// 128×128 tile, ceil(M/128)·ceil(cols/128), cols = N (fwd) or K (dx); 256 threads; gmm::SMEM bytes of dynamic shared memory.
+// BM×128 tile, ceil(M/BM)·ceil(cols/128), cols = N (fwd) or K (dx); 256 threads; gmm::smem(BM) bytes of dynamic shared
+// memory.
 namespace gmm {
-constexpr int BM = 128, BN = 128, BK = 64, THREADS = 256, S = 4;
-constexpr int A_BYTES = BM * BK * 2, P_BYTES = 4096, W_BYTES = 128 * 64 * 2;   // per stage / buffer
-constexpr int SMEM = S * (A_BYTES + P_BYTES) + 2 * W_BYTES + 64;                  // + NF4's levels
+constexpr int BN = 128, BK = 64, THREADS = 256, S = 4;
+constexpr int P_BYTES = 4096, W_BYTES = 128 * 64 * 2;                            // per stage / buffer
+/** Dynamic shared memory of a BM-row tile: S stages of x/dy and packed W, two dequantized W tiles, NF4's levels. */
+constexpr int smem(int bm) { return S * (bm * BK * 2 + P_BYTES) + 2 * W_BYTES + 64; }
+constexpr int SMEM = smem(128);
 }
 
 /** Byte offset of 16-byte chunk c of row r in a tile of 8-chunk (128-byte) rows, swizzled. */
@@ -562,16 +565,20 @@ __device__ __forceinline__ uint4 decode8(uint32_t word, float s, int wdt, const 
   return make_uint4(o[0], o[1], o[2], o[3]);
 }
 
-template <typename T, bool DX, bool SPLIT>
+// BM rows of x/dy per tile (128 or 256), the 8 warps as WARPS_M × (8 / WARPS_M), each (BM / WARPS_M) × (128 / WN)
+// = 64 × 32 (BM 128, 2 × 4) or 64 × 64 (BM 256, 4 × 2: half the dequantization and fewer ldmatrix per mma).
+template <typename T, bool DX, bool SPLIT, int BM, int WARPS_M>
 __device__ void gemm_tc(T* out, const T* a, const uint8_t* packed, const uint8_t* qabs, const float* nabs, const float* ncode,
                         float offset, int wdt, int M, int N, int K) {
   using namespace gmm;
+  constexpr int WARPS_N = 8 / WARPS_M, MT = BM / WARPS_M / 16, NT = BN / WARPS_N / 8;   // m16 and n8 tiles per warp
+  constexpr int A_BYTES = BM * BK * 2;
   extern __shared__ __align__(128) uint8_t smem[];
-  uint8_t* as = smem;                                   // [S][128 rows][128 bytes] x or dy, swizzled
+  uint8_t* as = smem;                                   // [S][BM rows][128 bytes] x or dy, swizzled
   uint8_t* ps = smem + S * A_BYTES;                     // [S][4096] packed W
   uint8_t* ws = ps + S * P_BYTES;                       // [2][W_BYTES] dequantized W
   float* lut = reinterpret_cast<float*>(ws + 2 * W_BYTES);
-  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp >> 2, wn = warp & 3;
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wm = warp / WARPS_N, wn = warp % WARPS_N;
   if (tid < 16) lut[tid] = NF4[tid];
   // fwd: out [M, N], a = x [M, K], reduction over K; dx: out [M, K], a = dy [M, N], reduction over N.
   const int cols = DX ? K : N, red = DX ? N : K, lda = red;
@@ -586,8 +593,8 @@ __device__ void gemm_tc(T* out, const T* a, const uint8_t* packed, const uint8_t
   auto load = [&](int kt) {                                                         // cp.async of step kt into its stage
     const int st = kt % S;
 #pragma unroll
-    for (int i = 0; i < 4; i++) {
-      const int c = tid + THREADS * i, r = c >> 3, ch = c & 7;                      // 128 rows × 8 chunks
+    for (int i = 0; i < BM * 8 / THREADS; i++) {
+      const int c = tid + THREADS * i, r = c >> 3, ch = c & 7;                      // BM rows × 8 chunks
       const int gr = m0 + r, gc = kt * BK + ch * 8;
       const bool ok = gr < M && gc < red;
       cp_async16(as + st * A_BYTES + swz8(r, ch), ok ? a + (long long)gr * lda + gc : a, ok ? 16 : 0);
@@ -610,11 +617,11 @@ __device__ void gemm_tc(T* out, const T* a, const uint8_t* packed, const uint8_t
     put(kt, 0, v.x, s); put(kt, 1, v.y, s); put(kt, 2, v.z, s); put(kt, 3, v.w, s);
   };
 
-  float acc[4][4][4];
+  float acc[MT][NT][4];
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < MT; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < NT; j++)
 #pragma unroll
       for (int e = 0; e < 4; e++) acc[i][j][e] = 0.f;
 
@@ -646,35 +653,35 @@ __device__ void gemm_tc(T* out, const T* a, const uint8_t* packed, const uint8_t
 #pragma unroll
     for (int kk = 0; kk < 4; kk++) {
       if (SPLIT && next) put(kt + 1, kk, kk == 0 ? pv.x : kk == 1 ? pv.y : kk == 2 ? pv.z : pv.w, s_cur);   // ALU work beside the mma
-      uint32_t af[4][4], bf[4][2];
+      uint32_t af[MT][4], bf[NT][2];
 #pragma unroll
-      for (int i = 0; i < 4; i++) ldsm_x4(af[i], at + swz8(64 * wm + 16 * i + (lane & 15), 2 * kk + (lane >> 4)));
+      for (int i = 0; i < MT; i++) ldsm_x4(af[i], at + swz8(16 * MT * wm + 16 * i + (lane & 15), 2 * kk + (lane >> 4)));
 #pragma unroll
-      for (int p = 0; p < 2; p++) {
+      for (int p = 0; p < NT / 2; p++) {
         uint32_t r[4];
         if (DX) {
-          ldsm_x4_trans(r, wt + swz16(16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1), 4 * wn + 2 * p + (lane >> 4)));
+          ldsm_x4_trans(r, wt + swz16(16 * kk + (lane & 7) + 8 * ((lane >> 3) & 1), NT * wn + 2 * p + (lane >> 4)));
         } else {
-          ldsm_x4(r, wt + swz8(32 * wn + 8 * (2 * p + (lane >> 4)) + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
+          ldsm_x4(r, wt + swz8(8 * NT * wn + 8 * (2 * p + (lane >> 4)) + (lane & 7), 2 * kk + ((lane >> 3) & 1)));
         }
         bf[2 * p][0] = r[0]; bf[2 * p][1] = r[1]; bf[2 * p + 1][0] = r[2]; bf[2 * p + 1][1] = r[3];
       }
 #pragma unroll
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < MT; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) mma16816<T>(acc[i][j], af[i], bf[j][0], bf[j][1]);
+        for (int j = 0; j < NT; j++) mma16816<T>(acc[i][j], af[i], bf[j][0], bf[j][1]);
     }
   }
   cp_async_wait<0>();
   const int g = lane >> 2, t = lane & 3;
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < MT; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const int c = c0 + 32 * wn + 8 * j + 2 * t;
+    for (int j = 0; j < NT; j++) {
+      const int c = c0 + 8 * NT * wn + 8 * j + 2 * t;
 #pragma unroll
       for (int h = 0; h < 2; h++) {
-        const int r = m0 + 64 * wm + 16 * i + g + 8 * h;
+        const int r = m0 + 16 * MT * wm + 16 * i + g + 8 * h;
         if (r >= M) continue;
         T* o = out + (long long)r * cols + c;
         if (c + 1 < cols && (cols & 1) == 0) *reinterpret_cast<uint32_t*>(o) = pack2<T>(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
@@ -686,15 +693,17 @@ __device__ void gemm_tc(T* out, const T* a, const uint8_t* packed, const uint8_t
     }
 }
 
-#define GEMM_TC(T, NAME, MINB, SPLIT, V)                                                                              \
+#define GEMM_TC(T, NAME, MINB, SPLIT, BM, WARPS_M, V)                                                                \
   extern "C" __global__ void __launch_bounds__(gmm::THREADS, MINB) nf4_gemm_##V##_##NAME(                             \
       T* y, const T* x, NF4_ARGS, int M, int N, int K) {                                                              \
-    gemm_tc<T, false, SPLIT>(y, x, packed, qabs, nabs, ncode, (float)offset, wdt, M, N, K); }                         \
+    gemm_tc<T, false, SPLIT, BM, WARPS_M>(y, x, packed, qabs, nabs, ncode, (float)offset, wdt, M, N, K); }            \
   extern "C" __global__ void __launch_bounds__(gmm::THREADS, MINB) nf4_gemm_dx_##V##_##NAME(                          \
       T* dx, const T* dy, NF4_ARGS, int M, int N, int K) {                                                            \
-    gemm_tc<T, true, SPLIT>(dx, dy, packed, qabs, nabs, ncode, (float)offset, wdt, M, N, K); }
-// tc: 2 blocks per SM (128 registers), the next step's dequantization a word per kk between the mma; tcs: the same
-// with the whole dequantization before the mma (H200, 4096×2048×4096: 244 TFLOP/s fwd, 240 dx).
-GEMM_TC(__nv_bfloat16, bf16, 2, true, tc)
-GEMM_TC(__half, f16, 2, true, tc)
-GEMM_TC(__nv_bfloat16, bf16, 2, false, tcs)
+    gemm_tc<T, true, SPLIT, BM, WARPS_M>(dx, dy, packed, qabs, nabs, ncode, (float)offset, wdt, M, N, K); }
+// tc: 128×128 tiles, 2 blocks per SM (128 registers), the next step's dequantization a word per kk between the mma;
+// tcs: the same with the whole dequantization before the mma (H200, 4096×2048×4096: 244 TFLOP/s fwd, 240 dx);
+// tcw: 256×128 tiles, warps of 64×64, 1 block per SM (gmm::smem(256) bytes), interleaved as tc.
+GEMM_TC(__nv_bfloat16, bf16, 2, true, 128, 2, tc)
+GEMM_TC(__half, f16, 2, true, 128, 2, tc)
+GEMM_TC(__nv_bfloat16, bf16, 2, false, 128, 2, tcs)
+GEMM_TC(__nv_bfloat16, bf16, 1, true, 256, 4, tcw)

@@ -32,7 +32,7 @@ import org.openjdk.jmh.runner.IterationType;
  * expert_up [768, 2048] (gate or up: 2048 → 768), expert_down [2048, 768]. {@code m} rows of x: 1 is decode (the
  * GEMV for M ≤ 16), 4096 prefill / training (the GEMM). {@code pass}: fwd y = x·Wᵀ or dx = dy·W. {@code variant}:
  * the NF4 kernel variant (jomni.nf4.gemv for M ≤ 16 forward: tc, tc8, tc2, tcs, tcp, tcp2, simt; jomni.nf4.gemm
- * otherwise: tc, tcs, wmma; see CudaNf4Matmul) or
+ * otherwise: tc, tcs, tcw, wmma; see CudaNf4Matmul) or
  * "bf16", the peer: the project's matmul (cuBLASLt) on the dequantized bf16 W.
  * Reported: ms, the GEMV's GB/s of packed bytes (codes + absmax codes, N·K/2 + N·K/64; the bf16 peer's figure is
  * its bf16 bytes 2·N·K) and the GEMM's TFLOP/s (2·M·N·K / time). CUDA events around each call, median; a 3-call

@@ -21,7 +21,8 @@ import java.util.concurrent.ConcurrentHashMap;
  *       for bf16 only; f16 runs tc.
  *   <li>{@code jomni.nf4.gemm} (forward above M = 16 and dx): {@code tc} (mma.sync, cp.async ring, 2 blocks per SM,
  *       the next step's dequantization interleaved with the mma), {@code tcs} (the whole dequantization before the
- *       mma: the first version; bf16), {@code wmma} (64×64 tiles, no overlap). dx needs N % 8 == 0 and dy 16-byte
+ *       mma: the first version; bf16), {@code tcw} (256×128 tiles, warps of 64×64, 1 block per SM; bf16),
+ *       {@code wmma} (64×64 tiles, no overlap). dx needs N % 8 == 0 and dy 16-byte
  *       aligned for the tc kernels, else runs wmma.
  * </ul>
  */
@@ -29,7 +30,12 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
     static final int GEMV_MAX_M = 16, GEMV_ROWS_PER_BLOCK = 32, GEMV_THREADS = 256, TILE = 64, GEMM_THREADS = 128;
     /** nf4.cu's gtc and gmm constants: threads, shared-memory layout. */
     static final int TC_THREADS = 256, TC_WARPS = 8, TC_TABLE_BYTES = 256 * 32 * 4 + 256 * 4, TC_X_BYTES = 33792;
-    static final int MMA_TILE = 128, MMA_SMEM = 4 * (128 * 64 * 2 + 4096) + 2 * 128 * 64 * 2 + 64;
+    static final int MMA_TILE = 128;
+
+    /** gmm::smem(bm): 4 stages of the x/dy tile and the packed W tile, two dequantized W tiles, NF4's levels. */
+    static int mmaSmem(int bm) {
+        return 4 * (bm * 64 * 2 + 4096) + 2 * 128 * 64 * 2 + 64;
+    }
     private final CudaBackend backend;
     private final ConcurrentHashMap<Kernel, Boolean> optedIn = new ConcurrentHashMap<>();
 
@@ -129,8 +135,8 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
     /** y = x · Wᵀ (dx false) or dx = dy · W (true) by the GEMM variant jomni.nf4.gemm names. */
     private void gemm(CudaDevice d, boolean dx, Tensor a, Nf4Weight w, Tensor out, int m, int n, int k) {
         DType t = a.dtype();
-        String v = variant("jomni.nf4.gemm", "tc", "tc", "tcs", "wmma");
-        if (v.equals("tcs") && t != DType.BF16) v = "tc";
+        String v = variant("jomni.nf4.gemm", "tc", "tc", "tcs", "tcw", "wmma");
+        if ((v.equals("tcs") || v.equals("tcw")) && t != DType.BF16) v = "tc";
         if (dx && (n % 8 != 0 || !aligned(a))) v = "wmma";      // the tc kernels read dy in 16-byte rows
         Launch l = weight(Launch.begin().i64(CudaBackend.address(out)).i64(CudaBackend.address(a)), w).i32(m).i32(n).i32(k);
         String name = "nf4_gemm_" + (dx ? "dx_" : "");
@@ -138,10 +144,11 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         if (v.equals("wmma")) {
             l.launch(d.kernel("nf4", name + suffix(t)), d.stream, grid(cols, m, TILE), Dim3.of(GEMM_THREADS));
         } else {
-            Kernel kn = optIn(d, name + v + "_" + suffix(t), MMA_SMEM);
-            long tiles = (long) Dim3.blocks(cols, MMA_TILE) * Dim3.blocks(m, MMA_TILE);            // a 1-D grid, row of tiles major
-            if (tiles > Integer.MAX_VALUE) throw new IllegalArgumentException("nf4Matmul: " + m + " × " + cols + " needs " + tiles + " tiles of 128²");
-            l.launch(kn, d.stream, (int) tiles, TC_THREADS, MMA_SMEM);
+            int bm = v.equals("tcw") ? 256 : 128, smem = mmaSmem(bm);
+            Kernel kn = optIn(d, name + v + "_" + suffix(t), smem);
+            long tiles = (long) Dim3.blocks(cols, MMA_TILE) * Dim3.blocks(m, bm);                   // a 1-D grid, row of tiles major
+            if (tiles > Integer.MAX_VALUE) throw new IllegalArgumentException("nf4Matmul: " + m + " × " + cols + " needs " + tiles + " tiles");
+            l.launch(kn, d.stream, (int) tiles, TC_THREADS, smem);
         }
     }
 
