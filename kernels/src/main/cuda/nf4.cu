@@ -204,8 +204,8 @@ GEMV_ALL(float, f32)
 // of the block) of rows g and g+8 (one 8-byte load each), so every mma's k lies in one block and the block's scale
 // multiplies its f32 partial sums once: acc += absmax · Σ x·CODE[q]. The codes become bf16/f16 pairs through a
 // 256-entry byte → (CODE[hi], CODE[lo]) table in shared memory, replicated 32 times so lane l always reads bank l
-// (no conflicts). The weights are thus s·round(CODE[q]) rather than round(round(CODE[q]·s)): within 2^-9 relative of
-// the CPU's, as the sums' order already is (bitsandbytes' own GEMV rounds differently again).
+// (no conflicts). The weights are thus s·round(CODE[q]) rather than the CPU's round(CODE[q]·s): both within 2^-9
+// relative of CODE[q]·s, not bit-identical (bitsandbytes' own GEMV rounds differently again).
 //   Blocks of 8 warps, persistent (grid-stride over items of 16·8/KS rows); the KS warps of an item's row tile split
 //   K (their partial sums added in shared memory in a fixed order). x is staged in shared memory per tile of KT
 //   columns (rows padded by 8 elements: conflict-free 16-byte reads). A warp loads U blocks of its rows at once
