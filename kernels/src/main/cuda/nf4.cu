@@ -525,6 +525,168 @@ __device__ void gemv_tcp(T* y, const T* x, const uint8_t* packed, const uint8_t*
 GEMV_TCP(__nv_bfloat16, bf16, 1, 4, 2, tcp) GEMV_TCP(__nv_bfloat16, bf16, 2, 4, 1, tcp)
 GEMV_TCP(__nv_bfloat16, bf16, 1, 2, 3, tcp2) GEMV_TCP(__nv_bfloat16, bf16, 2, 2, 2, tcp2)
 
+// The same GEMV with the codes brought by cp.async (variant tca): each warp streams its 16 rows through a ring of
+// gtc::ST stages of U = 4 blocks (16 rows × 128 bytes, 16-byte chunks XOR-swizzled by row: conflict-free 8-byte
+// reads), ST − 1 stages in flight without holding registers; its rows' absmax codes (16·K/64 contiguous bytes)
+// arrive by cp.async too, with the first stage. One item per block (not persistent): a block's table and x staging
+// overlap the other blocks' streams. K ≤ 8192 (the absmax span fits its slot); x staged per tile of KT columns.
+namespace gtc {
+constexpr int ST = 3, STAGE_BYTES = 16 * 128, QSPAN_BYTES = 2048;
+constexpr int WARP_BYTES = ST * STAGE_BYTES + QSPAN_BYTES;
+}
+
+template <typename T, int MB>
+__device__ void gemv_tca(T* y, const T* x, const uint8_t* packed, const uint8_t* qabs, const float* nabs, const float* ncode_g,
+                         float offset, int M, int N, int K, int KS, int KT) {
+  constexpr int U = 4;
+  extern __shared__ __align__(128) uint8_t smem[];
+  uint32_t* tbl = reinterpret_cast<uint32_t*>(smem);
+  float* ncode = reinterpret_cast<float*>(smem + gtc::TABLE_BYTES);
+  const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
+  uint8_t* ring = smem + gtc::TABLE_BYTES + gtc::NCODE_BYTES + warp * gtc::WARP_BYTES;  // this warp's stages
+  uint8_t* qspan = ring + gtc::ST * gtc::STAGE_BYTES;                                    // its rows' absmax codes
+  T* xs = reinterpret_cast<T*>(smem + gtc::TABLE_BYTES + gtc::NCODE_BYTES + gtc::WARPS * gtc::WARP_BYTES);
+  const int XS = KT + 8;
+  float* red = reinterpret_cast<float*>(xs + (long long)M * XS);
+  const uint32_t* tl = tbl + lane;
+  const int tiles = gtc::WARPS / KS, rows_per_item = 16 * tiles;
+  const int wtile = warp / KS, ks = warp % KS, KB = K >> 6;
+  const int item = blockIdx.x, r0 = item * rows_per_item + 16 * wtile;                  // the warp's first row
+  const int n0 = r0 + g, n1 = n0 + 8;
+  const bool ok0 = n0 < N, ok1 = n1 < N;
+  // cp.async of stage st ← blocks [bb, bb + U) of the warp's 16 rows, k-tile at k0 (blocks past b1 or rows past N: 0)
+  auto issue = [&](int st, int k0, int bb, int b1) {
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+      const int c = lane + 32 * i, r = c >> 3, ch = c & 7;
+      const bool ok = r0 + r < N && bb + (ch >> 1) < b1;
+      const uint8_t* src = packed + (long long)(r0 + r) * (K >> 1) + (k0 >> 1) + 32 * bb + 16 * ch;
+      cp_async16(ring + st * gtc::STAGE_BYTES + r * 128 + ((ch ^ (r & 7)) << 4), ok ? src : packed, ok ? 16 : 0);
+    }
+  };
+  {                                                                                      // the absmax codes' span
+    const long long start = (long long)r0 * KB, end = (long long)N * KB;
+    for (int j = lane; j < KB; j += 32) {                                                // 16·KB bytes = KB chunks
+      const long long at = start + 16LL * j;
+      const int bytes = (int)max(0LL, min(16LL, end - at));
+      cp_async16(qspan + 16 * j, bytes > 0 ? qabs + at : qabs, bytes);
+    }
+  }
+  float acc[MB][4];
+#pragma unroll
+  for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+    for (int i = 0; i < 4; i++) acc[mb][i] = 0.f;
+  for (int k0 = 0; k0 < K; k0 += KT) {
+    const int len = min(KT, K - k0), blocks = len >> 6;
+    const int per = (blocks + KS - 1) / KS, b0 = ks * per, b1 = min(blocks, b0 + per);
+    const int batches = b1 > b0 ? (b1 - b0 + U - 1) / U : 0;
+#pragma unroll
+    for (int i = 0; i < gtc::ST - 1; i++) {                                              // ST − 1 stages ahead
+      if (i < batches) issue(i, k0, b0 + U * i, b1);
+      cp_async_commit();
+    }
+    __syncthreads();                                                                     // the previous tile's readers
+    if (k0 == 0) {
+      for (int i = tid; i < 256 * 32; i += gtc::THREADS) tbl[i] = code_pair<T>(i >> 5);
+      for (int i = tid; i < 256; i += gtc::THREADS) ncode[i] = ncode_g[i];
+    }
+    const int chunks = len >> 3;
+    for (int i = tid; i < M * chunks; i += gtc::THREADS) {
+      const int m = i / chunks, c = (i - m * chunks) << 3;
+      *reinterpret_cast<uint4*>(xs + m * XS + c) = __ldg(reinterpret_cast<const uint4*>(x + (long long)m * K + k0 + c));
+    }
+    __syncthreads();
+    for (int i = 0; i < batches; i++) {
+      if (i + gtc::ST - 1 < batches) issue((i + gtc::ST - 1) % gtc::ST, k0, b0 + U * (i + gtc::ST - 1), b1);
+      cp_async_commit();
+      cp_async_wait<gtc::ST - 1>();                                                      // batch i (and the span) landed
+      __syncwarp();                                                                      // lanes read each other's copies
+      const uint8_t* st = ring + (i % gtc::ST) * gtc::STAGE_BYTES;
+      const int bb = b0 + U * i;
+#pragma unroll
+      for (int u = 0; u < U; u++) {
+        const int b = bb + u;
+        if (b >= b1) break;
+        const int kb = (k0 >> 6) + b;
+        const int off = (((2 * u + (t >> 1)) ^ (g & 7)) << 4) + 8 * (t & 1);
+        const uint2 c0 = *reinterpret_cast<const uint2*>(st + g * 128 + off);
+        const uint2 c1 = *reinterpret_cast<const uint2*>(st + (g + 8) * 128 + off);
+        const float s0 = ok0 ? __fadd_rn(__fmul_rn(ncode[qspan[g * KB + kb]], __ldg(nabs + (((long long)n0 * KB + kb) >> 8))), offset) : 0.f;
+        const float s1 = ok1 ? __fadd_rn(__fmul_rn(ncode[qspan[(g + 8) * KB + kb]], __ldg(nabs + (((long long)n1 * KB + kb) >> 8))), offset) : 0.f;
+        uint32_t xf[MB][8];
+#pragma unroll
+        for (int mb = 0; mb < MB; mb++) {
+          const int m = 8 * mb + g;
+          if (m < M) {
+            const uint4* xp = reinterpret_cast<const uint4*>(xs + m * XS + 64 * b + 16 * t);
+            const uint4 lo = xp[0], hi = xp[1];
+            xf[mb][0] = lo.x; xf[mb][1] = lo.y; xf[mb][2] = lo.z; xf[mb][3] = lo.w;
+            xf[mb][4] = hi.x; xf[mb][5] = hi.y; xf[mb][6] = hi.z; xf[mb][7] = hi.w;
+          } else {
+#pragma unroll
+            for (int j = 0; j < 8; j++) xf[mb][j] = 0u;
+          }
+        }
+        float d[MB][4];
+#pragma unroll
+        for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+          for (int j = 0; j < 4; j++) d[mb][j] = 0.f;
+#pragma unroll
+        for (int j = 0; j < 4; j++) {
+          const uint32_t w0 = j < 2 ? c0.x : c0.y, w1 = j < 2 ? c1.x : c1.y;
+          const int sh = (j & 1) * 16;
+          const uint32_t a[4] = {tl[((w0 >> sh) & 0xff) << 5], tl[((w1 >> sh) & 0xff) << 5],
+                                 tl[((w0 >> (sh + 8)) & 0xff) << 5], tl[((w1 >> (sh + 8)) & 0xff) << 5]};
+#pragma unroll
+          for (int mb = 0; mb < MB; mb++) mma16816<T>(d[mb], a, xf[mb][2 * j], xf[mb][2 * j + 1]);
+        }
+#pragma unroll
+        for (int mb = 0; mb < MB; mb++) {
+          acc[mb][0] = fmaf(s0, d[mb][0], acc[mb][0]);
+          acc[mb][1] = fmaf(s0, d[mb][1], acc[mb][1]);
+          acc[mb][2] = fmaf(s1, d[mb][2], acc[mb][2]);
+          acc[mb][3] = fmaf(s1, d[mb][3], acc[mb][3]);
+        }
+      }
+      __syncwarp();                                                                      // stage i % ST free to refill
+    }
+    cp_async_wait<0>();
+  }
+  if (KS == 1) {
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) {
+        const int m = 8 * mb + 2 * t + (i & 1), n = i < 2 ? n0 : n1;
+        if (m < M && n < N) y[(long long)m * N + n] = from_f<T>(acc[mb][i]);
+      }
+  } else {
+    float* r = red + warp * (16 * 8 * MB);
+#pragma unroll
+    for (int mb = 0; mb < MB; mb++)
+#pragma unroll
+      for (int i = 0; i < 4; i++) r[(g + (i < 2 ? 0 : 8)) * 8 * MB + 8 * mb + 2 * t + (i & 1)] = acc[mb][i];
+    __syncthreads();
+    const int item0 = item * rows_per_item;
+    for (int i = tid; i < rows_per_item * M; i += gtc::THREADS) {
+      const int rl = i / M, m = i - rl * M, n = item0 + rl;
+      const int tile = rl >> 4, row = rl & 15;
+      float v = 0.f;
+      for (int k = 0; k < KS; k++) v += red[(tile * KS + k) * (16 * 8 * MB) + row * 8 * MB + m];
+      if (n < N) y[(long long)m * N + n] = from_f<T>(v);
+    }
+  }
+}
+
+#define GEMV_TCA(T, NAME, MB, MINB)                                                                                   \
+  extern "C" __global__ void __launch_bounds__(gtc::THREADS, MINB) nf4_gemv_tca_##NAME##_mb##MB(                      \
+      T* y, const T* x, const uint8_t* packed, const uint8_t* qabs, const float* nabs, const float* ncode, double offset, \
+      int M, int N, int K, int KS, int KT) {                                                                          \
+    gemv_tca<T, MB>(y, x, packed, qabs, nabs, ncode, (float)offset, M, N, K, KS, KT); }
+GEMV_TCA(__nv_bfloat16, bf16, 1, 2) GEMV_TCA(__nv_bfloat16, bf16, 2, 2)
+
 // ---------------------------------------------------------------- GEMM on mma.sync, cp.async pipelined
 
 // y = x · Wᵀ ("fwd") and dx = dy · W ("dx") with exact weights (as Nf4::weight rounds them) on mma m16n8k16, f32

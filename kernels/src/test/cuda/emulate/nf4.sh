@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Host emulation of nf4.cu's tensor-core kernels (no GPU): the GEMV variants (tc, tc8, tc2, tcs, tcp, tcp2; bf16,
+# Host emulation of nf4.cu's tensor-core kernels (no GPU): the GEMV variants (tc, tc8, tc2, tcs, tcp, tcp2, tca; bf16,
 # split-K included) and the mma.sync GEMM / dx variants (tc, tcs, tcw) run with each block's threads as std::threads
 # (see run.sh and mma.cuh here), against a double reference over the exactly dequantized weights. A logic check
 # (fragment layouts, swizzles, cp.async stages, tails), not a GPU test: no timing, races or register limits.

@@ -91,6 +91,7 @@ typedef void (*Gemv)(__nv_bfloat16*, const __nv_bfloat16*, const uint8_t*, const
 typedef void (*Gemm)(__nv_bfloat16*, const __nv_bfloat16*, const uint8_t*, const uint8_t*, const float*, const float*, double, int, int, int, int);
 
 static void gemv(const char* name, Gemv mb1, Gemv mb2, int M, int K, int N, int KS, int KT, int grid, std::mt19937& rng) {
+  if (std::string(name) == "tca") grid = (N + 16 * 8 / KS - 1) / (16 * 8 / KS);      // one item per block
   W w(N, K, rng);
   auto x = rnd((long long)M * K, rng);
   std::vector<__nv_bfloat16> y((size_t)M * N, __nv_bfloat16{0x7fc0});
@@ -120,13 +121,15 @@ int main() {
   struct { const char* name; Gemv mb1, mb2; } gv[] = {
       {"tc", nf4_gemv_tc_bf16_mb1, nf4_gemv_tc_bf16_mb2}, {"tc8", nf4_gemv_tc8_bf16_mb1, nf4_gemv_tc8_bf16_mb2},
       {"tc2", nf4_gemv_tc2_bf16_mb1, nf4_gemv_tc2_bf16_mb2}, {"tcs", nf4_gemv_tcs_bf16_mb1, nf4_gemv_tcs_bf16_mb2},
-      {"tcp", nf4_gemv_tcp_bf16_mb1, nf4_gemv_tcp_bf16_mb2}, {"tcp2", nf4_gemv_tcp2_bf16_mb1, nf4_gemv_tcp2_bf16_mb2}};
+      {"tcp", nf4_gemv_tcp_bf16_mb1, nf4_gemv_tcp_bf16_mb2}, {"tcp2", nf4_gemv_tcp2_bf16_mb1, nf4_gemv_tcp2_bf16_mb2},
+      {"tca", nf4_gemv_tca_bf16_mb1, nf4_gemv_tca_bf16_mb2}};
   for (auto& v : gv) {
     gemv(v.name, v.mb1, v.mb2, 1, 640, 40, 1, 640, 1, rng);      // KS 1, one item of 128 rows (rows past N), 10 blocks
     gemv(v.name, v.mb1, v.mb2, 3, 192, 33, 2, 192, 2, rng);      // split-K 2, odd block count per warp
     gemv(v.name, v.mb1, v.mb2, 9, 256, 20, 4, 128, 1, rng);      // two k-tiles, mb 2, split-K 4
     gemv(v.name, v.mb1, v.mb2, 16, 1024, 24, 8, 512, 1, rng);    // split-K 8, two k-tiles, several batches
     gemv(v.name, v.mb1, v.mb2, 2, 576, 150, 1, 576, 1, rng);     // two items in one persistent block
+    gemv(v.name, v.mb1, v.mb2, 4, 1984, 37, 1, 1984, 1, rng);    // 31 blocks a row: a partial last batch, rows past N
   }
   struct { const char* name; Gemm fwd, dx; int bm; } mv[] = {
       {"tc", nf4_gemm_tc_bf16, nf4_gemm_dx_tc_bf16, 128}, {"tcs", nf4_gemm_tcs_bf16, nf4_gemm_dx_tcs_bf16, 128},
