@@ -64,7 +64,8 @@ inline void cp_async_commit() { emu_groups.push_back(emu_open); emu_open.clear()
 template <int N> inline void cp_async_wait() {
   while ((int)emu_groups.size() > N) {
     for (auto& c : emu_groups.front()) {
-      if (c.bytes == 16) memcpy(c.dst, c.src, 16); else memset(c.dst, 0, 16);
+      memcpy(c.dst, c.src, c.bytes);                        // src-size bytes, the rest of the 16 zero-filled
+      memset((char*)c.dst + c.bytes, 0, 16 - c.bytes);
     }
     emu_groups.erase(emu_groups.begin());
   }

@@ -32,7 +32,8 @@ import org.openjdk.jmh.runner.IterationType;
  * weight W [N, K]: lm_head [152064, 2048] (peers.py times 151936), q [4096, 2048], kv [512, 2048], o [2048, 4096],
  * expert_up [768, 2048] (gate or up: 2048 → 768), expert_down [2048, 768]. {@code m} rows of x: 1 is decode (the
  * GEMV for M ≤ 16), 4096 prefill / training (the GEMM). {@code pass}: fwd y = x·Wᵀ or dx = dy·W. {@code variant}:
- * the NF4 kernel variant (jomni.nf4.gemv for M ≤ 16 forward, jomni.nf4.gemm otherwise: see CudaNf4Matmul) or
+ * the NF4 kernel variant (jomni.nf4.gemv for M ≤ 16 forward: tc, tc8, tc2, tcs, tcp, tcp2, tca, simt; jomni.nf4.gemm
+ * otherwise: tc, tcs, tcw, wmma; see CudaNf4Matmul) or
  * "bf16", the peer: the project's matmul (cuBLASLt) on the dequantized bf16 W.
  * Reported: ms, the GEMV's GB/s of packed bytes (codes + absmax codes, N·K/2 + N·K/64; the bf16 peer's figure is
  * its bf16 bytes 2·N·K) and the GEMM's TFLOP/s (2·M·N·K / time). CUDA events around each call, median; a 3-call

@@ -14,19 +14,31 @@ import java.util.concurrent.ConcurrentHashMap;
  *
  * <p>Kernel variants, chosen per call by system properties (for benchmarks; the defaults are the fastest measured):
  * <ul>
- *   <li>{@code jomni.nf4.gemv}: {@code tc} (tensor cores, 4 blocks of a row in flight per lane), {@code tc8} (8),
- *       {@code tc2} (2), {@code simt} (CUDA cores, exact weights). {@code tc8}/{@code tc2} exist for bf16; f16 runs
- *       {@code tc} for them.
- *   <li>{@code jomni.nf4.gemm} (forward above M = 16 and dx): {@code tc} (mma.sync, cp.async ring, 1 block per SM by
- *       registers), {@code tc2} (the same held to 128 registers: 2 blocks per SM; bf16), {@code wmma} (the first
- *       kernel: 64×64 tiles, no overlap). dx needs N % 8 == 0 and dy 16-byte aligned for the tc kernels, else runs wmma.
+ *   <li>{@code jomni.nf4.gemv}: {@code tc} (tensor cores, 4 blocks of a row in flight per lane with their scales),
+ *       {@code tc8} (8 blocks), {@code tc2} (2), {@code tcs} (as tc, each block's scale loaded after its codes: the
+ *       first version), {@code tcp} / {@code tcp2} (software-pipelined: the next 4 / 2 blocks load while the current
+ *       decode; the first loads overlap the staging of x), {@code tca} (codes and absmax codes by cp.async through a
+ *       3-stage ring per warp, one item per block; K ≤ 8192, else tc), {@code simt} (CUDA cores, exact weights). All
+ *       but tc exist for bf16 only; f16 runs tc.
+ *   <li>{@code jomni.nf4.gemm} (forward above M = 16 and dx): {@code tc} (mma.sync, cp.async ring, 2 blocks per SM,
+ *       the next step's dequantization interleaved with the mma), {@code tcs} (the whole dequantization before the
+ *       mma: the first version; bf16), {@code tcw} (256×128 tiles, warps of 64×64, 1 block per SM; bf16),
+ *       {@code wmma} (64×64 tiles, no overlap). dx needs N % 8 == 0 and dy 16-byte
+ *       aligned for the tc kernels, else runs wmma.
  * </ul>
  */
 final class CudaNf4Matmul implements Nf4Matmul.Kernels {
     static final int GEMV_MAX_M = 16, GEMV_ROWS_PER_BLOCK = 32, GEMV_THREADS = 256, TILE = 64, GEMM_THREADS = 128;
     /** nf4.cu's gtc and gmm constants: threads, shared-memory layout. */
     static final int TC_THREADS = 256, TC_WARPS = 8, TC_TABLE_BYTES = 256 * 32 * 4 + 256 * 4, TC_X_BYTES = 33792;
-    static final int MMA_TILE = 128, MMA_SMEM = 4 * (128 * 64 * 2 + 4096) + 2 * 128 * 64 * 2 + 64;
+    /** gtc::WARP_BYTES of the tca variant: 3 stages of 16 rows × 128 bytes and the rows' absmax codes (≤ 2048 bytes). */
+    static final int TCA_WARP_BYTES = 3 * 16 * 128 + 2048, TCA_MAX_K = 8192;
+    static final int MMA_TILE = 128;
+
+    /** gmm::smem(bm): 4 stages of the x/dy tile and the packed W tile, two dequantized W tiles, NF4's levels. */
+    static int mmaSmem(int bm) {
+        return 4 * (bm * 64 * 2 + 4096) + 2 * 128 * 64 * 2 + 64;
+    }
     private final CudaBackend backend;
     private final ConcurrentHashMap<Kernel, Boolean> optedIn = new ConcurrentHashMap<>();
 
@@ -86,7 +98,7 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         CudaDevice d = backend.on(x.device());
         boolean half = t == DType.BF16 || t == DType.F16;
         if (m <= GEMV_MAX_M && t != DType.F64) {
-            String v = variant("jomni.nf4.gemv", "tc", "tc", "tc8", "tc2", "simt");
+            String v = variant("jomni.nf4.gemv", "tc", "tc", "tc8", "tc2", "tcs", "tcp", "tcp2", "tca", "simt");
             if (half && !v.equals("simt") && aligned(x)) gemvTc(d, v, x, w, y, m, n, k);
             else {
                 int mt = Integer.highestOneBit(m) == m ? m : Integer.highestOneBit(m) << 1;     // 1, 2, 4, 8, 16
@@ -105,19 +117,20 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
 
     /**
      * The tensor-core GEMV: blocks of 8 warps over items of 16·8/KS rows, the KS warps of a 16-row tile splitting
-     * K (KS grows until there are about 16 warps per SM); x staged per tile of KT columns. Persistent: at most 3
-     * blocks per SM, each building its code table once.
+     * K (KS grows until there are about 16 warps per SM); x staged per tile of KT columns. Persistent (at most 3
+     * blocks per SM, each building its code table once) except tca: a block per item.
      */
     private void gemvTc(CudaDevice d, String v, Tensor x, Nf4Weight w, Tensor y, int m, int n, int k) {
-        if (x.dtype() == DType.F16) v = "tc";
+        if (x.dtype() == DType.F16 || v.equals("tca") && (k > TCA_MAX_K || CudaBackend.address(w.absmax()) % 16 != 0)) v = "tc";
+        boolean async = v.equals("tca");
         int mb = m <= 8 ? 1 : 2;
         int kt = Math.min(k, (TC_X_BYTES / (2 * m) - 8) / 64 * 64);
         int sms = d.ctx.properties().multiprocessorCount();
         long tiles = (n + 15) / 16;
         int ks = 1;
         while (ks < TC_WARPS && tiles * ks < 16L * sms && ks * 2 <= kt / 64) ks *= 2;
-        int rows = 16 * TC_WARPS / ks, items = Dim3.blocks(n, rows), grid = Math.min(items, 3 * sms);
-        int smem = TC_TABLE_BYTES + m * (kt + 8) * 2 + (ks > 1 ? TC_WARPS * 16 * 8 * mb * 4 : 0);
+        int rows = 16 * TC_WARPS / ks, items = Dim3.blocks(n, rows), grid = async ? items : Math.min(items, 3 * sms);
+        int smem = TC_TABLE_BYTES + (async ? TC_WARPS * TCA_WARP_BYTES : 0) + m * (kt + 8) * 2 + (ks > 1 ? TC_WARPS * 16 * 8 * mb * 4 : 0);
         Kernel kn = optIn(d, "nf4_gemv_" + v + "_" + suffix(x.dtype()) + "_mb" + mb, smem);
         weight(Launch.begin().i64(CudaBackend.address(y)).i64(CudaBackend.address(x)), w, false).i32(m).i32(n).i32(k).i32(ks).i32(kt)
                 .launch(kn, d.stream, grid, TC_THREADS, smem);
@@ -126,8 +139,8 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
     /** y = x · Wᵀ (dx false) or dx = dy · W (true) by the GEMM variant jomni.nf4.gemm names. */
     private void gemm(CudaDevice d, boolean dx, Tensor a, Nf4Weight w, Tensor out, int m, int n, int k) {
         DType t = a.dtype();
-        String v = variant("jomni.nf4.gemm", "tc", "tc", "tc2", "wmma");
-        if (v.equals("tc2") && t != DType.BF16) v = "tc";
+        String v = variant("jomni.nf4.gemm", "tc", "tc", "tcs", "tcw", "wmma");
+        if ((v.equals("tcs") || v.equals("tcw")) && t != DType.BF16) v = "tc";
         if (dx && (n % 8 != 0 || !aligned(a))) v = "wmma";      // the tc kernels read dy in 16-byte rows
         Launch l = weight(Launch.begin().i64(CudaBackend.address(out)).i64(CudaBackend.address(a)), w).i32(m).i32(n).i32(k);
         String name = "nf4_gemm_" + (dx ? "dx_" : "");
@@ -135,10 +148,11 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         if (v.equals("wmma")) {
             l.launch(d.kernel("nf4", name + suffix(t)), d.stream, grid(cols, m, TILE), Dim3.of(GEMM_THREADS));
         } else {
-            Kernel kn = optIn(d, name + v + "_" + suffix(t), MMA_SMEM);
-            long tiles = (long) Dim3.blocks(cols, MMA_TILE) * Dim3.blocks(m, MMA_TILE);            // a 1-D grid, row of tiles major
-            if (tiles > Integer.MAX_VALUE) throw new IllegalArgumentException("nf4Matmul: " + m + " × " + cols + " needs " + tiles + " tiles of 128²");
-            l.launch(kn, d.stream, (int) tiles, TC_THREADS, MMA_SMEM);
+            int bm = v.equals("tcw") ? 256 : 128, smem = mmaSmem(bm);
+            Kernel kn = optIn(d, name + v + "_" + suffix(t), smem);
+            long tiles = (long) Dim3.blocks(cols, MMA_TILE) * Dim3.blocks(m, bm);                   // a 1-D grid, row of tiles major
+            if (tiles > Integer.MAX_VALUE) throw new IllegalArgumentException("nf4Matmul: " + m + " × " + cols + " needs " + tiles + " tiles");
+            l.launch(kn, d.stream, (int) tiles, TC_THREADS, smem);
         }
     }
 

@@ -60,7 +60,7 @@ class CudaNf4MatmulTest {
         };
         boolean gemv = m <= 16;
         String property = gemv ? "jomni.nf4.gemv" : "jomni.nf4.gemm";
-        String[] variants = gemv ? new String[] {"tc", "tc8", "tc2", "simt"} : new String[] {"tc", "tc2", "wmma"};
+        String[] variants = gemv ? new String[] {"tc", "tc8", "tc2", "tcs", "tcp", "tcp2", "tca", "simt"} : new String[] {"tc", "tcs", "tcw", "wmma"};
         for (String variant : variants) {
             String before = System.setProperty(property, variant);
             try {

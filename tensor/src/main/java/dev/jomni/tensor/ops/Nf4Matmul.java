@@ -10,7 +10,9 @@ import dev.jomni.tensor.spi.Backend;
  * y = x · Wᵀ for a frozen NF4 weight W [N, K] ({@link Nf4Weight}), without materializing W in the
  * backend's memory: x [..., K] → y [..., N] of x's dtype. W's elements are those of
  * {@code W.dequantize().to(x.dtype())} (bitsandbytes' matmul_4bit: dequantize to the quant dtype, then to
- * the input's), products summed in at least f32. The base is frozen (QLoRA): the only gradient is
+ * the input's), products summed in at least f32 (CUDA's decode GEMV, M ≤ 16 in bf16/f16, scales f32 partial sums
+ * over 16-bit codes instead: its weights are absmax·round(CODE[q]), within 2^-9 relative as these are, not
+ * bit-identical). The base is frozen (QLoRA): the only gradient is
  * dx = dy · W; the tape keeps the weight (already resident) and nothing of x.
  */
 public final class Nf4Matmul {
