@@ -12,7 +12,9 @@ import java.util.concurrent.ConcurrentHashMap;
  * input gradient is the GEMM's dx. bf16 and f16 run on tensor cores; f32 runs the SIMT GEMV up to M = 16 and
  * dequantize-then-matmul above (a [N, K] temporary), as f64 always does.
  *
- * <p>Kernel variants, chosen per call by system properties (for benchmarks; the defaults are the fastest measured):
+ * <p>Kernel variants, chosen per call by system properties (for benchmarks). The defaults are {@code tcs}, the versions
+ * measured on an H200 (2026-12-04: GEMV 1656 GB/s on the lm_head, GEMM 244 TFLOP/s); the others are newer and
+ * checked only in host emulation until the GPU suite and benchmark have run them (f16 takes {@code tc}):
  * <ul>
  *   <li>{@code jomni.nf4.gemv}: {@code tc} (tensor cores, 4 blocks of a row in flight per lane with their scales),
  *       {@code tc8} (8 blocks), {@code tc2} (2), {@code tcs} (as tc, each block's scale loaded after its codes: the
@@ -98,7 +100,7 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         CudaDevice d = backend.on(x.device());
         boolean half = t == DType.BF16 || t == DType.F16;
         if (m <= GEMV_MAX_M && t != DType.F64) {
-            String v = variant("jomni.nf4.gemv", "tc", "tc", "tc8", "tc2", "tcs", "tcp", "tcp2", "tca", "simt");
+            String v = variant("jomni.nf4.gemv", "tcs", "tc", "tc8", "tc2", "tcs", "tcp", "tcp2", "tca", "simt");
             if (half && !v.equals("simt") && aligned(x)) gemvTc(d, v, x, w, y, m, n, k);
             else {
                 int mt = Integer.highestOneBit(m) == m ? m : Integer.highestOneBit(m) << 1;     // 1, 2, 4, 8, 16
@@ -139,7 +141,7 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
     /** y = x · Wᵀ (dx false) or dx = dy · W (true) by the GEMM variant jomni.nf4.gemm names. */
     private void gemm(CudaDevice d, boolean dx, Tensor a, Nf4Weight w, Tensor out, int m, int n, int k) {
         DType t = a.dtype();
-        String v = variant("jomni.nf4.gemm", "tc", "tc", "tcs", "tcw", "wmma");
+        String v = variant("jomni.nf4.gemm", "tcs", "tc", "tcs", "tcw", "wmma");
         if ((v.equals("tcs") || v.equals("tcw")) && t != DType.BF16) v = "tc";
         if (dx && (n % 8 != 0 || !aligned(a))) v = "wmma";      // the tc kernels read dy in 16-byte rows
         Launch l = weight(Launch.begin().i64(CudaBackend.address(out)).i64(CudaBackend.address(a)), w).i32(m).i32(n).i32(k);
