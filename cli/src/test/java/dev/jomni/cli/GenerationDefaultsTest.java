@@ -75,6 +75,53 @@ class GenerationDefaultsTest {
     }
 
     @Test
+    void serveGivesRequestsTheFilesSamplingAndLength(@TempDir Path dir) throws Exception {
+        Path model = modelWith(dir, "{\"temperature\": 0.0, \"max_new_tokens\": 3, \"top_k\": 1}");
+        int port;
+        try (var s = new java.net.ServerSocket(0)) {
+            port = s.getLocalPort();
+        }
+        String[] args = {"serve", "--model", model.toString(), "--tokenizer", TINY.resolve("tokenizer").toString(), "--port", Integer.toString(port),
+                "--kv-blocks", "64"};
+        Thread.ofPlatform().daemon(true).start(() -> Main.run(args));
+        var client = java.net.http.HttpClient.newHttpClient();
+        var json = new com.fasterxml.jackson.databind.ObjectMapper();
+        java.util.function.Function<String, com.fasterxml.jackson.databind.JsonNode> post = body -> {
+            try {
+                var r = client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/v1/chat/completions"))
+                        .POST(java.net.http.HttpRequest.BodyPublishers.ofString(body)).build(), java.net.http.HttpResponse.BodyHandlers.ofString());
+                assertEquals(200, r.statusCode(), r.body());
+                return json.readTree(r.body());
+            } catch (Exception e) {
+                throw new AssertionError(e);
+            }
+        };
+        try {
+            long deadline = System.nanoTime() + 120_000_000_000L;
+            while (true) {
+                try {
+                    client.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + "/health")).build(),
+                            java.net.http.HttpResponse.BodyHandlers.ofString());
+                    break;
+                } catch (IOException e) {
+                    assertTrue(System.nanoTime() < deadline, "omni serve did not come up");
+                    Thread.sleep(200);
+                }
+            }
+            String messages = "\"messages\": [{\"role\": \"user\", \"content\": \"Count to ten\"}]";
+            var greedy = post.apply("{\"model\": \"" + dir.getFileName() + "\", \"temperature\": 0, \"max_tokens\": 3, " + messages + "}");
+            for (int seed : new int[] {1, 2}) {
+                var bare = post.apply("{\"model\": \"" + dir.getFileName() + "\", \"seed\": " + seed + ", " + messages + "}");
+                assertEquals(greedy.at("/choices/0/message/content").asText(), bare.at("/choices/0/message/content").asText(), "seed " + seed);
+                assertEquals(greedy.at("/usage/completion_tokens").asInt(), bare.at("/usage/completion_tokens").asInt());
+            }
+            assertTrue(greedy.at("/usage/completion_tokens").asInt() <= 3, greedy.toString());
+        } finally {
+            ServeCommand.stopAll();
+        }
+    }
+
+    @Test
     void pickPrefersTheFlagThenTheFileThenTheBuiltIn() {
         assertEquals(0.3, GenerationDefaults.pick(0.3, OptionalDouble.of(0.6), 0.0));
         assertEquals(0.6, GenerationDefaults.pick((Double) null, OptionalDouble.of(0.6), 0.0));
