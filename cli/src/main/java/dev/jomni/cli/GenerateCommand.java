@@ -34,7 +34,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "model folder (config.json, safetensors, preprocessor_config.json)")
     Path model;
 
-    @Option(names = "--tokenizer", description = "tokenizer folder (tokenizer.json, tokenizer_config.json); default: the model folder")
+    @Option(names = "--tokenizer", description = "tokenizer folder (tokenizer.json, or vocab.json + merges.txt, with tokenizer_config.json); default: the model folder")
     Path tokenizer;
 
     @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply to the thinker")

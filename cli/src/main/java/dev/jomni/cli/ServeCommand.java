@@ -36,7 +36,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "model folder (config.json, safetensors, preprocessor_config.json)")
     Path model;
 
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "tokenizer folder (tokenizer.json, tokenizer_config.json); default: the model folder")
+    @Option(names = "--tokenizer", paramLabel = "DIR", description = "tokenizer folder (tokenizer.json, or vocab.json + merges.txt, with tokenizer_config.json); default: the model folder")
     Path tokenizer;
 
     @Option(names = "--adapter", paramLabel = "NAME=DIR", description = "a PEFT LoRA adapter served as model NAME (repeatable); the base stays unmerged")

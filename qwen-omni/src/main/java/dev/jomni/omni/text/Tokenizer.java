@@ -75,8 +75,8 @@ public final class Tokenizer {
      * Loads a tokenizer from a folder or a file. A folder is read as Hugging Face does: its
      * {@code tokenizer.json} (or {@code tokenizer.json.gz}) when there is one, else the slow
      * tokenizer's files, {@code vocab.json} + {@code merges.txt} with {@code tokenizer_config.json}
-     * (its {@code tokenizer_class} and {@code added_tokens_decoder}), as the Qwen3-Omni release ships
-     * them. A file is read as {@code tokenizer.json}.
+     * (its {@code tokenizer_class} and {@code added_tokens_decoder}), the form Qwen3-Omni release
+     * folders carry. A file is read as {@code tokenizer.json}.
      */
     public static Tokenizer load(Path dirOrFile) {
         Path file = dirOrFile;
