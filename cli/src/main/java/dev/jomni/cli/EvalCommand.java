@@ -1,6 +1,7 @@
 package dev.jomni.cli;
 
 import dev.jomni.omni.audio.LogMel;
+import dev.jomni.omni.config.GenerationConfig;
 import dev.jomni.omni.config.PreprocessorConfig;
 import dev.jomni.omni.model.Generation;
 import dev.jomni.omni.model.LoraAdapter;
@@ -83,17 +84,27 @@ final class EvalCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", paramLabel = "DIR", description = "Tokenizer folder (default: the model folder).")
     Path tokenizer;
 
-    @Option(names = "--max-new-tokens", defaultValue = "1024", paramLabel = "N", description = "Generation length limit (default: ${DEFAULT-VALUE}).")
-    int maxNewTokens;
+    @Mixin
+    GenerationDefaults generationConfig = new GenerationDefaults();
 
-    @Option(names = "--temperature", defaultValue = "0", description = "0 for greedy (default: ${DEFAULT-VALUE}).")
-    double temperature;
+    @Option(names = "--max-new-tokens", paramLabel = "N", description = "Generation length limit (" + GenerationDefaults.FROM_FILE + "max_new_tokens, else 1024).")
+    Integer maxNewTokens;
 
-    @Option(names = "--top-k", defaultValue = "0", description = "0 disables top-k (default: ${DEFAULT-VALUE}).")
-    int topK;
+    @Option(names = "--temperature", description = "0 for greedy (" + GenerationDefaults.FROM_FILE + "temperature, else 0).")
+    Double temperature;
 
-    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling mass (default: ${DEFAULT-VALUE}).")
-    double topP;
+    @Option(names = "--top-k", description = "0 disables top-k (" + GenerationDefaults.FROM_FILE + "top_k, else 0).")
+    Integer topK;
+
+    @Option(names = "--top-p", description = "Nucleus sampling mass (" + GenerationDefaults.FROM_FILE + "top_p, else 1.0).")
+    Double topP;
+
+    @Option(names = "--min-p", description = "Drop tokens less likely than P times the likeliest; 0 disables (" + GenerationDefaults.FROM_FILE + "min_p, else 0).")
+    Double minP;
+
+    @Option(names = "--repetition-penalty", description = "Penalty on tokens already in the prompt or answer; 1.0 disables ("
+            + GenerationDefaults.FROM_FILE + "repetition_penalty, else 1.0).")
+    Double repetitionPenalty;
 
     @Option(names = "--seed", defaultValue = "0", description = "Sampling seed (default: ${DEFAULT-VALUE}).")
     long seed;
@@ -118,7 +129,12 @@ final class EvalCommand implements Callable<Integer> {
         if (adapter != null) LoraAdapter.apply(adapter, thinker);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
-        return new ThinkerAnswers(thinker, encoder, logMel, new Generation.Settings(maxNewTokens, temperature, topK, topP, seed, Set.of()));
+        GenerationConfig g = generationConfig.load(model, System.err);
+        var settings = new Generation.Settings(GenerationDefaults.pick(maxNewTokens, g.maxNewTokens(), 1024),
+                GenerationDefaults.pick(temperature, g.temperature(), 0), GenerationDefaults.pick(topK, g.topK(), 0),
+                GenerationDefaults.pick(topP, g.topP(), 1.0), seed, Set.copyOf(g.eosTokenIds()), GenerationDefaults.pick(minP, g.minP(), 0),
+                GenerationDefaults.pick(repetitionPenalty, g.repetitionPenalty(), 1.0));
+        return new ThinkerAnswers(thinker, encoder, logMel, settings);   // it adds the chat's end tokens to the stops
     }
 
     @Override

@@ -3,6 +3,7 @@ package dev.jomni.cli;
 import dev.jomni.omni.audio.LogMel;
 import dev.jomni.omni.audio.Resampler;
 import dev.jomni.omni.audio.Wav;
+import dev.jomni.omni.config.GenerationConfig;
 import dev.jomni.omni.config.PreprocessorConfig;
 import dev.jomni.omni.model.Generation;
 import dev.jomni.omni.model.LoraAdapter;
@@ -33,7 +34,7 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, description = "model folder (config.json, safetensors, preprocessor_config.json)")
     Path model;
 
-    @Option(names = "--tokenizer", description = "tokenizer folder (tokenizer.json, tokenizer_config.json); default: the model folder")
+    @Option(names = "--tokenizer", description = "tokenizer folder (tokenizer.json, or vocab.json + merges.txt, with tokenizer_config.json); default: the model folder")
     Path tokenizer;
 
     @Option(names = "--adapter", paramLabel = "DIR", description = "PEFT LoRA adapter folder (adapter_config.json, adapter_model.safetensors) to apply to the thinker")
@@ -48,12 +49,19 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--system", description = "system prompt")
     String system;
 
-    @Option(names = "--max-new-tokens", defaultValue = "1024", paramLabel = "N",
-            description = "most tokens to generate; it stops earlier at <|im_end|> or <|endoftext|> (default ${DEFAULT-VALUE})") int maxNewTokens;
-    @Option(names = "--temperature", defaultValue = "0", paramLabel = "T", description = "sampling temperature; 0 for greedy (default ${DEFAULT-VALUE})") double temperature;
-    @Option(names = "--top-k", defaultValue = "0", paramLabel = "K", description = "sample among the K likeliest tokens; 0 for no top-k filter (default ${DEFAULT-VALUE})") int topK;
-    @Option(names = "--top-p", defaultValue = "1.0", paramLabel = "P",
-            description = "nucleus sampling: the likeliest tokens up to probability P; 1.0 for no filter (default ${DEFAULT-VALUE})") double topP;
+    @Mixin
+    GenerationDefaults generationConfig = new GenerationDefaults();
+
+    @Option(names = "--max-new-tokens", paramLabel = "N",
+            description = "most tokens to generate; it stops earlier at <|im_end|>, <|endoftext|> or the file's eos_token_id ("
+                    + GenerationDefaults.FROM_FILE + "max_new_tokens, else 1024)") Integer maxNewTokens;
+    @Option(names = "--temperature", paramLabel = "T", description = "sampling temperature; 0 for greedy (" + GenerationDefaults.FROM_FILE + "temperature, else 0)") Double temperature;
+    @Option(names = "--top-k", paramLabel = "K", description = "sample among the K likeliest tokens; 0 for no top-k filter (" + GenerationDefaults.FROM_FILE + "top_k, else 0)") Integer topK;
+    @Option(names = "--top-p", paramLabel = "P",
+            description = "nucleus sampling: the likeliest tokens up to probability P; 1.0 for no filter (" + GenerationDefaults.FROM_FILE + "top_p, else 1.0)") Double topP;
+    @Option(names = "--min-p", paramLabel = "P", description = "drop tokens less likely than P times the likeliest; 0 for no filter (" + GenerationDefaults.FROM_FILE + "min_p, else 0)") Double minP;
+    @Option(names = "--repetition-penalty", paramLabel = "R",
+            description = "penalize tokens already in the prompt or answer (a positive logit divided by R, a negative one multiplied); 1.0 for none (" + GenerationDefaults.FROM_FILE + "repetition_penalty, else 1.0)") Double repetitionPenalty;
     @Option(names = "--seed", defaultValue = "0", paramLabel = "S", description = "sampling seed; the same seed gives the same answer (default ${DEFAULT-VALUE})") long seed;
     @Option(names = "--device", defaultValue = "cpu", description = "cpu or cuda[:N] (default ${DEFAULT-VALUE})") String device;
 
@@ -72,9 +80,13 @@ final class GenerateCommand implements Callable<Integer> {
         int[] ids = encoder.encode(messages, true);
         long[] promptIds = new long[ids.length];
         for (int i = 0; i < ids.length; i++) promptIds[i] = ids[i];
+        GenerationConfig g = generationConfig.load(model, System.err);
         Set<Long> stops = new HashSet<>();
-        for (String t : new String[] {"<|im_end|>", "<|endoftext|>"}) encoder.tokenizer().findTokenId(t).ifPresent(id -> stops.add((long) id));
-        var settings = new Generation.Settings(maxNewTokens, temperature, topK, topP, seed, stops);
+        GenerationDefaults.addStops(stops, encoder.tokenizer(), g);
+        var settings = new Generation.Settings(GenerationDefaults.pick(maxNewTokens, g.maxNewTokens(), 1024),
+                GenerationDefaults.pick(temperature, g.temperature(), 0), GenerationDefaults.pick(topK, g.topK(), 0),
+                GenerationDefaults.pick(topP, g.topP(), 1.0), seed, stops, GenerationDefaults.pick(minP, g.minP(), 0),
+                GenerationDefaults.pick(repetitionPenalty, g.repetitionPenalty(), 1.0));
         List<Integer> produced = new ArrayList<>();
         int[] printed = {0};
         Generation.generate(thinker, promptIds, clip, settings, token -> {

@@ -7,6 +7,7 @@ import dev.jomni.grpo.GrpoPrompt;
 import dev.jomni.grpo.GrpoTrainer;
 import dev.jomni.grpo.Rewards;
 import dev.jomni.omni.audio.LogMel;
+import dev.jomni.omni.config.GenerationConfig;
 import dev.jomni.omni.config.PreprocessorConfig;
 import dev.jomni.omni.model.LoraAdapter;
 import dev.jomni.omni.model.Thinker;
@@ -95,17 +96,22 @@ final class GrpoCommand implements Callable<Integer> {
     @Option(names = "--mask_truncated_completions", description = "Leave completions that hit max_completion_length out of the loss.")
     boolean maskTruncated;
 
-    @Option(names = "--temperature", defaultValue = "0.7", description = "Sampling temperature, also dividing the training logits (default: ${DEFAULT-VALUE}; TRL's is 1.0).")
-    double temperature;
+    @Option(names = "--temperature", description = "Sampling temperature, also dividing the training logits ("
+            + GenerationDefaults.FROM_FILE + "temperature, else 0.7; TRL's is 1.0).")
+    Double temperature;
 
-    @Option(names = "--top_p", defaultValue = "1.0", description = "Nucleus sampling (default: ${DEFAULT-VALUE}).")
-    double topP;
+    @Option(names = "--top_p", description = "Nucleus sampling (" + GenerationDefaults.FROM_FILE + "top_p, else 1.0).")
+    Double topP;
 
-    @Option(names = "--top_k", defaultValue = "0", description = "Top-k sampling; 0 disables (default: ${DEFAULT-VALUE}).")
-    int topK;
+    @Option(names = "--top_k", description = "Top-k sampling; 0 disables (" + GenerationDefaults.FROM_FILE + "top_k, else 0).")
+    Integer topK;
 
-    @Option(names = "--max_completion_length", defaultValue = "512", description = "New tokens per completion (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--max_completion_length", defaultValue = "512",
+            description = "New tokens per completion, a training budget that generation_config.json's max_new_tokens does not set (default: ${DEFAULT-VALUE}).")
     int maxCompletionLength;
+
+    @Mixin
+    GenerationDefaults generationConfig = new GenerationDefaults();
 
     @Option(names = "--reward_funcs", defaultValue = "original", description = "Comma-separated: original (train_grpo.py's: exact 1, letter 0.9, contained 0.8), "
             + "strict (the eval's: exactly one choice, the right one), format (a closed think block then an ANSWER: line) (default: ${DEFAULT-VALUE}).")
@@ -194,8 +200,9 @@ final class GrpoCommand implements Callable<Integer> {
         PromptPreset preset = PromptPreset.byId(prompt);
         List<GrpoPrompt> prompts = new ArrayList<>();
         for (AudioQa item : dataset.items()) prompts.add(GrpoPrompt.of(item, preset, encoder, logMel));
+        GenerationConfig g = generationConfig.load(model, System.err);
         Set<Long> stops = new HashSet<>();
-        for (String t : new String[] {"<|im_end|>", "<|endoftext|>"}) encoder.tokenizer().findTokenId(t).ifPresent(id -> stops.add((long) id));
+        GenerationDefaults.addStops(stops, encoder.tokenizer(), g);
 
         Path resume = null;
         LoraAdapter adapter;
@@ -214,7 +221,8 @@ final class GrpoCommand implements Callable<Integer> {
                 importanceSamplingLevel.equals("sequence"), sapoPos, sapoNeg, maxCompletionLength, delta != null ? delta : Double.NaN);
         var config = new GrpoTrainer.Config(outputDir, numTrainEpochs, maxSteps, batchSize, gradientAccumulationSteps, numGenerations, numIterations,
                 learningRate, lrSchedulerType, warmupRatio, weightDecay, maxGradNorm, saveSteps, saveTotalLimit, loggingSteps, seed, optim,
-                temperature, topP, topK, maxCompletionLength, maskTruncated, Advantages.Scale.parse(scaleRewards), loss);
+                GenerationDefaults.pick(temperature, g.temperature(), 0.7), GenerationDefaults.pick(topP, g.topP(), 1.0),
+                GenerationDefaults.pick(topK, g.topK(), 0), maxCompletionLength, maskTruncated, Advantages.Scale.parse(scaleRewards), loss);
         var console = System.console();
         var trainer = new GrpoTrainer(thinker, adapter, prompts, Rewards.parse(rewardFuncs, rewardWeights), config, tokens -> {
             int[] ids = new int[tokens.length];

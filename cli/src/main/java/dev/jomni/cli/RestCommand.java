@@ -1,6 +1,7 @@
 package dev.jomni.cli;
 
 import dev.jomni.omni.audio.LogMel;
+import dev.jomni.omni.config.GenerationConfig;
 import dev.jomni.omni.config.PreprocessorConfig;
 import dev.jomni.omni.model.GenerationEngine;
 import dev.jomni.omni.model.LoraAdapter;
@@ -56,12 +57,15 @@ final class RestCommand implements Callable<Integer> {
     int numIterations;
     @Option(names = {"--num_samples", "--num-samples"}, defaultValue = "16", description = "Candidates per problem (default: ${DEFAULT-VALUE}).")
     int numSamples;
-    @Option(names = "--temperature", defaultValue = "0.9", description = "Sampling temperature (default: ${DEFAULT-VALUE}).")
-    double temperature;
-    @Option(names = {"--top_p", "--top-p"}, defaultValue = "0.95", description = "Nucleus sampling (default: ${DEFAULT-VALUE}).")
-    double topP;
-    @Option(names = {"--max_tokens", "--max-tokens"}, defaultValue = "2048", description = "Max new tokens per candidate (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--temperature", description = "Sampling temperature (" + GenerationDefaults.FROM_FILE + "temperature, else 0.9).")
+    Double temperature;
+    @Option(names = {"--top_p", "--top-p"}, description = "Nucleus sampling (" + GenerationDefaults.FROM_FILE + "top_p, else 0.95).")
+    Double topP;
+    @Option(names = {"--max_tokens", "--max-tokens"}, defaultValue = "2048",
+            description = "Max new tokens per candidate, a run budget that generation_config.json's max_new_tokens does not set (default: ${DEFAULT-VALUE}).")
     int maxTokens;
+    @Mixin
+    GenerationDefaults generationConfig = new GenerationDefaults();
     @Option(names = {"--batch_size", "--batch-size"}, defaultValue = "8", description = "Problems generated together (default: ${DEFAULT-VALUE}).")
     int batchSize;
     @Option(names = {"--filter_strategy", "--filter-strategy"}, defaultValue = "top_k", description = "top_k, all, best, learning_zone (default: ${DEFAULT-VALUE}).")
@@ -123,6 +127,8 @@ final class RestCommand implements Callable<Integer> {
         Device d = Device.parse(device);
         Filter filter = Filter.parse(filterStrategy, topK, learningZoneOnly, includeMastered, masteredSampleRate, seed);
         String name = servedName != null ? servedName : baseModel.toAbsolutePath().normalize().getFileName().toString();
+        GenerationConfig g = generationConfig.load(baseModel, System.err);
+        double temperature = GenerationDefaults.pick(this.temperature, g.temperature(), 0.9), topP = GenerationDefaults.pick(this.topP, g.topP(), 0.95);
         var options = new RestOptions(dataPath, audioDir, evalDataPath, outputBaseDir, name, numIterations, numSamples, temperature, topP, maxTokens,
                 filter, learningRates, numEpochs, restartFromBase, !noDedup, batchSize, seed, PromptPreset.byId(prompt), Matching.byId(matching),
                 adapter);

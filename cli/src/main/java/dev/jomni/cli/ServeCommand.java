@@ -1,6 +1,7 @@
 package dev.jomni.cli;
 
 import dev.jomni.omni.audio.LogMel;
+import dev.jomni.omni.config.GenerationConfig;
 import dev.jomni.omni.config.PreprocessorConfig;
 import dev.jomni.omni.model.GenerationEngine;
 import dev.jomni.omni.model.Thinker;
@@ -35,7 +36,7 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", required = true, paramLabel = "DIR", description = "model folder (config.json, safetensors, preprocessor_config.json)")
     Path model;
 
-    @Option(names = "--tokenizer", paramLabel = "DIR", description = "tokenizer folder (tokenizer.json, tokenizer_config.json); default: the model folder")
+    @Option(names = "--tokenizer", paramLabel = "DIR", description = "tokenizer folder (tokenizer.json, or vocab.json + merges.txt, with tokenizer_config.json); default: the model folder")
     Path tokenizer;
 
     @Option(names = "--adapter", paramLabel = "NAME=DIR", description = "a PEFT LoRA adapter served as model NAME (repeatable); the base stays unmerged")
@@ -53,7 +54,10 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--max-queued", defaultValue = "256", description = "waiting requests before 429 (default ${DEFAULT-VALUE})") int maxQueued;
     @Option(names = "--kv-blocks", defaultValue = "4096", description = "KV cache blocks (default ${DEFAULT-VALUE})") int kvBlocks;
     @Option(names = "--block-size", defaultValue = "16", description = "tokens per KV block (default ${DEFAULT-VALUE})") int blockSize;
-    @Option(names = "--max-tokens", defaultValue = "1024", description = "max_tokens when a request sets none (default ${DEFAULT-VALUE})") int defaultMaxTokens;
+    @Option(names = "--max-tokens", description = "max_tokens when a request sets none (" + GenerationDefaults.FROM_FILE + "max_new_tokens, else 1024);"
+            + " a request's temperature, top_p, top_k, min_p and repetition_penalty default to the file's too, else OpenAI's") Integer defaultMaxTokens;
+    @Mixin
+    GenerationDefaults generationConfig = new GenerationDefaults();
     @Option(names = "--request-timeout", defaultValue = "600", paramLabel = "SECONDS", description = "a request still running after this gets a 408 and is cancelled (default ${DEFAULT-VALUE})") long timeoutSeconds;
 
     @Override
@@ -62,8 +66,12 @@ final class ServeCommand implements Callable<Integer> {
         Thinker thinker = use4bit.load(model, d.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16, d);
         ChatEncoder encoder = ChatEncoder.load(tokenizer != null ? tokenizer : model, thinker.config.audio().nWindow());
         LogMel logMel = LogMel.of(PreprocessorConfig.load(model, thinker.config.audio()));
+        GenerationConfig g = generationConfig.load(model, System.err);
         Set<Long> stops = new HashSet<>();
-        for (String t : new String[] {"<|im_end|>", "<|endoftext|>"}) encoder.tokenizer().findTokenId(t).ifPresent(id -> stops.add((long) id));
+        GenerationDefaults.addStops(stops, encoder.tokenizer(), g);
+        var openAi = OpenAiServer.SamplingDefaults.OPENAI;
+        var sampling = new OpenAiServer.SamplingDefaults(g.temperature().orElse(openAi.temperature()), g.topP().orElse(openAi.topP()),
+                g.topK().orElse(openAi.topK()), g.minP().orElse(openAi.minP()), g.repetitionPenalty().orElse(openAi.repetitionPenalty()));
         String name = servedName != null ? servedName : model.toAbsolutePath().normalize().getFileName().toString();
         Path root = allowedMedia == null ? null : allowedMedia.toRealPath();
         var stop = new CountDownLatch(1);
@@ -73,7 +81,8 @@ final class ServeCommand implements Callable<Integer> {
                 engine.loadAdapter(a.getKey(), a.getValue());
             }
             engine.start();
-            var config = new OpenAiServer.Config(name, encoder, logMel, Set.copyOf(stops), root, defaultMaxTokens, java.time.Duration.ofSeconds(timeoutSeconds));
+            var config = new OpenAiServer.Config(name, encoder, logMel, Set.copyOf(stops), root,
+                    GenerationDefaults.pick(defaultMaxTokens, g.maxNewTokens(), 1024), java.time.Duration.ofSeconds(timeoutSeconds), sampling);
             try (var server = OpenAiServer.start(engine, config, host, port)) {
                 System.out.println("omni serve: http://" + host + ":" + server.port() + "/v1 serving " + name
                         + (adapters.isEmpty() ? "" : " and adapters " + String.join(", ", adapters.keySet())));

@@ -13,7 +13,7 @@ import picocli.CommandLine.Parameters;
         description = "Print the token ids of TEXT as a JSON array (added tokens such as <|im_start|> in the text are matched; no BOS/EOS is added).")
 final class TokenizeCommand implements Callable<Integer> {
     @Option(names = "--tokenizer", required = true, paramLabel = "DIR",
-            description = "Folder with tokenizer.json or tokenizer.json.gz (or the file itself).")
+            description = "Folder with tokenizer.json, tokenizer.json.gz or vocab.json + merges.txt + tokenizer_config.json (or tokenizer.json itself).")
     Path tokenizer;
 
     @Parameters(index = "0", paramLabel = "TEXT", description = "The text to tokenize.")

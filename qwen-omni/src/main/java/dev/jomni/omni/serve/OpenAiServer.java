@@ -47,7 +47,7 @@ import java.util.concurrent.TimeUnit;
  *       {@code input_audio} {data: base64 WAV, format: wav}, {@code audio_url} {url: file://…
  *       under the allowed media root, or data:…;base64,…}), {@code max_tokens} /
  *       {@code max_completion_tokens}, {@code temperature}, {@code top_p}, {@code top_k}, {@code min_p} and
- *       {@code repetition_penalty} (vLLM's extensions),
+ *       {@code repetition_penalty} (vLLM's extensions; each left out takes {@link Config#sampling()}),
  *       {@code seed}, {@code n}, {@code stop} (string or list), {@code logprobs} (of the chosen tokens under
  *       the model's raw distribution; no {@code top_logprobs} yet), {@code stream} (server-sent events,
  *       ending with {@code data: [DONE]}).</li>
@@ -62,9 +62,27 @@ public final class OpenAiServer implements AutoCloseable {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final int MAX_N = 64;
 
-    /** What the server needs besides the engine: how to read prompts and audio, and which names it answers to. */
+    /**
+     * What the server needs besides the engine: how to read prompts and audio, which names it answers to,
+     * and the sampling a request gets for the fields it leaves out.
+     */
     public record Config(String baseModel, ChatEncoder encoder, LogMel logMel, Set<Long> stopTokens, Path allowedMediaRoot,
-                         int defaultMaxTokens, Duration timeout) {}
+                         int defaultMaxTokens, Duration timeout, SamplingDefaults sampling) {
+        /** OpenAI's sampling defaults. */
+        public Config(String baseModel, ChatEncoder encoder, LogMel logMel, Set<Long> stopTokens, Path allowedMediaRoot,
+                      int defaultMaxTokens, Duration timeout) {
+            this(baseModel, encoder, logMel, stopTokens, allowedMediaRoot, defaultMaxTokens, timeout, SamplingDefaults.OPENAI);
+        }
+    }
+
+    /**
+     * The {@code temperature}, {@code top_p}, {@code top_k}, {@code min_p} and {@code repetition_penalty}
+     * of a request that sets none: OpenAI's, or a model's {@code generation_config.json} (as vLLM's
+     * {@code --generation-config auto}). topK 0 is no top-k filter.
+     */
+    public record SamplingDefaults(double temperature, double topP, int topK, double minP, double repetitionPenalty) {
+        public static final SamplingDefaults OPENAI = new SamplingDefaults(1.0, 1.0, 0, 0.0, 1.0);
+    }
 
     private final GenerationEngine engine;
     private final Config config;
@@ -403,14 +421,15 @@ public final class OpenAiServer implements AutoCloseable {
 
         int maxTokens = root.has("max_completion_tokens") ? integer(root, "max_completion_tokens", 1, Integer.MAX_VALUE, config.defaultMaxTokens())
                 : integer(root, "max_tokens", 1, Integer.MAX_VALUE, config.defaultMaxTokens());
-        double temperature = number(root, "temperature", 0, 2, 1.0);
-        double topP = number(root, "top_p", 0, 1, 1.0);
+        SamplingDefaults d = config.sampling();
+        double temperature = number(root, "temperature", 0, 2, d.temperature());
+        double topP = number(root, "top_p", 0, 1, d.topP());
         if (topP == 0) throw ApiError.bad("top_p", "top_p: must be in (0, 1], got 0");
-        int topK = integer(root, "top_k", -1, Integer.MAX_VALUE, 0);
+        int topK = integer(root, "top_k", -1, Integer.MAX_VALUE, d.topK());
         if (topK < 0) topK = 0;                                     // vLLM's -1: no top-k
         int n = integer(root, "n", 1, MAX_N, 1);
-        double minP = number(root, "min_p", 0, 1, 0);
-        double repetitionPenalty = number(root, "repetition_penalty", 0, 10, 1);
+        double minP = number(root, "min_p", 0, 1, d.minP());
+        double repetitionPenalty = number(root, "repetition_penalty", 0, 10, d.repetitionPenalty());
         if (repetitionPenalty == 0) throw ApiError.bad("repetition_penalty", "repetition_penalty: must be positive, got 0");
         long seed = root.has("seed") && !root.get("seed").isNull() ? longValue(root, "seed") : new java.util.Random().nextLong();
         boolean stream = bool(root, "stream", false);

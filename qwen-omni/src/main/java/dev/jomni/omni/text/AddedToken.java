@@ -1,7 +1,8 @@
 package dev.jomni.omni.text;
 
 /**
- * One entry of {@code tokenizer.json}'s {@code added_tokens}: matched whole in the text before BPE.
+ * One entry of {@code tokenizer.json}'s {@code added_tokens} (or of {@code tokenizer_config.json}'s
+ * {@code added_tokens_decoder}): matched whole in the text before BPE.
  *
  * @param special    skipped by {@code decode(ids, true)}
  * @param normalized matched in the normalized text rather than the raw text

@@ -37,7 +37,7 @@ public final class ChatEncoder {
         audioEndId = addedTokenId(end);
     }
 
-    /** Tokenizer and chat template from one folder (tokenizer.json[.gz], tokenizer_config.json, …). */
+    /** Tokenizer and chat template from one folder (tokenizer.json[.gz] or vocab.json + merges.txt, tokenizer_config.json, …). */
     public static ChatEncoder load(Path dir, int nWindow) {
         return new ChatEncoder(Tokenizer.load(dir), ChatTemplate.load(dir), nWindow);
     }

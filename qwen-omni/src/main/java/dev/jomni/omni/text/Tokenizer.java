@@ -21,6 +21,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.OptionalInt;
+import java.util.function.IntFunction;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.zip.GZIPInputStream;
@@ -40,7 +41,7 @@ public final class Tokenizer {
      * Field-name canonicalization off: the vocabulary is 151k distinct object keys, and Jackson's
      * symbol table made loading 5–10× slower (seconds instead of a few hundred milliseconds).
      */
-    private static final ObjectMapper JSON = new ObjectMapper(
+    static final ObjectMapper JSON = new ObjectMapper(
             JsonFactory.builder().disable(JsonFactory.Feature.CANONICALIZE_FIELD_NAMES).build());
 
     private final Map<String, Integer> tokenToId;
@@ -54,7 +55,7 @@ public final class Tokenizer {
     private final boolean ignoreMerges;
 
     /** One {@code Split} pre-tokenizer: matches become pieces and so do the gaps between them, unless removed. */
-    private record Split(Pattern pattern, boolean keepMatches) {}
+    record Split(Pattern pattern, boolean keepMatches) {}
 
     private Tokenizer(Map<String, Integer> tokenToId, String[] idToToken, boolean[] special,
                       List<Normalizer.Form> normalizers, List<Split> splits, List<AddedToken> added,
@@ -71,8 +72,11 @@ public final class Tokenizer {
     }
 
     /**
-     * Loads {@code tokenizer.json} or {@code tokenizer.json.gz} from a folder, or the file itself when
-     * given a file.
+     * Loads a tokenizer from a folder or a file. A folder is read as Hugging Face does: its
+     * {@code tokenizer.json} (or {@code tokenizer.json.gz}) when there is one, else the slow
+     * tokenizer's files, {@code vocab.json} + {@code merges.txt} with {@code tokenizer_config.json}
+     * (its {@code tokenizer_class} and {@code added_tokens_decoder}), the form Qwen3-Omni release
+     * folders carry. A file is read as {@code tokenizer.json}.
      */
     public static Tokenizer load(Path dirOrFile) {
         Path file = dirOrFile;
@@ -80,7 +84,10 @@ public final class Tokenizer {
             file = dirOrFile.resolve("tokenizer.json");
             if (!Files.exists(file)) file = dirOrFile.resolve("tokenizer.json.gz");
             if (!Files.exists(file)) {
-                throw new TokenizerException(dirOrFile + ": no tokenizer.json or tokenizer.json.gz in this folder");
+                if (Files.exists(dirOrFile.resolve("vocab.json")) || Files.exists(dirOrFile.resolve("merges.txt"))) {
+                    return SlowTokenizerFiles.load(dirOrFile);
+                }
+                throw new TokenizerException(dirOrFile + ": no tokenizer.json, tokenizer.json.gz or vocab.json + merges.txt in this folder");
             }
         }
         try (InputStream in = open(file)) {
@@ -88,11 +95,15 @@ public final class Tokenizer {
         } catch (NoSuchFileException e) {
             throw new TokenizerException(file + ": file not found", e);
         } catch (JsonProcessingException e) {
-            throw new TokenizerException(file + ": not valid JSON: " + e.getOriginalMessage()
-                    + " at line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr(), e);
+            throw jsonError(file, e);
         } catch (IOException e) {
             throw new TokenizerException(file + ": cannot read: " + e.getMessage(), e);
         }
+    }
+
+    static TokenizerException jsonError(Path file, JsonProcessingException e) {
+        return new TokenizerException(file + ": not valid JSON: " + e.getOriginalMessage()
+                + " at line " + e.getLocation().getLineNr() + ", column " + e.getLocation().getColumnNr(), e);
     }
 
     /** Gzip is recognised by its magic bytes, so a renamed file still loads. */
@@ -280,12 +291,16 @@ public final class Tokenizer {
                         t.path("rstrip").asBoolean(false), t.path("single_word").asBoolean(false)));
             }
         }
+        return build(model, added, normalizers(file, normalizer), splits(file, preTokenizer));
+    }
 
+    /** The tokenizer of a parsed model; {@code model}'s labels name the files in errors. */
+    static Tokenizer build(ModelSection model, List<AddedToken> added, List<Normalizer.Form> normalizers, List<Split> splits) {
         int[] byteIds = new int[256];
         for (int b = 0; b < 256; b++) {
             Integer id = model.vocab.get(String.valueOf(ByteLevel.charOf(b)));
             if (id == null) {
-                throw new TokenizerException(file + ": model.vocab lacks the byte-level character for byte " + b
+                throw new TokenizerException(model.vocabWhere + " lacks the byte-level character for byte " + b
                         + " ('" + ByteLevel.charOf(b) + "'): not a byte-level BPE vocabulary");
             }
             byteIds[b] = id;
@@ -296,8 +311,8 @@ public final class Tokenizer {
             String a = model.mergeLeft.get(r), b = model.mergeRight.get(r);
             Integer ia = model.vocab.get(a), ib = model.vocab.get(b), im = model.vocab.get(a + b);
             if (ia == null || ib == null || im == null) {
-                throw new TokenizerException(file + ": model.merges[" + r + "] (\"" + a + "\", \"" + b
-                        + "\") uses a token that is not in model.vocab");
+                throw new TokenizerException(model.mergeWhere.apply(r) + " (\"" + a + "\", \"" + b
+                        + "\") uses a token that is not in " + model.vocabWhere);
             }
             left[r] = ia;
             right[r] = ib;
@@ -318,20 +333,28 @@ public final class Tokenizer {
             special[t.id()] = t.special();
             tokenToId.put(t.content(), t.id());
         }
-        return new Tokenizer(tokenToId, idToToken, special, normalizers(file, normalizer),
-                splits(file, preTokenizer), added, new Bpe(byteIds, left, right, merged), model.ignoreMerges);
+        return new Tokenizer(tokenToId, idToToken, special, normalizers, splits, added,
+                new Bpe(byteIds, left, right, merged), model.ignoreMerges);
     }
 
-    private static final class ModelSection {
+    /** A BPE model's vocabulary and merges, with where they came from for error messages. */
+    static final class ModelSection {
         final Map<String, Integer> vocab = new HashMap<>(1 << 18);
         final List<String> mergeLeft = new ArrayList<>(1 << 18);
         final List<String> mergeRight = new ArrayList<>(1 << 18);
         boolean ignoreMerges;
+        final String vocabWhere;                       // e.g. "…/tokenizer.json: model.vocab"
+        final IntFunction<String> mergeWhere;          // merge rank -> e.g. "…/tokenizer.json: model.merges[7]"
+
+        ModelSection(String vocabWhere, IntFunction<String> mergeWhere) {
+            this.vocabWhere = vocabWhere;
+            this.mergeWhere = mergeWhere;
+        }
     }
 
     private static ModelSection readModel(Path file, JsonParser p) throws IOException {
         if (p.currentToken() != JsonToken.START_OBJECT) throw new TokenizerException(file + ": \"model\" is not an object");
-        var m = new ModelSection();
+        var m = new ModelSection(file + ": model.vocab", r -> file + ": model.merges[" + r + "]");
         String type = null;
         while (p.nextToken() == JsonToken.FIELD_NAME) {
             String field = p.currentName();
@@ -413,7 +436,7 @@ public final class Tokenizer {
         return forms;
     }
 
-    private static final String GPT2_SPLIT =
+    static final String GPT2_SPLIT =
             "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+";
 
     /**
@@ -461,7 +484,7 @@ public final class Tokenizer {
         return splits;
     }
 
-    private static Pattern compile(Path file, String regex) {
+    static Pattern compile(Path file, String regex) {
         try {
             return Pattern.compile(regex, Pattern.UNICODE_CHARACTER_CLASS);
         } catch (RuntimeException e) {

@@ -1,6 +1,7 @@
 /**
  * Text side of Qwen3-Omni: the byte-level BPE {@link dev.jomni.omni.text.Tokenizer} read from
- * {@code tokenizer.json}, the Jinja {@link dev.jomni.omni.text.ChatTemplate} rendered as
+ * {@code tokenizer.json} or from the slow tokenizer's {@code vocab.json} + {@code merges.txt} (the form
+ * Qwen3-Omni release folders carry), the Jinja {@link dev.jomni.omni.text.ChatTemplate} rendered as
  * transformers renders it, and {@link dev.jomni.omni.text.ChatEncoder}, which turns a conversation
  * with audio parts into input ids (audio_start + N × audio_pad + audio_end per clip).
  *

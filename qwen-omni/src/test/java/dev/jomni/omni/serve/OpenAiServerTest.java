@@ -199,6 +199,24 @@ class OpenAiServerTest {
     }
 
     @Test
+    void samplingFieldsARequestLeavesOutTakeTheConfiguredDefaults() throws Exception {
+        var defaults = new OpenAiServer.SamplingDefaults(0.7, 0.9, 5, 0.0, 1.3);
+        var configured = new OpenAiServer.Config("tiny", encoder, config.logMel(), Set.of(), null, 10, Duration.ofSeconds(120), defaults);
+        try (var s = OpenAiServer.start(engine, configured, "127.0.0.1", 0)) {
+            for (int seed = 7; seed < 10; seed++) {
+                var bare = post(s, text("Count to three", 10).put("seed", seed).toString());
+                assertEquals(200, bare.statusCode(), bare.body());
+                String explicit = content(ok(text("Count to three", 10).put("seed", seed).put("temperature", 0.7).put("top_p", 0.9)
+                        .put("top_k", 5).put("repetition_penalty", 1.3).toString()), 0);
+                assertEquals(explicit, content(JSON.readTree(bare.body()), 0), "seed " + seed);
+            }
+            // A field the request does set wins over the default.
+            var greedy = post(s, text("Count to three", 10).put("temperature", 0).put("top_k", 0).put("top_p", 1.0).put("repetition_penalty", 1.0).toString());
+            assertEquals(content(ok(text("Count to three", 10).put("temperature", 0).toString()), 0), content(JSON.readTree(greedy.body()), 0));
+        }
+    }
+
+    @Test
     void aFullQueueAnswers429() throws Exception {
         try (var idle = new GenerationEngine(thinker, new GenerationEngine.Options(4, 10, 1, 0)); var s = OpenAiServer.start(idle, config, "127.0.0.1", 0)) {
             var r = post(s, text("Hi", 4).toString());

@@ -34,7 +34,7 @@ public final class ThinkerAnswers implements AnswerGenerator {
         for (String t : new String[] {"<|im_end|>", "<|endoftext|>"})
             encoder.tokenizer().findTokenId(t).ifPresent(id -> stops.add((long) id));
         this.settings = new Generation.Settings(settings.maxNewTokens(), settings.temperature(), settings.topK(), settings.topP(),
-                settings.seed(), stops);
+                settings.seed(), stops, settings.minP(), settings.repetitionPenalty());
     }
 
     /** The batch decodes together (left-padded); sample s of every item uses seed {@code settings.seed() + s}. */
@@ -56,8 +56,7 @@ public final class ThinkerAnswers implements AnswerGenerator {
         List<List<String>> out = new ArrayList<>();
         for (int i = 0; i < batch.size(); i++) out.add(new ArrayList<>());
         for (int s = 0; s < samplesPerItem; s++) {
-            var sample = new Generation.Settings(settings.maxNewTokens(), settings.temperature(), settings.topK(), settings.topP(),
-                    settings.seed() + s, settings.stopTokens());
+            var sample = settings.withSeed(settings.seed() + s);
             List<long[]> tokens = Generation.generateBatch(thinker, prompts, clips, sample, (row, token) -> {});
             for (int i = 0; i < tokens.size(); i++) out.get(i).add(decode(tokens.get(i)));
         }
