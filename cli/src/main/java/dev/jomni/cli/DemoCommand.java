@@ -75,6 +75,9 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--lr", defaultValue = "1e-2", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
     @Option(names = "--rest-lr", defaultValue = "5e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
     @Option(names = "--steps", defaultValue = "300", description = "--mlp: optimizer steps (default ${DEFAULT-VALUE})") int steps;
+    @Option(names = "--lora-targets", split = ",", description = "extra LoRA target modules beyond q/k/v/o, the experts and lm_head (PEFT suffix rules)")
+    List<String> extraTargets = List.of();
+    @Option(names = "--audio-window", defaultValue = "50", description = "the model's audio n_window") int audioWindow;
     @Option(names = "--seed", defaultValue = "0", description = "seed for model, data and sampling (default ${DEFAULT-VALUE})") long seed;
 
     @Override
@@ -86,7 +89,7 @@ final class DemoCommand implements Callable<Integer> {
         long start = System.nanoTime();
         if (out == null) out = Files.createTempDirectory("jomni-demo");
         System.out.println("jomni demo: ReST on the synthetic audio task, a tiny Qwen3-Omni made on the spot, CPU; in " + out);
-        Path model = DemoModel.write(out.resolve("model"), DemoModel.Sizes.demo(), seed);
+        Path model = DemoModel.write(out.resolve("model"), DemoModel.Sizes.demo().withAudioWindow(audioWindow), seed);
         Set<String> wanted = skillCategories(skills);
         Path warm = demoSet(out.resolve("warmup"), warmup, seed + 1, wanted);
         Path pool = demoSet(out.resolve("train"), train, seed + 2, wanted);
@@ -104,6 +107,7 @@ final class DemoCommand implements Callable<Integer> {
         // cannot make any token likely (the warm-up's loss stayed near ln 1024 = 6.9)
         var targets = new ArrayList<>(SftCommand.ALL);
         targets.add("lm_head");
+        targets.addAll(extraTargets);
         var spec = new LoraAdapter.Spec(32, 64, 0.0, false, targets, null);
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
 
