@@ -61,10 +61,10 @@ final class DemoCommand implements Callable<Integer> {
     boolean mlp;
     @Option(names = "--out", paramLabel = "DIR", description = "where the model, data and the ReST run go (default: a new temporary folder)")
     Path out;
-    @Option(names = "--train", defaultValue = "48", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
+    @Option(names = "--train", defaultValue = "64", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
     @Option(names = "--eval", defaultValue = "40", description = "held-out problems (default ${DEFAULT-VALUE})") int eval;
-    @Option(names = "--warmup", defaultValue = "64", description = "SFT warm-up examples with reference answers (default ${DEFAULT-VALUE})") int warmup;
-    @Option(names = "--warmup-steps", defaultValue = "200", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
+    @Option(names = "--warmup", defaultValue = "3600", description = "distinct SFT warm-up problems with reference answers (default ${DEFAULT-VALUE}: each seen once)") int warmup;
+    @Option(names = "--warmup-steps", defaultValue = "450", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
     @Option(names = "--batch", defaultValue = "8", description = "samples per optimizer step (default ${DEFAULT-VALUE})") int batch;
     @Option(names = "--skills", defaultValue = "Loudness,Duration", split = ",",
             description = "synthetic skills to train and test on: Counting, Pitch, Duration, Loudness, Order (default ${DEFAULT-VALUE})")
@@ -72,12 +72,13 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--iterations", defaultValue = "3", description = "ReST iterations (default ${DEFAULT-VALUE})") int iterations;
     @Option(names = "--samples", defaultValue = "4", description = "candidates per problem (default ${DEFAULT-VALUE})") int samples;
     @Option(names = "--rest-epochs", defaultValue = "2", description = "epochs over the kept samples per ReST iteration (default ${DEFAULT-VALUE})") double restEpochs;
-    @Option(names = "--lr", defaultValue = "1e-2", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
-    @Option(names = "--rest-lr", defaultValue = "5e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
+    @Option(names = "--lr", defaultValue = "3e-3", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
+    @Option(names = "--rest-lr", defaultValue = "1.5e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
     @Option(names = "--steps", defaultValue = "300", description = "--mlp: optimizer steps (default ${DEFAULT-VALUE})") int steps;
-    @Option(names = "--lora-targets", split = ",", description = "extra LoRA target modules beyond q/k/v/o, the experts and lm_head (PEFT suffix rules)")
-    List<String> extraTargets = List.of();
-    @Option(names = "--audio-window", defaultValue = "50", description = "the model's audio n_window") int audioWindow;
+    @Option(names = "--lora-targets", split = ",", defaultValue = "fc1,fc2,out_proj,proj1,proj2,conv_out",
+            description = "LoRA targets beyond q/k/v/o, the experts and lm_head (PEFT suffix rules; default ${DEFAULT-VALUE}: the rest of the audio tower)")
+    List<String> extraTargets;
+    @Option(names = "--audio-window", defaultValue = "100", description = "the model's audio n_window: 100 frames make a 2 s clip one chunk, so the encoder's sinusoidal positions number its tokens once (default ${DEFAULT-VALUE})") int audioWindow;
     @Option(names = "--seed", defaultValue = "0", description = "seed for model, data and sampling (default ${DEFAULT-VALUE})") long seed;
 
     @Override
@@ -118,7 +119,7 @@ final class DemoCommand implements Callable<Integer> {
         var warmData = new SftData(Dataset.load(warm), prompt, encoder, logMel, 4096, false, System.err::println);
         SftTrainer.Result w = new SftTrainer(thinker, adapter, warmData, sftConfig, quiet, false).train(null);
         adapter.detach();
-        System.out.printf(Locale.ROOT, "warm-up SFT: %d steps, loss %.3f -> %.3f (%.0f s)%n", w.globalStep(), w.firstLoss(), w.lastLoss(),
+        System.out.printf(Locale.ROOT, "warm-up SFT: %d steps, loss %.3f -> %.3f (ln 4 / 11 = 0.126: the format, the letter guessed) (%.0f s)%n", w.globalStep(), w.firstLoss(), w.lastLoss(),
                 (System.nanoTime() - start) / 1e9);
 
         // 2. ReST, continuing the warm-up adapter, generating in process on the same weights

@@ -32,7 +32,7 @@ final class DemoModel {
     /** The sizes the demo changes; everything else is the fixture's. */
     record Sizes(int hidden, int layers, int heads, int kvHeads, int headDim, int experts, int expertsPerToken, int moeIntermediate,
                  int audioDModel, int audioLayers, int audioHeads, int audioFfn, int audioWindow) {
-        static Sizes demo() { return new Sizes(64, 2, 4, 2, 16, 4, 2, 64, 64, 2, 4, 128, 50); }
+        static Sizes demo() { return new Sizes(64, 2, 4, 2, 16, 4, 2, 64, 64, 2, 4, 128, 100); }
 
         Sizes withAudioWindow(int w) {
             return new Sizes(hidden, layers, heads, kvHeads, headDim, experts, expertsPerToken, moeIntermediate, audioDModel, audioLayers, audioHeads, audioFfn, w);
