@@ -79,6 +79,7 @@ final class DemoCommand implements Callable<Integer> {
             description = "LoRA targets beyond q/k/v/o, the experts and lm_head (PEFT suffix rules; default ${DEFAULT-VALUE}: the rest of the audio tower)")
     List<String> extraTargets;
     @Option(names = "--audio-window", defaultValue = "100", description = "the model's audio n_window: 100 frames make a 2 s clip one chunk, so the encoder's sinusoidal positions number its tokens once (default ${DEFAULT-VALUE})") int audioWindow;
+    @Option(names = "--layers", defaultValue = "2", description = "the model's decoder layers (default ${DEFAULT-VALUE})") int layers;
     @Option(names = "--seed", defaultValue = "0", description = "seed for model, data and sampling (default ${DEFAULT-VALUE})") long seed;
 
     @Override
@@ -90,7 +91,7 @@ final class DemoCommand implements Callable<Integer> {
         long start = System.nanoTime();
         if (out == null) out = Files.createTempDirectory("jomni-demo");
         System.out.println("jomni demo: ReST on the synthetic audio task, a tiny Qwen3-Omni made on the spot, CPU; in " + out);
-        Path model = DemoModel.write(out.resolve("model"), DemoModel.Sizes.demo().withAudioWindow(audioWindow), seed);
+        Path model = DemoModel.write(out.resolve("model"), DemoModel.Sizes.demo().withAudioWindow(audioWindow).withLayers(layers), seed);
         Set<String> wanted = skillCategories(skills);
         Path warm = demoSet(out.resolve("warmup"), warmup, seed + 1, wanted);
         Path pool = demoSet(out.resolve("train"), train, seed + 2, wanted);

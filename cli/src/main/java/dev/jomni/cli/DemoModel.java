@@ -34,6 +34,10 @@ final class DemoModel {
                  int audioDModel, int audioLayers, int audioHeads, int audioFfn, int audioWindow) {
         static Sizes demo() { return new Sizes(64, 2, 4, 2, 16, 4, 2, 64, 64, 2, 4, 128, 100); }
 
+        Sizes withLayers(int n) {
+            return new Sizes(hidden, n, heads, kvHeads, headDim, experts, expertsPerToken, moeIntermediate, audioDModel, audioLayers, audioHeads, audioFfn, audioWindow);
+        }
+
         Sizes withAudioWindow(int w) {
             return new Sizes(hidden, layers, heads, kvHeads, headDim, experts, expertsPerToken, moeIntermediate, audioDModel, audioLayers, audioHeads, audioFfn, w);
         }
