@@ -48,9 +48,9 @@ import picocli.CommandLine.Option;
 
 /**
  * The embedded default job, on the CPU with nothing to download: ReST on the synthetic audio task with a tiny
- * Qwen3-Omni made on the spot. A short SFT warm-up on a few reference answers teaches the answer format, then ReST
- * iterations (generate in process, keep the correct candidates, fine-tune the same adapter) raise the held-out
- * accuracy; it is printed before and after each iteration. {@code --mlp} runs the old MLP demo.
+ * Qwen3-Omni made on the spot. An SFT warm-up on fresh problems' reference answers (each seen once) teaches the
+ * answer format, then ReST iterations (generate in process, keep the correct candidates, fine-tune the same adapter);
+ * held-out accuracy is printed before and after each iteration. {@code --mlp} runs the old MLP demo.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Run the embedded default job on the CPU: ReST on the synthetic 4-way audio task (omni data synth) with a tiny",

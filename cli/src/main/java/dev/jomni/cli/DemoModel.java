@@ -21,7 +21,7 @@ import java.util.Map;
 /**
  * A tiny Qwen3-Omni made on the spot for the demo: the parity fixture's configuration (the real architecture: audio
  * encoder, M-RoPE decoder with routed experts) at a few hidden units, weights drawn from N(0, 0.02) as transformers'
- * {@code _init_weights} does (norm weights 1, biases 0), and the fixture's byte-level tokenizer. Written as a model
+ * {@code _init_weights} does (norm weights 1, biases 0; the audio stem at fan-in scale, see {@link #std}), and the fixture's byte-level tokenizer. Written as a model
  * folder (config.json, model.safetensors, preprocessor_config.json, tokenizer files), so every command reads it as it
  * reads a downloaded model.
  */
@@ -86,7 +86,7 @@ final class DemoModel {
      * each of its four layers shrinks the log-mel about tenfold, so what varies over a clip left conv_out at an rms
      * near 1e-4, against 0.7 for the sinusoidal positions added to it (about 0.1 at fan-in scale).
      */
-    static double std(String name, int[] shape) {
+    private static double std(String name, int[] shape) {
         if (!name.startsWith("audio_tower.conv")) return 0.02;
         long fanIn = 1;
         for (int i = 1; i < shape.length; i++) fanIn *= shape[i];
