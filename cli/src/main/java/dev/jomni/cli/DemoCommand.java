@@ -48,9 +48,9 @@ import picocli.CommandLine.Option;
 
 /**
  * The embedded default job, on the CPU with nothing to download: ReST on the synthetic audio task with a tiny
- * Qwen3-Omni made on the spot. A short SFT warm-up on a few reference answers teaches the answer format, then ReST
- * iterations (generate in process, keep the correct candidates, fine-tune the same adapter) raise the held-out
- * accuracy; it is printed before and after each iteration. {@code --mlp} runs the old MLP demo.
+ * Qwen3-Omni made on the spot. An SFT warm-up on fresh problems' reference answers (each seen once) teaches the
+ * answer format, then ReST iterations (generate in process, keep the correct candidates, fine-tune the same adapter);
+ * held-out accuracy is printed before and after each iteration. {@code --mlp} runs the old MLP demo.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Run the embedded default job on the CPU: ReST on the synthetic 4-way audio task (omni data synth) with a tiny",
@@ -61,10 +61,10 @@ final class DemoCommand implements Callable<Integer> {
     boolean mlp;
     @Option(names = "--out", paramLabel = "DIR", description = "where the model, data and the ReST run go (default: a new temporary folder)")
     Path out;
-    @Option(names = "--train", defaultValue = "48", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
+    @Option(names = "--train", defaultValue = "64", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
     @Option(names = "--eval", defaultValue = "40", description = "held-out problems (default ${DEFAULT-VALUE})") int eval;
-    @Option(names = "--warmup", defaultValue = "64", description = "SFT warm-up examples with reference answers (default ${DEFAULT-VALUE})") int warmup;
-    @Option(names = "--warmup-steps", defaultValue = "200", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
+    @Option(names = "--warmup", defaultValue = "3600", description = "distinct SFT warm-up problems with reference answers (default ${DEFAULT-VALUE}: each seen once)") int warmup;
+    @Option(names = "--warmup-steps", defaultValue = "450", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
     @Option(names = "--batch", defaultValue = "8", description = "samples per optimizer step (default ${DEFAULT-VALUE})") int batch;
     @Option(names = "--skills", defaultValue = "Loudness,Duration", split = ",",
             description = "synthetic skills to train and test on: Counting, Pitch, Duration, Loudness, Order (default ${DEFAULT-VALUE})")
@@ -72,9 +72,14 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--iterations", defaultValue = "3", description = "ReST iterations (default ${DEFAULT-VALUE})") int iterations;
     @Option(names = "--samples", defaultValue = "4", description = "candidates per problem (default ${DEFAULT-VALUE})") int samples;
     @Option(names = "--rest-epochs", defaultValue = "2", description = "epochs over the kept samples per ReST iteration (default ${DEFAULT-VALUE})") double restEpochs;
-    @Option(names = "--lr", defaultValue = "1e-2", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
-    @Option(names = "--rest-lr", defaultValue = "5e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
+    @Option(names = "--lr", defaultValue = "3e-3", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
+    @Option(names = "--rest-lr", defaultValue = "1.5e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
     @Option(names = "--steps", defaultValue = "300", description = "--mlp: optimizer steps (default ${DEFAULT-VALUE})") int steps;
+    @Option(names = "--lora-targets", split = ",", defaultValue = "fc1,fc2,out_proj,proj1,proj2,conv_out",
+            description = "LoRA targets beyond q/k/v/o, the experts and lm_head (PEFT suffix rules; default ${DEFAULT-VALUE}: the rest of the audio tower)")
+    List<String> extraTargets;
+    @Option(names = "--audio-window", defaultValue = "100", description = "the model's audio n_window: 100 frames make a 2 s clip one chunk, so the encoder's sinusoidal positions number its tokens once (default ${DEFAULT-VALUE})") int audioWindow;
+    @Option(names = "--layers", defaultValue = "2", description = "the model's decoder layers (default ${DEFAULT-VALUE})") int layers;
     @Option(names = "--seed", defaultValue = "0", description = "seed for model, data and sampling (default ${DEFAULT-VALUE})") long seed;
 
     @Override
@@ -86,7 +91,7 @@ final class DemoCommand implements Callable<Integer> {
         long start = System.nanoTime();
         if (out == null) out = Files.createTempDirectory("jomni-demo");
         System.out.println("jomni demo: ReST on the synthetic audio task, a tiny Qwen3-Omni made on the spot, CPU; in " + out);
-        Path model = DemoModel.write(out.resolve("model"), DemoModel.Sizes.demo(), seed);
+        Path model = DemoModel.write(out.resolve("model"), DemoModel.Sizes.demo().withAudioWindow(audioWindow).withLayers(layers), seed);
         Set<String> wanted = skillCategories(skills);
         Path warm = demoSet(out.resolve("warmup"), warmup, seed + 1, wanted);
         Path pool = demoSet(out.resolve("train"), train, seed + 2, wanted);
@@ -104,6 +109,7 @@ final class DemoCommand implements Callable<Integer> {
         // cannot make any token likely (the warm-up's loss stayed near ln 1024 = 6.9)
         var targets = new ArrayList<>(SftCommand.ALL);
         targets.add("lm_head");
+        targets.addAll(extraTargets);
         var spec = new LoraAdapter.Spec(32, 64, 0.0, false, targets, null);
         PrintStream quiet = new PrintStream(OutputStream.nullOutputStream());
 
@@ -114,7 +120,7 @@ final class DemoCommand implements Callable<Integer> {
         var warmData = new SftData(Dataset.load(warm), prompt, encoder, logMel, 4096, false, System.err::println);
         SftTrainer.Result w = new SftTrainer(thinker, adapter, warmData, sftConfig, quiet, false).train(null);
         adapter.detach();
-        System.out.printf(Locale.ROOT, "warm-up SFT: %d steps, loss %.3f -> %.3f (%.0f s)%n", w.globalStep(), w.firstLoss(), w.lastLoss(),
+        System.out.printf(Locale.ROOT, "warm-up SFT: %d steps, loss %.3f -> %.3f (ln 4 / 11 = 0.126: the format, the letter guessed) (%.0f s)%n", w.globalStep(), w.firstLoss(), w.lastLoss(),
                 (System.nanoTime() - start) / 1e9);
 
         // 2. ReST, continuing the warm-up adapter, generating in process on the same weights
