@@ -190,6 +190,13 @@ final class DemoCommand implements Callable<Integer> {
             out.add(rec);
         }
         Files.writeString(file, JSON.writeValueAsString(out) + "\n", StandardCharsets.UTF_8);
+        // the other skills' clips were written too (record i has skill i mod 5): drop them, 64 KB each
+        Set<String> kept = new java.util.HashSet<>();
+        for (JsonNode r : out) kept.add(r.get("sound").asText());
+        try (var clips = Files.list(dir.resolve("audio"))) {
+            for (Path clip : (Iterable<Path>) clips::iterator)
+                if (!kept.contains(clip.getFileName().toString())) Files.delete(clip);
+        }
         return file;
     }
 
