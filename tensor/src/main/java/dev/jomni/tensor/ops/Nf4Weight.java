@@ -272,36 +272,6 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
         return m;
     }
 
-    /**
-     * bitsandbytes' signed 8-bit dynamic map, {@code create_dynamic_map(signed=True, max_exponent_bits=7,
-     * total_bits=8)}: for i = 0..6, the 2^i midpoints of {@code torch.linspace(0.1, 1, 2^i + 1)} (f32) times
-     * ±10^(i−6), then 0 and 1, sorted: 256 values in [−1, 1].
-     */
-    public static float[] dynamicMap() {
-        float[] data = new float[256];
-        int n = 0;
-        for (int i = 0; i < 7; i++) {
-            float[] b = linspace(0.1f, 1f, (1 << i) + 1);
-            float scale = (float) Math.pow(10, i - 6);
-            for (int j = 0; j + 1 < b.length; j++) {
-                float mean = (b[j] + b[j + 1]) / 2f;
-                data[n++] = scale * mean;
-                data[n++] = -scale * mean;
-            }
-        }
-        data[n++] = 0f;
-        data[n++] = 1f;
-        assert n == 256;
-        java.util.Arrays.sort(data);
-        return data;
-    }
-
-    /** torch.linspace on the CPU in f32: the first half from start, the second from end (RangeFactoriesKernel). */
-    private static float[] linspace(float start, float end, int steps) {
-        float[] out = new float[steps];
-        float step = (end - start) / (steps - 1);
-        int half = steps / 2;
-        for (int i = 0; i < steps; i++) out[i] = i < half ? start + step * i : end - step * (steps - i - 1);
-        return out;
-    }
+    /** bitsandbytes' signed 8-bit dynamic map ({@code create_dynamic_map(signed=True)}), the one the 8-bit optimizer uses. */
+    public static float[] dynamicMap() { return AdamWStep.dynamicMap(true); }
 }
