@@ -34,14 +34,14 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * omni init-random against the Qwen3-Omni-30B-A3B-Instruct release's own config.json and
- * model.safetensors.index.json (test resources qwen3-omni-real/, copied unchanged; the index gzipped).
+ * model.safetensors.index.json (test resources qwen3-omni-real/Qwen3-Omni-30B-A3B-Instruct/, copied unchanged; the index gzipped).
  */
 class RandomCheckpointTest {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     static Path real(String name) {
         try {
-            return Path.of(RandomCheckpointTest.class.getResource("/qwen3-omni-real/" + name).toURI());
+            return Path.of(RandomCheckpointTest.class.getResource("/qwen3-omni-real/Qwen3-Omni-30B-A3B-Instruct/" + name).toURI());
         } catch (URISyntaxException e) {
             throw new IllegalStateException(e);
         }
