@@ -704,7 +704,6 @@ constexpr int BN = 128, BK = 64, THREADS = 256, S = 4;
 constexpr int P_BYTES = 4096, W_BYTES = 128 * 64 * 2;                            // per stage / buffer
 /** Dynamic shared memory of a BM-row tile: S stages of x/dy and packed W, two dequantized W tiles, NF4's levels. */
 constexpr int smem(int bm) { return S * (bm * BK * 2 + P_BYTES) + 2 * W_BYTES + 64; }
-constexpr int SMEM = smem(128);
 }
 
 /** Byte offset of 16-byte chunk c of row r in a tile of 8-chunk (128-byte) rows, swizzled. */
