@@ -12,15 +12,19 @@
 //     moe_scatter(RouteArgs; grid C, block 256): stable counting-sort scatter: sorted[p] = s, pos[s] = p (−1: none),
 //                slots of one expert in increasing s (warp __match_any_sync ranks + per-warp counts), so every
 //                later sum has a fixed order: results do not depend on scheduling.
-//   Row GEMM, grouped by expert (moe_gemm_rows / _f64 / _bf16_tc; GemmArgs; grid (tiles bound, ceil(n / tile)), block 256):
+//   Row GEMM, grouped by expert (moe_gemm_rows / _f64 / _bf16_tc / _mma / _decode; GemmArgs; grid (tiles bound,
+//   ceil(n / tile)) or, for _mma and _decode, that many blocks in one dimension; block 256):
 //     C[p, n] = α·Σ_q A(p, q)·B_e(q, n) for the rows p of each expert e, A(p, q) = a[row(p)·lda + q] with
 //     row(p) = sorted[p] / K (gathered tokens) or p; B_e = b + e·strideB, B_e(q, n) = b_e[n·ldb + q] (transB, the
 //     "x·Wᵀ" of a Linear) or b_e[q·ldb + n]. SIMT: 64×64×16 shared-memory tiles, 4×4 per thread, f32 (f64)
 //     accumulation. _bf16_tc (bf16 A and B): 128×128 tiles, k steps of 32 double-buffered with cp.async, wmma
 //     16×16×16 with f32 accumulation, 16-byte copies where rows are 16-byte aligned (element loads otherwise).
+//     _mma (the default for bf16): the same tiles and loads, 4 cp.async stages, mma.sync m16n8k16 fed by ldmatrix.
+//     _decode (≤ 512 slots, x·Wᵀ only): weight rows streamed once with 16-byte loads, f32 FMA (see its comment).
+//     B may be NF4 (GemmArgs.nf4Packed ≠ 0) in _bf16_tc, _mma and _decode: codes decoded to bf16 on the way in.
 //     A block finds its expert from the schedule GemmArgs.tiles points at (binary search); blocks past its E-th
-//     entry exit, so the grid is the bound ceil(S/tile) + E and needs no count from the host. Epilogues
-//     (through a shared-memory stage; the tensor-core kernel's in two halves of 64 rows):
+//     entry exit, so the grid is the bound ceil(S/tile) + min(E, S) and needs no count from the host. Epilogues
+//     (through a shared-memory stage; the wmma kernel's in two halves of 64 rows; 8 columns a thread without LoRA):
 //       MODE_STORE:  c = α·acc (+ c when accumulate), then + LoRA (below); stored in c's dtype.
 //       MODE_SWIGLU: the tile's columns are gate rows j and (the second half) the up rows I + j of b_e; gate and up are
 //                    rounded to x's dtype (+ LoRA), optionally stored to gu [M, 2I], and
@@ -28,7 +32,8 @@
 //       LoRA (lora.ptr ≠ 0): v = round(round(v) + round(s·round(Σ_q lt[p, q]·lb_e[col, q]))), lb_e = lb + e·lbStride
 //                    ([out, r] row-major): Linear + LoRA as the composition rounded it.
 //   Weight-gradient GEMM (moe_gemm_wgrad / _f64; WgradArgs; grid (ceil(Nd/64), ceil(Md/64), E), block 256;
-//   moe_gemm_wgrad_bf16_tc: grid (ceil(Md/128)·ceil(Nd/128), E), wmma, cp.async as the row GEMM):
+//   moe_gemm_wgrad_bf16_tc: grid (ceil(Md/128)·ceil(Nd/128), E), wmma, cp.async as the row GEMM; moe_gemm_wgrad_mma,
+//   the default for bf16: that many blocks in one dimension, 4 stages, mma.sync):
 //     C_e[m, n] = α·Σ_{p of e} scale(p)·A(p, m)·B(p, n) over expert e's rows in increasing p (experts without
 //     rows write zeros), A(p, m) = a[rowA(p)·lda + m], scale(p) = weights[sorted[p]] or 1, B likewise. Each
 //     output tile belongs to one block looping over its expert's rows: no atomics, the same bits every run.
@@ -91,6 +96,36 @@ __device__ __forceinline__ T round_to(long long dtype, T v) {
 
 template <typename T>
 __device__ __forceinline__ T sigmoid(T x) { return (T)1 / ((T)1 + exp(-x)); }
+
+using bf16 = __nv_bfloat16;
+
+/** 8 consecutive elements of a bf16 or f32 buffer (16-byte aligned) as floats. */
+__device__ __forceinline__ void load8f(const Buf& b, long long i, float (&v)[8]) {
+  if (b.dtype == DT_BF16) {
+    const uint4 u = *(const uint4*)((const bf16*)b.ptr + i);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+      const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&w[q]);
+      v[2 * q] = f.x;
+      v[2 * q + 1] = f.y;
+    }
+  } else {
+    const float4 a = *(const float4*)((const float*)b.ptr + i), c = *(const float4*)((const float*)b.ptr + i + 4);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = c.x; v[5] = c.y; v[6] = c.z; v[7] = c.w;
+  }
+}
+
+/** 8 floats to a bf16 (rounded to nearest even) or f32 buffer (16-byte aligned). */
+__device__ __forceinline__ void store8f(const Buf& b, long long i, const float (&v)[8]) {
+  if (b.dtype == DT_BF16) {
+    *(uint4*)((bf16*)b.ptr + i) = make_uint4(pack2<bf16>(v[0], v[1]), pack2<bf16>(v[2], v[3]), pack2<bf16>(v[4], v[5]), pack2<bf16>(v[6], v[7]));
+  } else {
+    *(float4*)((float*)b.ptr + i) = make_float4(v[0], v[1], v[2], v[3]);
+    *(float4*)((float*)b.ptr + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
+  }
+}
+
 
 // ------------------------------------------------------------------------------------------ routing
 
@@ -269,11 +304,14 @@ __device__ __forceinline__ RowTile row_tile(const GemmArgs& g, int ti = blockIdx
   const int E = (int)g.experts;
   RowTile t;
   t.n0 = (long long)cj * (g.mode == MODE_SWIGLU ? TN / 2 : TN);   // in output columns (I for SWIGLU)
-  if (ti >= tiles[E]) {
+  if (ti >= tiles[E]) {                               // the same for every thread: the whole block exits
     t.e = -1;
     return t;
   }
-  t.e = expert_of_tile(tiles, E, ti);
+  __shared__ int schedule[MAX_EXPERTS + 1];          // one coalesced read, then the search in shared memory
+  for (int i = threadIdx.x; i <= E; i += blockDim.x) schedule[i] = tiles[i];
+  __syncthreads();
+  t.e = expert_of_tile(schedule, E, ti);
   t.row0 = offsets[t.e] + (long long)(ti - tiles[t.e]) * TM;
   t.rows = (int)min((long long)TM, (long long)offsets[t.e + 1] - t.row0);
   return t;
@@ -292,8 +330,63 @@ __device__ __forceinline__ long long b_column(const GemmArgs& g, long long n0, i
 
 /** The epilogue: SM rows (tile rows mBase ..) of a TN-wide tile's accumulators staged in Cs[m·ldcs + c]
  *  (shared), written as GemmArgs.mode says. */
-template <typename T, int SM = BM, int TN = BN>
+/** Whether the epilogue can go 8 columns at a time: no LoRA, c (and gu) bf16 or f32, 16-byte aligned rows. */
+__device__ __forceinline__ bool epilogue_vec(const GemmArgs& g) {
+  auto ok = [](const Buf& b) { return (b.dtype == DT_BF16 || b.dtype == DT_F32) && (b.ptr & 15) == 0; };
+  if (g.lt.ptr != 0 || !ok(g.c) || g.ldc % 8 != 0) return false;
+  return g.mode == MODE_SWIGLU ? g.inter % 8 == 0 && (g.gu.ptr == 0 || ok(g.gu)) : g.n % 8 == 0;
+}
+
+/** rows_epilogue without LoRA, 8 columns a thread (the same values: rounding at the same points). */
+template <int SM, int TN>
+__device__ __forceinline__ void rows_epilogue_vec(const GemmArgs& g, const RowTile& t, const float* Cs, int ldcs, int mBase) {
+  const long long xdt = g.xdtype;
+  if (g.mode == MODE_SWIGLU) {
+    for (int idx = threadIdx.x; idx < SM * (TN / 16); idx += THREADS) {
+      const int m = idx / (TN / 16), c = (idx % (TN / 16)) * 8;
+      const long long j = t.n0 + c, p = t.row0 + mBase + m;
+      if (mBase + m >= t.rows || j >= g.inter) continue;           // inter % 8 == 0: all 8 or none
+      float gate[8], up[8], h[8];
+#pragma unroll
+      for (int q = 0; q < 8; q++) {
+        gate[q] = round_to<float>(xdt, Cs[m * ldcs + c + q]);
+        up[q] = round_to<float>(xdt, Cs[m * ldcs + c + q + TN / 2]);
+        h[q] = round_to<float>(xdt, round_to<float>(xdt, gate[q] * sigmoid(gate[q])) * up[q]);
+      }
+      if (g.gu.ptr != 0) {
+        store8f(g.gu, p * 2 * g.inter + j, gate);
+        store8f(g.gu, p * 2 * g.inter + g.inter + j, up);
+      }
+      store8f(g.c, p * g.ldc + j, h);
+    }
+  } else {
+    const float alpha = (float)g.alpha;
+    for (int idx = threadIdx.x; idx < SM * (TN / 8); idx += THREADS) {
+      const int m = idx / (TN / 8), c = (idx % (TN / 8)) * 8;
+      const long long col = t.n0 + c, p = t.row0 + mBase + m;
+      if (mBase + m >= t.rows || col >= g.n) continue;             // n % 8 == 0
+      float v[8], o[8];
+#pragma unroll
+      for (int q = 0; q < 8; q++) v[q] = alpha * Cs[m * ldcs + c + q];
+      if (g.accumulate) {
+        load8f(g.c, p * g.ldc + col, o);
+#pragma unroll
+        for (int q = 0; q < 8; q++) v[q] += o[q];
+      }
+      store8f(g.c, p * g.ldc + col, v);
+    }
+  }
+}
+
+/** VEC: try rows_epilogue_vec (false where it would make the caller spill: the wmma kernel, its fragments live). */
+template <typename T, int SM = BM, int TN = BN, bool VEC = true>
 __device__ __forceinline__ void rows_epilogue(const GemmArgs& g, const RowTile& t, const T* Cs, int ldcs, int mBase = 0) {
+  if constexpr (VEC && std::is_same<T, float>::value) {
+    if (epilogue_vec(g)) {
+      rows_epilogue_vec<SM, TN>(g, t, Cs, ldcs, mBase);
+      return;
+    }
+  }
   const bool lora = g.lt.ptr != 0;
   if (g.mode == MODE_SWIGLU) {
     for (int idx = threadIdx.x; idx < SM * (TN / 2); idx += THREADS) {
@@ -407,7 +500,6 @@ constexpr int LDCS = TBN + 4;                    // 132: f32 staging, half a til
 constexpr int STAGE_BYTES = (TBM / 2) * LDCS * 4;
 static_assert(TBM == 128 && TBN == 128 && THREADS == 256, "8 warps as 2 × 4 of 64×32 outputs; 2 16-byte chunks per thread per tile");
 
-using bf16 = __nv_bfloat16;
 
 /** 8 elements into dst: one cp.async when vec (all 8 in range or none), else element by element (ok(j): in range). */
 template <typename Ok, typename Src>
@@ -632,7 +724,7 @@ __device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTi
     __syncthreads();                                 // this buffer is refilled two steps on
   }
   float* Cs = (float*)smem;                          // over the operand tiles: all reads done, no copy in flight
-  tc_epilogue(acc, Cs, wm, wn, [&](int mBase) { rows_epilogue<float, TBM / 2, TBN>(g, t, Cs, LDCS, mBase); });
+  tc_epilogue(acc, Cs, wm, wn, [&](int mBase) { rows_epilogue<float, TBM / 2, TBN, false>(g, t, Cs, LDCS, mBase); });
 }
 
 __device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
@@ -829,7 +921,7 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows_mma(const
 
 // Decode (few routed slots): moe_gemm_rows_decode streams each selected expert's weight rows once, bandwidth-bound.
 // TRANS B only (x·Wᵀ: a weight row is K contiguous elements), bf16 A with 16-byte rows, bf16 or NF4 B. Grid: one
-// dimension of (ceil(S/64) + E) · columns blocks (row tile · columns + column slice of DEC_COLS; SWIGLU: DEC_COLS/2
+// dimension of (ceil(S/64) + min(E, S)) · columns blocks (row tile · columns + column slice of DEC_COLS; SWIGLU: DEC_COLS/2
 // gate and their up columns), the 64-row tile schedule (RouteArgs.tiles); block 256 = 8 warps × 4 columns. The tile's rows go DEC_ROWS at a time into shared memory
 // (dynamic: DEC_ROWS·K bf16); lane l walks k = 8l + 256i of its warp's 4 weight rows (16-byte loads, or one 32-bit
 // code word), f32 products and sums (bf16 products are exact in f32, as on tensor cores), reduced over the warp in a
@@ -1219,6 +1311,18 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_wgrad_mma(cons
     }
   __syncthreads();
   const long long base = (long long)e * g.md * g.nd;
+  if ((g.c.dtype == DT_BF16 || g.c.dtype == DT_F32) && (g.c.ptr & 15) == 0 && g.nd % 8 == 0) {   // 8 columns a thread
+    for (int idx = tid; idx < TBM * TBN / 8; idx += THREADS) {
+      const int m = idx / (TBN / 8), c = (idx % (TBN / 8)) * 8;
+      const long long row = m0 + m, col = n0 + c;
+      if (row >= g.md || col >= g.nd) continue;
+      float v[8];
+#pragma unroll
+      for (int q = 0; q < 8; q++) v[q] = (float)g.alpha * Cs[m * LDCF + c + q];
+      store8f(g.c, base + row * g.nd + col, v);
+    }
+    return;
+  }
   for (int idx = tid; idx < TBM * TBN; idx += THREADS) {   // experts without rows: zeros
     const int m = idx / TBN, c = idx % TBN;
     const long long row = m0 + m, col = n0 + c;
@@ -1244,33 +1348,6 @@ constexpr int MAX_TOPK = THREADS;
 __device__ __forceinline__ bool combine_vec(const CombineArgs& c) {
   auto ok = [](const Buf& b) { return (b.dtype == DT_BF16 || b.dtype == DT_F32) && (b.ptr & 15) == 0; };
   return c.h % 8 == 0 && ok(c.rows) && ok(c.out);
-}
-
-/** 8 consecutive elements of a bf16 or f32 buffer (16-byte aligned) as floats. */
-__device__ __forceinline__ void load8f(const Buf& b, long long i, float (&v)[8]) {
-  if (b.dtype == DT_BF16) {
-    const uint4 u = *(const uint4*)((const bf16*)b.ptr + i);
-    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-    for (int q = 0; q < 4; q++) {
-      const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&w[q]);
-      v[2 * q] = f.x;
-      v[2 * q + 1] = f.y;
-    }
-  } else {
-    const float4 a = *(const float4*)((const float*)b.ptr + i), c = *(const float4*)((const float*)b.ptr + i + 4);
-    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = c.x; v[5] = c.y; v[6] = c.z; v[7] = c.w;
-  }
-}
-
-/** 8 floats to a bf16 (rounded to nearest even) or f32 buffer (16-byte aligned). */
-__device__ __forceinline__ void store8f(const Buf& b, long long i, const float (&v)[8]) {
-  if (b.dtype == DT_BF16) {
-    *(uint4*)((bf16*)b.ptr + i) = make_uint4(pack2<bf16>(v[0], v[1]), pack2<bf16>(v[2], v[3]), pack2<bf16>(v[4], v[5]), pack2<bf16>(v[6], v[7]));
-  } else {
-    *(float4*)((float*)b.ptr + i) = make_float4(v[0], v[1], v[2], v[3]);
-    *(float4*)((float*)b.ptr + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
-  }
 }
 
 template <typename T>

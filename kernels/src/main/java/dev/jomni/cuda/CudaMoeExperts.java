@@ -10,7 +10,7 @@ import java.util.List;
 /**
  * MoeExperts' CUDA kernels (moe_experts.cu). Routing is computed on the device (histogram, prefix sum, stable
  * scatter into expert-sorted order), so the host never learns how many tokens each expert got: every launch's
- * grid is a bound from the shapes (ceil(S/64) + E row tiles, S = N·K slots), and blocks past an expert's rows
+ * grid is a bound from the shapes (ceil(S/64) + min(E, S) row tiles, S = N·K slots), and blocks past an expert's rows
  * exit. Then grouped GEMMs (f32 accumulation, f64 for f64) with silu·up and the LoRA terms in their epilogues,
  * and a combine that sums each token's expert outputs in the reference's (expert, k) order, without atomics.
  * Backward recomputes the forward intermediates, as CpuMoeExperts does. bf16, f16, f32 (f32 compute) and f64.
@@ -281,7 +281,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         final DType type, compute;
         final String suffix;
         final int slots, experts, topK, chunks;
-        /** moe_gemm_rows' grid: Σ_e ceil(count_e / 64) ≤ ceil(S / 64) + E, whatever the counts; _tc's with 128. */
+        /** moe_gemm_rows' grid: Σ_e ceil(count_e / 64) ≤ ceil(S / 64) + min(E, S), whatever the counts; _tc's with 128. */
         final int tileBound, tileBoundTc;
         /** The experts: dense (given, or NF4 decoded for this call) or NF4 read by the tensor-core GEMMs (dense null). */
         final Tensor gateUp, down;
@@ -308,8 +308,9 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (s > Integer.MAX_VALUE / 2) throw new IllegalArgumentException("moeExperts on CUDA: " + s + " slots (N·K) do not fit int32 routing");
             slots = (int) s;
             chunks = (slots + THREADS - 1) / THREADS;
-            tileBound = Dim3.blocks(slots, TILE) + experts;
-            tileBoundTc = Dim3.blocks(slots, TILE_TC) + experts;
+            // Σ_e ceil(count_e / tile) ≤ S / tile + (experts with rows) ≤ ceil(S / tile) + min(E, S): tight for decode
+            tileBound = Dim3.blocks(slots, TILE) + Math.min(experts, slots);
+            tileBoundTc = Dim3.blocks(slots, TILE_TC) + Math.min(experts, slots);
             d = backend.on(in.x().device());
             if (!in.nf4()) {
                 gateUp = in.gateUp();
