@@ -7,7 +7,7 @@
 //                IndexError (raised at the next host sync, CudaDevice.await) and treated as −1.
 //     moe_scan   (RouteArgs; grid 1, block 512, E ≤ 512): offsets[e] = Σ_{e'<e} count[e'] (offsets[E] = M),
 //                tiles[e] = Σ_{e'<e} ceil(count[e'] / 64) (the SIMT row GEMMs' tile schedule), tilesTc[e] likewise
-//                with 128 (the tensor-core row GEMM's), and counts[c, e]
+//                with 128 (the tensor-core row GEMM's), tiles16[e] with 16 (moe_gemm_rows_mma16's), and counts[c, e]
 //                becomes where chunk c's first slot of expert e goes.
 //     moe_scatter(RouteArgs; grid C, block 256): stable counting-sort scatter: sorted[p] = s, pos[s] = p (−1: none),
 //                slots of one expert in increasing s (warp __match_any_sync ranks + per-warp counts), so every
@@ -134,14 +134,15 @@ struct IndexError {
   long long position, value, bound;
 };
 
-struct RouteArgs {        // 104 bytes
+struct RouteArgs {        // 112 bytes
   long long slots, experts, chunks;
   Buf ids;                // [S] I64 or I32
   long long counts, offsets, tiles, sorted, pos;   // int*: [C, E], [E + 1], [E + 1], [S], [S]
   long long error, op;    // IndexError*, the op's number
   long long tilesTc;      // int* [E + 1]: the tile schedule of the tensor-core row GEMM's TBM-row tiles
+  long long tiles16;      // int* [E + 1]: the schedule of 16-row tiles (moe_gemm_rows_mma16)
 };
-static_assert(sizeof(RouteArgs) == 104, "RouteArgs layout (CudaMoeExperts writes it)");
+static_assert(sizeof(RouteArgs) == 112, "RouteArgs layout (CudaMoeExperts writes it)");
 
 /** Slot s's expert, −1 for none; an id outside [−1, E) is recorded (first one wins) and treated as none. */
 __device__ __forceinline__ int expert_of(const RouteArgs& p, long long s, bool record) {
@@ -175,7 +176,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) moe_hist(const RouteArgs p
 }
 
 extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteArgs p) {
-  __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS], tilesTc[MAX_EXPERTS];
+  __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS], tilesTc[MAX_EXPERTS], tiles16[MAX_EXPERTS];
   const int E = (int)p.experts, e = threadIdx.x;
   int* counts = (int*)p.counts;
   constexpr int BATCH = 8;                            // loads in flight per thread: the chunk loops are latency bound
@@ -191,13 +192,16 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
   rows[e] = e < E ? total : 0;
   tiles[e] = e < E ? (total + BM - 1) / BM : 0;
   tilesTc[e] = e < E ? (total + TBM - 1) / TBM : 0;
+  tiles16[e] = e < E ? (total + 15) / 16 : 0;
   __syncthreads();
   for (int d = 1; d < MAX_EXPERTS; d <<= 1) {        // inclusive Hillis-Steele scan (integers: exact)
-    int r = e >= d ? rows[e - d] : 0, t = e >= d ? tiles[e - d] : 0, u = e >= d ? tilesTc[e - d] : 0;
+    int r = e >= d ? rows[e - d] : 0, t = e >= d ? tiles[e - d] : 0, u = e >= d ? tilesTc[e - d] : 0,
+        v = e >= d ? tiles16[e - d] : 0;
     __syncthreads();
     rows[e] += r;
     tiles[e] += t;
     tilesTc[e] += u;
+    tiles16[e] += v;
     __syncthreads();
   }
   if (e < E) {
@@ -205,6 +209,7 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
     ((int*)p.offsets)[e] = start;
     ((int*)p.tiles)[e] = tiles[e] - (total + BM - 1) / BM;
     ((int*)p.tilesTc)[e] = tilesTc[e] - (total + TBM - 1) / TBM;
+    ((int*)p.tiles16)[e] = tiles16[e] - (total + 15) / 16;
     int at = start;                                  // where chunk c's first slot of expert e goes
     for (long long c0 = 0; c0 < p.chunks; c0 += BATCH) {
       int v[BATCH];
@@ -221,6 +226,7 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
       ((int*)p.offsets)[E] = rows[e];
       ((int*)p.tiles)[E] = tiles[e];
       ((int*)p.tilesTc)[E] = tilesTc[e];
+      ((int*)p.tiles16)[E] = tiles16[e];
     }
   }
 }
@@ -758,8 +764,10 @@ constexpr int MMA_SMEM = MSTAGES * M_STAGE * 2;                        // 81920 
 constexpr int LDCF = TBN + 4;                                           // f32 staging rows of the whole tile
 static_assert(TBM * LDCF * 4 <= MMA_SMEM, "the f32 tile fits over the operand stages");
 
-template <bool TRANS, bool NF4>
+template <bool TRANS, bool NF4, int TM>
 __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowTile& t, bf16* smem, const Nf4Tables* tb) {
+  static_assert(TM == TBM || TM == 16, "128-row tiles (8 warps of 64×32) or 16-row tiles (8 warps of 16×16)");
+  constexpr int A_ST = TM * LDK, STAGE = A_ST + M_B_ST, A_CHUNKS = TM * TBK / 8;   // A: TM rows of 32, 8 a chunk
   const bf16* a = (const bf16*)g.a.ptr;
   const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
   const long long bFlat = (long long)t.e * g.strideB;
@@ -773,16 +781,16 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
   for (int i = 0; i < 2; i++) {
     const int c = tid + THREADS * i, m = c >> 2;
     const long long p = t.row0 + m;
-    arow[i] = m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
+    arow[i] = c < A_CHUNKS && m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
     bcol[i] = TRANS ? b_column<TBN>(g, t.n0, m) : 0;
   }
   auto load = [&](int stage, long long k0) {
-    bf16* as = smem + stage * M_STAGE;
-    bf16* bs = as + M_A_ST;
+    bf16* as = smem + stage * STAGE;
+    bf16* bs = as + A_ST;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int c = tid + THREADS * i;
-      {
+      if (c < A_CHUNKS) {
         const int m = c >> 2, kc = (c & 3) * 8;
         const long long q = k0 + kc, r = arow[i];
         load8(as + m * LDK + kc, vecA, r >= 0 && q < g.kdim, a + r + q, a,
@@ -822,7 +830,7 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
     }
   };
   auto nf4Put = [&](const Nf4Chunk (&ch)[2], int stage) {
-    bf16* bs = smem + stage * M_STAGE + M_A_ST;
+    bf16* bs = smem + stage * STAGE + A_ST;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int c = tid + THREADS * i;
@@ -830,11 +838,12 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
     }
   };
 
-  float acc[4][4][4];
+  constexpr int MI = TM == TBM ? 4 : 1, NJ = TM == TBM ? 4 : 2;   // m16 and n8 blocks per warp
+  float acc[MI][NJ][4];
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < MI; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < NJ; j++)
 #pragma unroll
       for (int v = 0; v < 4; v++) acc[i][j][v] = 0.f;
   const int steps = (int)((g.kdim + TBK - 1) / TBK);
@@ -859,27 +868,28 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
       if (NF4) nf4Fetch(next, (long long)nxt * TBK);
     }
     cp_async_commit();
-    const bf16* as = smem + (ks % MSTAGES) * M_STAGE;
-    const bf16* bs = as + M_A_ST;
+    const bf16* as = smem + (ks % MSTAGES) * STAGE;
+    const bf16* bs = as + A_ST;
+    const int mw = TM == TBM ? 64 * wm : 0, nw = TM == TBM ? 32 * wn : 16 * warp;   // the warp's first row and column
 #pragma unroll
     for (int kk = 0; kk < TBK; kk += 16) {
-      uint32_t af[4][4], bfr[4][2];
+      uint32_t af[MI][4], bfr[NJ][2];
 #pragma unroll
-      for (int i = 0; i < 4; i++) ldsm_x4(af[i], as + (64 * wm + 16 * i + (lane & 15)) * LDK + kk + (lane >> 4) * 8);
+      for (int i = 0; i < MI; i++) ldsm_x4(af[i], as + (mw + 16 * i + (lane & 15)) * LDK + kk + (lane >> 4) * 8);
 #pragma unroll
-      for (int p = 0; p < 2; p++) {                  // n8 blocks 2p, 2p + 1
+      for (int p = 0; p < NJ / 2; p++) {             // n8 blocks 2p, 2p + 1
         uint32_t r[4];
-        if (TRANS) ldsm_x4(r, bs + (32 * wn + 16 * p + (lane & 7) + ((lane >> 4) << 3)) * LDK + kk + ((lane >> 3) & 1) * 8);
-        else ldsm_x4_trans(r, bs + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LDN + 32 * wn + 16 * p + (lane >> 4) * 8);
+        if (TRANS) ldsm_x4(r, bs + (nw + 16 * p + (lane & 7) + ((lane >> 4) << 3)) * LDK + kk + ((lane >> 3) & 1) * 8);
+        else ldsm_x4_trans(r, bs + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LDN + nw + 16 * p + (lane >> 4) * 8);
         bfr[2 * p][0] = r[0];
         bfr[2 * p][1] = r[1];
         bfr[2 * p + 1][0] = r[2];
         bfr[2 * p + 1][1] = r[3];
       }
 #pragma unroll
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < MI; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) mma16816<bf16>(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
+        for (int j = 0; j < NJ; j++) mma16816<bf16>(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
     }
     if (NF4 && nxt < steps) nf4Put(next, nxt % MSTAGES);   // that stage's last reader was step ks − 1
   }
@@ -887,16 +897,17 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
   __syncthreads();                                   // all reads of the stages done: the f32 tile goes over them
   float* Cs = (float*)smem;
   const int gr = lane >> 2, tc = (lane & 3) * 2;
+  const int mw = TM == TBM ? 64 * wm : 0, nw = TM == TBM ? 32 * wn : 16 * warp;
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < MI; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const int r = 64 * wm + 16 * i + gr, c = 32 * wn + 8 * j + tc;
+    for (int j = 0; j < NJ; j++) {
+      const int r = mw + 16 * i + gr, c = nw + 8 * j + tc;
       *(float2*)(Cs + r * LDCF + c) = make_float2(acc[i][j][0], acc[i][j][1]);
       *(float2*)(Cs + (r + 8) * LDCF + c) = make_float2(acc[i][j][2], acc[i][j][3]);
     }
   __syncthreads();
-  rows_epilogue<float, TBM, TBN>(g, t, Cs, LDCF, 0);
+  rows_epilogue<float, TM, TBN>(g, t, Cs, LDCF, 0);
 }
 
 /** Grid: (row tiles bound) · columns blocks, columns = the launch's column tiles (GemmArgs has no room left: the
@@ -910,12 +921,36 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows_mma(const
   bf16* smem = (bf16*)dsmem;
   if (g.nf4Packed != 0) {
     nf4_tables(g, tb);
-    if (g.transB) gemm_rows_mma_body<true, true>(g, t, smem, &tb);
-    else gemm_rows_mma_body<false, true>(g, t, smem, &tb);
+    if (g.transB) gemm_rows_mma_body<true, true, TBM>(g, t, smem, &tb);
+    else gemm_rows_mma_body<false, true, TBM>(g, t, smem, &tb);
   } else if (g.transB) {
-    gemm_rows_mma_body<true, false>(g, t, smem, nullptr);
+    gemm_rows_mma_body<true, false, TBM>(g, t, smem, nullptr);
   } else {
-    gemm_rows_mma_body<false, false>(g, t, smem, nullptr);
+    gemm_rows_mma_body<false, false, TBM>(g, t, smem, nullptr);
+  }
+}
+
+// Decode on tensor cores (moe_gemm_rows_mma16, a variant of the decode kernel below: -Djomni.moe.decode=mma16):
+// the mma kernel with 16-row tiles (RouteArgs.tiles16), 8 warps of 16×16 outputs, so an expert with a few rows
+// costs one m16 block per column tile while its weights stream through the same 4 cp.async (or NF4) stages.
+constexpr int MMA16_SMEM = MSTAGES * (16 * LDK + M_B_ST) * 2;          // 46080 bytes (+ static: opted in)
+static_assert(16 * LDCF * 4 <= MMA16_SMEM, "mma16's f32 tile fits over its stages");
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_mma16(const GemmArgs g) {
+  extern __shared__ __align__(128) unsigned char dsmem[];
+  __shared__ Nf4Tables tb;
+  const int columns = (int)(g.mode == MODE_SWIGLU ? (g.inter + TBN / 2 - 1) / (TBN / 2) : (g.n + TBN - 1) / TBN);
+  const RowTile t = row_tile<16, TBN>(g, blockIdx.x / columns, blockIdx.x % columns);
+  if (t.e < 0) return;
+  bf16* smem = (bf16*)dsmem;
+  if (g.nf4Packed != 0) {
+    nf4_tables(g, tb);
+    if (g.transB) gemm_rows_mma_body<true, true, 16>(g, t, smem, &tb);
+    else gemm_rows_mma_body<false, true, 16>(g, t, smem, &tb);
+  } else if (g.transB) {
+    gemm_rows_mma_body<true, false, 16>(g, t, smem, nullptr);
+  } else {
+    gemm_rows_mma_body<false, false, 16>(g, t, smem, nullptr);
   }
 }
 
