@@ -23,7 +23,9 @@ import java.util.List;
  * CudaMoeExpertsTest. {@code -Djomni.moe.simt=true} runs every GEMM on the SIMT kernels with f32 scratch (a
  * diagnosis switch). NF4 experts (frozen: no base gradients): with bf16 x the tensor-core GEMMs read the codes
  * (32-bit words a step ahead into registers, decoded to bf16 into the shared-memory B tile: the reference's bits);
- * otherwise the call dequantizes dense copies first.
+ * otherwise the call dequantizes dense copies first. Decode (at most 512 slots, bf16): the forward's x·Wᵀ GEMMs stream
+ * each selected expert's weight rows once (moe_gemm_rows_decode, f32 FMA; {@code -Djomni.moe.decode=mma16}: tensor
+ * cores with 16-row tiles instead).
  *
  * <p>Scratch (freed at the end of each call, stream-ordered): int32 routing (S·2 + C·E + 4E + 4 ints) and
  * per-slot rows of S = N·K (the bound on routed slots): forward gate/up products h [S, I] and y [S, H] in x's
@@ -319,10 +321,11 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (s > Integer.MAX_VALUE / 2) throw new IllegalArgumentException("moeExperts on CUDA: " + s + " slots (N·K) do not fit int32 routing");
             slots = (int) s;
             chunks = (slots + THREADS - 1) / THREADS;
-            // Σ_e ceil(count_e / tile) ≤ S / tile + (experts with rows) ≤ ceil(S / tile) + min(E, S): tight for decode
-            tileBound = Dim3.blocks(slots, TILE) + Math.min(experts, slots);
-            tileBoundTc = Dim3.blocks(slots, TILE_TC) + Math.min(experts, slots);
-            tileBound16 = Dim3.blocks(slots, TILE_16) + Math.min(experts, slots);
+            // Σ_e ceil(count_e / tile) ≤ S / tile + (experts with rows) ≤ ceil(S / tile) + min(E, S): tight for decode;
+            // at least one block (no slots: it exits), a grid is never empty
+            tileBound = Math.max(1, Dim3.blocks(slots, TILE) + Math.min(experts, slots));
+            tileBoundTc = Math.max(1, Dim3.blocks(slots, TILE_TC) + Math.min(experts, slots));
+            tileBound16 = Math.max(1, Dim3.blocks(slots, TILE_16) + Math.min(experts, slots));
             d = backend.on(in.x().device());
             if (!in.nf4()) {
                 gateUp = in.gateUp();
@@ -385,6 +388,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         }
 
         void rows(Rows r) {
+            if (r.n == 0) return;                            // no output columns: nothing to write (and no empty grid)
             boolean tc = tensorCores && r.a.dtype() == DType.BF16 && (r.q != null || r.b.dtype() == DType.BF16);
             boolean decode = tc && slots <= decodeSlots && r.transB && aligned(r.a, r.lda) && r.kdim % 8 == 0
                     && (r.q != null || aligned(r.b, r.ldb) && r.strideB % 8 == 0) && (long) DEC_ROWS * r.kdim * 2 <= DECODE_SMEM_MAX;
