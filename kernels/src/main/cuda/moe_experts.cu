@@ -7,20 +7,24 @@
 //                IndexError (raised at the next host sync, CudaDevice.await) and treated as −1.
 //     moe_scan   (RouteArgs; grid 1, block 512, E ≤ 512): offsets[e] = Σ_{e'<e} count[e'] (offsets[E] = M),
 //                tiles[e] = Σ_{e'<e} ceil(count[e'] / 64) (the SIMT row GEMMs' tile schedule), tilesTc[e] likewise
-//                with 128 (the tensor-core row GEMM's), and counts[c, e]
+//                with 128 (the tensor-core row GEMM's), tiles16[e] with 16 (moe_gemm_rows_mma16's), and counts[c, e]
 //                becomes where chunk c's first slot of expert e goes.
 //     moe_scatter(RouteArgs; grid C, block 256): stable counting-sort scatter: sorted[p] = s, pos[s] = p (−1: none),
 //                slots of one expert in increasing s (warp __match_any_sync ranks + per-warp counts), so every
 //                later sum has a fixed order: results do not depend on scheduling.
-//   Row GEMM, grouped by expert (moe_gemm_rows / _f64 / _bf16_tc; GemmArgs; grid (tiles bound, ceil(n / tile)), block 256):
+//   Row GEMM, grouped by expert (moe_gemm_rows / _f64 / _bf16_tc / _mma / _decode; GemmArgs; grid (tiles bound,
+//   ceil(n / tile)) or, for _mma and _decode, that many blocks in one dimension; block 256):
 //     C[p, n] = α·Σ_q A(p, q)·B_e(q, n) for the rows p of each expert e, A(p, q) = a[row(p)·lda + q] with
 //     row(p) = sorted[p] / K (gathered tokens) or p; B_e = b + e·strideB, B_e(q, n) = b_e[n·ldb + q] (transB, the
 //     "x·Wᵀ" of a Linear) or b_e[q·ldb + n]. SIMT: 64×64×16 shared-memory tiles, 4×4 per thread, f32 (f64)
 //     accumulation. _bf16_tc (bf16 A and B): 128×128 tiles, k steps of 32 double-buffered with cp.async, wmma
 //     16×16×16 with f32 accumulation, 16-byte copies where rows are 16-byte aligned (element loads otherwise).
+//     _mma (the default for bf16): the same tiles and loads, 4 cp.async stages, mma.sync m16n8k16 fed by ldmatrix.
+//     _decode (≤ 512 slots, x·Wᵀ only): weight rows streamed once with 16-byte loads, f32 FMA (see its comment).
+//     B may be NF4 (GemmArgs.nf4Packed ≠ 0) in _bf16_tc, _mma and _decode: codes decoded to bf16 on the way in.
 //     A block finds its expert from the schedule GemmArgs.tiles points at (binary search); blocks past its E-th
-//     entry exit, so the grid is the bound ceil(S/tile) + E and needs no count from the host. Epilogues
-//     (through a shared-memory stage; the tensor-core kernel's in two halves of 64 rows):
+//     entry exit, so the grid is the bound ceil(S/tile) + min(E, S) and needs no count from the host. Epilogues
+//     (through a shared-memory stage; the wmma kernel's in two halves of 64 rows; 8 columns a thread without LoRA):
 //       MODE_STORE:  c = α·acc (+ c when accumulate), then + LoRA (below); stored in c's dtype.
 //       MODE_SWIGLU: the tile's columns are gate rows j and (the second half) the up rows I + j of b_e; gate and up are
 //                    rounded to x's dtype (+ LoRA), optionally stored to gu [M, 2I], and
@@ -28,7 +32,8 @@
 //       LoRA (lora.ptr ≠ 0): v = round(round(v) + round(s·round(Σ_q lt[p, q]·lb_e[col, q]))), lb_e = lb + e·lbStride
 //                    ([out, r] row-major): Linear + LoRA as the composition rounded it.
 //   Weight-gradient GEMM (moe_gemm_wgrad / _f64; WgradArgs; grid (ceil(Nd/64), ceil(Md/64), E), block 256;
-//   moe_gemm_wgrad_bf16_tc: grid (ceil(Md/128)·ceil(Nd/128), E), wmma, cp.async as the row GEMM):
+//   moe_gemm_wgrad_bf16_tc: grid (ceil(Md/128)·ceil(Nd/128), E), wmma, cp.async as the row GEMM; moe_gemm_wgrad_mma,
+//   the default for bf16: that many blocks in one dimension, 4 stages, mma.sync):
 //     C_e[m, n] = α·Σ_{p of e} scale(p)·A(p, m)·B(p, n) over expert e's rows in increasing p (experts without
 //     rows write zeros), A(p, m) = a[rowA(p)·lda + m], scale(p) = weights[sorted[p]] or 1, B likewise. Each
 //     output tile belongs to one block looping over its expert's rows: no atomics, the same bits every run.
@@ -92,6 +97,36 @@ __device__ __forceinline__ T round_to(long long dtype, T v) {
 template <typename T>
 __device__ __forceinline__ T sigmoid(T x) { return (T)1 / ((T)1 + exp(-x)); }
 
+using bf16 = __nv_bfloat16;
+
+/** 8 consecutive elements of a bf16 or f32 buffer (16-byte aligned) as floats. */
+__device__ __forceinline__ void load8f(const Buf& b, long long i, float (&v)[8]) {
+  if (b.dtype == DT_BF16) {
+    const uint4 u = *(const uint4*)((const bf16*)b.ptr + i);
+    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
+#pragma unroll
+    for (int q = 0; q < 4; q++) {
+      const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&w[q]);
+      v[2 * q] = f.x;
+      v[2 * q + 1] = f.y;
+    }
+  } else {
+    const float4 a = *(const float4*)((const float*)b.ptr + i), c = *(const float4*)((const float*)b.ptr + i + 4);
+    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = c.x; v[5] = c.y; v[6] = c.z; v[7] = c.w;
+  }
+}
+
+/** 8 floats to a bf16 (rounded to nearest even) or f32 buffer (16-byte aligned). */
+__device__ __forceinline__ void store8f(const Buf& b, long long i, const float (&v)[8]) {
+  if (b.dtype == DT_BF16) {
+    *(uint4*)((bf16*)b.ptr + i) = make_uint4(pack2<bf16>(v[0], v[1]), pack2<bf16>(v[2], v[3]), pack2<bf16>(v[4], v[5]), pack2<bf16>(v[6], v[7]));
+  } else {
+    *(float4*)((float*)b.ptr + i) = make_float4(v[0], v[1], v[2], v[3]);
+    *(float4*)((float*)b.ptr + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
+  }
+}
+
+
 // ------------------------------------------------------------------------------------------ routing
 
 struct IndexError {
@@ -99,14 +134,15 @@ struct IndexError {
   long long position, value, bound;
 };
 
-struct RouteArgs {        // 104 bytes
+struct RouteArgs {        // 112 bytes
   long long slots, experts, chunks;
   Buf ids;                // [S] I64 or I32
   long long counts, offsets, tiles, sorted, pos;   // int*: [C, E], [E + 1], [E + 1], [S], [S]
   long long error, op;    // IndexError*, the op's number
   long long tilesTc;      // int* [E + 1]: the tile schedule of the tensor-core row GEMM's TBM-row tiles
+  long long tiles16;      // int* [E + 1]: the schedule of 16-row tiles (moe_gemm_rows_mma16)
 };
-static_assert(sizeof(RouteArgs) == 104, "RouteArgs layout (CudaMoeExperts writes it)");
+static_assert(sizeof(RouteArgs) == 112, "RouteArgs layout (CudaMoeExperts writes it)");
 
 /** Slot s's expert, −1 for none; an id outside [−1, E) is recorded (first one wins) and treated as none. */
 __device__ __forceinline__ int expert_of(const RouteArgs& p, long long s, bool record) {
@@ -140,7 +176,7 @@ extern "C" __global__ void __launch_bounds__(THREADS) moe_hist(const RouteArgs p
 }
 
 extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteArgs p) {
-  __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS], tilesTc[MAX_EXPERTS];
+  __shared__ int rows[MAX_EXPERTS], tiles[MAX_EXPERTS], tilesTc[MAX_EXPERTS], tiles16[MAX_EXPERTS];
   const int E = (int)p.experts, e = threadIdx.x;
   int* counts = (int*)p.counts;
   constexpr int BATCH = 8;                            // loads in flight per thread: the chunk loops are latency bound
@@ -156,13 +192,16 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
   rows[e] = e < E ? total : 0;
   tiles[e] = e < E ? (total + BM - 1) / BM : 0;
   tilesTc[e] = e < E ? (total + TBM - 1) / TBM : 0;
+  tiles16[e] = e < E ? (total + 15) / 16 : 0;
   __syncthreads();
   for (int d = 1; d < MAX_EXPERTS; d <<= 1) {        // inclusive Hillis-Steele scan (integers: exact)
-    int r = e >= d ? rows[e - d] : 0, t = e >= d ? tiles[e - d] : 0, u = e >= d ? tilesTc[e - d] : 0;
+    int r = e >= d ? rows[e - d] : 0, t = e >= d ? tiles[e - d] : 0, u = e >= d ? tilesTc[e - d] : 0,
+        v = e >= d ? tiles16[e - d] : 0;
     __syncthreads();
     rows[e] += r;
     tiles[e] += t;
     tilesTc[e] += u;
+    tiles16[e] += v;
     __syncthreads();
   }
   if (e < E) {
@@ -170,6 +209,7 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
     ((int*)p.offsets)[e] = start;
     ((int*)p.tiles)[e] = tiles[e] - (total + BM - 1) / BM;
     ((int*)p.tilesTc)[e] = tilesTc[e] - (total + TBM - 1) / TBM;
+    ((int*)p.tiles16)[e] = tiles16[e] - (total + 15) / 16;
     int at = start;                                  // where chunk c's first slot of expert e goes
     for (long long c0 = 0; c0 < p.chunks; c0 += BATCH) {
       int v[BATCH];
@@ -186,6 +226,7 @@ extern "C" __global__ void __launch_bounds__(MAX_EXPERTS) moe_scan(const RouteAr
       ((int*)p.offsets)[E] = rows[e];
       ((int*)p.tiles)[E] = tiles[e];
       ((int*)p.tilesTc)[E] = tilesTc[e];
+      ((int*)p.tiles16)[E] = tiles16[e];
     }
   }
 }
@@ -269,11 +310,14 @@ __device__ __forceinline__ RowTile row_tile(const GemmArgs& g, int ti = blockIdx
   const int E = (int)g.experts;
   RowTile t;
   t.n0 = (long long)cj * (g.mode == MODE_SWIGLU ? TN / 2 : TN);   // in output columns (I for SWIGLU)
-  if (ti >= tiles[E]) {
+  if (ti >= tiles[E]) {                               // the same for every thread: the whole block exits
     t.e = -1;
     return t;
   }
-  t.e = expert_of_tile(tiles, E, ti);
+  __shared__ int schedule[MAX_EXPERTS + 1];          // one coalesced read, then the search in shared memory
+  for (int i = threadIdx.x; i <= E; i += blockDim.x) schedule[i] = tiles[i];
+  __syncthreads();
+  t.e = expert_of_tile(schedule, E, ti);
   t.row0 = offsets[t.e] + (long long)(ti - tiles[t.e]) * TM;
   t.rows = (int)min((long long)TM, (long long)offsets[t.e + 1] - t.row0);
   return t;
@@ -292,8 +336,63 @@ __device__ __forceinline__ long long b_column(const GemmArgs& g, long long n0, i
 
 /** The epilogue: SM rows (tile rows mBase ..) of a TN-wide tile's accumulators staged in Cs[m·ldcs + c]
  *  (shared), written as GemmArgs.mode says. */
-template <typename T, int SM = BM, int TN = BN>
+/** Whether the epilogue can go 8 columns at a time: no LoRA, c (and gu) bf16 or f32, 16-byte aligned rows. */
+__device__ __forceinline__ bool epilogue_vec(const GemmArgs& g) {
+  auto ok = [](const Buf& b) { return (b.dtype == DT_BF16 || b.dtype == DT_F32) && (b.ptr & 15) == 0; };
+  if (g.lt.ptr != 0 || !ok(g.c) || g.ldc % 8 != 0) return false;
+  return g.mode == MODE_SWIGLU ? g.inter % 8 == 0 && (g.gu.ptr == 0 || ok(g.gu)) : g.n % 8 == 0;
+}
+
+/** rows_epilogue without LoRA, 8 columns a thread (the same values: rounding at the same points). */
+template <int SM, int TN>
+__device__ __forceinline__ void rows_epilogue_vec(const GemmArgs& g, const RowTile& t, const float* Cs, int ldcs, int mBase) {
+  const long long xdt = g.xdtype;
+  if (g.mode == MODE_SWIGLU) {
+    for (int idx = threadIdx.x; idx < SM * (TN / 16); idx += THREADS) {
+      const int m = idx / (TN / 16), c = (idx % (TN / 16)) * 8;
+      const long long j = t.n0 + c, p = t.row0 + mBase + m;
+      if (mBase + m >= t.rows || j >= g.inter) continue;           // inter % 8 == 0: all 8 or none
+      float gate[8], up[8], h[8];
+#pragma unroll
+      for (int q = 0; q < 8; q++) {
+        gate[q] = round_to<float>(xdt, Cs[m * ldcs + c + q]);
+        up[q] = round_to<float>(xdt, Cs[m * ldcs + c + q + TN / 2]);
+        h[q] = round_to<float>(xdt, round_to<float>(xdt, gate[q] * sigmoid(gate[q])) * up[q]);
+      }
+      if (g.gu.ptr != 0) {
+        store8f(g.gu, p * 2 * g.inter + j, gate);
+        store8f(g.gu, p * 2 * g.inter + g.inter + j, up);
+      }
+      store8f(g.c, p * g.ldc + j, h);
+    }
+  } else {
+    const float alpha = (float)g.alpha;
+    for (int idx = threadIdx.x; idx < SM * (TN / 8); idx += THREADS) {
+      const int m = idx / (TN / 8), c = (idx % (TN / 8)) * 8;
+      const long long col = t.n0 + c, p = t.row0 + mBase + m;
+      if (mBase + m >= t.rows || col >= g.n) continue;             // n % 8 == 0
+      float v[8], o[8];
+#pragma unroll
+      for (int q = 0; q < 8; q++) v[q] = alpha * Cs[m * ldcs + c + q];
+      if (g.accumulate) {
+        load8f(g.c, p * g.ldc + col, o);
+#pragma unroll
+        for (int q = 0; q < 8; q++) v[q] += o[q];
+      }
+      store8f(g.c, p * g.ldc + col, v);
+    }
+  }
+}
+
+/** VEC: try rows_epilogue_vec (false where it would make the caller spill: the wmma kernel, its fragments live). */
+template <typename T, int SM = BM, int TN = BN, bool VEC = true>
 __device__ __forceinline__ void rows_epilogue(const GemmArgs& g, const RowTile& t, const T* Cs, int ldcs, int mBase = 0) {
+  if constexpr (VEC && std::is_same<T, float>::value) {
+    if (epilogue_vec(g)) {
+      rows_epilogue_vec<SM, TN>(g, t, Cs, ldcs, mBase);
+      return;
+    }
+  }
   const bool lora = g.lt.ptr != 0;
   if (g.mode == MODE_SWIGLU) {
     for (int idx = threadIdx.x; idx < SM * (TN / 2); idx += THREADS) {
@@ -407,7 +506,6 @@ constexpr int LDCS = TBN + 4;                    // 132: f32 staging, half a til
 constexpr int STAGE_BYTES = (TBM / 2) * LDCS * 4;
 static_assert(TBM == 128 && TBN == 128 && THREADS == 256, "8 warps as 2 × 4 of 64×32 outputs; 2 16-byte chunks per thread per tile");
 
-using bf16 = __nv_bfloat16;
 
 /** 8 elements into dst: one cp.async when vec (all 8 in range or none), else element by element (ok(j): in range). */
 template <typename Ok, typename Src>
@@ -632,7 +730,7 @@ __device__ __forceinline__ void gemm_rows_tc_body(const GemmArgs& g, const RowTi
     __syncthreads();                                 // this buffer is refilled two steps on
   }
   float* Cs = (float*)smem;                          // over the operand tiles: all reads done, no copy in flight
-  tc_epilogue(acc, Cs, wm, wn, [&](int mBase) { rows_epilogue<float, TBM / 2, TBN>(g, t, Cs, LDCS, mBase); });
+  tc_epilogue(acc, Cs, wm, wn, [&](int mBase) { rows_epilogue<float, TBM / 2, TBN, false>(g, t, Cs, LDCS, mBase); });
 }
 
 __device__ __forceinline__ void gemm_rows_tc(const GemmArgs& g) {
@@ -666,8 +764,10 @@ constexpr int MMA_SMEM = MSTAGES * M_STAGE * 2;                        // 81920 
 constexpr int LDCF = TBN + 4;                                           // f32 staging rows of the whole tile
 static_assert(TBM * LDCF * 4 <= MMA_SMEM, "the f32 tile fits over the operand stages");
 
-template <bool TRANS, bool NF4>
+template <bool TRANS, bool NF4, int TM>
 __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowTile& t, bf16* smem, const Nf4Tables* tb) {
+  static_assert(TM == TBM || TM == 16, "128-row tiles (8 warps of 64×32) or 16-row tiles (8 warps of 16×16)");
+  constexpr int A_ST = TM * LDK, STAGE = A_ST + M_B_ST, A_CHUNKS = TM * TBK / 8;   // A: TM rows of 32, 8 a chunk
   const bf16* a = (const bf16*)g.a.ptr;
   const bf16* b = (const bf16*)g.b.ptr + (long long)t.e * g.strideB;
   const long long bFlat = (long long)t.e * g.strideB;
@@ -681,16 +781,16 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
   for (int i = 0; i < 2; i++) {
     const int c = tid + THREADS * i, m = c >> 2;
     const long long p = t.row0 + m;
-    arow[i] = m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
+    arow[i] = c < A_CHUNKS && m < t.rows ? (g.gatherA ? (long long)(sorted[p] / g.topk) : p) * g.lda : -1;
     bcol[i] = TRANS ? b_column<TBN>(g, t.n0, m) : 0;
   }
   auto load = [&](int stage, long long k0) {
-    bf16* as = smem + stage * M_STAGE;
-    bf16* bs = as + M_A_ST;
+    bf16* as = smem + stage * STAGE;
+    bf16* bs = as + A_ST;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int c = tid + THREADS * i;
-      {
+      if (c < A_CHUNKS) {
         const int m = c >> 2, kc = (c & 3) * 8;
         const long long q = k0 + kc, r = arow[i];
         load8(as + m * LDK + kc, vecA, r >= 0 && q < g.kdim, a + r + q, a,
@@ -730,7 +830,7 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
     }
   };
   auto nf4Put = [&](const Nf4Chunk (&ch)[2], int stage) {
-    bf16* bs = smem + stage * M_STAGE + M_A_ST;
+    bf16* bs = smem + stage * STAGE + A_ST;
 #pragma unroll
     for (int i = 0; i < 2; i++) {
       const int c = tid + THREADS * i;
@@ -738,11 +838,12 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
     }
   };
 
-  float acc[4][4][4];
+  constexpr int MI = TM == TBM ? 4 : 1, NJ = TM == TBM ? 4 : 2;   // m16 and n8 blocks per warp
+  float acc[MI][NJ][4];
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < MI; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++)
+    for (int j = 0; j < NJ; j++)
 #pragma unroll
       for (int v = 0; v < 4; v++) acc[i][j][v] = 0.f;
   const int steps = (int)((g.kdim + TBK - 1) / TBK);
@@ -767,27 +868,28 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
       if (NF4) nf4Fetch(next, (long long)nxt * TBK);
     }
     cp_async_commit();
-    const bf16* as = smem + (ks % MSTAGES) * M_STAGE;
-    const bf16* bs = as + M_A_ST;
+    const bf16* as = smem + (ks % MSTAGES) * STAGE;
+    const bf16* bs = as + A_ST;
+    const int mw = TM == TBM ? 64 * wm : 0, nw = TM == TBM ? 32 * wn : 16 * warp;   // the warp's first row and column
 #pragma unroll
     for (int kk = 0; kk < TBK; kk += 16) {
-      uint32_t af[4][4], bfr[4][2];
+      uint32_t af[MI][4], bfr[NJ][2];
 #pragma unroll
-      for (int i = 0; i < 4; i++) ldsm_x4(af[i], as + (64 * wm + 16 * i + (lane & 15)) * LDK + kk + (lane >> 4) * 8);
+      for (int i = 0; i < MI; i++) ldsm_x4(af[i], as + (mw + 16 * i + (lane & 15)) * LDK + kk + (lane >> 4) * 8);
 #pragma unroll
-      for (int p = 0; p < 2; p++) {                  // n8 blocks 2p, 2p + 1
+      for (int p = 0; p < NJ / 2; p++) {             // n8 blocks 2p, 2p + 1
         uint32_t r[4];
-        if (TRANS) ldsm_x4(r, bs + (32 * wn + 16 * p + (lane & 7) + ((lane >> 4) << 3)) * LDK + kk + ((lane >> 3) & 1) * 8);
-        else ldsm_x4_trans(r, bs + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LDN + 32 * wn + 16 * p + (lane >> 4) * 8);
+        if (TRANS) ldsm_x4(r, bs + (nw + 16 * p + (lane & 7) + ((lane >> 4) << 3)) * LDK + kk + ((lane >> 3) & 1) * 8);
+        else ldsm_x4_trans(r, bs + (kk + (lane & 7) + ((lane >> 3) & 1) * 8) * LDN + nw + 16 * p + (lane >> 4) * 8);
         bfr[2 * p][0] = r[0];
         bfr[2 * p][1] = r[1];
         bfr[2 * p + 1][0] = r[2];
         bfr[2 * p + 1][1] = r[3];
       }
 #pragma unroll
-      for (int i = 0; i < 4; i++)
+      for (int i = 0; i < MI; i++)
 #pragma unroll
-        for (int j = 0; j < 4; j++) mma16816<bf16>(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
+        for (int j = 0; j < NJ; j++) mma16816<bf16>(acc[i][j], af[i], bfr[j][0], bfr[j][1]);
     }
     if (NF4 && nxt < steps) nf4Put(next, nxt % MSTAGES);   // that stage's last reader was step ks − 1
   }
@@ -795,16 +897,17 @@ __device__ __forceinline__ void gemm_rows_mma_body(const GemmArgs& g, const RowT
   __syncthreads();                                   // all reads of the stages done: the f32 tile goes over them
   float* Cs = (float*)smem;
   const int gr = lane >> 2, tc = (lane & 3) * 2;
+  const int mw = TM == TBM ? 64 * wm : 0, nw = TM == TBM ? 32 * wn : 16 * warp;
 #pragma unroll
-  for (int i = 0; i < 4; i++)
+  for (int i = 0; i < MI; i++)
 #pragma unroll
-    for (int j = 0; j < 4; j++) {
-      const int r = 64 * wm + 16 * i + gr, c = 32 * wn + 8 * j + tc;
+    for (int j = 0; j < NJ; j++) {
+      const int r = mw + 16 * i + gr, c = nw + 8 * j + tc;
       *(float2*)(Cs + r * LDCF + c) = make_float2(acc[i][j][0], acc[i][j][1]);
       *(float2*)(Cs + (r + 8) * LDCF + c) = make_float2(acc[i][j][2], acc[i][j][3]);
     }
   __syncthreads();
-  rows_epilogue<float, TBM, TBN>(g, t, Cs, LDCF, 0);
+  rows_epilogue<float, TM, TBN>(g, t, Cs, LDCF, 0);
 }
 
 /** Grid: (row tiles bound) · columns blocks, columns = the launch's column tiles (GemmArgs has no room left: the
@@ -818,18 +921,42 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_rows_mma(const
   bf16* smem = (bf16*)dsmem;
   if (g.nf4Packed != 0) {
     nf4_tables(g, tb);
-    if (g.transB) gemm_rows_mma_body<true, true>(g, t, smem, &tb);
-    else gemm_rows_mma_body<false, true>(g, t, smem, &tb);
+    if (g.transB) gemm_rows_mma_body<true, true, TBM>(g, t, smem, &tb);
+    else gemm_rows_mma_body<false, true, TBM>(g, t, smem, &tb);
   } else if (g.transB) {
-    gemm_rows_mma_body<true, false>(g, t, smem, nullptr);
+    gemm_rows_mma_body<true, false, TBM>(g, t, smem, nullptr);
   } else {
-    gemm_rows_mma_body<false, false>(g, t, smem, nullptr);
+    gemm_rows_mma_body<false, false, TBM>(g, t, smem, nullptr);
+  }
+}
+
+// Decode on tensor cores (moe_gemm_rows_mma16, a variant of the decode kernel below: -Djomni.moe.decode=mma16):
+// the mma kernel with 16-row tiles (RouteArgs.tiles16), 8 warps of 16×16 outputs, so an expert with a few rows
+// costs one m16 block per column tile while its weights stream through the same 4 cp.async (or NF4) stages.
+constexpr int MMA16_SMEM = MSTAGES * (16 * LDK + M_B_ST) * 2;          // 46080 bytes (+ static: opted in)
+static_assert(16 * LDCF * 4 <= MMA16_SMEM, "mma16's f32 tile fits over its stages");
+
+extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_mma16(const GemmArgs g) {
+  extern __shared__ __align__(128) unsigned char dsmem[];
+  __shared__ Nf4Tables tb;
+  const int columns = (int)(g.mode == MODE_SWIGLU ? (g.inter + TBN / 2 - 1) / (TBN / 2) : (g.n + TBN - 1) / TBN);
+  const RowTile t = row_tile<16, TBN>(g, blockIdx.x / columns, blockIdx.x % columns);
+  if (t.e < 0) return;
+  bf16* smem = (bf16*)dsmem;
+  if (g.nf4Packed != 0) {
+    nf4_tables(g, tb);
+    if (g.transB) gemm_rows_mma_body<true, true, 16>(g, t, smem, &tb);
+    else gemm_rows_mma_body<false, true, 16>(g, t, smem, &tb);
+  } else if (g.transB) {
+    gemm_rows_mma_body<true, false, 16>(g, t, smem, nullptr);
+  } else {
+    gemm_rows_mma_body<false, false, 16>(g, t, smem, nullptr);
   }
 }
 
 // Decode (few routed slots): moe_gemm_rows_decode streams each selected expert's weight rows once, bandwidth-bound.
 // TRANS B only (x·Wᵀ: a weight row is K contiguous elements), bf16 A with 16-byte rows, bf16 or NF4 B. Grid: one
-// dimension of (ceil(S/64) + E) · columns blocks (row tile · columns + column slice of DEC_COLS; SWIGLU: DEC_COLS/2
+// dimension of (ceil(S/64) + min(E, S)) · columns blocks (row tile · columns + column slice of DEC_COLS; SWIGLU: DEC_COLS/2
 // gate and their up columns), the 64-row tile schedule (RouteArgs.tiles); block 256 = 8 warps × 4 columns. The tile's rows go DEC_ROWS at a time into shared memory
 // (dynamic: DEC_ROWS·K bf16); lane l walks k = 8l + 256i of its warp's 4 weight rows (16-byte loads, or one 32-bit
 // code word), f32 products and sums (bf16 products are exact in f32, as on tensor cores), reduced over the warp in a
@@ -1219,6 +1346,18 @@ extern "C" __global__ void __launch_bounds__(THREADS, 2) moe_gemm_wgrad_mma(cons
     }
   __syncthreads();
   const long long base = (long long)e * g.md * g.nd;
+  if ((g.c.dtype == DT_BF16 || g.c.dtype == DT_F32) && (g.c.ptr & 15) == 0 && g.nd % 8 == 0) {   // 8 columns a thread
+    for (int idx = tid; idx < TBM * TBN / 8; idx += THREADS) {
+      const int m = idx / (TBN / 8), c = (idx % (TBN / 8)) * 8;
+      const long long row = m0 + m, col = n0 + c;
+      if (row >= g.md || col >= g.nd) continue;
+      float v[8];
+#pragma unroll
+      for (int q = 0; q < 8; q++) v[q] = (float)g.alpha * Cs[m * LDCF + c + q];
+      store8f(g.c, base + row * g.nd + col, v);
+    }
+    return;
+  }
   for (int idx = tid; idx < TBM * TBN; idx += THREADS) {   // experts without rows: zeros
     const int m = idx / TBN, c = idx % TBN;
     const long long row = m0 + m, col = n0 + c;
@@ -1244,33 +1383,6 @@ constexpr int MAX_TOPK = THREADS;
 __device__ __forceinline__ bool combine_vec(const CombineArgs& c) {
   auto ok = [](const Buf& b) { return (b.dtype == DT_BF16 || b.dtype == DT_F32) && (b.ptr & 15) == 0; };
   return c.h % 8 == 0 && ok(c.rows) && ok(c.out);
-}
-
-/** 8 consecutive elements of a bf16 or f32 buffer (16-byte aligned) as floats. */
-__device__ __forceinline__ void load8f(const Buf& b, long long i, float (&v)[8]) {
-  if (b.dtype == DT_BF16) {
-    const uint4 u = *(const uint4*)((const bf16*)b.ptr + i);
-    const uint32_t w[4] = {u.x, u.y, u.z, u.w};
-#pragma unroll
-    for (int q = 0; q < 4; q++) {
-      const float2 f = __bfloat1622float2(*(const __nv_bfloat162*)&w[q]);
-      v[2 * q] = f.x;
-      v[2 * q + 1] = f.y;
-    }
-  } else {
-    const float4 a = *(const float4*)((const float*)b.ptr + i), c = *(const float4*)((const float*)b.ptr + i + 4);
-    v[0] = a.x; v[1] = a.y; v[2] = a.z; v[3] = a.w; v[4] = c.x; v[5] = c.y; v[6] = c.z; v[7] = c.w;
-  }
-}
-
-/** 8 floats to a bf16 (rounded to nearest even) or f32 buffer (16-byte aligned). */
-__device__ __forceinline__ void store8f(const Buf& b, long long i, const float (&v)[8]) {
-  if (b.dtype == DT_BF16) {
-    *(uint4*)((bf16*)b.ptr + i) = make_uint4(pack2<bf16>(v[0], v[1]), pack2<bf16>(v[2], v[3]), pack2<bf16>(v[4], v[5]), pack2<bf16>(v[6], v[7]));
-  } else {
-    *(float4*)((float*)b.ptr + i) = make_float4(v[0], v[1], v[2], v[3]);
-    *(float4*)((float*)b.ptr + i + 4) = make_float4(v[4], v[5], v[6], v[7]);
-  }
 }
 
 template <typename T>

@@ -35,7 +35,8 @@ import org.openjdk.jmh.runner.IterationType;
  * weights: "bf16" (every gradient in forwardBackward: dx, the routing weights', gateUp's and down's), "bf16frozen"
  * (bf16 weights, no base gradients: QLoRA's work on dense weights) or "nf4" (the same experts as NF4, frozen; random
  * codes and block scales: the kernels' time does not depend on the values). kernel: the bf16 GEMM kernels
- * (-Djomni.moe.kernel, set in this fork before the backend starts): "mma" (mma.sync, 4 stages) or "wmma".
+ * (-Djomni.moe.kernel, set in this fork before the backend starts): "mma" (mma.sync, 4 stages) or "wmma"; decode: the
+ * decode path's kernel (-Djomni.moe.decode, used at T ≤ 64): "simt" or "mma16" (pass -p decode=simt for T ≥ 4096).
  * "forward" is the experts' forward; "forwardBackward" adds the backward. CUDA events around each call, median;
  * TFLOP/s = T·8·3·2·H·I / time (the three projections' multiply-adds once, as peers.py counts for both).
  * Peer: peers.py's hf_moe_grouped_mm_fwd_T4096_tflops / _fwdbwd_T4096_ms (transformers' SparseMoeBlock with
@@ -68,6 +69,10 @@ public class MoeExpertsBench {
     @Param({"mma", "wmma"})
     public String kernel;
 
+    /** The decode path's kernel (-Djomni.moe.decode; T ≤ 64 only): "simt" (f32 FMA over streamed rows) or "mma16". */
+    @Param({"simt", "mma16"})
+    public String decode;
+
     private Device gpu;
     private Stream stream;
     private MoeExperts.Kernels kernels;
@@ -80,7 +85,8 @@ public class MoeExpertsBench {
 
     @Setup(Level.Trial)
     public void setUp() {
-        System.setProperty("jomni.moe.kernel", kernel);                  // read when the backend makes its kernels
+        System.setProperty("jomni.moe.kernel", kernel);
+        System.setProperty("jomni.moe.decode", decode);                  // read when the backend makes its kernels
         gpu = Device.cuda(0);
         Backend.of(gpu).checkAvailable();
         stream = CudaBackend.stream(gpu);
@@ -160,7 +166,7 @@ public class MoeExpertsBench {
 
     private void report(String what, double ms, String note) {
         String name = "moe_experts_" + (pass.equals("forward") ? "fwd" : "fwdbwd") + "_T" + tokens + (weights.equals("bf16") ? "" : "_" + weights)
-                + (kernel.equals("mma") ? "" : "_" + kernel) + "_" + what;
+                + (kernel.equals("mma") ? "" : "_" + kernel) + (decode.equals("simt") ? "" : "_" + decode) + "_" + what;
         DeviceTimes.report(name + "_ms", ms, "ms", note);
         double flop = (double) tokens * K * 3 * 2 * H * I;
         DeviceTimes.report(name + "_tflops", flop / ms / 1e9, "TFLOP/s", "T·8·3·2·2048·768 / time; peer hf_moe_grouped_mm");

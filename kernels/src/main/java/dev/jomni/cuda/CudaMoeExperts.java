@@ -10,7 +10,7 @@ import java.util.List;
 /**
  * MoeExperts' CUDA kernels (moe_experts.cu). Routing is computed on the device (histogram, prefix sum, stable
  * scatter into expert-sorted order), so the host never learns how many tokens each expert got: every launch's
- * grid is a bound from the shapes (ceil(S/64) + E row tiles, S = N·K slots), and blocks past an expert's rows
+ * grid is a bound from the shapes (ceil(S/64) + min(E, S) row tiles, S = N·K slots), and blocks past an expert's rows
  * exit. Then grouped GEMMs (f32 accumulation, f64 for f64) with silu·up and the LoRA terms in their epilogues,
  * and a combine that sums each token's expert outputs in the reference's (expert, k) order, without atomics.
  * Backward recomputes the forward intermediates, as CpuMoeExperts does. bf16, f16, f32 (f32 compute) and f64.
@@ -23,9 +23,11 @@ import java.util.List;
  * CudaMoeExpertsTest. {@code -Djomni.moe.simt=true} runs every GEMM on the SIMT kernels with f32 scratch (a
  * diagnosis switch). NF4 experts (frozen: no base gradients): with bf16 x the tensor-core GEMMs read the codes
  * (32-bit words a step ahead into registers, decoded to bf16 into the shared-memory B tile: the reference's bits);
- * otherwise the call dequantizes dense copies first.
+ * otherwise the call dequantizes dense copies first. Decode (at most 512 slots, bf16): the forward's x·Wᵀ GEMMs stream
+ * each selected expert's weight rows once (moe_gemm_rows_decode, f32 FMA; {@code -Djomni.moe.decode=mma16}: tensor
+ * cores with 16-row tiles instead).
  *
- * <p>Scratch (freed at the end of each call, stream-ordered): int32 routing (S·2 + C·E + 3E + 3 ints) and
+ * <p>Scratch (freed at the end of each call, stream-ordered): int32 routing (S·2 + C·E + 4E + 4 ints) and
  * per-slot rows of S = N·K (the bound on routed slots): forward gate/up products h [S, I] and y [S, H] in x's
  * dtype; backward also gate ‖ up [S, 2I], f32 (f64) g [S, I] and dx rows [S, H], and dgu [S, 2I] in bf16 (tensor
  * cores) or f32 (f64).
@@ -48,6 +50,11 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
 
     /** moe_experts.cu's DEC_ROWS and DEC_COLS: the decode kernel's row group and column slice; its shared memory bound. */
     private static final int DEC_ROWS = 8, DEC_COLS = 32, DECODE_SMEM_MAX = 160 * 1024;
+    /** moe_experts.cu's MMA16_SMEM: moe_gemm_rows_mma16's dynamic shared memory; its 16-row tiles. */
+    private static final int MMA16_SMEM = 46080, TILE_16 = 16;
+
+    /** The decode path's kernel: f32 FMA over streamed weight rows (the default) or tensor cores with 16-row tiles. */
+    enum DecodeKernel { SIMT, MMA16 }
 
     /** Which kernels run the bf16 GEMMs: mma.sync + ldmatrix with 4 stages (the default) or the older wmma ones. */
     enum TcKernel { MMA, WMMA }
@@ -58,28 +65,32 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
     private final TcKernel tcKernel;
     /** Calls with at most this many slots (N·K) run the forward's x·Wᵀ GEMMs on the decode kernel (bandwidth-bound). */
     private final int decodeSlots;
+    private final DecodeKernel decodeKernel;
     /** Kernels already allowed their dynamic shared memory above 48 KiB (once per kernel, per context). */
     private final java.util.concurrent.ConcurrentHashMap<Kernel, Boolean> optedIn = new java.util.concurrent.ConcurrentHashMap<>();
 
     /**
      * -Djomni.moe.simt=true: SIMT GEMMs only; -Djomni.moe.kernel=wmma: the wmma GEMMs; -Djomni.moe.decodeSlots=n: the
-     * decode kernel up to n slots (default 512: 64 tokens of top-8; 0: never). Benchmark variants.
+     * decode kernel up to n slots (default 512: 64 tokens of top-8; 0: never); -Djomni.moe.decode=mma16: the decode
+     * path on tensor cores. Benchmark variants.
      */
     CudaMoeExperts(CudaBackend backend) {
         this(backend, !Boolean.getBoolean("jomni.moe.simt"),
                 TcKernel.valueOf(System.getProperty("jomni.moe.kernel", "mma").toUpperCase(java.util.Locale.ROOT)),
-                Integer.getInteger("jomni.moe.decodeSlots", DECODE_SLOTS));
+                Integer.getInteger("jomni.moe.decodeSlots", DECODE_SLOTS),
+                DecodeKernel.valueOf(System.getProperty("jomni.moe.decode", "simt").toUpperCase(java.util.Locale.ROOT)));
     }
 
     CudaMoeExperts(CudaBackend backend, boolean tensorCores) {
-        this(backend, tensorCores, TcKernel.MMA, DECODE_SLOTS);
+        this(backend, tensorCores, TcKernel.MMA, DECODE_SLOTS, DecodeKernel.SIMT);
     }
 
-    CudaMoeExperts(CudaBackend backend, boolean tensorCores, TcKernel tcKernel, int decodeSlots) {
+    CudaMoeExperts(CudaBackend backend, boolean tensorCores, TcKernel tcKernel, int decodeSlots, DecodeKernel decodeKernel) {
         this.backend = backend;
         this.tensorCores = tensorCores;
         this.tcKernel = tcKernel;
         this.decodeSlots = decodeSlots;
+        this.decodeKernel = decodeKernel;
     }
 
     static final int DECODE_SLOTS = 512;
@@ -281,12 +292,14 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         final DType type, compute;
         final String suffix;
         final int slots, experts, topK, chunks;
-        /** moe_gemm_rows' grid: Σ_e ceil(count_e / 64) ≤ ceil(S / 64) + E, whatever the counts; _tc's with 128. */
+        /** moe_gemm_rows' grid: Σ_e ceil(count_e / 64) ≤ ceil(S / 64) + min(E, S), whatever the counts; _tc's with 128. */
         final int tileBound, tileBoundTc;
         /** The experts: dense (given, or NF4 decoded for this call) or NF4 read by the tensor-core GEMMs (dense null). */
         final Tensor gateUp, down;
         final Nf4Weight gateUpNf4, downNf4;
-        final long counts, offsets, tiles, sorted, pos, tilesTc;
+        final long counts, offsets, tiles, sorted, pos, tilesTc, tiles16;
+        /** moe_gemm_rows_mma16's grid bound, as tileBound with 16-row tiles. */
+        final int tileBound16;
         private final List<Tensor> temps = new ArrayList<>();
 
         Call(MoeExperts.Inputs in) {
@@ -308,8 +321,11 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             if (s > Integer.MAX_VALUE / 2) throw new IllegalArgumentException("moeExperts on CUDA: " + s + " slots (N·K) do not fit int32 routing");
             slots = (int) s;
             chunks = (slots + THREADS - 1) / THREADS;
-            tileBound = Dim3.blocks(slots, TILE) + experts;
-            tileBoundTc = Dim3.blocks(slots, TILE_TC) + experts;
+            // Σ_e ceil(count_e / tile) ≤ S / tile + (experts with rows) ≤ ceil(S / tile) + min(E, S): tight for decode;
+            // at least one block (no slots: it exits), a grid is never empty
+            tileBound = Math.max(1, Dim3.blocks(slots, TILE) + Math.min(experts, slots));
+            tileBoundTc = Math.max(1, Dim3.blocks(slots, TILE_TC) + Math.min(experts, slots));
+            tileBound16 = Math.max(1, Dim3.blocks(slots, TILE_16) + Math.min(experts, slots));
             d = backend.on(in.x().device());
             if (!in.nf4()) {
                 gateUp = in.gateUp();
@@ -325,7 +341,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
                 down = dequantized(in.downNf4(), e, h, i);
                 gateUpNf4 = downNf4 = null;
             }
-            long ints = (long) chunks * experts + 3L * (experts + 1) + 2L * slots;
+            long ints = (long) chunks * experts + 4L * (experts + 1) + 2L * slots;
             Tensor r = temp(DType.I32, (int) ints);
             long base = CudaBackend.address(r);
             counts = base;
@@ -334,10 +350,12 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             sorted = tiles + 4L * (experts + 1);
             pos = sorted + 4L * slots;
             tilesTc = pos + 4L * slots;
+            tiles16 = tilesTc + 4L * (experts + 1);
             Tensor ids = in.ids();
             // moe_experts.cu's RouteArgs
             Launch l = Launch.begin().struct().i64(slots).i64(experts).i64(chunks).i64(CudaBackend.address(ids)).i64(ids.dtype().code)
-                    .i64(counts).i64(offsets).i64(tiles).i64(sorted).i64(pos).i64(d.indexErrorAddress()).i64(d.opId(OP)).i64(tilesTc);
+                    .i64(counts).i64(offsets).i64(tiles).i64(sorted).i64(pos).i64(d.indexErrorAddress()).i64(d.opId(OP)).i64(tilesTc)
+                    .i64(tiles16);
             if (slots > 0) l.launch(d.kernel(FILE, "moe_hist"), d.stream, chunks, THREADS);
             l.launch(d.kernel(FILE, "moe_scan"), d.stream, 1, MAX_EXPERTS);   // the packed parameters are reused
             if (slots > 0) l.launch(d.kernel(FILE, "moe_scatter"), d.stream, chunks, THREADS);
@@ -370,12 +388,14 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         }
 
         void rows(Rows r) {
+            if (r.n == 0) return;                            // no output columns: nothing to write (and no empty grid)
             boolean tc = tensorCores && r.a.dtype() == DType.BF16 && (r.q != null || r.b.dtype() == DType.BF16);
             boolean decode = tc && slots <= decodeSlots && r.transB && aligned(r.a, r.lda) && r.kdim % 8 == 0
                     && (r.q != null || aligned(r.b, r.ldb) && r.strideB % 8 == 0) && (long) DEC_ROWS * r.kdim * 2 <= DECODE_SMEM_MAX;
             int tile = tc ? TILE_TC : TILE;                  // the tile schedule must be the kernel's tile rows
-            Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(tc && !decode ? tilesTc : tiles)
-                    .i64(sorted);
+            boolean mma16 = decode && decodeKernel == DecodeKernel.MMA16;
+            long schedule = mma16 ? tiles16 : tc && !decode ? tilesTc : tiles;   // the launched kernel's row tiles
+            Launch l = Launch.begin().struct().i64(r.n).i64(r.kdim).i64(experts).i64(topK).i64(offsets).i64(schedule).i64(sorted);
             buf(l, r.a).i64(r.lda).i64(r.gatherA ? 1 : 0);
             buf(l, r.b).i64(r.ldb).i64(r.strideB).i64(r.transB ? 1 : 0);
             buf(l, r.cc).i64(r.ldc).i64(r.accumulate ? 1 : 0).i64(r.mode).i64(r.inter).i64(type.code).f64(r.alpha);
@@ -387,11 +407,15 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
             } else {
                 l.i64(0).i64(0).i64(0).i64(0).f64(0);
             }
+            if (mma16) {                                     // one grid dimension: 16-row tile · columns + column tile
+                int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, TILE_TC / 2) : Dim3.blocks(r.n, TILE_TC);
+                l.launch(optedIn("moe_gemm_rows_mma16", MMA16_SMEM), d.stream, Math.multiplyExact(tileBound16, columns), THREADS, MMA16_SMEM);
+                return;
+            }
             if (decode) {                                    // one grid dimension: 64-row tile · columns + column slice
                 int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, DEC_COLS / 2) : Dim3.blocks(r.n, DEC_COLS);
-                int smem = DEC_ROWS * r.kdim * 2;
-                l.launch(smem > 48 * 1024 ? optedIn("moe_gemm_rows_decode", DECODE_SMEM_MAX) : d.kernel(FILE, "moe_gemm_rows_decode"), d.stream,
-                        Math.multiplyExact(tileBound, columns), THREADS, smem);
+                int smem = DEC_ROWS * r.kdim * 2;            // + its static shared memory: always opted in
+                l.launch(optedIn("moe_gemm_rows_decode", DECODE_SMEM_MAX), d.stream, Math.multiplyExact(tileBound, columns), THREADS, smem);
                 return;
             }
             int columns = r.mode == MODE_SWIGLU ? Dim3.blocks(r.inter, tile / 2) : Dim3.blocks(r.n, tile);
@@ -409,7 +433,7 @@ final class CudaMoeExperts implements MoeExperts.Kernels {
         /** Whether t's rows (ld elements apart) can be read 16 bytes at a time. */
         private static boolean aligned(Tensor t, long ld) { return CudaBackend.address(t) % 16 == 0 && ld % 8 == 0; }
 
-        /** The kernel, allowed its dynamic shared memory above the default 48 KiB (once). */
+        /** The kernel, allowed smem bytes of dynamic shared memory (once): above 48 KiB with its static, it must opt in. */
         private Kernel optedIn(String name, int smem) {
             Kernel k = d.kernel(FILE, name);
             optedIn.computeIfAbsent(k, kn -> {

@@ -103,8 +103,13 @@ class CudaMoeExpertsNf4Test {
     static void compare(Case c, long seed) {
         Device gpu = BackendParity.gpu();
         compare(c, seed, Backend.of(gpu).kernels(MoeExperts.Kernels.class), "");
+        if (c.dense().x().dtype() == DType.BF16 && (long) c.dense().tokens() * c.dense().topK() <= CudaMoeExperts.DECODE_SLOTS) {
+            compare(c, seed, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.MMA, 0, CudaMoeExperts.DecodeKernel.SIMT), " [mma]");
+            compare(c, seed, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.MMA,
+                    CudaMoeExperts.DECODE_SLOTS, CudaMoeExperts.DecodeKernel.MMA16), " [mma16]");
+        }
         if (c.dense().x().dtype() == DType.BF16) {            // the wmma GEMMs; dense copies on the SIMT GEMMs
-            compare(c, seed, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.WMMA, 0), " [wmma]");
+            compare(c, seed, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.WMMA, 0, CudaMoeExperts.DecodeKernel.SIMT), " [wmma]");
             compare(c, seed, new CudaMoeExperts((CudaBackend) Backend.of(gpu), false), " [simt]");
         }
     }

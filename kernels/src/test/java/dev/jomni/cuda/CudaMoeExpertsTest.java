@@ -124,10 +124,14 @@ class CudaMoeExpertsTest {
     static void compare(Case c, long seed, boolean frozenBase) {
         Device gpu = BackendParity.gpu();
         compare(c, seed, frozenBase, Backend.of(gpu).kernels(MoeExperts.Kernels.class), "");
-        if (c.in().x().dtype() == DType.BF16 && (long) c.in().tokens() * c.in().topK() <= CudaMoeExperts.DECODE_SLOTS)   // mma, not decode
-            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.MMA, 0), " [mma]");
+        if (c.in().x().dtype() == DType.BF16 && (long) c.in().tokens() * c.in().topK() <= CudaMoeExperts.DECODE_SLOTS) {
+            // the mma kernel without the decode path; the decode path on tensor cores (16-row tiles)
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.MMA, 0, CudaMoeExperts.DecodeKernel.SIMT), " [mma]");
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.MMA,
+                    CudaMoeExperts.DECODE_SLOTS, CudaMoeExperts.DecodeKernel.MMA16), " [mma16]");
+        }
         if (c.in().x().dtype() == DType.BF16) {              // the wmma GEMMs and the SIMT GEMMs too
-            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.WMMA, 0), " [wmma]");
+            compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), true, CudaMoeExperts.TcKernel.WMMA, 0, CudaMoeExperts.DecodeKernel.SIMT), " [wmma]");
             compare(c, seed, frozenBase, new CudaMoeExperts((CudaBackend) Backend.of(gpu), false), " [simt]");
         }
     }
