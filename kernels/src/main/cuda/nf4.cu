@@ -687,6 +687,136 @@ __device__ void gemv_tca(T* y, const T* x, const uint8_t* packed, const uint8_t*
     gemv_tca<T, MB>(y, x, packed, qabs, nabs, ncode, (float)offset, M, N, K, KS, KT); }
 GEMV_TCA(__nv_bfloat16, bf16, 1, 2) GEMV_TCA(__nv_bfloat16, bf16, 2, 2)
 
+// ---------------------------------------------------------------- fused dequant GEMM on wmma: the fallback for shapes the mma.sync
+// kernels do not take (dx with N not a multiple of 8 or dy not 16-byte aligned, f16 dx) and the variant wmma
+
+constexpr int TM = 64, TN = 64, TK = 64, LD = TK + 8, GEMM_THREADS = 128;   // LD: a multiple of 8, rows 16-byte aligned
+
+/**
+ * Ws[r][0, 64) ← W[n0 + r, k0 : k0 + 64) dequantized, for r < 64 (zeros past N): each thread one 16-byte
+ * chunk (32 weights) of one row, rows spaced by 64·LD elements in shared memory.
+ */
+template <typename T>
+__device__ __forceinline__ void load_w_tile(T* ws, Nf4 w, int n0, int k0, int N, int K) {
+  const int r = threadIdx.x >> 1, part = threadIdx.x & 1;      // 128 threads: 64 rows × 2 halves
+  const int n = n0 + r;
+  T* dst = ws + r * LD + 32 * part;
+  if (n >= N) {
+#pragma unroll
+    for (int j = 0; j < 32; j++) dst[j] = from_f<T>(0.f);
+    return;
+  }
+  long long e = (long long)n * K + k0 + 32 * part;
+  uint4 chunk = __ldg(reinterpret_cast<const uint4*>(w.packed + (e >> 1)));
+  float s = w.scale(e >> 6);
+  const uint32_t word[4] = {chunk.x, chunk.y, chunk.z, chunk.w};
+#pragma unroll
+  for (int q = 0; q < 4; q++)
+#pragma unroll
+    for (int b = 0; b < 4; b++) {
+      int byte = (word[q] >> (8 * b)) & 0xff;
+      dst[8 * q + 2 * b] = from_f<T>(w.weight(byte >> 4, s, dt_of<T>()));
+      dst[8 * q + 2 * b + 1] = from_f<T>(w.weight(byte & 15, s, dt_of<T>()));
+    }
+}
+
+/** The 64×64 f32 accumulators of 4 warps (each 32×32 as 2×2 fragments) stored through shared memory to out [rows, ld]. */
+template <typename T>
+__device__ __forceinline__ void store_tile(T* out, long long ld, int rows, int cols, int m0, int c0,
+                                           wmma::fragment<wmma::accumulator, 16, 16, 16, float> (&acc)[2][2], float* cs) {
+  const int warp = threadIdx.x >> 5, wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+  __syncthreads();
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) wmma::store_matrix_sync(cs + (wm + 16 * i) * TN + wn + 16 * j, acc[i][j], TN, wmma::mem_row_major);
+  __syncthreads();
+  for (int i = threadIdx.x; i < TM * TN; i += GEMM_THREADS) {
+    int r = i / TN, c = i - r * TN;
+    if (m0 + r < rows && c0 + c < cols) out[(long long)(m0 + r) * ld + c0 + c] = from_f<T>(cs[i]);
+  }
+}
+
+template <typename T>
+__device__ void gemm(T* y, const T* x, Nf4 w, int M, int N, int K) {
+  __shared__ __align__(32) T xs[TM * LD];
+  __shared__ __align__(32) T ws[TN * LD];
+  __shared__ __align__(32) float cs[TM * TN];
+  const int n0 = blockIdx.x * TN, m0 = blockIdx.y * TM;
+  const int warp = threadIdx.x >> 5, wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+  for (int k0 = 0; k0 < K; k0 += TK) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < TM * (TK / 8); i += GEMM_THREADS) {     // x tile: 16-byte rows chunks (K % 64 == 0)
+      int r = i >> 3, c = (i & 7) * 8;
+      uint4 v = m0 + r < M ? *reinterpret_cast<const uint4*>(x + (long long)(m0 + r) * K + k0 + c) : make_uint4(0, 0, 0, 0);
+      *reinterpret_cast<uint4*>(xs + r * LD + c) = v;
+    }
+    load_w_tile(ws, w, n0, k0, N, K);
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < TK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::col_major> b[2];   // ws[n][k]: Wᵀ column-major
+#pragma unroll
+      for (int i = 0; i < 2; i++) wmma::load_matrix_sync(a[i], xs + (wm + 16 * i) * LD + kk, LD);
+#pragma unroll
+      for (int j = 0; j < 2; j++) wmma::load_matrix_sync(b[j], ws + (wn + 16 * j) * LD + kk, LD);
+#pragma unroll
+      for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+    }
+  }
+  store_tile(y, N, M, N, m0, n0, acc, cs);
+}
+
+template <typename T>
+__device__ void gemm_dx(T* dx, const T* dy, Nf4 w, int M, int N, int K) {
+  __shared__ __align__(32) T ds[TM * LD];    // dy [m][n]
+  __shared__ __align__(32) T ws[TN * LD];    // W [n][k], row-major B
+  __shared__ __align__(32) float cs[TM * TN];
+  const int k0 = blockIdx.x * TN, m0 = blockIdx.y * TM;
+  const int warp = threadIdx.x >> 5, wm = (warp >> 1) * 32, wn = (warp & 1) * 32;
+  wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc[2][2];
+#pragma unroll
+  for (int i = 0; i < 2; i++)
+#pragma unroll
+    for (int j = 0; j < 2; j++) wmma::fill_fragment(acc[i][j], 0.f);
+  for (int n0 = 0; n0 < N; n0 += TK) {
+    __syncthreads();
+    for (int i = threadIdx.x; i < TM * TK; i += GEMM_THREADS) {             // element loads: N need not be a multiple of 8
+      int r = i / TK, c = i - r * TK;
+      ds[r * LD + c] = m0 + r < M && n0 + c < N ? dy[(long long)(m0 + r) * N + n0 + c] : from_f<T>(0.f);
+    }
+    load_w_tile(ws, w, n0, k0, N, K);                                        // rows n0.., columns k0..k0+64
+    __syncthreads();
+#pragma unroll
+    for (int kk = 0; kk < TK; kk += 16) {
+      wmma::fragment<wmma::matrix_a, 16, 16, 16, T, wmma::row_major> a[2];
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, T, wmma::row_major> b[2];
+#pragma unroll
+      for (int i = 0; i < 2; i++) wmma::load_matrix_sync(a[i], ds + (wm + 16 * i) * LD + kk, LD);
+#pragma unroll
+      for (int j = 0; j < 2; j++) wmma::load_matrix_sync(b[j], ws + kk * LD + wn + 16 * j, LD);
+#pragma unroll
+      for (int i = 0; i < 2; i++)
+#pragma unroll
+        for (int j = 0; j < 2; j++) wmma::mma_sync(acc[i][j], a[i], b[j], acc[i][j]);
+    }
+  }
+  store_tile(dx, K, M, K, m0, k0, acc, cs);
+}
+
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS) nf4_gemm_bf16(__nv_bfloat16* y, const __nv_bfloat16* x, NF4_ARGS, int M, int N, int K) { gemm(y, x, NF4_MAKE, M, N, K); }
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS) nf4_gemm_f16(__half* y, const __half* x, NF4_ARGS, int M, int N, int K) { gemm(y, x, NF4_MAKE, M, N, K); }
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS) nf4_gemm_dx_bf16(__nv_bfloat16* dx, const __nv_bfloat16* dy, NF4_ARGS, int M, int N, int K) { gemm_dx(dx, dy, NF4_MAKE, M, N, K); }
+extern "C" __global__ void __launch_bounds__(GEMM_THREADS) nf4_gemm_dx_f16(__half* dx, const __half* dy, NF4_ARGS, int M, int N, int K) { gemm_dx(dx, dy, NF4_MAKE, M, N, K); }
+
 // ---------------------------------------------------------------- GEMM on mma.sync, cp.async pipelined
 
 // y = x · Wᵀ ("fwd") and dx = dy · W ("dx") with exact weights (as Nf4::weight rounds them) on mma m16n8k16, f32

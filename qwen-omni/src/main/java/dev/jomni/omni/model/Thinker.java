@@ -287,7 +287,7 @@ public final class Thinker extends Module {
 
     /** Mean cross-entropy of logits [B, T, V] against labels [B, T] shifted by one (target t = label t+1), ignoring −100; in f32 (f64 stays f64). */
     public static Tensor loss(Tensor logits, Tensor labels) {
-        return logits.to(logits.dtype().atLeastF32()).crossEntropy(shifted(labels), -100);
+        return logits.to(logits.dtype().atLeastF32()).crossEntropy(shifted(labels).to(logits.device()), -100);
     }
 
     /**
