@@ -1283,7 +1283,7 @@ __device__ __forceinline__ void decode_chunk(const DecodeArgs& p) {
   const int* table = (const int*)p.table.ptr + b * p.maxBlocks;
   const float inf = __int_as_float(0x7f800000);
 
-  extern __shared__ __align__(16) unsigned char smem[];
+  extern __shared__ __align__(1024) unsigned char smem[];
   check_smem(decode_smem(G, D));
   float (*qs)[D] = (float (*)[D])smem;                    // [G][D] queries · scale · log2 e
   float (*ps)[32][G] = (float (*)[32][G])(qs + G);        // [NW][32][G] a warp's probabilities of its 32 tokens

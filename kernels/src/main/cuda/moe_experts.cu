@@ -1046,7 +1046,7 @@ __device__ __forceinline__ void gemm_rows_decode_body(const GemmArgs& g, const R
 }
 
 extern "C" __global__ void __launch_bounds__(THREADS) moe_gemm_rows_decode(const GemmArgs g) {
-  extern __shared__ __align__(16) unsigned char dsmem[];
+  extern __shared__ __align__(128) unsigned char dsmem[];
   __shared__ float Cs[DEC_ROWS][DEC_COLS + 1];
   __shared__ Nf4Tables tb;
   const int columns = (int)(g.mode == MODE_SWIGLU ? (g.inter + DEC_COLS / 2 - 1) / (DEC_COLS / 2) : (g.n + DEC_COLS - 1) / DEC_COLS);
