@@ -130,9 +130,10 @@ __device__ __forceinline__ void adamw_f32(const AdamWArgs& a, const Step& step) 
   }
 }
 
-extern "C" __global__ void adamw_torch(const AdamWArgs a) { adamw_f32(a, TorchStep(a)); }
+// 6 CUDA blocks per SM (40 registers, no spills; 8 would spill): CudaAdamWStep launches one wave of them.
+extern "C" __global__ void __launch_bounds__(BLOCK, 6) adamw_torch(const AdamWArgs a) { adamw_f32(a, TorchStep(a)); }
 
-extern "C" __global__ void adamw_bnb32(const AdamWArgs a) { adamw_f32(a, Bnb32Step(a)); }
+extern "C" __global__ void __launch_bounds__(BLOCK, 6) adamw_bnb32(const AdamWArgs a) { adamw_f32(a, Bnb32Step(a)); }
 
 // Quantization without a search: x's sign, exponent and top QM mantissa bits name a bucket (|x| below 2^-QE share
 // one), and a table gives, per bucket, the largest code index k with code[k] <= every x of the bucket. From there

@@ -11,8 +11,8 @@ import dev.jomni.tensor.ops.AdamWStep;
  */
 final class CudaAdamWStep implements AdamWStep.Kernels {
     static final String KERNEL_PROPERTY = "jomni.adamw.kernel";
-    /** adamw_8bit_blockwise's CUDA blocks per SM (its __launch_bounds__) and warps per CUDA block. */
-    private static final int BLOCKS_PER_SM = 4, WARPS = CudaBackend.THREADS / 32;
+    /** CUDA blocks per SM of adamw_8bit_blockwise and of adamw_torch / adamw_bnb32 (their __launch_bounds__); warps a block. */
+    private static final int BLOCKS_PER_SM = 4, F32_BLOCKS_PER_SM = 6, WARPS = CudaBackend.THREADS / 32;
 
     private final CudaBackend backend;
 
@@ -44,8 +44,10 @@ final class CudaAdamWStep implements AdamWStep.Kernels {
     private void elementwise(String function, Tensor p, Tensor g, Tensor m, Tensor v, AdamWStep.Hyper h) {
         CudaDevice d = backend.on(p.device());
         boolean first = v1();
-        long threads = first ? p.numel() : (p.numel() + 3) / 4;            // the default kernels: 4 elements a thread
-        int grid = (int) Math.min(Dim3.blocks(threads, CudaBackend.THREADS), d.maxBlocks);
+        // the default kernels: 4 elements a thread, one wave of resident blocks
+        long threads = first ? p.numel() : (p.numel() + 3) / 4;
+        long cap = first ? d.maxBlocks : (long) d.ctx.properties().multiprocessorCount() * F32_BLOCKS_PER_SM;
+        int grid = (int) Math.min(Dim3.blocks(threads, CudaBackend.THREADS), cap);
         args(p, g, m, v, null, null, null, null, h)
                 .launch(d.kernel("adamw_step", first ? function + "_v1" : function), d.stream, grid, CudaBackend.THREADS);
     }
