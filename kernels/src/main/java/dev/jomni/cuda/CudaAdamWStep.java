@@ -6,12 +6,28 @@ import dev.jomni.tensor.ops.AdamWStep;
 /**
  * AdamWStep's CUDA kernels (adamw_step.cu): one launch per parameter, on the backend's stream; the
  * hyper-parameters travel as launch arguments, so a step reads nothing back from the device.
+ * {@code -Djomni.adamw.kernel=v1} (read at each call) runs the first kernels instead of the vectorised ones,
+ * to measure both in one process; both compute the same bits.
  */
 final class CudaAdamWStep implements AdamWStep.Kernels {
+    static final String KERNEL_PROPERTY = "jomni.adamw.kernel";
+    /** CUDA blocks per SM of adamw_8bit_blockwise and of adamw_torch / adamw_bnb32 (their __launch_bounds__); warps a block. */
+    private static final int BLOCKS_PER_SM = 4, F32_BLOCKS_PER_SM = 6, WARPS = CudaBackend.THREADS / 32;
+
     private final CudaBackend backend;
 
     CudaAdamWStep(CudaBackend backend) {
         this.backend = backend;
+    }
+
+    /** Whether the first kernels are asked for: -Djomni.adamw.kernel is v2 (the default) or v1. */
+    static boolean v1() {
+        String v = System.getProperty(KERNEL_PROPERTY, "v2");
+        return switch (v) {
+            case "v1" -> true;
+            case "v2" -> false;
+            default -> throw new IllegalArgumentException("-D" + KERNEL_PROPERTY + "=" + v + ": v1 or v2");
+        };
     }
 
     /** adamw_step.cu's AdamWArgs; absent operands are 0. */
@@ -27,8 +43,13 @@ final class CudaAdamWStep implements AdamWStep.Kernels {
 
     private void elementwise(String function, Tensor p, Tensor g, Tensor m, Tensor v, AdamWStep.Hyper h) {
         CudaDevice d = backend.on(p.device());
-        int grid = (int) Math.min(Dim3.blocks(p.numel(), CudaBackend.THREADS), d.maxBlocks);
-        args(p, g, m, v, null, null, null, null, h).launch(d.kernel("adamw_step", function), d.stream, grid, CudaBackend.THREADS);
+        boolean first = v1();
+        // the default kernels: 4 elements a thread, one wave of resident blocks
+        long threads = first ? p.numel() : (p.numel() + 3) / 4;
+        long cap = first ? d.maxBlocks : (long) d.ctx.properties().multiprocessorCount() * F32_BLOCKS_PER_SM;
+        int grid = (int) Math.min(Dim3.blocks(threads, CudaBackend.THREADS), cap);
+        args(p, g, m, v, null, null, null, null, h)
+                .launch(d.kernel("adamw_step", first ? function + "_v1" : function), d.stream, grid, CudaBackend.THREADS);
     }
 
     @Override
@@ -45,9 +66,14 @@ final class CudaAdamWStep implements AdamWStep.Kernels {
     public void blockwise8bit(Tensor p, Tensor g, Tensor codes1, Tensor codes2, Tensor absmax1, Tensor absmax2, Tensor qmap1, Tensor qmap2,
                               AdamWStep.Hyper h) {
         CudaDevice d = backend.on(p.device());
-        // CUDA blocks walk the quantization blocks of 256, so the codes are loaded into shared memory once per CUDA block
-        int grid = (int) Math.min(absmax1.numel(), d.maxBlocks);
-        args(p, g, codes1, codes2, absmax1, absmax2, qmap1, qmap2, h)
-                .launch(d.kernel("adamw_step", "adamw_8bit_blockwise"), d.stream, grid, AdamWStep.BLOCK);
+        Launch args = args(p, g, codes1, codes2, absmax1, absmax2, qmap1, qmap2, h);
+        if (v1()) {   // a CUDA block per quantization block of 256, walking them; the codes in shared memory once per CUDA block
+            args.launch(d.kernel("adamw_step", "adamw_8bit_blockwise_v1"), d.stream, (int) Math.min(absmax1.numel(), d.maxBlocks), AdamWStep.BLOCK);
+            return;
+        }
+        // a warp per quantization block; one wave of CUDA blocks, each building its code tables once
+        long resident = (long) d.ctx.properties().multiprocessorCount() * BLOCKS_PER_SM;
+        int grid = (int) Math.min(Dim3.blocks(absmax1.numel(), WARPS), resident);
+        args.launch(d.kernel("adamw_step", "adamw_8bit_blockwise"), d.stream, grid, AdamWStep.BLOCK);
     }
 }

@@ -20,6 +20,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * block. Both sides run the same f32 operations in the same order with IEEE rounding, so the expectation is
  * bit equality; the assertions allow what the issue states (codes equal in all but 1e-4 of the entries, and
  * then by one level; parameters and f32 moments within 1e-6 relative) and the exact mismatch counts are printed.
+ * The default kernels and the first ones (-Djomni.adamw.kernel=v1) run the same operations: on the same inputs
+ * they must give the same bits, which is asserted exactly.
  */
 @Tag("gpu")
 class CudaAdamWStepTest {
@@ -72,11 +74,27 @@ class CudaAdamWStepTest {
         return Tensor.of(g, n).to(t);
     }
 
+    /** Runs body with -Djomni.adamw.kernel=kernel, restoring the property after. */
+    private static void withKernel(String kernel, Runnable body) {
+        String before = System.getProperty(CudaAdamWStep.KERNEL_PROPERTY);
+        System.setProperty(CudaAdamWStep.KERNEL_PROPERTY, kernel);
+        try {
+            body.run();
+        } finally {
+            if (before == null) System.clearProperty(CudaAdamWStep.KERNEL_PROPERTY);
+            else System.setProperty(CudaAdamWStep.KERNEL_PROPERTY, before);
+        }
+    }
+
     private static void compare(DType t, Variant variant, int n, boolean paged) {
+        for (String kernel : new String[] {"v2", "v1"}) withKernel(kernel, () -> compare(kernel, t, variant, n, paged));
+    }
+
+    private static void compare(String kernel, DType t, Variant variant, int n, boolean paged) {
         Device gpu = BackendParity.gpu();
         long seed = Gpu.seed();
         var gen = new Generator(seed);
-        String at = "adamWStep " + variant + " " + t + " n=" + n + (paged ? " (managed state)" : "") + " seed " + seed + ": ";
+        String at = "adamWStep " + variant + " (" + kernel + ") " + t + " n=" + n + (paged ? " (managed state)" : "") + " seed " + seed + ": ";
         try (var ng = Autograd.noGrad()) {
             Tensor pc = Tensor.randn(gen, DType.F32, n).to(t), pg = pc.to(gpu);
             State sc = State.of(variant, Device.cpu(), n, false), sg = State.of(variant, gpu, n, paged);
@@ -139,6 +157,38 @@ class CudaAdamWStepTest {
             w = Math.max(w, Math.abs(a[i] - b[i]) / Math.max(1e-30, Math.abs(a[i])));
         }
         return w;
+    }
+
+    /** The state of a parameter after STEPS steps by one kernel version: p, then the moments (or codes and absmax). */
+    private static byte[][] stepped(String kernel, Variant variant, DType t, int n, long seed) {
+        Device gpu = BackendParity.gpu();
+        var gen = new Generator(seed);
+        byte[][] out = new byte[5][];
+        withKernel(kernel, () -> {
+            try (var ng = Autograd.noGrad()) {
+                Tensor p = Tensor.randn(gen, DType.F32, n).to(t).to(gpu);
+                State s = State.of(variant, gpu, n, false);
+                for (int step = 1; step <= STEPS; step++)
+                    s.step(variant, p, gradient(gen, t, n, variant == Variant.BLOCKWISE_8BIT && step > 1).to(gpu), hyper(variant, step));
+                Tensor[] all = {p, s.m, s.v, s.absmax1, s.absmax2};
+                for (int i = 0; i < all.length; i++)
+                    out[i] = all[i] == null ? new byte[0] : all[i].toHost(java.lang.foreign.Arena.ofAuto()).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+            }
+        });
+        return out;
+    }
+
+    @ParameterizedTest
+    @EnumSource(Variant.class)
+    void defaultKernelsGiveTheFirstKernelsBits(Variant variant) {
+        long seed = Gpu.seed();
+        for (DType t : new DType[] {DType.F32, DType.BF16}) {
+            int n = 256 * 301 + 77;
+            byte[][] v2 = stepped("v2", variant, t, n, seed), v1 = stepped("v1", variant, t, n, seed);
+            String[] names = {"p", "m (codes1)", "v (codes2)", "absmax1", "absmax2"};
+            for (int i = 0; i < names.length; i++)
+                assertTrue(java.util.Arrays.equals(v2[i], v1[i]), "adamWStep " + variant + " " + t + " n=" + n + " seed " + seed + ": " + names[i] + " differ");
+        }
     }
 
     @ParameterizedTest
