@@ -113,7 +113,7 @@ class CudaNf4QuantizeTest {
         assertEquals(lowest, (int) s[1], "lowest set bit, seed " + seed);
         Nf4Weight ref = Nf4Weight.quantize("w", w);
         assertArrayEquals(ref.packed().toLongArray(), packed.toLongArray(), "packed codes, seed " + seed);
-        Tensor qabs = Tensor.full(gpu, DType.U8, 0xCD, blocks), nabs = Tensor.full(gpu, DType.F32, Float.NaN, ref.nestedAbsmax().numel());
+        Tensor qabs = Tensor.full(gpu, DType.U8, 0xCD, blocks), nabs = Tensor.full(gpu, DType.F32, Float.NaN, (int) ref.nestedAbsmax().numel());
         k.quantizeAbsmax(am, ref.offset(), ref.nestedCode().to(gpu), qabs, nabs);
         assertArrayEquals(ref.absmax().toLongArray(), qabs.toLongArray(), "absmax codes, seed " + seed);
         assertArrayEquals(ref.nestedAbsmax().toFloatArray(), nabs.toFloatArray(), "nested absmax, seed " + seed);
