@@ -102,9 +102,9 @@ public final class Nf4Plan {
     public Nf4Weight weight(String key, DType dtype) { return weight(key, dtype, Device.cpu()); }
 
     /**
-     * {@link #weight(String, DType)}, quantized on {@code quantizer}: on a CUDA device the mapped pieces are copied
-     * there, stacked and quantized by the device's kernels (bit-identical to the host's), and the NF4 parts copied back,
-     * so the result is a CPU weight either way; a weight stored in 4-bit is read (and re-stacked) on the host.
+     * {@link #weight(String, DType)}, quantized on {@code quantizer}: on a device the mapped pieces are copied there,
+     * stacked and quantized by the device's kernels (bit-identical to the host's), the result on that device; a weight
+     * stored in 4-bit is read (and re-stacked) on the host, a CPU weight.
      */
     public Nf4Weight weight(String key, DType dtype, Device quantizer) {
         if (quantizer.kind() != Device.Kind.CPU && nf4.contains(key)) {
@@ -118,11 +118,9 @@ public final class Nf4Plan {
                     for (String name : names) placed.add(stored.get(name).reshape(-1, k).to(quantizer));
                     Tensor whole = placed.size() == 1 ? placed.getFirst() : Tensor.cat(placed, 0);
                     if (whole != placed.getFirst()) for (Tensor t : placed) t.close();
-                    try (Nf4Weight q = Nf4Weight.quantize(key, whole)) {
-                        whole.close();
-                        Nf4Weight host = q.to(Device.cpu());
-                        return dtype == null ? host : host.withDtype(dtype);
-                    }
+                    Nf4Weight q = Nf4Weight.quantize(key, whole);
+                    whole.close();
+                    return dtype == null ? q : q.withDtype(dtype);
                 }
             }
         }

@@ -255,12 +255,15 @@ public final class RandomWeights {
      */
     public static Thinker build(Path configFile, long seed, DType dtype, Device device) {
         Thinker thinker = new Thinker(ThinkerConfig.load(configFile));
-        fill(thinker, configFile, seed, device, (name, t) -> dtype == DType.BF16 ? t : t.to(dtype));
+        fill(thinker, configFile, seed, device, (p, name, t) -> p.set(dtype == DType.BF16 ? t : t.to(dtype)));
         return thinker;
     }
 
-    /** Each parameter's bf16 values made on the host, placed on {@code device} and handed to {@code place} (which may keep it). */
-    private static void fill(Thinker thinker, Path configFile, long seed, Device device, java.util.function.BiFunction<String, Tensor, Object> place) {
+    /** Sets parameter p (checkpoint key {@code name}) from its bf16 values t, on the device; t is the setter's to keep or release. */
+    private interface Place { void set(Parameter p, String name, Tensor t); }
+
+    /** Each parameter's bf16 values made on the host, one at a time, copied to {@code device} and handed to {@code place}. */
+    private static void fill(Thinker thinker, Path configFile, long seed, Device device, Place place) {
         Map<String, Spec> specs = new LinkedHashMap<>();
         for (Spec s : thinkerTensors(configFile)) specs.put(s.name(), s);
         try (var g = Autograd.noGrad()) {
@@ -273,9 +276,7 @@ public final class RandomWeights {
                 try (Arena arena = Arena.ofShared()) {
                     MemorySegment host = arena.allocate(2 * numel, 8);
                     for (var part : parts(name, shape, specs)) fill(part.spec(), seed, host.asSlice(2 * part.offset(), 2 * part.spec().numel()));
-                    Object placed = place.apply(name, Tensor.fromHost(device, DType.BF16, host, shape));
-                    if (placed instanceof Nf4Weight q) p.set(q);
-                    else p.set((Tensor) placed);
+                    place.set(p, name, Tensor.fromHost(device, DType.BF16, host, shape));
                 }
             }
         }
@@ -298,14 +299,17 @@ public final class RandomWeights {
         List<String> notes = new ArrayList<>();
         var nf4 = Nf4Plan.select(shapes, key -> true, notes);
         double[] quantizeSeconds = {0};
-        fill(thinker, configFile, seed, device, (name, t) -> {
-            if (!nf4.contains(name)) return dtype == DType.BF16 ? t : t.to(dtype);
+        fill(thinker, configFile, seed, device, (p, name, t) -> {
+            if (!nf4.contains(name)) {
+                p.set(dtype == DType.BF16 ? t : t.to(dtype));
+                return;
+            }
             long t0 = System.nanoTime();
             Nf4Weight q = Nf4Weight.quantize(name, t.reshape(-1, t.size(-1)));
             device.synchronize();
             quantizeSeconds[0] += (System.nanoTime() - t0) / 1e9;
             t.close();
-            return q.withDtype(dtype);
+            p.set(q.withDtype(dtype));
         });
         return new Nf4Built(thinker, nf4.size(), quantizeSeconds[0], List.copyOf(notes));
     }

@@ -20,9 +20,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 /**
- * use_4bit on CUDA: the weights are quantized on the host and each copied to the GPU (the same bytes as on the CPU),
- * and the logits match the CPU backend's NF4 thinker in the same dtype (the tiny config with I = 64, ThinkerNf4Test's);
- * the device quantizer (RandomWeights.buildNf4, omni quantize --device cuda) gives the host's bytes.
+ * use_4bit on CUDA: the weights are quantized on the GPU (the same bytes as the host quantizer's on the CPU), and the
+ * logits match the CPU backend's NF4 thinker in the same dtype (the tiny config with I = 64, ThinkerNf4Test's); so do
+ * RandomWeights.buildNf4 and omni quantize --device cuda.
  */
 @Tag("gpu")
 class ThinkerNf4CudaTest {
