@@ -9,7 +9,7 @@
 //     2j in the high nibble. 8 lanes per block of 64, each 8 consecutive elements (16-byte loads when vec), the max by
 //     3 shuffles; each lane writes its 4 packed bytes as one u32. Grid-stride over warps of 4 blocks.
 //   nf4_absmax_stats(stats, amax, blocks):  stats f64 [2] = (Σ amax in double, the lowest exponent e such that 2^e is
-//     a set bit of some finite nonzero amax, 2^31 − 1 when none), one block of 256, each thread a strided double sum,
+//     a set bit of some finite nonzero amax, 2^31 − 1 when none), one block of 1024, each thread a strided double sum,
 //     then a fixed-order tree. The host takes the sum as the CPU's sequential one only when it is exact in any order
 //     (Nf4Weight.exactInAnyOrder), else sums amax itself.
 //   nf4_quantize_absmax(qabs, nabs, amax, map, offset, blocks):  one warp per nested block c of 256: nabs[c] =
@@ -25,7 +25,7 @@ __constant__ float NF4Q[16] = {
     0.07958029955625534f, 0.16093020141124725f, 0.24611230194568634f, 0.33791524171829224f,
     0.44070982933044434f, 0.5626170039176941f, 0.7229568362236023f, 1.0f};
 
-constexpr int Q_THREADS = 256;
+constexpr int Q_THREADS = 256, STATS_THREADS = 1024;   // one block sums: as many loads in flight as it can hold
 
 /** Java's Math.max(a, b) for floats: NaN when either is. */
 __device__ __forceinline__ float jmax(float a, float b) { return a != a ? a : b != b ? b : fmaxf(a, b); }
@@ -114,11 +114,12 @@ __device__ __forceinline__ int lowest_bit(float a) {
 }
 
 extern "C" __global__ void nf4_absmax_stats(double* stats, const float* amax, long long blocks) {
-  __shared__ double sums[Q_THREADS];
-  __shared__ int lows[Q_THREADS];
+  __shared__ double sums[STATS_THREADS];
+  __shared__ int lows[STATS_THREADS];
   double s = 0;
   int low = 0x7fffffff;
-  for (long long b = threadIdx.x; b < blocks; b += Q_THREADS) {
+#pragma unroll 4
+  for (long long b = threadIdx.x; b < blocks; b += STATS_THREADS) {
     const float a = amax[b];
     s += (double)a;
     if (a > 0.f && a < __int_as_float(0x7f800000)) low = min(low, lowest_bit(a));
@@ -126,7 +127,7 @@ extern "C" __global__ void nf4_absmax_stats(double* stats, const float* amax, lo
   sums[threadIdx.x] = s;
   lows[threadIdx.x] = low;
   __syncthreads();
-  for (int h = Q_THREADS / 2; h > 0; h >>= 1) {
+  for (int h = STATS_THREADS / 2; h > 0; h >>= 1) {
     if (threadIdx.x < h) {
       sums[threadIdx.x] += sums[threadIdx.x + h];
       lows[threadIdx.x] = min(lows[threadIdx.x], lows[threadIdx.x + h]);

@@ -23,14 +23,14 @@ inline int __ffs(unsigned x) { return __builtin_ffs((int)x); }
 #include "nf4_quantize.cu"
 
 template <typename F>
-static void launch(F kernel, long long grid) {
+static void launch(F kernel, long long grid, int threads = Q_THREADS) {      // warp barriers for 8 warps: the shuffling kernels' 256
   gridDim.x = (unsigned)grid;
-  blockDim.x = Q_THREADS;
+  blockDim.x = threads;
   for (long long blk = 0; blk < grid; blk++) {
-    std::barrier<> bb(Q_THREADS); block_bar = &bb;
+    std::barrier<> bb(threads); block_bar = &bb;
     for (int w = 0; w < 8; w++) warp_bar[w] = new std::barrier<>(32);
     std::vector<std::thread> ts;
-    for (int t = 0; t < Q_THREADS; t++)
+    for (int t = 0; t < threads; t++)
       ts.emplace_back([&, t] { threadIdx.x = t; blockIdx.x = (unsigned)blk; kernel(); });
     for (auto& t : ts) t.join();
     for (int w = 0; w < 8; w++) delete warp_bar[w];
@@ -59,7 +59,7 @@ int main(int argc, char** argv) {
   else if (dt == "f16") launch([&] { nf4_quantize_blocks_f16(packed.data(), amax.data(), (const __half*)wp, n, vec); }, grid);
   else if (dt == "f32") launch([&] { nf4_quantize_blocks_f32(packed.data(), amax.data(), (const float*)wp, n, vec); }, grid);
   else launch([&] { nf4_quantize_blocks_f64(packed.data(), amax.data(), (const double*)wp, n, vec); }, grid);
-  launch([&] { nf4_absmax_stats(stats, amax.data(), blocks); }, 1);
+  launch([&] { nf4_absmax_stats(stats, amax.data(), blocks); }, 1, STATS_THREADS);
   // Nf4Weight.exactInAnyOrder, else Nf4Weight.sum: the host's sequential double sum.
   const int lowest = (int)stats[1];
   const bool exact = !std::isfinite(stats[0]) || stats[0] == 0 || (lowest < 0x7fffffff && stats[0] < std::ldexp(1.0, lowest + 52));

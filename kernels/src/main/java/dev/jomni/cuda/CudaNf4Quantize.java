@@ -6,11 +6,12 @@ import dev.jomni.tensor.ops.Nf4Weight;
 
 /**
  * Nf4Weight's CUDA quantizer (nf4_quantize.cu): the blocks of 64 (8 lanes a block, 16-byte loads where w is 16-byte
- * aligned), the absmax sum in one block, the nested blocks of 256 (a warp each). Bit-identical to Nf4Weight.Builder.
+ * aligned), the absmax sum in one block of 1024, the nested blocks of 256 (a warp each). Bit-identical to
+ * Nf4Weight.Builder.
  */
 final class CudaNf4Quantize implements Nf4Weight.Kernels {
-    /** nf4_quantize.cu's Q_THREADS: every kernel's block. */
-    static final int THREADS = 256;
+    /** nf4_quantize.cu's Q_THREADS (the blocks and nested kernels' block) and STATS_THREADS (the sum's one block). */
+    static final int THREADS = 256, STATS_THREADS = 1024;
     /** Grid-stride above this many blocks (the kernels loop; more blocks only cost launch bookkeeping). */
     static final int MAX_GRID = 1 << 20;
 
@@ -46,7 +47,7 @@ final class CudaNf4Quantize implements Nf4Weight.Kernels {
     public void absmaxStats(Tensor amax, Tensor stats) {
         CudaDevice d = backend.on(amax.device());
         Launch.begin().i64(CudaBackend.address(stats)).i64(CudaBackend.address(amax)).i64(amax.numel())
-                .launch(d.kernel("nf4_quantize", "nf4_absmax_stats"), d.stream, 1, THREADS);
+                .launch(d.kernel("nf4_quantize", "nf4_absmax_stats"), d.stream, 1, STATS_THREADS);
     }
 
     @Override
