@@ -3,7 +3,8 @@
 // else the absmax summed in order). Reads a weight, writes every part, for Nf4QuantizeCheck.java to compare with the
 // Java host quantizer.
 //   harness DTYPE ROWS COLS GRID IN OUT:  DTYPE bf16 | f16 | f32 | f64; IN the raw little-endian elements; GRID the
-//   blocks kernel's grid (small: the grid-stride loop wraps); OUT: packed, qabs (u8), nabs (f32), offset (f32), sum
+//   blocks kernel's grid (small: the grid-stride loop wraps); the weight 16-byte aligned for even ROWS (the 16-byte loads),
+//   one element past for odd ones (the scalar loads); OUT: packed, qabs (u8), nabs (f32), offset (f32), sum
 //   path (u8: 1 device, 0 host).
 #include "tensor.cuh"
 #include <cfloat>
@@ -45,8 +46,9 @@ int main(int argc, char** argv) {
   const long long grid = atoll(argv[4]);
   const int size = dt == "f64" ? 8 : dt == "f32" ? 4 : 2;
   std::ifstream in(argv[5], std::ios::binary);
-  std::vector<char> w(n * size + 16);
-  char* wp = w.data() + 16 - (dt == "f64" || dt == "f32" ? 0 : 8);   // 16-byte aligned for f32/f64, 8 past it for 16-bit: both load paths
+  std::vector<char> w(n * size + 32);
+  const uintptr_t base = ((uintptr_t)w.data() + 15) & ~(uintptr_t)15;
+  char* wp = (char*)base + (rows % 2 ? size : 0);                     // odd rows: one element past 16 bytes (scalar loads)
   std::vector<float> map(256);
   in.read(wp, n * size);
   in.read((char*)map.data(), 256 * 4);
