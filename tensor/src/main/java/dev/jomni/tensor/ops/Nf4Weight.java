@@ -95,7 +95,7 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
         nestedCode.close();
     }
 
-    // ---------------------------------------------------------------- the CPU quantizer (the reference)
+    // ---------------------------------------------------------------- quantizing: on the host (the reference) or a device
 
     /**
      * W [N, K] quantized to NF4 as bitsandbytes does (see the class comment), on W's device: a CPU tensor by the host
