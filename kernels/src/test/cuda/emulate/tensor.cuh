@@ -35,7 +35,11 @@ struct __nv_bfloat16 { uint16_t b; };
 struct __half { uint16_t b; };
 inline float __bfloat162float(__nv_bfloat16 h) { uint32_t u = (uint32_t)h.b << 16; float f; memcpy(&f, &u, 4); return f; }
 inline __nv_bfloat16 __float2bfloat16_rn(float f) { uint32_t u; memcpy(&u, &f, 4); u += 0x7FFF + ((u >> 16) & 1); return {(uint16_t)(u >> 16)}; }
-inline float __half2float(__half h) { return (float)h.b; }   // unused in the emulation (f32/f64 only)
+inline float __half2float(__half h) {                          // exact: IEEE binary16 widened
+  const int e = (h.b >> 10) & 31, m = h.b & 1023;
+  const float v = e == 0 ? std::ldexp((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : std::ldexp((float)(m | 1024), e - 25);
+  return h.b & 0x8000 ? -v : v;
+}
 inline __half __float2half_rn(float f) { return {(uint16_t)f}; }
 // block and warp barriers
 inline std::barrier<>* block_bar;

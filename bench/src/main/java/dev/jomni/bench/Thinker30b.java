@@ -44,8 +44,11 @@ import java.util.concurrent.atomic.AtomicLong;
  *   java -cp 'lib/*' dev.jomni.bench.Thinker30b [--layers 48] [--tokens 4096] [--rank 64] [--steps 3]
  *        [--optim adamw_torch|adamw_8bit|paged_adamw_8bit] [--concurrency 1,10,64] [--new-tokens 64] [--prompt 128]
  *        [--config FILE] [--device cuda|cpu] [--parts build,train,profile,nf4,generate,ttft] [--seed 0]
- *        [--in-memory true (the default) | --model DIR]
+ *        [--in-memory true (the default) | --model DIR] [--use_4bit false|true]
  * </pre>
+ * With --use_4bit true the base is QLoRA's: use_4bit's weights (Nf4Plan: attention projections and experts; router,
+ * embeddings, lm_head, norms and the audio tower stay bf16) quantized to NF4 on the device as each is made
+ * ({@link RandomWeights#buildNf4}), so the 48 layers fit as NF4; the train part then runs the LoRA step over it.
  * Default config: the Qwen3-Omni-30B-A3B-Instruct release's config.json (bundled). With --layers below the
  * config's, the step and memory rows are also given extrapolated to its layer count (marked so).
  */
@@ -57,11 +60,13 @@ public final class Thinker30b {
     private Thinker thinker;
     private LoraAdapter adapter;
     private int layers, fullLayers;
+    private final boolean use4bit;
 
     Thinker30b(Map<String, String> args) {
         this.args = args;
         device = Device.parse(arg("device", "cuda"));
         dtype = device.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
+        use4bit = Boolean.parseBoolean(arg("use_4bit", "false"));
     }
 
     public static void main(String[] argv) throws Exception {
@@ -85,7 +90,7 @@ public final class Thinker30b {
     }
 
     void run() throws Exception {
-        System.out.println("Thinker30b on " + device + " (" + dtype.lower() + "), " + java.time.Instant.now());
+        System.out.println("Thinker30b on " + device + " (" + dtype.lower() + (use4bit ? ", NF4 base" : "") + "), " + java.time.Instant.now());
         Path config = config();
         section("build", () -> build(config));
         if (thinker == null) {
@@ -158,14 +163,27 @@ public final class Thinker30b {
     private void build(Path config) {
         long t0 = System.nanoTime();
         String model = args.get("model");
-        thinker = model != null ? Thinker.load(Path.of(model), dtype, device) : RandomWeights.build(config, Long.parseLong(arg("seed", "0")), dtype, device);
+        long seed = Long.parseLong(arg("seed", "0"));
+        RandomWeights.Nf4Built nf4 = null;
+        if (model != null) thinker = Thinker.load(Path.of(model), dtype, device, use4bit);
+        else if (use4bit) thinker = (nf4 = RandomWeights.buildNf4(config, seed, dtype, device)).thinker();
+        else thinker = RandomWeights.build(config, seed, dtype, device);
         if (model != null) layers = fullLayers = thinker.config.text().numHiddenLayers();
         sync();
         double s = (System.nanoTime() - t0) / 1e9;
-        long params = 0;
-        for (var p : thinker.parameters().values()) params += p.value().numel();
+        long params = 0, nf4Params = 0;
+        for (var p : thinker.parameters().values()) {
+            params += p.numel();
+            if (p.isNf4()) nf4Params += p.numel();
+        }
+        String held = nf4Params == 0 ? dtype.lower() : f("%.3f", nf4Params / 1e9) + "B of them NF4, the rest " + dtype.lower();
         row(model != null ? "weights loaded from " + model : "weights built in memory", f("%.1f", s), "s", f("%.3f", params / 1e9)
-                + "B parameters (text + audio tower), " + dtype.lower() + ", " + layers + " layers");
+                + "B parameters (text + audio tower), " + held + ", " + layers + " layers");
+        if (nf4 != null) {
+            row("NF4 quantize on " + device, f("%.2f", nf4.quantizeSeconds()), "s", nf4.nf4Weights() + " weights (attention q/k/v/o + experts), "
+                    + f("%.1f", nf4Params * 2 / 1e9 / nf4.quantizeSeconds()) + " GB/s of bf16; each bf16 copy released once quantized");
+            for (String note : nf4.notes()) System.out.println("  " + note);
+        }
         row("weights on the device", gb(allocated()), "GB", "allocator, after the build");
     }
 
@@ -256,19 +274,30 @@ public final class Thinker30b {
 
     // ---------------------------------------------------------------- NF4 experts
 
-    /** Layer 0's experts as NF4 (quantized on the host, then moved) against the bf16 stacked ones: MoE op forward + backward with LoRA. */
+    /**
+     * Layer 0's experts as NF4 (quantized on the device; with --use_4bit the base's own) against the bf16 stacked ones
+     * (the base's dequantized under --use_4bit): MoE op forward + backward with LoRA.
+     */
     private void nf4Experts() throws Exception {
         var text = thinker.config.text();
         int e = text.numExperts(), h = text.hiddenSize(), i = text.moeIntermediateSize(), k = text.numExpertsPerTok(), n = tokens();
         Map<String, dev.jomni.nn.Parameter> p = thinker.parameters();
-        Tensor gateUp = p.get("model.layers.0.mlp.experts.gate_up_proj").value(), down = p.get("model.layers.0.mlp.experts.down_proj").value();
-        long t0 = System.nanoTime();
+        var pgu = p.get("model.layers.0.mlp.experts.gate_up_proj");
+        var pdn = p.get("model.layers.0.mlp.experts.down_proj");
+        Tensor gateUp, down;
         Nf4Weight gu4, dn4;
         try (var g = Autograd.noGrad()) {
-            gu4 = Nf4Weight.quantize("layers.0 gate_up", gateUp.reshape(e * 2 * i, h).to(Device.cpu())).to(device);
-            dn4 = Nf4Weight.quantize("layers.0 down", down.reshape(e * h, i).to(Device.cpu())).to(device);
+            gateUp = pgu.dense();
+            down = pdn.dense();
+            sync();
+            long t0 = System.nanoTime();
+            gu4 = Nf4Weight.quantize("layers.0 gate_up", gateUp.reshape(e * 2 * i, h));
+            dn4 = Nf4Weight.quantize("layers.0 down", down.reshape(e * h, i));
+            sync();
+            double q = (System.nanoTime() - t0) / 1e9;
+            row("NF4 quantize layer 0 experts (" + device + ")", f("%.3f", q), "s", f("%.1f", 2.0 * (gateUp.numel() + down.numel()) / 1e9 / q)
+                    + " GB/s of bf16; ×" + fullLayers + " = " + f("%.1f", q * fullLayers) + " s for a whole model");
         }
-        row("NF4 quantize layer 0 experts (host)", f("%.1f", (System.nanoTime() - t0) / 1e9), "s", "CPU quantizer + copy; ×" + fullLayers + " for a whole model");
         var gen = new Generator(9);
         int r = intArg("rank", 64);
         Tensor x = Tensor.randn(gen, DType.F32, n, h).to(dtype).to(device);

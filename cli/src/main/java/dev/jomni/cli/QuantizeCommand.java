@@ -26,11 +26,15 @@ final class QuantizeCommand implements Callable<Integer> {
             description = "Largest shard in bytes (default: ${DEFAULT-VALUE}, transformers' 5GB).")
     long maxShardSize;
 
+    @Option(names = "--device", defaultValue = "cpu", paramLabel = "DEVICE",
+            description = "Where the NF4 weights are quantized: cpu (default) or cuda[:N] (the same bytes, in a fraction of the time).")
+    String device;
+
     @Override
     public Integer call() {
         if (out.toAbsolutePath().normalize().equals(model.toAbsolutePath().normalize()))
             throw new IllegalArgumentException("omni quantize: --out " + out + " is the model folder; write elsewhere");
-        var w = Bnb4bitCheckpoint.write(model, out, maxShardSize);
+        var w = Bnb4bitCheckpoint.write(model, out, maxShardSize, dev.jomni.tensor.Device.parse(device));
         for (String n : w.notes()) System.err.println(n);
         System.out.printf(Locale.ROOT, "quantize: %d NF4 weights, %d kept as stored, %,d bytes of tensors in %d file(s) in %s%n",
                 w.nf4Weights(), w.denseWeights(), w.bytes(), w.files().size(), out);

@@ -51,6 +51,7 @@ public final class CudaBackend implements Backend {
         kernels.register(dev.jomni.tensor.ops.MoeExperts.Kernels.class, new CudaMoeExperts(this));
         kernels.register(dev.jomni.tensor.ops.ScaledDotProductAttention.Kernels.class, new CudaScaledDotProductAttention(this));
         kernels.register(dev.jomni.tensor.ops.Nf4Matmul.Kernels.class, new CudaNf4Matmul(this));
+        kernels.register(dev.jomni.tensor.ops.Nf4Weight.Kernels.class, new CudaNf4Quantize(this));
         kernels.register(dev.jomni.tensor.ops.AdamWStep.Kernels.class, new CudaAdamWStep(this));
     }
 

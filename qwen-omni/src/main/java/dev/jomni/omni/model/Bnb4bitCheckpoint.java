@@ -8,6 +8,7 @@ import dev.jomni.nn.io.SafeTensors;
 import dev.jomni.nn.io.TensorData;
 import dev.jomni.omni.config.ThinkerConfig;
 import dev.jomni.tensor.Autograd;
+import dev.jomni.tensor.Device;
 import dev.jomni.tensor.ops.Nf4Weight;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -42,7 +43,10 @@ public final class Bnb4bitCheckpoint {
 
     private record Entry(String key, long bytes, Supplier<Map<String, TensorData>> tensors) {}
 
-    public static Written write(Path model, Path out, long maxShardBytes) {
+    public static Written write(Path model, Path out, long maxShardBytes) { return write(model, out, maxShardBytes, Device.cpu()); }
+
+    /** {@link #write(Path, Path, long)}, each NF4 weight quantized on {@code quantizer} (the host, or a CUDA device: the same bytes). */
+    public static Written write(Path model, Path out, long maxShardBytes, Device quantizer) {
         var thinker = new Thinker(ThinkerConfig.load(model));
         try (var file = SafeTensors.open(model)) {
             var stored = new SafeTensorWeights(file);
@@ -60,7 +64,7 @@ public final class Bnb4bitCheckpoint {
                     counts[0]++;
                     long blocks = numel / Nf4Weight.BLOCK;
                     entries.add(new Entry(key, numel / 2 + blocks + 4 * ((blocks + 255) / 256) + 4 * (16 + 256) + 256,
-                            () -> { try (Nf4Weight w = plan.weight(key, null)) { return Bnb4bit.write(key, w, shape); } }));
+                            () -> { try (Nf4Weight w = plan.weight(key, null, quantizer)) { return Bnb4bit.write(key, w, shape); } }));
                 } else {
                     counts[1]++;
                     long bytes = file.contains(key) && !stored.isNf4(key) ? file.get(key).data().bytes().byteSize() : numel * 2;

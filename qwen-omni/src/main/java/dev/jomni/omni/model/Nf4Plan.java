@@ -4,6 +4,7 @@ import dev.jomni.nn.Parameter;
 import dev.jomni.nn.io.SafeTensorWeights;
 import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
+import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Nf4Weight;
 import java.util.ArrayList;
@@ -50,11 +51,21 @@ public final class Nf4Plan {
     Nf4Plan(StackedExperts weights, SafeTensorWeights stored, Map<String, Parameter> params, boolean use4bit) {
         this.weights = weights;
         this.stored = stored;
-        for (var e : params.entrySet()) {
+        for (var e : params.entrySet()) shapes.put(e.getKey(), e.getValue().shape());
+        nf4.addAll(select(shapes, key -> use4bit || storedNf4(key), notes));
+    }
+
+    /**
+     * The keys of {@code shapes} (checkpoint keys, {@code thinker.…}) held in NF4: the {@link #target targets} that
+     * {@code wanted} accepts, less those whose K is not a multiple of 64 and the expert weights whose partner stays
+     * dense (a layer's experts are NF4 both or neither); each one kept dense adds a line to {@code notes}.
+     */
+    public static Set<String> select(Map<String, int[]> shapes, java.util.function.Predicate<String> wanted, List<String> notes) {
+        Set<String> nf4 = new LinkedHashSet<>();
+        for (var e : shapes.entrySet()) {
             String key = e.getKey();
-            int[] shape = e.getValue().shape();
-            shapes.put(key, shape);
-            if (!target(key) || !(use4bit || storedNf4(key))) continue;
+            int[] shape = e.getValue();
+            if (!target(key) || !wanted.test(key)) continue;
             int k = shape[shape.length - 1];
             if (k % Nf4Weight.BLOCK != 0) notes.add("kept dense: " + key + " " + Arrays.toString(shape) + ": K = " + k + " is not a multiple of " + Nf4Weight.BLOCK);
             else nf4.add(key);
@@ -67,6 +78,7 @@ public final class Nf4Plan {
                         + " (a layer's experts are NF4 both or neither)");
             }
         }
+        return nf4;
     }
 
     /** Whether the weight under this key is loaded into NF4. */
@@ -87,7 +99,35 @@ public final class Nf4Plan {
      * it in 4-bit, else quantized piece by piece from the mapped tensors (one expert, or 4M elements, at a time), so that
      * no more than one piece is ever converted to f32.
      */
-    public Nf4Weight weight(String key, DType dtype) {
+    public Nf4Weight weight(String key, DType dtype) { return weight(key, dtype, Device.cpu()); }
+
+    /**
+     * {@link #weight(String, DType)}, quantized on {@code quantizer}: on a device the mapped pieces are copied there,
+     * stacked and quantized by the device's kernels (bit-identical to the host's), the result on that device; a weight
+     * stored in 4-bit is read (and re-stacked) on the host, a CPU weight.
+     */
+    public Nf4Weight weight(String key, DType dtype, Device quantizer) {
+        if (quantizer.kind() != Device.Kind.CPU && nf4.contains(key)) {
+            List<String> parts = weights.parts(key);
+            List<String> names = parts == null ? List.of(key) : parts;
+            if (names.stream().noneMatch(stored::isNf4)) {
+                int[] shape = shapes.get(key);
+                int k = shape[shape.length - 1];
+                List<Tensor> placed = new ArrayList<>();
+                try (var g = Autograd.noGrad()) {
+                    for (String name : names) placed.add(stored.get(name).reshape(-1, k).to(quantizer));
+                    Tensor whole = placed.size() == 1 ? placed.getFirst() : Tensor.cat(placed, 0);
+                    if (whole != placed.getFirst()) for (Tensor t : placed) t.close();
+                    Nf4Weight q = Nf4Weight.quantize(key, whole);
+                    whole.close();
+                    return dtype == null ? q : q.withDtype(dtype);
+                }
+            }
+        }
+        return hostWeight(key, dtype);
+    }
+
+    private Nf4Weight hostWeight(String key, DType dtype) {
         if (!nf4.contains(key)) throw new IllegalArgumentException(key + " is not one of the NF4 weights");
         List<String> parts = weights.parts(key);
         if (parts == null && stored.isNf4(key)) {

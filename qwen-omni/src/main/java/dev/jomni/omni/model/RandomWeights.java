@@ -9,6 +9,7 @@ import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.Nf4Weight;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
@@ -254,6 +255,15 @@ public final class RandomWeights {
      */
     public static Thinker build(Path configFile, long seed, DType dtype, Device device) {
         Thinker thinker = new Thinker(ThinkerConfig.load(configFile));
+        fill(thinker, configFile, seed, device, (p, name, t) -> p.set(dtype == DType.BF16 ? t : t.to(dtype)));
+        return thinker;
+    }
+
+    /** Sets parameter p (checkpoint key {@code name}) from its bf16 values t, on the device; t is the setter's to keep or release. */
+    private interface Place { void set(Parameter p, String name, Tensor t); }
+
+    /** Each parameter's bf16 values made on the host, one at a time, copied to {@code device} and handed to {@code place}. */
+    private static void fill(Thinker thinker, Path configFile, long seed, Device device, Place place) {
         Map<String, Spec> specs = new LinkedHashMap<>();
         for (Spec s : thinkerTensors(configFile)) specs.put(s.name(), s);
         try (var g = Autograd.noGrad()) {
@@ -266,12 +276,42 @@ public final class RandomWeights {
                 try (Arena arena = Arena.ofShared()) {
                     MemorySegment host = arena.allocate(2 * numel, 8);
                     for (var part : parts(name, shape, specs)) fill(part.spec(), seed, host.asSlice(2 * part.offset(), 2 * part.spec().numel()));
-                    Tensor t = Tensor.fromHost(device, DType.BF16, host, shape);
-                    p.set(dtype == DType.BF16 ? t : t.to(dtype));
+                    place.set(p, name, Tensor.fromHost(device, DType.BF16, host, shape));
                 }
             }
         }
-        return thinker;
+    }
+
+    /** A thinker from {@link #buildNf4}: the NF4 weights it holds and the seconds spent quantizing them (synchronised). */
+    public record Nf4Built(Thinker thinker, int nf4Weights, double quantizeSeconds, List<String> notes) {}
+
+    /**
+     * {@link #build}'s thinker with use_4bit's weights ({@link Nf4Plan#select}: the text decoder's attention projections
+     * and experts; router, embeddings, lm_head, norms and the audio tower stay dense) quantized to NF4 where they are made:
+     * each bf16 tensor is placed on {@code device}, quantized there ({@link Nf4Weight#quantize}, on the device's kernels)
+     * and released, one at a time, so the device never holds more than the NF4 base and one dense weight. An NF4
+     * weight dequantizes to {@code dtype}.
+     */
+    public static Nf4Built buildNf4(Path configFile, long seed, DType dtype, Device device) {
+        Thinker thinker = new Thinker(ThinkerConfig.load(configFile));
+        Map<String, int[]> shapes = new LinkedHashMap<>();
+        thinker.parameters().forEach((n, p) -> shapes.put("thinker." + n, p.shape()));
+        List<String> notes = new ArrayList<>();
+        var nf4 = Nf4Plan.select(shapes, key -> true, notes);
+        double[] quantizeSeconds = {0};
+        fill(thinker, configFile, seed, device, (p, name, t) -> {
+            if (!nf4.contains(name)) {
+                p.set(dtype == DType.BF16 ? t : t.to(dtype));
+                return;
+            }
+            long t0 = System.nanoTime();
+            Nf4Weight q = Nf4Weight.quantize(name, t.reshape(-1, t.size(-1)));
+            device.synchronize();
+            quantizeSeconds[0] += (System.nanoTime() - t0) / 1e9;
+            t.close();
+            p.set(q.withDtype(dtype));
+        });
+        return new Nf4Built(thinker, nf4.size(), quantizeSeconds[0], List.copyOf(notes));
     }
 
     private record Part(Spec spec, long offset) {}

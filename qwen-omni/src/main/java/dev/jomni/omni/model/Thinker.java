@@ -58,8 +58,9 @@ public final class Thinker extends Module {
     /**
      * {@link #load(java.nio.file.Path, DType, Device)}, with {@code use4bit} (QLoRA's load_in_4bit) holding the text
      * decoder's Linears and experts in NF4 as {@link Nf4Plan} says, quantized tensor by tensor from the mapped
-     * checkpoint on the host (an expert at a time for the stacked experts) and each copied to {@code device} at once:
-     * host memory peaks near the NF4 size plus one piece in f32, never a layer of dense experts. An NF4 weight
+     * checkpoint: on a CUDA {@code device} by its kernels (a layer's stacked experts copied there dense, then released),
+     * on the CPU by the host quantizer (an expert at a time), the same bytes either way; host memory peaks near the NF4
+     * size plus one piece in f32, never a layer of dense experts. An NF4 weight
      * dequantizes to {@code dtype}. {@link #weightReport} tells what was loaded.
      */
     public static Thinker load(java.nio.file.Path dir, DType dtype, Device device, boolean use4bit) {
@@ -72,7 +73,7 @@ public final class Thinker extends Module {
             var plan = new Nf4Plan(weights, stored, byKey, use4bit);
             thinker.load(weights, "thinker.", name -> SKIPPED.stream().anyMatch(name::startsWith), (key, p) -> {
                 if (plan.isNf4(key)) {
-                    dev.jomni.tensor.ops.Nf4Weight host = plan.weight(key, dtype), placed = host.to(device);
+                    dev.jomni.tensor.ops.Nf4Weight host = plan.weight(key, dtype, device), placed = host.to(device);
                     if (placed.packed() != host.packed()) host.close();
                     p.set(placed);
                     return;

@@ -173,6 +173,35 @@ class ThinkerNf4Test {
         assertArrayEquals(logits(nf4).toFloatArray(), logits(back).toFloatArray());
     }
 
+    /**
+     * RandomWeights.buildNf4 holds use_4bit's weights (attention q/k/v/o, both expert stacks of each layer) as the host
+     * quantizer makes them from build()'s very values, and every other weight (router, embeddings, lm_head, norms, audio)
+     * as build() does.
+     */
+    @Test
+    void randomWeightsBuiltInNf4AreTheDenseOnesQuantized() {
+        Path config = model.resolve("config.json");
+        var built = RandomWeights.buildNf4(config, 7, DType.F32, Device.cpu());
+        Thinker dense = RandomWeights.build(config, 7, DType.BF16, Device.cpu());
+        int held = 0;
+        for (var e : dense.parameters().entrySet()) {
+            Parameter want = e.getValue(), got = built.thinker().parameters().get(e.getKey());
+            String key = "thinker." + e.getKey();
+            assertEquals(Nf4Plan.target(key), got.isNf4(), key);
+            if (!got.isNf4()) {
+                assertArrayEquals(want.value().toFloatArray(), got.value().toFloatArray(), key);
+                continue;
+            }
+            held++;
+            assertEquals(DType.F32, got.dtype(), key);
+            int k = want.shape()[want.shape().length - 1];
+            assertNf4Equal(key, Nf4Weight.quantize(key, want.value().reshape(-1, k)).withDtype(DType.F32), got.nf4());
+        }
+        assertEquals(12, held);
+        assertEquals(12, built.nf4Weights());
+        assertTrue(built.quantizeSeconds() > 0 && built.notes().isEmpty(), built.toString());
+    }
+
     static void assertNf4Equal(String key, Nf4Weight want, Nf4Weight got) {
         assertEquals(want.offset(), got.offset(), key);
         assertEquals(want.dtype(), got.dtype(), key);

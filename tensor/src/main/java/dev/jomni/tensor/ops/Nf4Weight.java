@@ -1,9 +1,11 @@
 package dev.jomni.tensor.ops;
 
+import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.Check;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.spi.Backend;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -93,17 +95,111 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
         nestedCode.close();
     }
 
-    // ---------------------------------------------------------------- the CPU quantizer (the reference)
+    // ---------------------------------------------------------------- quantizing: on the host (the reference) or a device
 
     /**
-     * W [N, K] quantized to NF4 on the host as bitsandbytes does (see the class comment); the parts are
-     * CPU tensors (move them with {@link #to}). {@code name} names the tensor in errors (its checkpoint key).
+     * W [N, K] quantized to NF4 as bitsandbytes does (see the class comment), on W's device: a CPU tensor by the host
+     * quantizer ({@link Builder}, the reference), a device tensor by its backend's {@link Kernels} into parts on that
+     * device, bit-identical to the host's (a backend without them quantizes on the host and moves the parts back).
+     * {@code name} names the tensor in errors (its checkpoint key).
      */
     public static Nf4Weight quantize(String name, Tensor w) {
         if (w.rank() != 2 || !w.dtype().floating)
             throw new IllegalArgumentException("nf4 quantize: " + name + " " + w.dtype().lower() + " " + Check.str(w.shape())
                     + " is not a floating [N, K] weight");
-        return new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype());
+        checkShape(name, w.size(0), w.size(1));
+        if (w.device().kind() == Device.Kind.CPU) return new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype());
+        Kernels k;
+        try {
+            k = Backend.of(w).kernels(Kernels.class);
+        } catch (UnsupportedOperationException none) {
+            try (Nf4Weight host = new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype())) {
+                return host.to(w.device());
+            }
+        }
+        return quantizeOn(k, w);
+    }
+
+    /**
+     * What a backend implements to quantize on its device, in three steps with the mean of the block absmax between
+     * them (the op reads it back: it is the weight's {@link #offset} field). Contiguous tensors on one device, outputs
+     * allocated by the op; results bit-identical to {@link Builder}'s (the same f32 operations in the same order).
+     */
+    public interface Kernels {
+        /**
+         * w [N, K] (K a multiple of 64) of bf16, f16, f32 or f64 (rounded to f32 first) → amax F32 [N·K/64], the
+         * max |w| of each block of 64 (NaN when the block holds one), and packed U8 [N·K/2], each element's nearest NF4
+         * level of clamp(w · f32(1 / max(amax, 1e-38)), −1, 1), high nibble first.
+         */
+        void quantizeBlocks(Tensor w, Tensor packed, Tensor amax);
+
+        /**
+         * stats F64 [2] ← (Σ amax in double, in any order; the lowest exponent e such that 2^e is a set bit of a finite
+         * nonzero amax value, {@link Integer#MAX_VALUE} when none).
+         */
+        void absmaxStats(Tensor amax, Tensor stats);
+
+        /**
+         * For each nested block c of 256 absmax values: nestedAbsmax[c] = max |amax − offset| (f32), qabsmax[b] the number
+         * of map midpoints below clamp((amax[b] − offset) · f32(1 / max(nestedAbsmax[c], 1e-38)), −1, 1); map F32 [256].
+         */
+        void quantizeAbsmax(Tensor amax, float offset, Tensor map, Tensor qabsmax, Tensor nestedAbsmax);
+    }
+
+    private static Nf4Weight quantizeOn(Kernels k, Tensor w) {
+        Device d = w.device();
+        int rows = w.size(0), cols = w.size(1);
+        long n = (long) rows * cols;
+        int blocks = (int) (n / BLOCK), nested = (blocks + NESTED_BLOCK - 1) / NESTED_BLOCK;
+        try (var g = Autograd.noGrad()) {
+            Tensor c = w.contiguous();
+            Tensor packed = Tensor.empty(d, DType.U8, (int) (n / 2)), amax = Tensor.empty(d, DType.F32, blocks);
+            k.quantizeBlocks(c, packed, amax);
+            if (c != w) c.close();
+            double[] stats;
+            try (Tensor s = Tensor.empty(d, DType.F64, 2)) {
+                k.absmaxStats(amax, s);
+                stats = s.toDoubleArray();
+            }
+            // The host sums in order; the device's sum is that one only when no order could round it, else the host sums.
+            double sum = exactInAnyOrder(stats[0], (int) stats[1]) ? stats[0] : sum(amax.toFloatArray());
+            float offset = mean(sum, blocks);
+            Tensor map = Tensor.fromHost(d, DType.F32, MemorySegment.ofArray(dynamicMap()), 256);
+            Tensor qabsmax = Tensor.empty(d, DType.U8, blocks), nestedAbsmax = Tensor.empty(d, DType.F32, nested);
+            k.quantizeAbsmax(amax, offset, map, qabsmax, nestedAbsmax);
+            amax.close();
+            return new Nf4Weight(packed, qabsmax, nestedAbsmax, map, offset, rows, cols, w.dtype());
+        }
+    }
+
+    /**
+     * Whether {@code sum}, a double sum of nonnegative floats whose set bits all lie at or above 2^lowest (in some order),
+     * is the sum in every order: true when it is not finite (NaN if a term is, else infinity, in any order), zero, or
+     * below 2^(lowest + 52). Then the exact sum is below 2^(lowest + 53) (an order's rounding errs by far less than
+     * half), so it and every partial sum of any order are multiples of 2^lowest under 2^53 of them: each addition is
+     * exact, and the host's sequential sum ({@link #sum}) is this one.
+     */
+    static boolean exactInAnyOrder(double sum, int lowest) {
+        if (!Double.isFinite(sum) || sum == 0) return true;
+        return lowest < Integer.MAX_VALUE && sum < Math.scalb(1.0, lowest + 52);
+    }
+
+    /** The block absmax summed as the host quantizer sums them: in double, in order. */
+    static double sum(float[] amax) {
+        double s = 0;
+        for (float a : amax) s += a;
+        return s;
+    }
+
+    /** absmax.mean() as bnb's double quantization subtracts it: the sum over the block count, in f32. */
+    static float mean(double sum, long blocks) { return (float) (sum / blocks); }
+
+    private static void checkShape(String name, int rows, int cols) {
+        if (rows <= 0 || cols <= 0 || cols % BLOCK != 0)
+            throw new IllegalArgumentException("nf4 quantize: " + name + " [" + rows + ", " + cols + "]: K = " + cols
+                    + " is not a multiple of the block size " + BLOCK + " (blocks would cross rows); keep this weight unquantized");
+        if ((long) rows * cols / 2 > Integer.MAX_VALUE - 8)
+            throw new IllegalArgumentException("nf4 quantize: " + name + " [" + rows + ", " + cols + "] has more than 2^32 elements");
     }
 
     /**
@@ -123,12 +219,8 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
         private int filled;                                     // rows added so far
 
         public Builder(String name, int rows, int cols) {
-            if (rows <= 0 || cols <= 0 || cols % BLOCK != 0)
-                throw new IllegalArgumentException("nf4 quantize: " + name + " [" + rows + ", " + cols + "]: K = " + cols
-                        + " is not a multiple of the block size " + BLOCK + " (blocks would cross rows); keep this weight unquantized");
+            checkShape(name, rows, cols);
             long n = (long) rows * cols;
-            if (n / 2 > Integer.MAX_VALUE - 8)
-                throw new IllegalArgumentException("nf4 quantize: " + name + " [" + rows + ", " + cols + "] has more than 2^32 elements");
             this.name = name;
             this.rows = rows;
             this.cols = cols;
@@ -200,9 +292,7 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
                 throw new IllegalStateException("nf4 quantize: " + name + ": " + filled + " of " + rows + " rows given");
             int blocks = amax.length;
             // Double quantization: offset = absmax.mean(), then quantize_blockwise(absmax − offset, blocksize=256).
-            double sum = 0;
-            for (float a : amax) sum += a;
-            float offset = (float) (sum / blocks);
+            float offset = mean(sum(amax), blocks);
             float[] map = dynamicMap(), mapBounds = midpoints(map);
             int nested = (blocks + NESTED_BLOCK - 1) / NESTED_BLOCK;
             float[] nestedAbsmax = new float[nested];

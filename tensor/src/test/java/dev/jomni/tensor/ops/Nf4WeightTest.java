@@ -2,12 +2,14 @@ package dev.jomni.tensor.ops;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Generator;
 import dev.jomni.tensor.Tensor;
+import java.util.Arrays;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
@@ -65,6 +67,56 @@ class Nf4WeightTest {
             }
         }
         System.out.printf("nf4 re-stack: worst absmax change %.3f of the bound%n", worst);
+    }
+
+    /**
+     * The device quantizer's host step: a sum taken as exact in any order is the sequential one for every shuffle; the
+     * test refuses sums that need more than 53 bits (there, two orders differ) and accepts non-finite and zero sums.
+     */
+    @Test
+    void aSumExactInAnyOrderIsTheSequentialSum() {
+        var r = new java.util.Random(41);
+        int exact = 0;
+        for (int trial = 0; trial < 200; trial++) {
+            int n = 1 + r.nextInt(5000), spread = r.nextInt(40);
+            float[] a = new float[n];
+            for (int i = 0; i < n; i++) a[i] = Math.scalb(r.nextFloat(), -r.nextInt(spread + 1) - 3);
+            double sequential = Nf4Weight.sum(a);
+            int lowest = Integer.MAX_VALUE;
+            for (float v : a)
+                if (v > 0) lowest = Math.min(lowest, Math.getExponent(v) - 23 + Integer.numberOfTrailingZeros(Float.floatToRawIntBits(v) & 0x7fffff | 0x800000));
+            float[] shuffled = a.clone();
+            for (int i = n - 1; i > 0; i--) {
+                int j = r.nextInt(i + 1);
+                float t = shuffled[i];
+                shuffled[i] = shuffled[j];
+                shuffled[j] = t;
+            }
+            double pairwise = pairwise(shuffled, 0, n);
+            if (Nf4Weight.exactInAnyOrder(pairwise, lowest)) {
+                assertEquals(sequential, pairwise, "trial " + trial + ": n " + n + ", spread 2^" + spread);
+                exact++;
+            }
+        }
+        assertTrue(exact > 20 && exact < 180, exact + " of 200 sums taken as exact: both kinds should occur");
+        // 1 + 2^-60 + 2^-60 …: the sequential sum drops every small term; pairs of them first keep some. Refused.
+        float[] wide = new float[1 << 10];
+        Arrays.fill(wide, 0x1p-60f);
+        wide[0] = 1f;
+        assertTrue(Nf4Weight.sum(wide) != pairwise(wide, 0, wide.length), "the two orders differ here");
+        assertFalse(Nf4Weight.exactInAnyOrder(pairwise(wide, 0, wide.length), -60));
+        assertTrue(Nf4Weight.exactInAnyOrder(Double.NaN, 0));
+        assertTrue(Nf4Weight.exactInAnyOrder(Double.POSITIVE_INFINITY, Integer.MAX_VALUE));
+        assertTrue(Nf4Weight.exactInAnyOrder(0, Integer.MAX_VALUE));
+        assertTrue(Nf4Weight.exactInAnyOrder(0x1p-149 * ((1L << 52) - 1), -149));
+        assertFalse(Nf4Weight.exactInAnyOrder(0x1p-149 * (1L << 52), -149));
+        assertEquals((float) (3.0 / 7), Nf4Weight.mean(3, 7));
+    }
+
+    private static double pairwise(float[] a, int from, int to) {
+        if (to - from == 1) return a[from];
+        int mid = (from + to) >>> 1;
+        return pairwise(a, from, mid) + pairwise(a, mid, to);
     }
 
     static void assertBytesEqual(Nf4Weight want, Nf4Weight got) {
