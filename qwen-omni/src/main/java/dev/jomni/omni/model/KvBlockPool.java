@@ -94,6 +94,14 @@ public final class KvBlockPool implements AutoCloseable {
         if (--refs[block] == 0) free.add(block);
     }
 
+    /** Layer {@code layer}'s keys as the paged decode op reads them: [blocks, nkv, blockSize, d], a view of the store. */
+    Tensor pagedKeys(int layer) { return paged(keys[layer]); }
+
+    /** Layer {@code layer}'s values as {@link #pagedKeys} gives its keys. */
+    Tensor pagedValues(int layer) { return paged(values[layer]); }
+
+    private Tensor paged(Tensor store) { return store.reshape(blocks, blockSize, kvHeads, headDim).permute(0, 2, 1, 3); }
+
     /** Copies the first {@code tokens} slots of block {@code from} into block {@code to}, in every layer. */
     void copyBlock(int from, int to, int tokens) {
         try (var g = Autograd.noGrad()) {
