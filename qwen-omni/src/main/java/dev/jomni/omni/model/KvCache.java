@@ -237,15 +237,9 @@ public final class KvCache implements AutoCloseable {
             }
             blockTable = Tensor.of(table, b, width).to(device);
             seqLens = Tensor.of(lens, b).to(device);
-            gatherIndex = null;
+            gatherIndex = null;                                // made by append if asked for (not by the thinker's paged steps)
         } else {
-            long[] index = new long[b * (past + t)];           // slot 0 (the zero block) where a row is shorter than past
-            for (int r = 0; r < b; r++) {
-                Sequence seq = rows.get(r);
-                for (int j = 0; j < seq.length; j++) index[r * (past + t) + j] = seq.slot(j);
-                for (int j = 0; j < t; j++) index[r * (past + t) + past + j] = slots[r * t + j];
-            }
-            gatherIndex = Tensor.of(index, index.length).to(device);
+            gatherIndex = gatherIndex(past, t, 0, device);
             blockTable = seqLens = null;
         }
         for (int r = 0; r < b; r++) {
@@ -256,6 +250,20 @@ public final class KvCache implements AutoCloseable {
         planPast = past;
     }
 
+    /**
+     * The batch view's slots (see the class comment) for a step of t tokens after past, each row holding its
+     * length − moved tokens before the step (moved: 0 while planning, T once the lengths have moved on).
+     */
+    private Tensor gatherIndex(int past, int t, int moved, Device device) {
+        long[] index = new long[rows.size() * (past + t)];     // slot 0 (the zero block) where a row is shorter than past
+        for (int r = 0; r < rows.size(); r++) {
+            Sequence seq = rows.get(r);
+            int before = seq.length - moved;
+            for (int j = 0; j < before + t; j++) index[r * (past + t) + (j < before ? j : past + j - before)] = seq.slot(j);
+        }
+        return Tensor.of(index, index.length).to(device);
+    }
+
     /** Copies this step's k and v [B, nkv, T, d] into the planned slots of the layer's stores [slots, nkv, d]: one copy each. */
     private void write(int layer, Tensor k, Tensor v) {
         int b = k.size(0), t = k.size(2);
@@ -264,6 +272,7 @@ public final class KvCache implements AutoCloseable {
     }
 
     private Tensor view(Tensor store, int b, int s) {
+        if (gatherIndex == null) gatherIndex = gatherIndex(planPast, planT, planT, store.device());   // a paged step asked for it (tests do)
         return store.indexSelect(0, gatherIndex).reshape(b, s, pool.kvHeads, pool.headDim).transpose(1, 2);   // [B, nkv, S, d]
     }
 
