@@ -10,7 +10,8 @@ import java.util.ArrayDeque;
 /**
  * Keys and values of every decoder layer in fixed-size blocks, allocated once (vLLM's paged KV cache,
  * arXiv:2309.06180): per layer one K and one V tensor [blocks·blockSize, nkv, d], token-major so that
- * the slots of any set of sequences are read with one indexSelect. A sequence owns a block table
+ * the slots of any set of sequences are read with one indexSelect, written with one indexCopy, and viewed
+ * without a copy as the [blocks, nkv, blockSize, d] caches the paged decode op reads. A sequence owns a block table
  * ({@link KvCache.Sequence}); blocks are reference-counted, so the samples of one prompt share its
  * blocks ({@link KvCache.Sequence#fork}, copy-on-write), and go back to the free list when the last
  * sequence holding them ends. Block 0 is never handed out: it stays zero and fills the padding of a
