@@ -53,6 +53,7 @@ public final class CudaBackend implements Backend {
         kernels.register(dev.jomni.tensor.ops.Nf4Matmul.Kernels.class, new CudaNf4Matmul(this));
         kernels.register(dev.jomni.tensor.ops.Nf4Weight.Kernels.class, new CudaNf4Quantize(this));
         kernels.register(dev.jomni.tensor.ops.AdamWStep.Kernels.class, new CudaAdamWStep(this));
+        kernels.register(dev.jomni.tensor.ops.IndexCopy.Kernels.class, new CudaIndexCopy(this));
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CUDA; }

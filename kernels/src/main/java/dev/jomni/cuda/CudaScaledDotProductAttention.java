@@ -307,6 +307,11 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         po.close();
     }
 
+    @Override
+    public boolean decodes(DType dtype, int headDim) {
+        return (headDim == 64 || headDim == 128) && (dtype == DType.BF16 || dtype == DType.F16);
+    }
+
     /** attention.cu's DCH: cached tokens per decode block. */
     private static final int DECODE_CHUNK = 256;
 

@@ -31,7 +31,8 @@ final class Attention extends Module {
 
     /**
      * @param x    [B, T, H]
-     * @param mask  causal after the cached tokens, hiding the padding keys of each batch row
+     * @param mask  causal after the cached tokens, hiding the padding keys of each batch row (unused, may be null,
+     *              when the cache {@link KvCache#decodes} this step)
      * @param cache null, or the layer's cache (this step's k, v are appended)
      */
     Tensor forward(Tensor x, Rope rope, AttentionMask mask, KvCache cache, int layer) {
@@ -39,6 +40,8 @@ final class Attention extends Module {
         Tensor q = rope.apply(qNorm.forward(qProj.forward(x).reshape(b, t, heads, headDim)).transpose(1, 2));     // [B, nh, T, d]
         Tensor k = rope.apply(kNorm.forward(kProj.forward(x).reshape(b, t, kvHeads, headDim)).transpose(1, 2));   // [B, nkv, T, d]
         Tensor v = vProj.forward(x).reshape(b, t, kvHeads, headDim).transpose(1, 2);
+        if (cache != null && cache.decodes(t))                 // one token per row over the paged cache: no mask, no gather
+            return oProj.forward(cache.attend(layer, q, k, v).transpose(1, 2).reshape(b, t, heads * headDim));
         if (cache != null) {
             Tensor[] kv = cache.append(layer, k, v);
             k = kv[0];

@@ -26,8 +26,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * can promise them every block they may need (prompt + max new tokens, so decoding never runs out
  * and nothing is preempted): each admitted request is prefilled alone (its audio through the encoder,
  * its prompt into its own blocks, shared copy-on-write by its n samples) and yields its first token. Then every running sequence decodes one
- * token; sequences with the same adapter decode as one batch (rows of different lengths, the gap
- * masked). A sequence leaves as soon as it meets a stop token or its max new tokens, or is cancelled,
+ * token; sequences with the same adapter decode as one batch of rows of different lengths: each layer writes the
+ * step's keys and values into the rows' slots of the pool in place and attends over the pool's blocks through the
+ * rows' block tables (ScaledDotProductAttention.decode, one call per layer; see {@link KvCache}), and the only
+ * host synchronisation of the step is reading the picked tokens. A sequence leaves as soon as it meets a stop token or its max new tokens, or is cancelled,
  * and its blocks go back to the pool at once.
  *
  * <p>Tokens are picked as {@link Generation} picks them, from a generator per request seeded with its
@@ -426,7 +428,7 @@ public final class GenerationEngine implements AutoCloseable {
         for (int r = 0; r < b; r++) {
             Active a = rows.get(r);
             ids[r] = a.last;
-            Arrays.fill(mask, r * (past + 1), r * (past + 1) + a.seq.length(), 1);   // its tokens, then the masked gap
+            Arrays.fill(mask, r * (past + 1), r * (past + 1) + a.seq.length(), 1);   // its tokens, then the gap (positions only: paged decode needs no mask)
             mask[r * (past + 1) + past] = 1;
             seqs.add(a.seq);
         }

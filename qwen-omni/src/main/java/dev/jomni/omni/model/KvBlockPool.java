@@ -10,7 +10,8 @@ import java.util.ArrayDeque;
 /**
  * Keys and values of every decoder layer in fixed-size blocks, allocated once (vLLM's paged KV cache,
  * arXiv:2309.06180): per layer one K and one V tensor [blocks·blockSize, nkv, d], token-major so that
- * the slots of any set of sequences are read with one indexSelect. A sequence owns a block table
+ * the slots of any set of sequences are read with one indexSelect, written with one indexCopy, and viewed
+ * without a copy as the [blocks, nkv, blockSize, d] caches the paged decode op reads. A sequence owns a block table
  * ({@link KvCache.Sequence}); blocks are reference-counted, so the samples of one prompt share its
  * blocks ({@link KvCache.Sequence#fork}, copy-on-write), and go back to the free list when the last
  * sequence holding them ends. Block 0 is never handed out: it stays zero and fills the padding of a
@@ -93,6 +94,14 @@ public final class KvBlockPool implements AutoCloseable {
         assert block > 0 && block < blocks && refs[block] > 0 : "block " + block + " released twice or out of range";
         if (--refs[block] == 0) free.add(block);
     }
+
+    /** Layer {@code layer}'s keys as the paged decode op reads them: [blocks, nkv, blockSize, d], a view of the store. */
+    Tensor pagedKeys(int layer) { return paged(keys[layer]); }
+
+    /** Layer {@code layer}'s values as {@link #pagedKeys} gives its keys. */
+    Tensor pagedValues(int layer) { return paged(values[layer]); }
+
+    private Tensor paged(Tensor store) { return store.reshape(blocks, blockSize, kvHeads, headDim).permute(0, 2, 1, 3); }
 
     /** Copies the first {@code tokens} slots of block {@code from} into block {@code to}, in every layer. */
     void copyBlock(int from, int to, int tokens) {

@@ -5,6 +5,8 @@ import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Scope;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.IndexCopy;
+import dev.jomni.tensor.ops.ScaledDotProductAttention;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -20,8 +22,14 @@ import java.util.List;
  * past + T − 1. Rows of one length (as {@link Generation} decodes them) give exactly the tensor the old
  * concatenating cache gave. The view is gathered from the block table with one indexSelect per layer
  * into a step-local tensor (O(B·S) per step, released with the step's scope, no growth across steps);
- * attention reads it as a strided [B, nkv, S, d] view. A flash-attention decode kernel reading the block
- * table directly will remove the gather.
+ * attention reads it as a strided [B, nkv, S, d] view.
+ *
+ * <p>Paged decode. A cache over a shared pool (the engine's) decodes one token per row without the batch
+ * view: {@link #decodes} is true, and each layer writes its new k and v into the rows' slots (one
+ * {@link IndexCopy} each) and attends with {@link ScaledDotProductAttention#decode} over the pool's blocks
+ * through a block table [B, maxBlocks] and the rows' lengths, planned once per step and read by every layer
+ * (each row sees exactly its own tokens: no gap, no mask, nothing gathered). Where the device's decode kernels do not
+ * take the pool's dtype or head size (CUDA: bf16/f16, head_dim 64 or 128) it keeps the batch view.
  */
 public final class KvCache implements AutoCloseable {
     /** Tokens per row a {@link #KvCache(int)} cache holds. */
@@ -38,9 +46,11 @@ public final class KvCache implements AutoCloseable {
 
     // The plan of the current forward pass, made at layer 0 and used by every layer.
     private int planT = -1, planPast;
-    private int[][] writeSlots;                                // [B][T] pool slot of each new token
     private boolean planned;                                   // planStep ran for the step layer 0 is about to append
-    private Tensor gatherIndex;                                // [B·(past + T)] I64 on the pool's device, in the caller's scope
+    private final boolean paged;                               // T = 1 steps attend over the pool's blocks (see the class comment)
+    private Tensor writeIndex;                                 // [B·T] I64 pool slot of each new token, row-major
+    private Tensor gatherIndex;                                // batch view: [B·(past + T)] I64 on the pool's device, in the caller's scope
+    private Tensor blockTable, seqLens;                        // paged decode: I32 [B, maxBlocks] and [B]
 
     /** The one block table of a sequence: its tokens' slots in a pool, in order. */
     public static final class Sequence {
@@ -107,6 +117,7 @@ public final class KvCache implements AutoCloseable {
         this.pool = pool;
         this.ownsPool = false;
         this.rows = List.copyOf(rows);
+        this.paged = ScaledDotProductAttention.decodes(pool.keys[0].device(), pool.keys[0].dtype(), pool.headDim);
         ropeDeltas = new long[rows.size()];
         for (int r = 0; r < ropeDeltas.length; r++) ropeDeltas[r] = rows.get(r).ropeDelta;
     }
@@ -117,6 +128,7 @@ public final class KvCache implements AutoCloseable {
         this.layers = layers;
         this.maxTokens = maxTokens;
         this.ownsPool = true;
+        this.paged = false;                                    // its rows may hold padding (Generation's left-padded batch)
     }
 
     public KvCache(int layers) { this(layers, DEFAULT_MAX_TOKENS); }
@@ -137,6 +149,36 @@ public final class KvCache implements AutoCloseable {
      * @return {K, V} [B, nkv, past + T, d] each, views of step-local tensors
      */
     Tensor[] append(int layer, Tensor k, Tensor v) {
+        planLayer(layer, k);
+        int b = k.size(0), t = k.size(2);
+        try (var g = Autograd.noGrad()) {
+            write(layer, k, v);
+            int s = planPast + t;
+            return new Tensor[] {view(pool.keys[layer], b, s), view(pool.values[layer], b, s)};
+        }
+    }
+
+    /** Whether a step of {@code t} new tokens per row attends with {@link #attend} (paged decode) rather than {@link #append}. */
+    boolean decodes(int t) { return paged && t == 1; }
+
+    /**
+     * Paged decode of one layer: writes this step's k and v into the rows' slots and returns the attention of q
+     * over each row's tokens, the new one included.
+     *
+     * @param q [B, nh, 1, d]; k, v [B, nkv, 1, d]
+     * @return [B, nh, 1, d]
+     */
+    Tensor attend(int layer, Tensor q, Tensor k, Tensor v) {
+        planLayer(layer, k);
+        if (blockTable == null) throw new IllegalStateException("kv cache: layer " + layer + " attends paged, but the step was planned with T = " + planT);
+        try (var g = Autograd.noGrad()) {
+            write(layer, k, v);
+            return ScaledDotProductAttention.decode(q, pool.pagedKeys(layer), pool.pagedValues(layer), blockTable, seqLens);
+        }
+    }
+
+    /** Layer 0 plans the step unless the thinker already has; every layer checks it appends what was planned. */
+    private void planLayer(int layer, Tensor k) {
         if (layer == 0) {
             if (!planned) plan(k.size(0), k.size(2), k.size(1), k.size(3), k.dtype(), k.device());
             else if (pool.keys[0].dtype() != k.dtype() || !pool.keys[0].device().equals(k.device()))
@@ -148,12 +190,6 @@ public final class KvCache implements AutoCloseable {
         if (t != planT || b != rows.size())
             throw new IllegalStateException("kv cache: layer " + layer + " appends " + Arrays.toString(k.shape())
                     + " but layer 0 planned " + rows.size() + " rows of " + planT + " tokens");
-        try (var g = Autograd.noGrad()) {
-            write(pool.keys[layer], k);
-            write(pool.values[layer], v);
-            int s = planPast + t;
-            return new Tensor[] {view(pool.keys[layer], b, s), view(pool.values[layer], b, s)};
-        }
     }
 
     /**
@@ -165,7 +201,7 @@ public final class KvCache implements AutoCloseable {
         planned = true;
     }
 
-    /** Blocks for the new tokens, their slots, the gather index; the rows' lengths move on by T. */
+    /** Blocks for the new tokens, their slots, the gather index (or the block table); the rows' lengths move on by T. */
     private void plan(int b, int t, int kvHeads, int headDim, DType dtype, Device device) {
         if (rows == null) {                                    // own pool, first pass: B is known now
             int perRow = (maxTokens + OWN_BLOCK_SIZE - 1) / OWN_BLOCK_SIZE;
@@ -187,37 +223,56 @@ public final class KvCache implements AutoCloseable {
                         + maxTokens + " (new KvCache(layers, maxTokens))");
             seq.reserve(seq.length + t);
         }
-        writeSlots = new int[b][t];
-        long[] index = new long[b * (past + t)];               // slot 0 (the zero block) where a row is shorter than past
-        for (int r = 0; r < b; r++) {
-            Sequence seq = rows.get(r);
-            for (int j = 0; j < seq.length; j++) index[r * (past + t) + j] = seq.slot(j);
-            for (int j = 0; j < t; j++) index[r * (past + t) + past + j] = writeSlots[r][j] = seq.slot(seq.length + j);
+        long[] slots = new long[b * t];
+        for (int r = 0; r < b; r++) for (int j = 0; j < t; j++) slots[r * t + j] = rows.get(r).slot(rows.get(r).length + j);
+        writeIndex = Tensor.of(slots, slots.length).to(device);
+        if (decodes(t)) {
+            int width = 0;
+            for (Sequence seq : rows) width = Math.max(width, seq.blocks.size());
+            int[] table = new int[b * width], lens = new int[b];
+            for (int r = 0; r < b; r++) {
+                Sequence seq = rows.get(r);
+                for (int j = 0; j < seq.blocks.size(); j++) table[r * width + j] = seq.blocks.get(j);
+                lens[r] = seq.length + t;
+            }
+            blockTable = Tensor.of(table, b, width).to(device);
+            seqLens = Tensor.of(lens, b).to(device);
+            gatherIndex = null;                                // made by append if asked for (not by the thinker's paged steps)
+        } else {
+            gatherIndex = gatherIndex(past, t, 0, device);
+            blockTable = seqLens = null;
         }
         for (int r = 0; r < b; r++) {
             rows.get(r).length += t;
             rows.get(r).ropeDelta = ropeDeltas == null ? 0 : ropeDeltas[r];   // the prefill has just set them (Thinker.applyRopeDeltas)
         }
-        gatherIndex = Tensor.of(index, index.length).to(device);
         planT = t;
         planPast = past;
     }
 
-    /** Copies x [B, nkv, T, d] into the planned slots of store [slots, nkv, d], one copy per run of consecutive slots. */
-    private void write(Tensor store, Tensor x) {
-        int t = x.size(2);
-        for (int r = 0; r < writeSlots.length; r++) {
-            Tensor row = x.narrow(0, r, 1).squeeze(0).transpose(0, 1);                 // [T, nkv, d]
-            for (int j = 0; j < t; ) {
-                int run = 1;
-                while (j + run < t && writeSlots[r][j + run] == writeSlots[r][j] + run) run++;
-                store.narrow(0, writeSlots[r][j], run).assign(row.narrow(0, j, run));
-                j += run;
-            }
+    /**
+     * The batch view's slots (see the class comment) for a step of t tokens after past, each row holding its
+     * length − moved tokens before the step (moved: 0 while planning, T once the lengths have moved on).
+     */
+    private Tensor gatherIndex(int past, int t, int moved, Device device) {
+        long[] index = new long[rows.size() * (past + t)];     // slot 0 (the zero block) where a row is shorter than past
+        for (int r = 0; r < rows.size(); r++) {
+            Sequence seq = rows.get(r);
+            int before = seq.length - moved;
+            for (int j = 0; j < before + t; j++) index[r * (past + t) + (j < before ? j : past + j - before)] = seq.slot(j);
         }
+        return Tensor.of(index, index.length).to(device);
+    }
+
+    /** Copies this step's k and v [B, nkv, T, d] into the planned slots of the layer's stores [slots, nkv, d]: one copy each. */
+    private void write(int layer, Tensor k, Tensor v) {
+        int b = k.size(0), t = k.size(2);
+        IndexCopy.indexCopy(pool.keys[layer], writeIndex, k.transpose(1, 2).reshape(b * t, pool.kvHeads, pool.headDim));
+        IndexCopy.indexCopy(pool.values[layer], writeIndex, v.transpose(1, 2).reshape(b * t, pool.kvHeads, pool.headDim));
     }
 
     private Tensor view(Tensor store, int b, int s) {
+        if (gatherIndex == null) gatherIndex = gatherIndex(planPast, planT, planT, store.device());   // a paged step asked for it (tests do)
         return store.indexSelect(0, gatherIndex).reshape(b, s, pool.kvHeads, pool.headDim).transpose(1, 2);   // [B, nkv, S, d]
     }
 

@@ -207,7 +207,8 @@ public final class Thinker extends Module {
         if (cache != null) applyRopeDeltas(cache, positions, attentionMask.toLongArray(), past);
         Rope rope = Rope.of(config.text(), positions, h.dtype(), h.device());
         // Query i (position past + i) sees keys j ≤ past + i that are not padding (attention_mask[b, j] = 1).
-        AttentionMask mask = AttentionMask.causal(past).withKeyMask(attentionMask.to(h.device()));
+        // (A paged decode step attends to each row's own tokens through the cache's block table: no mask to upload.)
+        AttentionMask mask = cache != null && cache.decodes(t) ? null : AttentionMask.causal(past).withKeyMask(attentionMask.to(h.device()));
         List<Tensor> hidden = new ArrayList<>();
         List<Tensor> routerLogits = config.text().outputRouterLogits() ? new ArrayList<>() : null;
         hidden.add(h);

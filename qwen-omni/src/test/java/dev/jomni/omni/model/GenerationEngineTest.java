@@ -73,6 +73,52 @@ class GenerationEngineTest {
         }
     }
 
+    /**
+     * Greedy over the paged decode path in the situations it must get right at once: prompts of 7, 8 and 9 tokens
+     * (blocks of 4: the first decoded token fills a block, opens one, or lands mid-block) joining a running batch
+     * at different steps, n = 3 samples sharing a prompt whose last block is partly filled (copy-on-write on the
+     * first write), and the LoRA adapter on some requests only. Each equals {@link Generation#greedy} alone (with
+     * the adapter applied for its requests).
+     */
+    @Test
+    void pagedDecodeOfMixedLengthsSharedPromptsAndAdaptersGivesTheOneByOneGreedyTokens() {
+        List<long[]> ps = new ArrayList<>();
+        for (int n : new int[] {7, 8, 9, 6}) {
+            long[] p = new long[n];
+            for (int i = 0; i < n; i++) p[i] = (53L * i + 29L * n) % 1000;
+            ps.add(p);
+        }
+        int[] maxNew = {11, 6, 9, 13};
+        String[] adapter = {null, "tuned", null, "tuned"};
+        long[][] want = new long[4][];
+        for (int i = 0; i < 4; i++) if (adapter[i] == null) want[i] = Generation.greedy(thinker, ps.get(i), null, maxNew[i]);
+        long[] shared = Generation.greedy(thinker, ps.get(2), null, 10);
+        LoraAdapter applied = LoraAdapter.apply(tiny("lora/adapter"), thinker);
+        try {
+            for (int i = 0; i < 4; i++) if (adapter[i] != null) want[i] = Generation.greedy(thinker, ps.get(i), null, maxNew[i]);
+        } finally {
+            applied.detach();
+        }
+        assertFalse(Arrays.equals(want[3], Generation.greedy(thinker, ps.get(3), null, maxNew[3])), "the adapter changes request 3's tokens");
+        try (var engine = engine(200, 8)) {
+            engine.loadAdapter("tuned", tiny("lora/adapter"));
+            List<GenerationEngine.Handle> handles = new ArrayList<>();
+            for (int i = 0; i < 4; i++) {
+                handles.add(engine.submit(new GenerationEngine.Request(ps.get(i), null, Generation.Settings.greedy(maxNew[i]), adapter[i]), t -> {}));
+                for (int s = 0; s < i + 1; s++) engine.step();                  // each joins a batch already decoding
+            }
+            var samples = engine.submit(new GenerationEngine.Request(ps.get(2), null, Generation.Settings.greedy(10), null), 3, i -> t -> {});
+            int before = engine.stats().blocksUsed();
+            engine.step();                                                     // prefilled once: 3 blocks of 9 tokens, then one token each
+            int prompt = (ps.get(2).length + 3) / 4;
+            assertTrue(engine.stats().blocksUsed() - before < 3 * prompt, "the samples share their prompt's blocks");
+            engine.runUntilIdle();
+            for (int i = 0; i < 4; i++) assertArrayEquals(want[i], handles.get(i).result().join().tokens(), "request " + i + " (" + adapter[i] + ")");
+            for (int i = 0; i < 3; i++) assertArrayEquals(shared, samples.get(i).result().join().tokens(), "greedy sample " + i + " of the shared prompt");
+            assertEquals(0, engine.stats().blocksUsed(), "every block is back in the pool");
+        }
+    }
+
     @Test
     void samplingFollowsEachRequestsSeedWhateverElseRuns() {
         var topK = new Generation.Settings(8, 1.0, 5, 0.9, 7, Set.of());

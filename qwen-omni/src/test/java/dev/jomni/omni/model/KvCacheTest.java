@@ -90,8 +90,8 @@ class KvCacheTest {
     }
 
     /**
-     * Memory per decode step: the cache's storage is allocated once; a step allocates only the gather index and
-     * two gathered views per layer (B·S·nkv·d each, linear in S, the size attention reads anyway) and leaves
+     * Memory per decode step: the cache's storage is allocated once; a step allocates only the gather index, the
+     * write index (the new token's slot) and two gathered views per layer (B·S·nkv·d each, linear in S, the size attention reads anyway) and leaves
      * nothing live behind once its scope closes. The old cache re-allocated and copied the whole cache every
      * step and kept it.
      */
@@ -109,13 +109,66 @@ class KvCacheTest {
                     long mark = Memory.mark();
                     cache.append(0, k, k);
                     long[] layer0 = Memory.liveSince(mark);
-                    assertEquals(3, layer0[0], "the gather index and the two gathered views, nothing else");
-                    assertEquals(2L * s * nkv * d * 4 + 8L * s, layer0[1], "bytes of layer 0's append at S = " + s);
+                    assertEquals(4, layer0[0], "the gather and write indices and the two gathered views, nothing else");
+                    assertEquals(2L * s * nkv * d * 4 + 8L * s + 8, layer0[1], "bytes of layer 0's append at S = " + s);
                     mark = Memory.mark();
                     cache.append(1, k, k);
                     assertEquals(2L * s * nkv * d * 4, Memory.liveSince(mark)[1], "layer 1 reuses the index");
                 }
             }
+        }
+    }
+
+    /**
+     * A paged decode step over a shared pool gathers nothing: per step only the write index [B], the block table
+     * [B, maxBlocks] and the lengths [B] (4 bytes a block, not S·nkv·d), per layer only the attention's output; and
+     * what it attends to is each row's own tokens, the new one included, as full attention over them gives.
+     */
+    @Test
+    void aPagedStepAllocatesOnlyItsTablesAndAttendsToEachRowsOwnTokens() {
+        var g = new Generator(13);
+        int nkv = 2, nh = 4, d = 8, bs = 4;
+        try (var noGrad = Autograd.noGrad(); var pool = new KvBlockPool(2, nkv, d, bs, 64, DType.F32, Device.cpu())) {
+            var a = new KvCache.Sequence(pool);
+            var c = new KvCache.Sequence(pool);
+            List<List<Tensor>> keys = List.of(new ArrayList<>(), new ArrayList<>()), values = List.of(new ArrayList<>(), new ArrayList<>());
+            int r = 0;
+            for (var seq : List.of(a, c)) {
+                int n = r == 0 ? 30 : 5;
+                Tensor k = Tensor.randn(g, DType.F32, 1, nkv, n, d), v = Tensor.randn(g, DType.F32, 1, nkv, n, d);
+                var prefill = new KvCache(pool, List.of(seq));
+                prefill.append(0, k, v);
+                prefill.append(1, v, k);
+                keys.get(r).add(k);
+                values.get(r++).add(v);
+            }
+            for (int step = 0; step < 12; step++) {                           // row c crosses block boundaries
+                var batch = new KvCache(pool, List.of(a, c));
+                assertTrue(batch.decodes(1));
+                Tensor q = Tensor.randn(g, DType.F32, 2, nh, 1, d), k = Tensor.randn(g, DType.F32, 2, nkv, 1, d), v = Tensor.randn(g, DType.F32, 2, nkv, 1, d);
+                for (int row = 0; row < 2; row++) {
+                    keys.get(row).add(k.narrow(0, row, 1));
+                    values.get(row).add(v.narrow(0, row, 1));
+                }
+                try (var scope = Scope.open()) {
+                    long mark = Memory.mark();
+                    Tensor out = batch.attend(0, q, k, v);
+                    long[] live = Memory.liveSince(mark);
+                    int width = Math.max(a.blocks(), c.blocks());
+                    assertEquals(4, live[0], "the write index, block table, lengths and the output, nothing else");
+                    assertEquals(8L * 2 + 4L * 2 * width + 4L * 2 + 4L * 2 * nh * d, live[1], "bytes of layer 0's paged step");
+                    mark = Memory.mark();
+                    batch.attend(1, q, v, k);
+                    assertEquals(4L * 2 * nh * d, Memory.liveSince(mark)[1], "layer 1 reuses the step's tables");
+                    for (int row = 0; row < 2; row++) {
+                        Tensor want = q.narrow(0, row, 1).scaledDotProductAttention(Tensor.cat(keys.get(row), 2), Tensor.cat(values.get(row), 2), null);
+                        assertArrayEquals(want.toDoubleArray(), out.narrow(0, row, 1).toDoubleArray(), 1e-6, "row " + row + " at step " + step);
+                    }
+                }
+            }
+            a.free();
+            c.free();
+            assertEquals(63, pool.freeBlocks());
         }
     }
 
@@ -141,7 +194,7 @@ class KvCacheTest {
         }
     }
 
-    /** The engine's layout (rows of different lengths, the gap masked) gives each row the logits it gets alone. */
+    /** The engine's decode step (rows of different lengths over the paged pool) gives each row the logits it gets alone. */
     @Test
     void aBatchOfSequencesOfDifferentLengthsGivesEachItsOwnLogits() {
         int v = thinker.config.text().vocabSize();
@@ -168,7 +221,9 @@ class KvCacheTest {
                 for (int j = 0; j < prompts[r].length; j++) mask[r * (past + 1) + j] = 1;
                 mask[r * (past + 1) + past] = 1;
             }
-            var out = thinker.forward(Tensor.of(new long[] {42, 42}, 2, 1), Tensor.of(mask, 2, past + 1), null, new KvCache(pool, seqs));
+            var batch = new KvCache(pool, seqs);
+            assertTrue(batch.decodes(1), "the step attends over the paged pool (ScaledDotProductAttention.decode)");
+            var out = thinker.forward(Tensor.of(new long[] {42, 42}, 2, 1), Tensor.of(mask, 2, past + 1), null, batch);
             double[] got = out.logits().toDoubleArray();
             for (int r = 0; r < 2; r++) {
                 assertEquals(prompts[r].length, out.positions()[0][r][0], "row " + r + ": the position counts its own tokens only");

@@ -50,6 +50,7 @@ public final class CpuBackend implements Backend {
         kernels.register(LinearCrossEntropy.Kernels.class, new CpuLinearCrossEntropy());
         kernels.register(Nf4Matmul.Kernels.class, new CpuNf4Matmul());
         kernels.register(dev.jomni.tensor.ops.AdamWStep.Kernels.class, new CpuAdamWStep());
+        kernels.register(dev.jomni.tensor.ops.IndexCopy.Kernels.class, new CpuIndexCopy());
     }
 
     @Override public Device.Kind kind() { return Device.Kind.CPU; }

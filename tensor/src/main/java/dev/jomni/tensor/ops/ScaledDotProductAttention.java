@@ -67,6 +67,14 @@ public final class ScaledDotProductAttention {
          * @param lse        [B, nh, 1] contiguous, f32 (f64 for f64 inputs)
          */
         void decode(Tensor q, Tensor kCache, Tensor vCache, Tensor blockTable, Tensor seqLens, double scale, Tensor out, Tensor lse);
+
+        /** Whether {@link #decode} takes caches of this dtype and head size (a device's kernels may cover only some). */
+        default boolean decodes(DType dtype, int headDim) { return true; }
+    }
+
+    /** Whether {@link #decode} runs on {@code device} for caches of {@code dtype} with heads of {@code headDim}. */
+    public static boolean decodes(dev.jomni.tensor.Device device, DType dtype, int headDim) {
+        return Backend.of(device).kernels(Kernels.class).decodes(dtype, headDim);
     }
 
     /** With the default scale 1/√d. */
