@@ -33,7 +33,7 @@ import org.openjdk.jmh.runner.IterationType;
  * same clocks); CUDA events, medians. Bandwidth counts the bytes each must read and write: blockwise 8-bit reads
  * p, g, both codes and both absmax and writes p, the codes and the absmax, 16 + 16/256 bytes per element; torch's
  * f32 AdamW reads p, g, m, v and writes p, m, v, 28 bytes; the copy reads and writes half of that each. Paged: the
- * 8-bit state in CUDA managed memory (resident: it fits). kernel: v2 the default kernels, v1 the first ones
+ * 8-bit state in CUDA managed memory (resident: it fits). kernel: v2 the vectorised kernels (opt-in), v1 the first ones (the default)
  * (-Djomni.adamw.kernel). Results: OP[_v1]_100M_ms, OP[_v1]_100M_TBps, OP[_v1]_copy_100M_TBps and OP[_v1]_vs_copy,
  * plus copy_100M_TBps (adamw_8bit's copy, for scripts/gpu's summary). Target: the 8-bit step at ≥ 0.8× the copy.
  */

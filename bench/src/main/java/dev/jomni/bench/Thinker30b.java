@@ -67,6 +67,7 @@ public final class Thinker30b {
         device = Device.parse(arg("device", "cuda"));
         dtype = device.kind() == Device.Kind.CPU ? DType.F32 : DType.BF16;
         use4bit = Boolean.parseBoolean(arg("use_4bit", "false"));
+        if (use4bit) System.setProperty(Nf4Weight.DEVICE_QUANTIZE, "true");   // the host quantizer would take ~30 min for 48 layers
     }
 
     public static void main(String[] argv) throws Exception {

@@ -1,6 +1,7 @@
 package dev.jomni.cli;
 
 import dev.jomni.omni.model.Bnb4bitCheckpoint;
+import dev.jomni.tensor.ops.Nf4Weight;
 import java.nio.file.Path;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -34,7 +35,9 @@ final class QuantizeCommand implements Callable<Integer> {
     public Integer call() {
         if (out.toAbsolutePath().normalize().equals(model.toAbsolutePath().normalize()))
             throw new IllegalArgumentException("omni quantize: --out " + out + " is the model folder; write elsewhere");
-        var w = Bnb4bitCheckpoint.write(model, out, maxShardSize, dev.jomni.tensor.Device.parse(device));
+        var where = dev.jomni.tensor.Device.parse(device);
+        if (where.kind() != dev.jomni.tensor.Device.Kind.CPU) System.setProperty(Nf4Weight.DEVICE_QUANTIZE, "true");   // asked for by name
+        var w = Bnb4bitCheckpoint.write(model, out, maxShardSize, where);
         for (String n : w.notes()) System.err.println(n);
         System.out.printf(Locale.ROOT, "quantize: %d NF4 weights, %d kept as stored, %,d bytes of tensors in %d file(s) in %s%n",
                 w.nf4Weights(), w.denseWeights(), w.bytes(), w.files().size(), out);

@@ -307,9 +307,12 @@ final class CudaScaledDotProductAttention implements ScaledDotProductAttention.K
         po.close();
     }
 
+    static final String PAGED_DECODE = "jomni.attention.pagedDecode";
+
     @Override
     public boolean decodes(DType dtype, int headDim) {
-        return (headDim == 64 || headDim == 128) && (dtype == DType.BF16 || dtype == DType.F16);
+        // opt-in (-Djomni.attention.pagedDecode=true, read at each call) until GenerationEngineCudaTest has passed on a GPU
+        return Boolean.getBoolean(PAGED_DECODE) && (headDim == 64 || headDim == 128) && (dtype == DType.BF16 || dtype == DType.F16);
     }
 
     /** attention.cu's DCH: cached tokens per decode block. */

@@ -10,6 +10,8 @@ import dev.jomni.tensor.Tensor;
 import dev.jomni.tensor.ops.Nf4Weight;
 import dev.jomni.tensor.spi.Backend;
 import java.lang.foreign.MemorySegment;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -18,6 +20,12 @@ import org.junit.jupiter.params.provider.CsvSource;
 /** nf4_quantize.cu against the host quantizer (Nf4Weight.Builder) on fresh random weights: every part bit-identical. */
 @Tag("gpu")
 class CudaNf4QuantizeTest {
+    @BeforeAll
+    static void onTheDevice() { System.setProperty(Nf4Weight.DEVICE_QUANTIZE, "true"); }   // off by default: the kernels under test
+
+    @AfterAll
+    static void back() { System.clearProperty(Nf4Weight.DEVICE_QUANTIZE); }
+
     /**
      * Shapes: one block; block counts below, at and across 256 (a partial last nested block); a scaled-down expert stack
      * slice of the 30B model ([4·1536, 2048] of gate_up's [128·1536, 2048], [2048·2, 768] of down's); a row of 8192.

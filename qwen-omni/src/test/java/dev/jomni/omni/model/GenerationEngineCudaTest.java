@@ -17,6 +17,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -39,6 +40,7 @@ class GenerationEngineCudaTest {
     @BeforeAll
     static void load() throws Exception {
         assumeTrue(Cuda.available(), () -> "no CUDA driver or GPU: " + Cuda.unavailableReason());
+        System.setProperty("jomni.attention.pagedDecode", "true");     // opt-in on CUDA: the path under test
         String config = Files.readString(tiny("model").resolve("config.json"));
         assertTrue(config.contains("\"head_dim\": 16,"), "the fixture's text head_dim");
         Path file = dir.resolve("config.json");
@@ -46,6 +48,9 @@ class GenerationEngineCudaTest {
         thinker = RandomWeights.build(file, 5, DType.BF16, Device.cuda(0));
         assertEquals(64, thinker.config.text().headDim());
     }
+
+    @AfterAll
+    static void gatheredAgain() { System.clearProperty("jomni.attention.pagedDecode"); }
 
     static List<long[]> prompts() {
         List<long[]> ps = new ArrayList<>();

@@ -11,8 +11,10 @@ import dev.jomni.tensor.Autograd;
 import dev.jomni.tensor.DType;
 import dev.jomni.tensor.Device;
 import dev.jomni.tensor.Tensor;
+import dev.jomni.tensor.ops.Nf4Weight;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -26,6 +28,12 @@ import org.junit.jupiter.params.provider.CsvSource;
  */
 @Tag("gpu")
 class ThinkerNf4CudaTest {
+    @AfterEach
+    void hostQuantizerAgain() { System.clearProperty(Nf4Weight.DEVICE_QUANTIZE); }
+
+    /** The device quantizer, off by default (Nf4Weight.DEVICE_QUANTIZE), for the tests of it. */
+    private static void quantizeOnTheDevice() { System.setProperty(Nf4Weight.DEVICE_QUANTIZE, "true"); }
+
     @ParameterizedTest
     @CsvSource({"BF16, 2e-2", "F32, 1e-4"})
     void nf4ThinkerOnCudaMatchesTheCpu(DType dtype, double bound, @TempDir Path dir) throws Exception {
@@ -57,6 +65,7 @@ class ThinkerNf4CudaTest {
     @Test
     void randomWeightsQuantizedOnCudaAreTheHostsBytes(@TempDir Path dir) throws Exception {
         assumeTrue(Cuda.available(), () -> "no CUDA driver or GPU: " + Cuda.unavailableReason());
+        quantizeOnTheDevice();
         Path config = ThinkerNf4Test.aligned(dir.resolve("aligned"), false).resolve("config.json");
         Device gpu = Device.cuda(0);
         var cuda = RandomWeights.buildNf4(config, 11, DType.BF16, gpu);
@@ -74,6 +83,7 @@ class ThinkerNf4CudaTest {
     @Test
     void bnbCheckpointQuantizedOnCudaIsTheHostsFiles(@TempDir Path dir) throws Exception {
         assumeTrue(Cuda.available(), () -> "no CUDA driver or GPU: " + Cuda.unavailableReason());
+        quantizeOnTheDevice();
         Path model = ThinkerNf4Test.aligned(dir.resolve("aligned"), false);
         var host = Bnb4bitCheckpoint.write(model, dir.resolve("host"), 200_000, Device.cpu());
         var cuda = Bnb4bitCheckpoint.write(model, dir.resolve("cuda"), 200_000, Device.cuda(0));

@@ -103,6 +103,12 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
      * device, bit-identical to the host's (a backend without them quantizes on the host and moves the parts back).
      * {@code name} names the tensor in errors (its checkpoint key).
      */
+    /**
+     * -Djomni.nf4.deviceQuantize=true (read at each call) quantizes a device tensor on its device; otherwise on the host,
+     * the result moved back. Off by default until the device kernels have passed their GPU tests (both give the same bytes).
+     */
+    public static final String DEVICE_QUANTIZE = "jomni.nf4.deviceQuantize";
+
     public static Nf4Weight quantize(String name, Tensor w) {
         if (w.rank() != 2 || !w.dtype().floating)
             throw new IllegalArgumentException("nf4 quantize: " + name + " " + w.dtype().lower() + " " + Check.str(w.shape())
@@ -111,6 +117,7 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
         if (w.device().kind() == Device.Kind.CPU) return new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype());
         Kernels k;
         try {
+            if (!Boolean.parseBoolean(System.getProperty(DEVICE_QUANTIZE, "false"))) throw new UnsupportedOperationException(DEVICE_QUANTIZE);
             k = Backend.of(w).kernels(Kernels.class);
         } catch (UnsupportedOperationException none) {
             try (Nf4Weight host = new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype())) {
