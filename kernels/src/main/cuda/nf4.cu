@@ -687,8 +687,8 @@ __device__ void gemv_tca(T* y, const T* x, const uint8_t* packed, const uint8_t*
     gemv_tca<T, MB>(y, x, packed, qabs, nabs, ncode, (float)offset, M, N, K, KS, KT); }
 GEMV_TCA(__nv_bfloat16, bf16, 1, 2) GEMV_TCA(__nv_bfloat16, bf16, 2, 2)
 
-// ---------------------------------------------------------------- fused dequant GEMM on wmma: the fallback for shapes the mma.sync
-// kernels do not take (dx with N not a multiple of 8 or dy not 16-byte aligned, f16 dx) and the variant wmma
+// ---------------------------------------------------------------- fused dequant GEMM (tensor cores): wmma, the fallback for shapes
+// the mma.sync kernels do not take (dx with N not a multiple of 8 or dy not 16-byte aligned, f16 dx) and the variant wmma
 
 constexpr int TM = 64, TN = 64, TK = 64, LD = TK + 8, GEMM_THREADS = 128;   // LD: a multiple of 8, rows 16-byte aligned
 
