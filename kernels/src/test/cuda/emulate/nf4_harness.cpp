@@ -4,9 +4,6 @@
 #undef __launch_bounds__
 #define __launch_bounds__(...)
 #define __constant__
-inline thread_local Dim gridDim, blockDim;
-struct uint2 { unsigned x, y; };
-struct uint4 { unsigned x, y, z, w; };
 struct float4 { float x, y, z, w; };
 inline uint2 make_uint2(unsigned a, unsigned b) { return {a, b}; }
 inline uint4 make_uint4(unsigned a, unsigned b, unsigned c, unsigned d) { return {a, b, c, d}; }
