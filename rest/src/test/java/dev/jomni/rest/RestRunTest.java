@@ -129,6 +129,17 @@ class RestRunTest {
         assertEquals(1 + 2 * 4, metrics.size(), String.join("\n", metrics));       // base eval, then generate/filter/train/eval per iteration
     }
 
+    /** A plot that cannot be drawn (here: accuracy.png is a folder; on a host without fonts, java.awt) does not fail the finished run. */
+    @Test
+    void aPlotThatCannotBeDrawnDoesNotFailTheRun() throws IOException {
+        Path out = dir.resolve("no-plot");
+        Files.createDirectories(out.resolve("accuracy.png"));
+        String log = run(options(out, new Filter.TopK(3), true), new FakeSource(), new FakePolicy(), false);
+        assertTrue(log.contains("accuracy.png not drawn"), log);
+        assertTrue(Files.isDirectory(out.resolve("accuracy.png")));
+        assertEquals(1 + 2 * 4, Files.readAllLines(out.resolve("metrics.jsonl")).size(), "every phase's metrics were written");
+    }
+
     @Test
     void dedupDropsIdenticalCorrectSolutionsAndFiltersKeepTheShortest() throws IOException {
         var f1 = countKept(dir.resolve("all-dup"), new Filter.All(), false);
