@@ -63,13 +63,13 @@ final class CudaNf4Matmul implements Nf4Matmul.Kernels {
         return weight(l, w, true);
     }
 
-    private static String suffix(DType t) {
+    private static String suffix(DType t) { return suffix("nf4Matmul", t); }
+
+    /** The kernel-name suffix of a floating dtype in nf4.cu and nf4_quantize.cu; {@code op} names the caller in the error. */
+    static String suffix(String op, DType t) {
         return switch (t) {
-            case BF16 -> "bf16";
-            case F16 -> "f16";
-            case F32 -> "f32";
-            case F64 -> "f64";
-            default -> throw new IllegalArgumentException("nf4Matmul: dtype " + t.lower() + " is not floating");
+            case BF16, F16, F32, F64 -> t.lower();
+            default -> throw new IllegalArgumentException(op + ": dtype " + t.lower() + " is not floating");
         };
     }
 

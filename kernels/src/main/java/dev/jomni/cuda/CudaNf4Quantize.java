@@ -21,15 +21,7 @@ final class CudaNf4Quantize implements Nf4Weight.Kernels {
         this.backend = backend;
     }
 
-    private static String suffix(DType t) {
-        return switch (t) {
-            case BF16 -> "bf16";
-            case F16 -> "f16";
-            case F32 -> "f32";
-            case F64 -> "f64";
-            default -> throw new IllegalArgumentException("nf4 quantize: dtype " + t.lower() + " is not floating");
-        };
-    }
+    private static String suffix(DType t) { return CudaNf4Matmul.suffix("nf4 quantize", t); }
 
     @Override
     public void quantizeBlocks(Tensor w, Tensor packed, Tensor amax) {
