@@ -102,12 +102,12 @@ public final class Nf4Plan {
     public Nf4Weight weight(String key, DType dtype) { return weight(key, dtype, Device.cpu()); }
 
     /**
-     * {@link #weight(String, DType)}, quantized on {@code quantizer}: on a device the mapped pieces are copied there,
+     * {@link #weight(String, DType)}, quantized on {@code quantizer} where {@link Nf4Weight#quantizesOn} it: the mapped pieces are copied there,
      * stacked and quantized by the device's kernels (bit-identical to the host's), the result on that device; a weight
      * stored in 4-bit is read (and re-stacked) on the host, a CPU weight.
      */
     public Nf4Weight weight(String key, DType dtype, Device quantizer) {
-        if (quantizer.kind() != Device.Kind.CPU && nf4.contains(key)) {
+        if (Nf4Weight.quantizesOn(quantizer) && nf4.contains(key)) {            // else the host's pieces: no dense stack on the device
             List<String> parts = weights.parts(key);
             List<String> names = parts == null ? List.of(key) : parts;
             if (names.stream().noneMatch(stored::isNf4)) {

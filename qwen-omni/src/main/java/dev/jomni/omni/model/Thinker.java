@@ -58,7 +58,8 @@ public final class Thinker extends Module {
     /**
      * {@link #load(java.nio.file.Path, DType, Device)}, with {@code use4bit} (QLoRA's load_in_4bit) holding the text
      * decoder's Linears and experts in NF4 as {@link Nf4Plan} says, quantized tensor by tensor from the mapped
-     * checkpoint: on a CUDA {@code device} by its kernels (a layer's stacked experts copied there dense, then released),
+     * checkpoint: on a CUDA {@code device} by its kernels when {@link dev.jomni.tensor.ops.Nf4Weight#quantizesOn} it (a layer's stacked experts
+     * copied there dense, then released),
      * on the CPU by the host quantizer (an expert at a time), the same bytes either way; host memory peaks near the NF4
      * size plus one piece in f32, never a layer of dense experts. An NF4 weight
      * dequantizes to {@code dtype}. {@link #weightReport} tells what was loaded.

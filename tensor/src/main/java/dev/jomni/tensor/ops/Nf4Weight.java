@@ -98,33 +98,39 @@ public record Nf4Weight(Tensor packed, Tensor absmax, Tensor nestedAbsmax, Tenso
     // ---------------------------------------------------------------- quantizing: on the host (the reference) or a device
 
     /**
-     * W [N, K] quantized to NF4 as bitsandbytes does (see the class comment), on W's device: a CPU tensor by the host
-     * quantizer ({@link Builder}, the reference), a device tensor by its backend's {@link Kernels} into parts on that
-     * device, bit-identical to the host's (a backend without them quantizes on the host and moves the parts back).
-     * {@code name} names the tensor in errors (its checkpoint key).
-     */
-    /**
      * -Djomni.nf4.deviceQuantize=true (read at each call) quantizes a device tensor on its device; otherwise on the host,
      * the result moved back. Off by default until the device kernels have passed their GPU tests (both give the same bytes).
      */
     public static final String DEVICE_QUANTIZE = "jomni.nf4.deviceQuantize";
 
+    /** Whether {@link #quantize} runs on {@code d}'s kernels: a device whose backend has them, with DEVICE_QUANTIZE on. */
+    public static boolean quantizesOn(Device d) {
+        if (d.kind() == Device.Kind.CPU || !Boolean.parseBoolean(System.getProperty(DEVICE_QUANTIZE, "false"))) return false;
+        try {
+            Backend.of(d).kernels(Kernels.class);
+            return true;
+        } catch (UnsupportedOperationException none) {
+            return false;
+        }
+    }
+
+    /**
+     * W [N, K] quantized to NF4 as bitsandbytes does (see the class comment), on W's device: a CPU tensor by the host
+     * quantizer ({@link Builder}, the reference), a device tensor by its backend's {@link Kernels} into parts on that
+     * device, bit-identical to the host's (without them, or with DEVICE_QUANTIZE off, it quantizes on the host and moves the parts back).
+     * {@code name} names the tensor in errors (its checkpoint key).
+     */
     public static Nf4Weight quantize(String name, Tensor w) {
         if (w.rank() != 2 || !w.dtype().floating)
             throw new IllegalArgumentException("nf4 quantize: " + name + " " + w.dtype().lower() + " " + Check.str(w.shape())
                     + " is not a floating [N, K] weight");
         checkShape(name, w.size(0), w.size(1));
-        if (w.device().kind() == Device.Kind.CPU) return new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype());
-        Kernels k;
-        try {
-            if (!Boolean.parseBoolean(System.getProperty(DEVICE_QUANTIZE, "false"))) throw new UnsupportedOperationException(DEVICE_QUANTIZE);
-            k = Backend.of(w).kernels(Kernels.class);
-        } catch (UnsupportedOperationException none) {
-            try (Nf4Weight host = new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype())) {
-                return host.to(w.device());
-            }
+        if (quantizesOn(w.device())) return quantizeOn(Backend.of(w).kernels(Kernels.class), w);
+        Nf4Weight host = new Builder(name, w.size(0), w.size(1)).add(w).build(w.dtype());
+        if (w.device().kind() == Device.Kind.CPU) return host;
+        try (host) {
+            return host.to(w.device());
         }
-        return quantizeOn(k, w);
     }
 
     /**
