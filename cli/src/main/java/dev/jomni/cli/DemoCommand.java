@@ -55,25 +55,28 @@ import picocli.CommandLine.Option;
 @Command(name = "demo", mixinStandardHelpOptions = true, sortOptions = false,
         description = {"Run the embedded default job on the CPU: ReST on the synthetic 4-way audio task (omni data synth) with a tiny",
                 "Qwen3-Omni initialised on the spot (no downloads): an SFT warm-up, then ReST iterations, printing held-out accuracy",
-                "per iteration (chance is 25%). --mlp: the old two-layer MLP demo."})
+                "per iteration (chance is 25%%). --mlp: the old two-layer MLP demo."})
 final class DemoCommand implements Callable<Integer> {
     @Option(names = "--mlp", description = "the old demo: a two-layer MLP learns a generated regression task")
     boolean mlp;
     @Option(names = "--out", paramLabel = "DIR", description = "where the model, data and the ReST run go (default: a new temporary folder)")
     Path out;
-    @Option(names = "--train", defaultValue = "64", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
+    @Option(names = "--train", defaultValue = "512", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
     @Option(names = "--eval", defaultValue = "40", description = "held-out problems (default ${DEFAULT-VALUE})") int eval;
-    @Option(names = "--warmup", defaultValue = "3600", description = "distinct SFT warm-up problems with reference answers (default ${DEFAULT-VALUE}: each seen once)") int warmup;
-    @Option(names = "--warmup-steps", defaultValue = "450", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
+    @Option(names = "--warmup", defaultValue = "16", description = "distinct SFT warm-up problems with reference answers (default ${DEFAULT-VALUE})") int warmup;
+    @Option(names = "--warmup-steps", defaultValue = "60", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
     @Option(names = "--batch", defaultValue = "8", description = "samples per optimizer step (default ${DEFAULT-VALUE})") int batch;
-    @Option(names = "--skills", defaultValue = "Loudness,Duration", split = ",",
-            description = "synthetic skills to train and test on: Counting, Pitch, Duration, Loudness, Order (default ${DEFAULT-VALUE})")
+    @Option(names = "--skills", defaultValue = "Kind,Counting", split = ",",
+            description = "synthetic skills of the ReST and held-out problems: Kind, Counting, Pitch, Duration, Loudness, Order (default ${DEFAULT-VALUE}; Counting: 1 to 4 beeps)")
     List<String> skills;
+    @Option(names = "--warmup-skills", defaultValue = "Loudness,Duration", split = ",",
+            description = "skills of the warm-up problems (default ${DEFAULT-VALUE}: skills the tiny model does not learn, so the warm-up teaches the answer format and ReST starts from chance)")
+    List<String> warmupSkills;
     @Option(names = "--iterations", defaultValue = "3", description = "ReST iterations (default ${DEFAULT-VALUE})") int iterations;
     @Option(names = "--samples", defaultValue = "4", description = "candidates per problem (default ${DEFAULT-VALUE})") int samples;
     @Option(names = "--rest-epochs", defaultValue = "2", description = "epochs over the kept samples per ReST iteration (default ${DEFAULT-VALUE})") double restEpochs;
-    @Option(names = "--lr", defaultValue = "3e-3", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
-    @Option(names = "--rest-lr", defaultValue = "1.5e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
+    @Option(names = "--lr", defaultValue = "2e-3", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
+    @Option(names = "--rest-lr", defaultValue = "1e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
     @Option(names = "--steps", defaultValue = "300", description = "--mlp: optimizer steps (default ${DEFAULT-VALUE})") int steps;
     @Option(names = "--lora-targets", split = ",", defaultValue = "fc1,fc2,out_proj,proj1,proj2,conv_out",
             description = "LoRA targets beyond q/k/v/o, the experts and lm_head (PEFT suffix rules; default ${DEFAULT-VALUE}: the rest of the audio tower)")
@@ -92,8 +95,8 @@ final class DemoCommand implements Callable<Integer> {
         if (out == null) out = Files.createTempDirectory("jomni-demo");
         System.out.println("jomni demo: ReST on the synthetic audio task, a tiny Qwen3-Omni made on the spot, CPU; in " + out);
         Path model = DemoModel.write(out.resolve("model"), DemoModel.Sizes.demo().withAudioWindow(audioWindow).withLayers(layers), seed);
-        Set<String> wanted = skillCategories(skills);
-        Path warm = demoSet(out.resolve("warmup"), warmup, seed + 1, wanted);
+        Set<String> wanted = skillCategories("--skills", skills);
+        Path warm = demoSet(out.resolve("warmup"), warmup, seed + 1, skillCategories("--warmup-skills", warmupSkills));
         Path pool = demoSet(out.resolve("train"), train, seed + 2, wanted);
         Path held = demoSet(out.resolve("eval"), eval, seed + 3, wanted);
         // Dense (use_4bit off): the tiny demo model is a few MB, and its README transcript is the dense model's.
@@ -126,7 +129,7 @@ final class DemoCommand implements Callable<Integer> {
         // 2. ReST, continuing the warm-up adapter, generating in process on the same weights
         var options = new RestOptions(pool, null, held, out.resolve("rest"), "demo", iterations, samples, 1.0, 1.0, MAX_TOKENS, new Filter.TopK(2),
                 List.of(restLr), restEpochs, false, false, 8, seed, prompt, Matching.STRICT, warmDir);
-        var template = new SftTrainer.Config(out.resolve("rest"), restEpochs, -1, batch, 1, restLr, "constant", 0, 0, 0, 1.0, 0, 1, 1, seed, "adamw_torch");
+        var template = new SftTrainer.Config(out.resolve("rest"), restEpochs, -1, batch, 1, restLr, "linear", 0.1, 0, 0, 1.0, 0, 1, 1, seed, "adamw_torch");
         var policy = new SftPolicy(thinker, encoder, logMel, prompt, 4096, spec, template, false, false, quiet, false);
         try (var engine = new GenerationEngine(thinker, new GenerationEngine.Options(16, 4096, 64, 4096))) {
             var source = new EngineCandidates(engine, encoder, logMel, 1.0, MAX_TOKENS, dir -> dir.toAbsolutePath().normalize().equals(warmDir.toAbsolutePath().normalize())
@@ -146,15 +149,16 @@ final class DemoCommand implements Callable<Integer> {
     private static final Pattern LETTERED = Pattern.compile("^\\(([A-D])\\) (.*)$", Pattern.MULTILINE);
     private static final Pattern ORDINAL = Pattern.compile("^The (first|second|third|fourth) (tone|sound)$");
     private static final Map<String, String> SHORT_STEMS = Map.of("Counting", "How many beeps?", "Pitch", "Highest tone?",
-            "Duration", "Longest sound?", "Loudness", "Loudest tone?", "Order", "Which sound is first?");
+            "Duration", "Longest sound?", "Loudness", "Loudest tone?", "Order", "Which sound is first?", "Kind", "Which sound?");
 
-    private static Set<String> skillCategories(List<String> names) {
+    private static Set<String> skillCategories(String option, List<String> names) {
         Set<String> out = new LinkedHashSet<>();
+        List<String> known = new ArrayList<>();
+        for (SynthTask.Skill s : SynthTask.Skill.values()) known.add(s.category());
         for (String n : names) {
-            SynthTask.Skill match = null;
-            for (SynthTask.Skill s : SynthTask.Skill.values()) if (s.category().equalsIgnoreCase(n.strip())) match = s;
-            if (match == null) throw new IllegalArgumentException("--skills: unknown skill '" + n + "'; known: Counting, Pitch, Duration, Loudness, Order");
-            out.add(match.category());
+            String match = known.stream().filter(k -> k.equalsIgnoreCase(n.strip())).findFirst()
+                    .orElseThrow(() -> new IllegalArgumentException(option + ": unknown skill '" + n + "'; known: " + String.join(", ", known)));
+            out.add(match);
         }
         return out;
     }
@@ -164,16 +168,47 @@ final class DemoCommand implements Callable<Integer> {
      * choices (ordinals to one word: {@code (A) first}), the reference response just {@code ANSWER: letter}. With the
      * byte-level tokenizer every character is a token, so the seed's ~450-token prompt and reasoning cost the tiny model
      * most of its steps; the letter is what the warm-up can teach in a few dozen, and what {@code Scorer} reads as a choice.
+     * Counting keeps only the problems whose choices are 1 to 4 (a third of them), so the letter names the count.
      */
     static Path demoSet(Path dir, int n, long seed, Set<String> wanted) throws IOException {
         int per = 0;
         for (SynthTask.Skill s : SynthTask.Skill.values()) if (wanted.contains(s.category())) per++;
-        // record i has skill i mod 5: this many records hold n of the wanted skills
-        Path file = SynthTask.generate(dir, (n + per - 1) / per * SynthTask.Skill.values().length, seed);
+        // record i has skill i mod (number of skills); Counting's choices start at 1 in a third of its records
+        int records = (n + per - 1) / per * SynthTask.Skill.values().length * (wanted.contains("Counting") ? 4 : 1);
+        while (true) {
+            Path file = SynthTask.generate(dir, records, seed);
+            ArrayNode out = shortForm(JSON.readTree(file.toFile()), n, wanted);
+            if (out.size() < n) {          // a larger n extends a smaller one: generate more and pick again
+                records *= 2;
+                continue;
+            }
+            Files.writeString(file, JSON.writeValueAsString(out) + "\n", StandardCharsets.UTF_8);
+            // the other skills' clips were written too: drop them, 64 KB each
+            Set<String> kept = new java.util.HashSet<>();
+            for (JsonNode r : out) kept.add(r.get("sound").asText());
+            try (var clips = Files.list(dir.resolve("audio"))) {
+                for (Path clip : (Iterable<Path>) clips::iterator)
+                    if (!kept.contains(clip.getFileName().toString())) Files.delete(clip);
+            }
+            return file;
+        }
+    }
+
+    /**
+     * The first records of each wanted skill in the demo's short form, {@code n} in all, the skills in equal shares (fewer
+     * when the file holds fewer).
+     */
+    private static ArrayNode shortForm(JsonNode records, int n, Set<String> wanted) {
         ArrayNode out = JSON.createArrayNode();
-        for (JsonNode r : JSON.readTree(file.toFile())) {
+        Map<String, Integer> left = new java.util.HashMap<>();
+        int k = 0;
+        for (String skill : wanted) left.put(skill, n / wanted.size() + (k++ < n % wanted.size() ? 1 : 0));
+        for (JsonNode r : records) {
             if (out.size() == n) break;
-            if (!wanted.contains(r.get("category").asText())) continue;
+            String skill = r.get("category").asText();
+            if (left.getOrDefault(skill, 0) == 0) continue;
+            if (skill.equals("Counting") && !r.get("question").asText().contains("(A) 1\n")) continue;
+            left.merge(skill, -1, Integer::sum);
             ObjectNode rec = (ObjectNode) r.deepCopy();
             var q = new StringBuilder("<sound>\n").append(SHORT_STEMS.get(r.get("category").asText()));
             Matcher m = LETTERED.matcher(r.get("question").asText());
@@ -189,15 +224,7 @@ final class DemoCommand implements Callable<Integer> {
             rec.put("question", q.toString()).put("response", "ANSWER: " + letter);
             out.add(rec);
         }
-        Files.writeString(file, JSON.writeValueAsString(out) + "\n", StandardCharsets.UTF_8);
-        // the other skills' clips were written too (record i has skill i mod 5): drop them, 64 KB each
-        Set<String> kept = new java.util.HashSet<>();
-        for (JsonNode r : out) kept.add(r.get("sound").asText());
-        try (var clips = Files.list(dir.resolve("audio"))) {
-            for (Path clip : (Iterable<Path>) clips::iterator)
-                if (!kept.contains(clip.getFileName().toString())) Files.delete(clip);
-        }
-        return file;
+        return out;
     }
 
     private int mlp() {

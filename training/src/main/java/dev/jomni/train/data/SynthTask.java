@@ -15,17 +15,21 @@ import java.util.SplittableRandom;
 
 /**
  * A synthetic audio reasoning task with known answers, small enough for a tiny model to learn on a CPU:
- * 2 s clips of clean tones (the sounds take 0.6–1.9 s of it), five skills as 4-way multiple choice, one {@code category} per skill.
+ * 2 s clips of clean tones (the sounds take 0.6–1.9 s of it), six skills as 4-way multiple choice, one {@code category} per skill.
  *
  * <ul>
  * <li>{@code Counting}: how many beeps (1–6);
  * <li>{@code Pitch}: which of four tones is the highest (it is 1.6–2× the next);
  * <li>{@code Duration}: which of four tones lasts longest (0.5 s against 0.15 s);
  * <li>{@code Loudness}: which of four tones is loudest (about 16 dB above the rest);
- * <li>{@code Order}: which of four distinct sounds (hum, beep, noise burst, rising whistle) comes first.
+ * <li>{@code Order}: which of four distinct sounds (hum, beep, noise burst, rising whistle) comes first;
+ * <li>{@code Kind}: which of those four sounds is heard (played four times), the choices always in the same order.
  * </ul>
  *
- * Record i has skill i mod 5; within a skill, every four consecutive records put the right answer at
+ * Kind and Counting can be answered from what the whole clip holds (its spectrum, its share of sound); the other
+ * four ask where in the clip something happens.
+ *
+ * Record i has skill i mod 6 (the skills in the order above); within a skill, every four consecutive records put the right answer at
  * each of A–D once (in a seeded order), so answers are balanced. Everything derives from the seed and
  * the record's index: the same seed writes the same files, and a larger n extends a smaller one.
  *
@@ -45,7 +49,7 @@ public final class SynthTask {
 
     /** The skills, with their {@code category}. */
     public enum Skill {
-        COUNTING("Counting"), PITCH("Pitch"), DURATION("Duration"), LOUDNESS("Loudness"), ORDER("Order");
+        COUNTING("Counting"), PITCH("Pitch"), DURATION("Duration"), LOUDNESS("Loudness"), ORDER("Order"), KIND("Kind");
 
         private final String category;
 
@@ -137,6 +141,12 @@ public final class SynthTask {
                 yield new Item(id, skill, "Four tones play one after another. Which tone is the loudest?",
                         ordinalChoices("tone"), position, "I compare the loudness of the four tones. The " + ORDINALS[position]
                         + " tone is much louder than the other three.", clip.finish());
+            }
+            case KIND -> {
+                for (int k = 0; k < 4; k++) clip.sound(position).gap(0.10 + 0.05 * rng.nextDouble());
+                var choices = new ArrayList<String>();
+                for (int c = 0; c < 4; c++) choices.add(SOUND_NAMES[c]);
+                yield new Item(id, skill, "Which sound do you hear?", choices, position, "I hear " + SOUND_NAMES[position].toLowerCase(Locale.ROOT) + ".", clip.finish());
             }
             case ORDER -> {
                 int[] played = permutation(rng);              // played[k]: the sound kind heard k-th

@@ -22,7 +22,7 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 class SynthTaskTest {
-    static final int N = 40;
+    static final int N = 48;
     @TempDir static Path dir;
     static Dataset data;
 
@@ -46,7 +46,7 @@ class SynthTaskTest {
     void everySkillHasItsCategoryAndEachLetterIsRightEquallyOften() {
         var perSkill = new TreeMap<String, int[]>();
         for (AudioQa q : data.items()) perSkill.computeIfAbsent(q.category(), k -> new int[4])[q.answerIndex()]++;
-        assertEquals(List.of("Counting", "Duration", "Loudness", "Order", "Pitch"), List.copyOf(perSkill.keySet()));
+        assertEquals(List.of("Counting", "Duration", "Kind", "Loudness", "Order", "Pitch"), List.copyOf(perSkill.keySet()));
         for (var e : perSkill.entrySet()) assertArrayEquals(new int[] {2, 2, 2, 2}, e.getValue(), e.getKey());
     }
 
@@ -71,6 +71,7 @@ class SynthTaskTest {
                 case "Duration" -> assertEquals(q.answerIndex(), argmax(s, Segment::seconds), why);
                 case "Loudness" -> assertEquals(q.answerIndex(), argmax(s, Segment::rms), why);
                 case "Order" -> assertEquals(q.answerChoice(), kind(s.getFirst()), why);
+                case "Kind" -> { for (Segment one : s) assertEquals(q.answerChoice(), kind(one), why); }
                 default -> throw new AssertionError("unexpected category " + q.category());
             }
             if (!q.category().equals("Counting")) assertEquals(4, s.size(), why);
