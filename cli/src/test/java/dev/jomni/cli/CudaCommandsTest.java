@@ -98,6 +98,8 @@ class CudaCommandsTest {
                 "--lora_r", "4", "--lora_alpha", "8", "--device", "cuda"));
         assertTrue(table.contains("iter"), table);
         assertEquals(4, Files.readAllLines(out.resolve("iteration_1/generations/generations.jsonl")).size(), "one record per problem");
+        for (JsonNode j : metrics(out.resolve("metrics.jsonl")))          // the wall time of each phase, for the log
+            System.out.printf(java.util.Locale.ROOT, "omni rest on cuda: iteration %d %s %.2f s%n", j.get("iteration").asInt(), j.get("phase").asText(), j.get("seconds").asDouble());
     }
 
     @Test
