@@ -64,7 +64,7 @@ final class DemoCommand implements Callable<Integer> {
     @Option(names = "--train", defaultValue = "512", description = "ReST problems (default ${DEFAULT-VALUE})") int train;
     @Option(names = "--eval", defaultValue = "40", description = "held-out problems (default ${DEFAULT-VALUE})") int eval;
     @Option(names = "--warmup", defaultValue = "16", description = "distinct SFT warm-up problems with reference answers (default ${DEFAULT-VALUE})") int warmup;
-    @Option(names = "--warmup-steps", defaultValue = "60", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
+    @Option(names = "--warmup-steps", defaultValue = "80", description = "warm-up optimizer steps of --batch samples (default ${DEFAULT-VALUE})") int warmupSteps;
     @Option(names = "--batch", defaultValue = "8", description = "samples per optimizer step (default ${DEFAULT-VALUE})") int batch;
     @Option(names = "--skills", defaultValue = "Kind,Counting", split = ",",
             description = "synthetic skills of the ReST and held-out problems: Kind, Counting, Pitch, Duration, Loudness, Order (default ${DEFAULT-VALUE}; Counting: 1 to 4 beeps)")
@@ -74,7 +74,7 @@ final class DemoCommand implements Callable<Integer> {
     List<String> warmupSkills;
     @Option(names = "--iterations", defaultValue = "3", description = "ReST iterations (default ${DEFAULT-VALUE})") int iterations;
     @Option(names = "--samples", defaultValue = "4", description = "candidates per problem (default ${DEFAULT-VALUE})") int samples;
-    @Option(names = "--rest-epochs", defaultValue = "2", description = "epochs over the kept samples per ReST iteration (default ${DEFAULT-VALUE})") double restEpochs;
+    @Option(names = "--rest-epochs", defaultValue = "3", description = "epochs over the kept samples per ReST iteration (default ${DEFAULT-VALUE})") double restEpochs;
     @Option(names = "--lr", defaultValue = "2e-3", description = "warm-up learning rate (default ${DEFAULT-VALUE})") double lr;
     @Option(names = "--rest-lr", defaultValue = "1e-3", description = "ReST learning rate (default ${DEFAULT-VALUE})") double restLr;
     @Option(names = "--steps", defaultValue = "300", description = "--mlp: optimizer steps (default ${DEFAULT-VALUE})") int steps;
